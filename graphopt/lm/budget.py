@@ -1,0 +1,59 @@
+"""Budgets: caps on calls, tokens and dollars, for a whole run and per level.
+
+A cap is checked before each model call; when one is reached the call raises `BudgetExceeded`
+and everything done so far stays in the ledger, the cache and the run store.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Caps", "Budget"]
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import BudgetExceeded
+from .ledger import Ledger, Usage
+
+
+class Caps(BaseModel):
+    """Upper limits; None means no limit."""
+
+    model_config = ConfigDict(frozen=True)
+
+    calls: int | None = Field(None, ge=0)
+    tokens: int | None = Field(None, ge=0)
+    dollars: float | None = Field(None, ge=0)
+
+    def reached_by(self, usage: Usage, pending_calls: int = 0) -> str | None:
+        """The name of the first cap `usage` has reached, or None."""
+        if self.calls is not None and usage.calls + pending_calls >= self.calls:
+            return f"{self.calls} calls"
+        if self.tokens is not None and usage.tokens >= self.tokens:
+            return f"{self.tokens} tokens"
+        if self.dollars is not None and usage.cost >= self.dollars:
+            return f"${self.dollars:g}"
+        return None
+
+
+class Budget(BaseModel):
+    """Caps for the run as a whole and for each level.
+
+    Example:
+        >>> b = Budget(total=Caps(dollars=1.0), levels={"program": Caps(calls=500)})
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    total: Caps = Field(default_factory=Caps)
+    levels: dict[str, Caps] = Field(default_factory=dict)
+
+    def check(self, ledger: Ledger, level: str, pending: dict[str, int] | None = None) -> None:
+        """Raises BudgetExceeded if one more call at `level` would go past a cap."""
+        pending = pending or {}
+        hit = self.total.reached_by(ledger.total(), sum(pending.values()))
+        if hit:
+            raise BudgetExceeded(f"run cap of {hit}")
+        caps = self.levels.get(level)
+        if caps is not None:
+            hit = caps.reached_by(ledger.level(level), pending.get(level, 0))
+            if hit:
+                raise BudgetExceeded(f"{level} cap of {hit}")

@@ -1,0 +1,211 @@
+"""The LM client: per-level models with caching, accounting, budgets, retries and concurrency.
+
+Example:
+    >>> import asyncio
+    >>> from graphopt.lm import LM, FakeModel
+    >>> lm = LM(transport=FakeModel(replies=["hello"]), cache_dir=None)
+    >>> asyncio.run(lm.complete("program", [{"role": "user", "content": "hi"}])).text
+    'hello'
+"""
+
+from __future__ import annotations
+
+__all__ = ["LM", "Completion"]
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import BudgetExceeded, ConfigError, LLMError
+from .budget import Budget
+from .cache import ResponseCache, request_key
+from .config import LEVELS, LMConfig
+from .ledger import Ledger, Usage
+from .transport import LiteLLMTransport, Request, Response, Transport, classify
+
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    cached: bool
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class LM:
+    """Sends chat requests for the three levels and accounts for every one.
+
+    Args:
+        config: models and parameters per level (defaults: the embedded model everywhere).
+        transport: where requests go; defaults to litellm. Tests pass a `FakeModel`.
+        budget: caps on calls, tokens and dollars; hitting one raises `BudgetExceeded`.
+        cache_dir: overrides `config.cache_dir`; None turns the cache off.
+    """
+
+    def __init__(
+        self,
+        config: LMConfig | None = None,
+        *,
+        transport: Transport | None = None,
+        budget: Budget | None = None,
+        cache_dir: Path | None = _UNSET,
+    ):
+        self.config = config or LMConfig()
+        self.transport: Transport = transport or LiteLLMTransport()
+        self.budget = budget or Budget()
+        self.ledger = Ledger()
+        self.cache = ResponseCache(self.config.cache_dir if cache_dir is _UNSET else cache_dir)
+        self._semaphores: dict[tuple[int, str], asyncio.Semaphore] = {}
+        self._inflight: dict[str, asyncio.Future] = {}
+        self._occurrences: dict[str, int] = {}
+        self._pending: dict[str, int] = {}
+
+    # -- configuration -------------------------------------------------------------------------
+    def model(self, level: str) -> str:
+        return self.config.level(level).model
+
+    def check_models(self) -> None:
+        """Raises ConfigError if a level names a model no provider can serve (no call is made)."""
+        check = getattr(self.transport, "check_model", None)
+        if check is not None:
+            for level in LEVELS:
+                check(self.model(level))
+
+    def with_budget(self, budget: Budget) -> LM:
+        """The same client (ledger, cache) under another budget."""
+        self.budget = budget
+        return self
+
+    def _semaphore(self, model: str) -> asyncio.Semaphore:
+        key = (id(asyncio.get_running_loop()), model)
+        sem = self._semaphores.get(key)
+        if sem is None:
+            limit = max(
+                (self.config.level(lvl).concurrency for lvl in LEVELS if self.model(lvl) == model),
+                default=8,
+            )
+            sem = self._semaphores[key] = asyncio.Semaphore(limit)
+        return sem
+
+    # -- the call ------------------------------------------------------------------------------
+    async def complete(
+        self,
+        level: str,
+        messages: list[dict[str, str]],
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        seed: int | None = _UNSET,
+        stop: list[str] | None = None,
+        response_format: dict[str, Any] | None = None,
+    ) -> Completion:
+        """One chat completion at `level`.
+
+        Identical requests at temperature 0 are answered once (from the cache, or by joining the
+        call in flight). At temperature > 0 the n-th identical request in this client is a
+        separate sample with its own cache entry, so repeated sampling stays diverse while a
+        rerun of the same work is served from the cache.
+
+        Raises:
+            BudgetExceeded: a cap was reached before the call.
+            LLMError: the provider failed for good (after retries for retryable errors).
+        """
+        cfg = self.config.level(level)
+        request = Request(
+            model=cfg.model,
+            messages=[dict(m) for m in messages],
+            temperature=cfg.temperature if temperature is None else temperature,
+            max_tokens=cfg.max_tokens if max_tokens is None else max_tokens,
+            seed=cfg.seed if seed is _UNSET else seed,
+            stop=list(stop) if stop else None,
+            response_format=response_format,
+            timeout=cfg.timeout,
+            extra=dict(cfg.extra),
+        )
+        base_key = request_key(request.cache_fields())
+        if request.temperature > 0:
+            sample = self._occurrences.get(base_key, 0)
+            self._occurrences[base_key] = sample + 1
+            key = request_key({"request": base_key, "sample": sample})
+            if sample and request.seed is not None:
+                # A provider that honours seeds would repeat itself; vary it per sample.
+                request = Request(**{**request.__dict__, "seed": request.seed + sample})
+        else:
+            key = base_key
+
+        cached = self.cache.get(key)
+        if cached is not None:
+            self.ledger.record(level, cfg.model, Usage(cache_hits=1))
+            return Completion(cached["text"], True, cached.get("prompt_tokens", 0), cached.get("completion_tokens", 0))
+
+        joined = self._inflight.get(key)
+        if joined is not None:
+            response: Response = await asyncio.shield(joined)
+            self.ledger.record(level, cfg.model, Usage(cache_hits=1))
+            return Completion(response.text, True, response.prompt_tokens, response.completion_tokens)
+
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            response = await self._send(level, request)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: joiners re-raise it themselves
+            raise
+        else:
+            future.set_result(response)
+            self.cache.put(key, response.to_dict())
+        finally:
+            self._inflight.pop(key, None)
+        return Completion(response.text, False, response.prompt_tokens, response.completion_tokens)
+
+    async def _send(self, level: str, request: Request) -> Response:
+        self.budget.check(self.ledger, level, self._pending)
+        self._pending[level] = self._pending.get(level, 0) + 1
+        try:
+            async with self._semaphore(request.model):
+                attempt = 0
+                while True:
+                    started = time.perf_counter()
+                    try:
+                        response = await asyncio.wait_for(self.transport.send(request), request.timeout)
+                    except (BudgetExceeded, ConfigError):
+                        raise
+                    except Exception as exc:
+                        error = classify(exc, request.model)
+                        self.ledger.record(level, request.model, Usage(errors=1))
+                        if not error.retryable or attempt >= self.config.max_retries:
+                            raise error from exc
+                        await asyncio.sleep(self._backoff(attempt, error))
+                        attempt += 1
+                        continue
+                    latency = time.perf_counter() - started
+                    break
+        finally:
+            self._pending[level] -= 1
+        self.ledger.record(
+            level,
+            request.model,
+            Usage(
+                calls=1,
+                prompt_tokens=response.prompt_tokens,
+                completion_tokens=response.completion_tokens,
+                cost=response.cost,
+                latency=latency,
+            ),
+        )
+        return response
+
+    def _backoff(self, attempt: int, error: LLMError) -> float:
+        if error.retry_after is not None:
+            return min(max(error.retry_after, 0.0), self.config.backoff_max)
+        delay = self.config.backoff_base * (2**attempt)
+        return min(delay, self.config.backoff_max) * (0.5 + random.random() / 2)
+
+    def close(self) -> None:
+        self.cache.close()

@@ -1,0 +1,92 @@
+"""The usage ledger: calls, tokens, dollars, cache hits and latency per level and per model."""
+
+from __future__ import annotations
+
+__all__ = ["Usage", "Ledger"]
+
+import threading
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Usage:
+    calls: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    latency: float = 0.0
+    errors: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def add(self, other: Usage) -> None:
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "tokens": self.tokens}
+
+
+@dataclass
+class Ledger:
+    """Usage keyed by (level, model). Thread-safe; cheap to snapshot."""
+
+    rows: dict[tuple[str, str], Usage] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def record(self, level: str, model: str, usage: Usage) -> None:
+        with self._lock:
+            self.rows.setdefault((level, model), Usage()).add(usage)
+
+    def level(self, level: str) -> Usage:
+        """The total of one level over all its models."""
+        total = Usage()
+        with self._lock:
+            for (lvl, _), usage in self.rows.items():
+                if lvl == level:
+                    total.add(usage)
+        return total
+
+    def total(self) -> Usage:
+        total = Usage()
+        with self._lock:
+            for usage in self.rows.values():
+                total.add(usage)
+        return total
+
+    def snapshot(self) -> Ledger:
+        with self._lock:
+            return Ledger({k: Usage(**asdict(v)) for k, v in self.rows.items()})
+
+    def since(self, earlier: Ledger) -> Ledger:
+        """The usage recorded after `earlier` (a snapshot of this ledger)."""
+        out = Ledger()
+        with self._lock:
+            for key, usage in self.rows.items():
+                diff = Usage(**asdict(usage))
+                before = earlier.rows.get(key)
+                if before is not None:
+                    for name, value in asdict(before).items():
+                        setattr(diff, name, getattr(diff, name) - value)
+                if diff.calls or diff.cache_hits or diff.errors:
+                    out.rows[key] = diff
+        return out
+
+    def to_dict(self) -> dict:
+        """{"levels": {level: usage}, "models": [{level, model, ...usage}], "total": usage}."""
+        with self._lock:
+            keys = sorted(self.rows)
+            models = [{"level": lvl, "model": m, **self.rows[(lvl, m)].to_dict()} for lvl, m in keys]
+        levels = {lvl: self.level(lvl).to_dict() for lvl in dict.fromkeys(k[0] for k in keys)}
+        return {"levels": levels, "models": models, "total": self.total().to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Ledger:
+        ledger = cls()
+        for row in data.get("models", []):
+            fields = {k: row[k] for k in Usage.__dataclass_fields__ if k in row}
+            ledger.rows[(row["level"], row["model"])] = Usage(**fields)
+        return ledger

@@ -1,0 +1,79 @@
+"""What a task is: examples in three splits, a seed program, answer extraction and a metric."""
+
+from __future__ import annotations
+
+__all__ = ["Task", "exact_match", "SPLITS", "DEFAULT_SIZES", "split_examples"]
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ..errors import TaskError
+from ..types import Example, Program
+
+SPLITS = ("train", "val", "test")
+DEFAULT_SIZES = (50, 100, 100)
+
+
+def exact_match(answer: str, example: Example) -> float:
+    """Strict exact match: 1.0 when the extracted answer equals the target, else 0.0."""
+    return 1.0 if answer == example.target else 0.0
+
+
+@dataclass
+class Task:
+    """A task: the data, the program to start from, how to read an answer and how to score it.
+
+    Attributes:
+        name: registry name, e.g. "word_sorting".
+        train, val, test: the splits (val drives every choice; test is only for reports).
+        seed_program: the zero-shot program optimization starts from.
+        extract: maps the program's raw output to the answer compared with the target.
+        metric: scores an extracted answer against an example, in [0, 1].
+        description: one line for `graphopt tasks`.
+        source: where the examples came from ("generated(seed=0, difficulty=...)", a path, a Hub id).
+    """
+
+    name: str
+    train: list[Example]
+    val: list[Example]
+    test: list[Example]
+    seed_program: Program
+    extract: Callable[[str], str]
+    metric: Callable[[str, Example], float] = exact_match
+    description: str = ""
+    source: str = ""
+    stop: list[str] | None = field(default=None)
+
+    def split(self, name: str) -> list[Example]:
+        if name not in SPLITS:
+            raise TaskError(f"unknown split {name!r}: use one of {', '.join(SPLITS)}")
+        return getattr(self, name)
+
+    def score(self, output: str, example: Example) -> tuple[str, float]:
+        """Extracts the answer from `output` and scores it."""
+        answer = self.extract(output)
+        return answer, float(self.metric(answer, example))
+
+
+def split_examples(
+    examples: Sequence[Example], sizes: tuple[int, int, int] = DEFAULT_SIZES
+) -> tuple[list[Example], list[Example], list[Example]]:
+    """Cuts a list into train/val/test of the given sizes, in order (shuffle before if needed).
+
+    When there are fewer examples than asked, the splits shrink in proportion and each keeps at
+    least one example.
+    """
+    n_train, n_val, n_test = sizes
+    wanted = n_train + n_val + n_test
+    examples = list(examples)
+    if len(examples) < 3:
+        raise TaskError(f"need at least 3 examples to make train/val/test splits, got {len(examples)}")
+    if len(examples) < wanted:
+        ratio = len(examples) / wanted
+        n_train = max(1, int(n_train * ratio))
+        n_val = max(1, int(n_val * ratio))
+        n_test = max(1, len(examples) - n_train - n_val)
+    train = examples[:n_train]
+    val = examples[n_train : n_train + n_val]
+    test = examples[n_train + n_val : n_train + n_val + n_test]
+    return train, val, test

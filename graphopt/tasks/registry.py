@@ -1,0 +1,60 @@
+"""Tasks by name, with did-you-mean."""
+
+from __future__ import annotations
+
+__all__ = ["register_task", "get_task", "task_names", "TaskFactory"]
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import TaskError, did_you_mean
+from .base import Task
+
+
+@dataclass(frozen=True)
+class TaskFactory:
+    name: str
+    build: Callable[..., Task]
+    description: str
+
+
+_REGISTRY: dict[str, TaskFactory] = {}
+
+
+def register_task(name: str, description: str) -> Callable[[Callable[..., Task]], Callable[..., Task]]:
+    """Decorator: `@register_task("word_sorting", "...")` on a function returning a Task."""
+
+    def wrap(build: Callable[..., Task]) -> Callable[..., Task]:
+        _REGISTRY[name] = TaskFactory(name, build, description)
+        return build
+
+    return wrap
+
+
+def _load_builtins() -> None:
+    from . import bbh, custom, multiple_choice  # noqa: F401  (registers on import)
+
+
+def task_names() -> list[str]:
+    _load_builtins()
+    return sorted(_REGISTRY)
+
+
+def factories() -> list[TaskFactory]:
+    _load_builtins()
+    return [_REGISTRY[n] for n in sorted(_REGISTRY)]
+
+
+def get_task(name: str, **options) -> Task:
+    """Builds the task registered as `name`; options go to its builder (seed, sizes, source, ...).
+
+    Raises:
+        TaskError: unknown name (with the closest names), or data that cannot be loaded.
+    """
+    _load_builtins()
+    factory = _REGISTRY.get(name)
+    if factory is None:
+        raise TaskError(
+            f"unknown task {name!r}{did_you_mean(name, _REGISTRY)}: run `graphopt tasks` to list them"
+        )
+    return factory.build(**options)

@@ -6,7 +6,7 @@ prompt is never changed in place behind a caller's back.
 
 from __future__ import annotations
 
-__all__ = ["Example", "Demo", "Program", "Trace", "Feedback", "Message", "SCHEMA_VERSION", "mean_and_stderr"]
+__all__ = ["Example", "Demo", "Program", "Trace", "Feedback", "Attempt", "Message", "SCHEMA_VERSION", "mean_and_stderr"]
 
 import hashlib
 import json
@@ -134,3 +134,13 @@ def mean_and_stderr(scores: list[float]) -> tuple[float, float]:
         return mean, 0.0
     var = sum((s - mean) ** 2 for s in scores) / (n - 1)
     return mean, math.sqrt(var / n)
+
+
+class Attempt(BaseModel):
+    """A program tried in an earlier step, with its score (fed to OPRO-style rewrites)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    program: Program
+    score: float
+    step: int = 0

@@ -1,0 +1,153 @@
+"""What an operator is: declared ports, named default prompts, parameters, and one `run` method.
+
+An operator is one node kind of an optimizer graph. It declares the typed ports it consumes and
+produces, so a graph spec can be checked before anything runs, and its default prompts as named
+data, so the meta prompt optimizer can edit them (a node's prompt override replaces one by name).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PORT_TYPES",
+    "Port",
+    "Prompt",
+    "Operator",
+    "NoParams",
+    "StepContext",
+    "Dropped",
+]
+
+import string
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from ..lm import LM
+    from ..tasks.base import Task
+    from ..types import Example, Trace
+
+# The values that flow on edges:
+#   Program     one program (graphopt.types.Program)
+#   Candidates  list[Program], best first when ranked
+#   Feedback    list[graphopt.types.Feedback], critiques tied to programs by id
+#   Traces      list[graphopt.types.Trace], a program's outputs and scores on the minibatch
+#   History     list[Attempt], past programs with their validation scores (oldest first)
+PORT_TYPES = ("Program", "Candidates", "Feedback", "Traces", "History")
+
+
+@dataclass(frozen=True)
+class Port:
+    """An input or output port: its type, and for inputs whether it must be connected.
+
+    `many=True` inputs accept several incoming edges, merged by the port type's reducer.
+    """
+
+    type: str
+    required: bool = True
+    many: bool = False
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A named prompt template. `{name}` placeholders are filled by the operator at run time."""
+
+    text: str
+    doc: str = ""
+
+    def placeholders(self) -> set[str]:
+        return prompt_placeholders(self.text)
+
+    def fill(self, **values: Any) -> str:
+        return self.text.format(**values)
+
+
+def prompt_placeholders(text: str) -> set[str]:
+    """The `{name}` fields of a template (raises ValueError on a malformed template)."""
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class Dropped:
+    """A candidate the step could not use, and why (recorded in the step's history)."""
+
+    node: str
+    reason: str
+    text: str = ""
+
+
+@dataclass
+class StepContext:
+    """What every node of one optimizer step can see.
+
+    Attributes:
+        lm: the LM client; operators call the "optimizer" level, `select` the "program" level.
+        task: the task being optimized (for scoring and examples).
+        minibatch: this step's train examples.
+        step: the step number (0-based), usable to vary seeds.
+        dropped: candidates dropped with a reason, appended by operators.
+        scores: (program id -> minibatch score) filled by scoring operators, shared by all nodes.
+        node_outputs: node id -> summary of what it produced (for the meta prompt optimizer).
+    """
+
+    lm: LM
+    task: Task
+    minibatch: list[Example]
+    step: int = 0
+    dropped: list[Dropped] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)
+    node_outputs: dict[str, Any] = field(default_factory=dict)
+
+    async def score(self, programs: list, examples: list[Example] | None = None) -> dict[str, float]:
+        """Mean minibatch score of each program (cached per program id within the step)."""
+        from ..program import run_program
+
+        examples = self.minibatch if examples is None else examples
+        todo = [p for p in programs if p.id not in self.scores]
+        for program in dict((p.id, p) for p in todo).values():
+            traces: list[Trace] = await run_program(program, examples, self.task, self.lm)
+            self.scores[program.id] = sum(t.score for t in traces) / max(len(traces), 1)
+        return {p.id: self.scores[p.id] for p in programs}
+
+
+class Operator(ABC):
+    """Base of every operator. Subclasses set the class attributes and implement `run`.
+
+    Class attributes:
+        name: registry name, e.g. "critique".
+        kind: "llm" (calls the optimizer model), "score" (calls the program model) or "merge"/"data"
+            (no model call); used for drawing and for the meta prompt optimizer.
+        inputs / outputs: port name -> Port.
+        prompts: prompt name -> default Prompt; `placeholders` of a prompt are exactly those its
+            operator fills (a node's override may use any subset of them, no others).
+        Params: a pydantic model of the node's parameters (extra keys forbidden).
+    """
+
+    name: ClassVar[str]
+    kind: ClassVar[str] = "llm"
+    description: ClassVar[str] = ""
+    inputs: ClassVar[dict[str, Port]] = {}
+    outputs: ClassVar[dict[str, Port]] = {}
+    prompts: ClassVar[dict[str, Prompt]] = {}
+    Params: ClassVar[type[BaseModel]] = NoParams
+
+    def __init__(self, node_id: str, params: dict[str, Any] | None = None, prompts: dict[str, str] | None = None):
+        self.node_id = node_id
+        self.params = self.Params.model_validate(params or {})
+        overrides = prompts or {}
+        self.prompt_texts = {name: overrides.get(name, p.text) for name, p in self.prompts.items()}
+
+    def prompt(self, name: str, **values: Any) -> str:
+        """The node's prompt `name` (override or default), filled with `values`."""
+        return self.prompt_texts[name].format(**values)
+
+    @abstractmethod
+    async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
+        """Consumes the values on the input ports, returns {output port: value}."""

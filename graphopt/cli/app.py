@@ -1,0 +1,51 @@
+"""The `graphopt` command: the Typer app and the error handling every subcommand shares."""
+
+from __future__ import annotations
+
+__all__ = ["app", "main", "run"]
+
+import sys
+
+import typer
+
+app = typer.Typer(
+    name="graphopt",
+    help="LLM prompt optimizers as typed graphs: evaluate, optimize, search, draw.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the CLI. User mistakes print one line on stderr and exit with code 2."""
+    import click
+
+    from ..errors import GraphoptError
+    from . import commands  # noqa: F401  (registers the subcommands)
+
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv if argv is not None else sys.argv[1:], prog_name="graphopt", standalone_mode=False)
+    except click.exceptions.UsageError as exc:
+        hint = f" (see graphopt {exc.ctx.info_name} --help)" if exc.ctx and exc.ctx.parent else " (see graphopt --help)"
+        print(f"error: {exc.format_message()}{hint}", file=sys.stderr)
+        return 2
+    except click.exceptions.Abort:
+        print("error: aborted", file=sys.stderr)
+        return 130
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except GraphoptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted (a search can continue with --resume)", file=sys.stderr)
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    """The console-script entry point."""
+    sys.exit(main())

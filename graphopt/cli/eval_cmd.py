@@ -1,0 +1,48 @@
+"""`graphopt eval`: run a program on a task split and report accuracy and usage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..program import evaluate
+from .app import app
+from .common import CacheDir, NoCache, ProgramModel, console, make_lm, print_usage, run_async, write_json
+from .taskopts import Difficulty, InputKey, Seed, Source, TargetKey, TaskName, build_task, load_program
+
+
+@app.command("eval")
+def eval_command(
+    task: TaskName,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="Evaluate only the first N examples.")] = None,
+    split: Annotated[str, typer.Option("--split", help="train, val or test.")] = "test",
+    program: Annotated[Path | None, typer.Option("--program", help="Program JSON (default: the task's seed program).")] = None,
+    program_model: ProgramModel = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the accuracy, traces and usage as JSON.")] = None,
+    source: Source = None,
+    difficulty: Difficulty = None,
+    seed: Seed = 0,
+    input_key: InputKey = None,
+    target_key: TargetKey = None,
+    cache_dir: CacheDir = None,
+    no_cache: NoCache = False,
+) -> None:
+    """Evaluate a program on a task: accuracy with its standard error, and the usage table."""
+    the_task = build_task(task, source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key)
+    the_program = load_program(program, the_task)
+    examples = the_task.split(split)[:limit]
+    lm = make_lm(program_model, cache_dir=cache_dir, no_cache=no_cache)
+    try:
+        result = run_async(evaluate(the_program, examples, the_task, lm))
+    finally:
+        lm.close()
+    console.print(
+        f"{the_task.name} [{split}] n={len(result.traces)}  accuracy {result.accuracy:.3f} ± {result.stderr:.3f}"
+        f"  (model {lm.model('program')})"
+    )
+    print_usage(lm)
+    if out is not None:
+        write_json(out, {"task": the_task.name, "split": split, **result.to_dict(), "usage": lm.ledger.to_dict()})
+        console.print(f"wrote {out}")

@@ -1,0 +1,29 @@
+"""The run store: candidates, evaluations, costs, lineage and events of a search, on SQLAlchemy."""
+
+from .models import SCHEMA_VERSION
+from .run_store import (
+    LEVELS,
+    ORIGINS,
+    RUN_STATUSES,
+    STORE_FILENAME,
+    CandidateRow,
+    EvaluationRow,
+    EventRow,
+    RunRow,
+    RunStore,
+    strip_secrets,
+)
+
+__all__ = [
+    "RunStore",
+    "RunRow",
+    "CandidateRow",
+    "EvaluationRow",
+    "EventRow",
+    "ORIGINS",
+    "RUN_STATUSES",
+    "LEVELS",
+    "STORE_FILENAME",
+    "SCHEMA_VERSION",
+    "strip_secrets",
+]

@@ -1,0 +1,291 @@
+"""The inner loop: improve one program on a task by running an optimizer graph for a few steps.
+
+Each step samples a minibatch of train examples (seeded), runs the current program on it, runs
+the graph once on (program, traces, history), evaluates the distinct new candidates on
+validation and keeps the best one if the acceptance strategy agrees. Test data is never read.
+
+Example:
+    >>> import asyncio
+    >>> from graphopt.graph.io import load_graph
+    >>> result = asyncio.run(optimize(task.seed_program, load_graph("tgd"), task, lm, steps=2))  # doctest: +SKIP
+    >>> result.best_val >= result.initial_val  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AcceptStrategy",
+    "NoWorse",
+    "Better",
+    "ACCEPT_STRATEGIES",
+    "CandidateRecord",
+    "StepRecord",
+    "OptimizeResult",
+    "optimize",
+]
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from .errors import BudgetExceeded, ConfigError, TaskError, did_you_mean
+from .graph.compile import CompiledOptimizer, compile_graph
+from .graph.spec import GraphSpec
+from .lm import LM
+from .operators.base import StepContext
+from .program import evaluate, run_program
+from .tasks.base import Task
+from .types import SCHEMA_VERSION, Attempt, Example, Program, Trace
+
+
+class AcceptStrategy:
+    """Decides whether a candidate's validation score replaces the best one so far."""
+
+    name = "custom"
+
+    def accepts(self, candidate: float, best: float) -> bool:
+        raise NotImplementedError
+
+
+class NoWorse(AcceptStrategy):
+    """Keep the candidate unless validation gets worse (ties move on, so plateaus are explored)."""
+
+    name = "no_worse"
+
+    def accepts(self, candidate: float, best: float) -> bool:
+        return candidate >= best
+
+
+class Better(AcceptStrategy):
+    """Keep the candidate only if validation strictly improves."""
+
+    name = "better"
+
+    def accepts(self, candidate: float, best: float) -> bool:
+        return candidate > best
+
+
+ACCEPT_STRATEGIES: dict[str, AcceptStrategy] = {"no_worse": NoWorse(), "better": Better()}
+
+
+def _accept_strategy(accept: str | AcceptStrategy) -> AcceptStrategy:
+    if isinstance(accept, AcceptStrategy):
+        return accept
+    strategy = ACCEPT_STRATEGIES.get(accept)
+    if strategy is None:
+        raise ConfigError(
+            f"unknown accept strategy {accept!r}{did_you_mean(accept, ACCEPT_STRATEGIES)}"
+            f" (use {', '.join(ACCEPT_STRATEGIES)})"
+        )
+    return strategy
+
+
+class CandidateRecord(BaseModel):
+    """A program the graph returned in one step, with its scores (None: not measured)."""
+
+    program: Program
+    minibatch_score: float | None = None
+    val_score: float | None = None
+
+
+class StepRecord(BaseModel):
+    """Everything one step did (what the meta prompt optimizer reads).
+
+    Attributes:
+        step: 1-based step number.
+        minibatch: ids of the train examples of this step.
+        current_id, current_minibatch_score: the program the step started from.
+        candidates: what the exit node returned, with minibatch and validation scores.
+        dropped: [{"node", "reason", "text"}] for replies the nodes could not use.
+        accepted: id of the program kept as the new best, or None.
+        best_val: best validation score after this step.
+        usage: level -> usage (calls, tokens, cost, ...) spent in this step.
+        node_outputs: node id -> summary of what it produced.
+        error: why the step ended early ("" when it finished).
+    """
+
+    step: int
+    minibatch: list[str] = Field(default_factory=list)
+    current_id: str = ""
+    current_minibatch_score: float | None = None
+    candidates: list[CandidateRecord] = Field(default_factory=list)
+    dropped: list[dict[str, str]] = Field(default_factory=list)
+    accepted: str | None = None
+    best_val: float | None = None
+    usage: dict[str, Any] = Field(default_factory=dict)
+    node_outputs: dict[str, Any] = Field(default_factory=dict)
+    seconds: float = 0.0
+    error: str = ""
+
+
+class OptimizeResult(BaseModel):
+    """The outcome of `optimize`.
+
+    Attributes:
+        best_program: the best program on validation (the seed if nothing beat it).
+        best_val, initial_val: validation accuracy of it and of the seed (None if not measured
+            because the budget ran out first).
+        history: one record per step, including a step cut short by the budget.
+        stopped: None when every step ran, "budget" when a cap ended the loop early.
+        stop_reason: the budget message.
+        graph: the name of the optimizer graph; usage: the run's usage per level.
+    """
+
+    schema_version: int = SCHEMA_VERSION
+    best_program: Program
+    best_val: float | None
+    initial_val: float | None
+    history: list[StepRecord] = Field(default_factory=list)
+    stopped: str | None = None
+    stop_reason: str = ""
+    graph: str = ""
+    usage: dict[str, Any] = Field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OptimizeResult:
+        return cls.model_validate(data)
+
+
+class _Scorer:
+    """Runs programs on examples, never twice on the same (program, example) within the loop."""
+
+    def __init__(self, task: Task, lm: LM):
+        self.task, self.lm = task, lm
+        self.traces: dict[tuple[str, str], Trace] = {}
+        self.val: dict[str, float] = {}
+
+    async def minibatch(self, program: Program, examples: list[Example]) -> list[Trace]:
+        todo = [ex for ex in examples if (program.id, ex.id) not in self.traces]
+        for trace in await run_program(program, todo, self.task, self.lm):
+            self.traces[(program.id, trace.example.id)] = trace
+        return [self.traces[(program.id, ex.id)] for ex in examples]
+
+    async def validation(self, program: Program, examples: list[Example]) -> float:
+        if program.id not in self.val:
+            self.val[program.id] = (await evaluate(program, examples, self.task, self.lm)).accuracy
+        return self.val[program.id]
+
+
+async def optimize(
+    program: Program,
+    graph: GraphSpec | CompiledOptimizer,
+    task: Task,
+    lm: LM,
+    *,
+    steps: int = 3,
+    minibatch_size: int = 8,
+    accept: str | AcceptStrategy = "no_worse",
+    val_limit: int | None = None,
+    seed: int = 0,
+    on_step: Callable[[StepRecord], None] | None = None,
+) -> OptimizeResult:
+    """Optimizes `program` on `task` with an optimizer graph.
+
+    Every distinct candidate the graph's exit returns gets a validation run, so graphs that
+    return many candidates should end in `select`.
+
+    Args:
+        program: the program to start from (usually `task.seed_program`).
+        graph: a spec (compiled here, after validation) or an already compiled optimizer.
+        task: supplies train (minibatches) and val (acceptance); test is not read.
+        lm: the client for the program and optimizer levels.
+        steps: optimizer steps to run.
+        minibatch_size: train examples per step.
+        accept: "no_worse", "better" or an `AcceptStrategy`.
+        val_limit: evaluate on the first N validation examples only.
+        seed: seeds the minibatch sampling.
+        on_step: called with each step's record as soon as the step ends.
+
+    Returns:
+        The best program with its history. When a budget cap is reached the loop stops and
+        returns the best program so far with `stopped="budget"`.
+
+    Raises:
+        SpecError: `graph` is an invalid spec.
+        ConfigError: unknown accept strategy or a bad number.
+        TaskError: the task has no train or validation examples.
+    """
+    strategy = _accept_strategy(accept)
+    if steps < 0 or minibatch_size < 1 or (val_limit is not None and val_limit < 1):
+        raise ConfigError("steps must be >= 0, minibatch size and val limit >= 1")
+    compiled = graph if isinstance(graph, CompiledOptimizer) else compile_graph(graph)
+    val = task.val[:val_limit]
+    if not val or not task.train:
+        raise TaskError(f"task {task.name!r} needs train and validation examples to optimize")
+    scorer = _Scorer(task, lm)
+    rng = random.Random(seed)
+    result = OptimizeResult(best_program=program, best_val=None, initial_val=None, graph=compiled.spec.name)
+    started = lm.ledger.snapshot()
+    try:
+        result.initial_val = result.best_val = await scorer.validation(program, val)
+    except BudgetExceeded as exc:
+        return _finish(result, lm, started, exc)
+    attempts = [Attempt(program=program, score=result.initial_val, step=0)]
+
+    for step in range(1, steps + 1):
+        record = StepRecord(step=step, current_id=result.best_program.id)
+        before, clock = lm.ledger.snapshot(), time.perf_counter()
+        try:
+            await _step(record, result, compiled, task, lm, scorer, strategy, attempts, val,
+                        rng.sample(task.train, min(minibatch_size, len(task.train))))
+        except BudgetExceeded as exc:
+            record.error = str(exc)
+            _close(record, lm, before, clock, result)
+            return _finish(result, lm, started, exc)
+        _close(record, lm, before, clock, result)
+        if on_step is not None:
+            on_step(record)
+    return _finish(result, lm, started, None)
+
+
+async def _step(
+    record: StepRecord, result: OptimizeResult, compiled: CompiledOptimizer, task: Task, lm: LM,
+    scorer: _Scorer, strategy: AcceptStrategy, attempts: list[Attempt], val: list[Example],
+    minibatch: list[Example],
+) -> None:
+    """One step, filling `record` as it goes (so a step cut short by the budget is still recorded)."""
+    current = result.best_program
+    record.minibatch = [ex.id for ex in minibatch]
+    ctx = StepContext(lm=lm, task=task, minibatch=minibatch, step=record.step - 1)
+    try:
+        traces = await scorer.minibatch(current, minibatch)
+        record.current_minibatch_score = ctx.scores[current.id] = sum(t.score for t in traces) / len(traces)
+        outcome = await compiled.step(ctx, current, traces, list(attempts))
+    finally:
+        record.dropped = [{"node": d.node, "reason": d.reason, "text": d.text} for d in ctx.dropped]
+        record.node_outputs = dict(ctx.node_outputs)
+    seen: set[str] = set()
+    for candidate in outcome.candidates:
+        if candidate.id in seen:
+            continue
+        seen.add(candidate.id)
+        entry = CandidateRecord(program=candidate, minibatch_score=ctx.scores.get(candidate.id))
+        record.candidates.append(entry)
+        entry.val_score = await scorer.validation(candidate, val)
+        if candidate.id == current.id:
+            continue
+        attempts.append(Attempt(program=candidate, score=entry.val_score, step=record.step))
+        if strategy.accepts(entry.val_score, result.best_val):
+            record.accepted = candidate.id
+            result.best_program, result.best_val = candidate, entry.val_score
+
+
+def _close(record: StepRecord, lm: LM, before: Any, clock: float, result: OptimizeResult) -> None:
+    record.usage = lm.ledger.since(before).to_dict()["levels"]
+    record.seconds = round(time.perf_counter() - clock, 3)
+    record.best_val = result.best_val
+    result.history.append(record)
+
+
+def _finish(result: OptimizeResult, lm: LM, started: Any, exc: BudgetExceeded | None) -> OptimizeResult:
+    if exc is not None:
+        result.stopped, result.stop_reason = "budget", str(exc)
+    result.usage = lm.ledger.since(started).to_dict()["levels"]
+    return result

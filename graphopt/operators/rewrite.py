@@ -1,0 +1,110 @@
+"""rewrite: new programs from a program, its critiques and earlier attempts (TextGrad's update, OPRO's step).
+
+The model is asked for `{"instruction": "..."}` against a JSON schema. A reply with no usable
+instruction (unparseable, empty, too short, identical to the parent's, or a duplicate of another
+proposal) is dropped with its reason in `ctx.dropped`; the step goes on with the others.
+A new program keeps its parent's demos and output format.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Rewrite"]
+
+import asyncio
+import re
+from typing import Any
+
+from pydantic import Field
+
+from ..types import Attempt, Feedback, Program
+from .base import Dropped, Operator, Port, Prompt, StepContext
+from .common import LLMParams, feedback_for, format_attempts, propose_instruction
+from .registry import register_operator
+
+REWRITE_PROMPT = Prompt(
+    """You improve the instruction of a language-model program.
+
+The current program:
+{program}
+
+{feedback}
+
+{history}
+
+Write a new, improved instruction for this program. Keep what works, fix what fails, and keep it
+general so it works on new inputs. Reply with JSON of the form {{"instruction": "..."}} and nothing else.""",
+    doc="The rewrite request; {feedback} and {history} are the filled sections below, or empty.",
+)
+FEEDBACK_SECTION = Prompt(
+    "Feedback on the current program:\n{critiques}",
+    doc="Shown when critiques are wired in.",
+)
+HISTORY_SECTION = Prompt(
+    """Earlier instructions with their scores (higher is better), from worst to best:
+{attempts}
+
+Write an instruction that scores higher than all of them.""",
+    doc="Shown when earlier attempts are wired in (OPRO's meta-prompt).",
+)
+
+
+def _tidy(text: str) -> str:
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+@register_operator
+class Rewrite(Operator):
+    """Proposes `k` new programs for each of the first `parents` candidates."""
+
+    name = "rewrite"
+    kind = "llm"
+    description = "Rewrites a program's instruction using critiques and/or scored earlier attempts."
+    inputs = {
+        "candidates": Port("Candidates", doc="programs to rewrite; the first `parents` are used"),
+        "feedback": Port("Feedback", required=False, many=True, doc="critiques, matched to programs by id"),
+        "history": Port("History", required=False, doc="earlier attempts with their scores"),
+    }
+    outputs = {"candidates": Port("Candidates", doc="the new programs (dropped replies left out)")}
+    prompts = {"rewrite": REWRITE_PROMPT, "feedback": FEEDBACK_SECTION, "history": HISTORY_SECTION}
+
+    class Params(LLMParams):
+        k: int = Field(1, ge=1, le=32, description="new programs per parent")
+        parents: int = Field(1, ge=1, description="rewrite the first N candidates")
+        min_chars: int = Field(10, ge=1, description="shorter instructions are dropped")
+        max_history: int = Field(10, ge=1, description="best N attempts shown")
+
+    def _request(self, parent: Program, feedback: list[Feedback], history: list[Attempt]) -> str:
+        feedback_text = ""
+        mine = feedback_for(parent, feedback)
+        if mine:
+            critiques = "\n\n".join(f.text for f in mine)
+            feedback_text = self.prompt("feedback", critiques=critiques)
+        history_text = ""
+        if history:
+            best = sorted(history, key=lambda a: a.score)[-self.params.max_history :]
+            history_text = self.prompt("history", attempts=format_attempts(best))
+        return _tidy(self.prompt("rewrite", program=parent.render(), feedback=feedback_text, history=history_text))
+
+    async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
+        feedback = inputs.get("feedback") or []
+        history = inputs.get("history") or []
+        jobs = []
+        for parent in inputs["candidates"][: self.params.parents]:
+            request = self._request(parent, feedback, history)
+            for _ in range(self.params.k):
+                jobs.append((parent, propose_instruction(
+                    ctx, self.node_id, request, parent.instruction, self.params, min_chars=self.params.min_chars
+                )))
+        proposals = await asyncio.gather(*(job for _, job in jobs))
+        out: list[Program] = []
+        seen: set[str] = set()
+        for (parent, _), instruction in zip(jobs, proposals):
+            if instruction is None:
+                continue
+            program = parent.with_instruction(instruction)
+            if program.id in seen:
+                ctx.dropped.append(Dropped(self.node_id, "duplicate of another proposal", instruction))
+                continue
+            seen.add(program.id)
+            out.append(program)
+        return {"candidates": out}

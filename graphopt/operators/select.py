@@ -1,0 +1,45 @@
+"""select: keeps the best candidates by their score on the minibatch, measured with the PROGRAM model.
+
+No optimizer-model call is made: each distinct candidate is run on the step's minibatch through
+`ctx.score` (scores are shared by every node of the step, so a program is scored once). The
+current program competes only when it is wired in (e.g. an edge `input.program -> select.candidates`).
+Ties keep the incoming order, so what arrives first (the current program, when wired from
+`input`) wins a tie.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Select"]
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .base import Operator, Port, StepContext
+from .common import unique_programs
+from .registry import register_operator
+
+
+@register_operator
+class Select(Operator):
+    """Top `k` candidates by minibatch score, best first."""
+
+    name = "select"
+    kind = "score"
+    description = "Scores candidates on the minibatch with the program model and keeps the top k."
+    inputs = {"candidates": Port("Candidates", many=True, doc="contenders from every incoming edge")}
+    outputs = {"candidates": Port("Candidates", doc="the best k, best first")}
+    prompts = {}
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
+
+        k: int = Field(1, ge=1, description="how many candidates to keep")
+
+    async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
+        contenders = unique_programs(list(inputs["candidates"]))
+        if len(contenders) <= self.params.k:
+            return {"candidates": contenders}  # nothing to choose: no program-model calls
+        scores = await ctx.score(contenders)
+        ranked = sorted(enumerate(contenders), key=lambda item: (-scores[item[1].id], item[0]))
+        return {"candidates": [program for _, program in ranked[: self.params.k]]}

@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the CLI. User mistakes print one line on stderr and exit with code 2."""
     import click
 
-    from ..errors import GraphoptError
+    from ..errors import GraphoptError, SpecError
     from . import commands  # noqa: F401  (registers the subcommands)
 
     command = typer.main.get_command(app)
@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except SpecError as exc:  # every problem of a spec on its own line
+        for problem in exc.problems or [str(exc)]:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
     except GraphoptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

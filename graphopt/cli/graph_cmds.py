@@ -1,0 +1,67 @@
+"""`graphopt validate | viz | schema`: check, draw and describe graph files.
+
+Each GRAPH argument is a .json/.yaml/.yml file or the name of a built-in graph (e.g. `tgd`).
+"""
+
+from __future__ import annotations
+
+__all__ = ["validate_command", "viz_command", "schema_command"]
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .app import app
+
+GraphArg = Annotated[str, typer.Argument(metavar="GRAPH", help="A .json/.yaml graph file or a built-in graph name.")]
+
+
+@app.command("validate")
+def validate_command(graph: GraphArg) -> None:
+    """Check a graph file: prints `ok: NAME (N nodes, M edges)`, or one `error:` line per problem."""
+    from ..graph.io import load_graph
+    from ..graph.validate import check
+
+    spec = check(load_graph(graph))
+    typer.echo(f"ok: {spec.name} ({_count(spec.nodes, 'node')}, {_count(spec.edges, 'edge')})")
+
+
+@app.command("viz")
+def viz_command(
+    graph: GraphArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Drawing to write: .svg, .png, .pdf (need Graphviz) or .dot.")],
+) -> None:
+    """Draw a graph. Invalid graphs are drawn too (problems in red) with a note on stderr."""
+    from ..graph.io import load_graph
+    from ..graph.validate import validate
+    from ..viz.dot import render
+
+    spec = load_graph(graph)
+    problems = validate(spec)
+    render(spec, out)
+    if problems:
+        typer.echo(f"note: {spec.name} has {_count(problems, 'problem')}; see graphopt validate {graph}", err=True)
+    typer.echo(f"wrote {out}")
+
+
+@app.command("schema")
+def schema_command(
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the schema to a file instead of stdout.")] = None,
+) -> None:
+    """Print the JSON Schema of graph files (for editors and for models asked to write graphs)."""
+    from ..graph.io import graph_json_schema
+    from .common import write_json
+
+    schema = graph_json_schema()
+    if out is None:
+        sys.stdout.write(json.dumps(schema, indent=2) + "\n")
+    else:
+        write_json(out, schema)
+        typer.echo(f"wrote {out}")
+
+
+def _count(items: list, noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"

@@ -1,0 +1,423 @@
+"""Checking a GraphSpec against the operator registry before anything runs.
+
+`validate` collects every problem, each naming the node, edge or port at fault; `check` raises
+them together as one `SpecError`. `canonical_hash` keys a graph's structure independently of its
+node ids and of the order of its nodes and edges (the search caches fitness by it).
+
+Example:
+    >>> from graphopt.graph import GraphSpec, validate
+    >>> validate(GraphSpec(name="empty", nodes=[], edges=[]))
+    ['graph has no nodes']
+"""
+
+from __future__ import annotations
+
+__all__ = ["validate", "validate_node", "check", "canonical_hash"]
+
+import hashlib
+import json
+import string
+from collections import Counter, defaultdict
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from ..errors import SpecError, did_you_mean
+from ..operators.base import Operator
+from ..operators.registry import get_operator
+if TYPE_CHECKING:
+    import networkx as nx
+
+from .spec import INPUT_NODE, INPUT_PORTS, SPEC_VERSION, EdgeSpec, GraphSpec, NodeSpec
+
+OUTPUT_TYPE = "Candidates"  # what the exit node must produce
+
+
+def check(spec: GraphSpec) -> GraphSpec:
+    """Raises if the spec has any problem; returns it unchanged otherwise.
+
+    Args:
+        spec: the graph to check.
+
+    Returns:
+        The same spec, so `check(load_graph(path))` reads naturally.
+
+    Raises:
+        SpecError: with `problems` listing every problem `validate` found.
+    """
+    problems = validate(spec)
+    if problems:
+        raise SpecError(problems)
+    return spec
+
+
+def validate(spec: GraphSpec) -> list[str]:
+    """Every problem of a spec, one sentence each naming its node, edge or port (empty when valid).
+
+    Checks operator names, node ids, edge ends and port types, fan-in, required inputs, params,
+    prompt overrides and their placeholders, cycles, reachability from `input` and the one exit.
+
+    Args:
+        spec: the graph to check.
+
+    Returns:
+        The problems in a stable order: graph-level, nodes, edges, then structure.
+    """
+    problems: list[str] = []
+    if spec.schema_version != SPEC_VERSION:
+        problems.append(f"unsupported schema_version {spec.schema_version} (this graphopt reads {SPEC_VERSION})")
+    if not spec.nodes:
+        problems.append("graph has no nodes")
+    ops = _check_nodes(spec.nodes, problems)
+    good_edges = _check_edges(spec.edges, ops, problems)
+    _check_inputs(spec.nodes, good_edges, ops, problems)
+    _check_structure(spec, good_edges, ops, problems)
+    return problems
+
+
+# --- nodes -------------------------------------------------------------------------------------
+
+
+def validate_node(node: NodeSpec) -> list[str]:
+    """Problems of one node on its own: its operator, params and prompt overrides.
+
+    Args:
+        node: the node to check (its id is only used in the messages).
+
+    Returns:
+        The problems, empty when the node is fine.
+    """
+    try:
+        op = get_operator(node.op)
+    except SpecError as exc:
+        return [f"node {node.id!r}: {exc}"]
+    return _param_problems(node, op) + _prompt_problems(node, op)
+
+
+def _check_nodes(nodes: list[NodeSpec], problems: list[str]) -> dict[str, type[Operator] | None]:
+    """Checks each node on its own; returns node id -> operator class (None when unknown)."""
+    ops: dict[str, type[Operator] | None] = {}
+    counts = Counter(node.id for node in nodes)
+    for node_id, count in counts.items():
+        if count > 1:
+            problems.append(f"node {node_id!r}: duplicate id (used by {count} nodes)")
+    for node in nodes:
+        if node.id == INPUT_NODE:
+            problems.append(f"node {node.id!r}: the id {INPUT_NODE!r} is reserved for the graph's entry")
+            continue
+        if not node.id or "." in node.id or node.id != node.id.strip():
+            problems.append(f"node {node.id!r}: an id must be non-empty, without '.' or surrounding spaces")
+        problems.extend(validate_node(node))
+        if node.id not in ops:
+            ops[node.id] = _operator_or_none(node.op)
+    return ops
+
+
+def _operator_or_none(name: str) -> type[Operator] | None:
+    try:
+        return get_operator(name)
+    except SpecError:
+        return None
+
+
+def _param_problems(node: NodeSpec, op: type[Operator]) -> list[str]:
+    try:
+        op.Params.model_validate(node.params)
+    except ValidationError as exc:
+        fields = list(op.Params.model_fields)
+        out = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "params"
+            hint = did_you_mean(where, fields) if error["type"] == "extra_forbidden" else ""
+            message = "unknown parameter" if error["type"] == "extra_forbidden" else _lower(error["msg"])
+            allowed = f" ({node.op} takes {_names(fields) or 'no parameters'})" if not hint and error["type"] == "extra_forbidden" else ""
+            out.append(f"node {node.id!r}: param {where!r}: {message}{hint}{allowed}")
+        return out
+    except Exception as exc:  # noqa: BLE001  (an operator's own validator may raise anything)
+        return [f"node {node.id!r}: params could not be checked: {type(exc).__name__}: {exc}"]
+    return []
+
+
+def _prompt_problems(node: NodeSpec, op: type[Operator]) -> list[str]:
+    out = []
+    for name, text in node.prompts.items():
+        default = op.prompts.get(name)
+        where = f"node {node.id!r}: prompt {name!r}"
+        if default is None:
+            known = _names(op.prompts) or "none"
+            out.append(
+                f"{where}: operator {op.name} has no such prompt{did_you_mean(name, op.prompts)} (its prompts: {known})"
+            )
+            continue
+        try:
+            fields = _template_fields(text)
+        except ValueError as exc:
+            out.append(f"{where} is not a valid template: {exc} (write {{{{ and }}}} for literal braces)")
+            continue
+        provided = {_base_name(field) for field in _template_fields(default.text)}
+        bad = False
+        for field in sorted(set(fields)):
+            if field == "" or field.isdigit():
+                out.append(f"{where}: positional placeholder {{{field}}} is not allowed; use a name")
+                bad = True
+            elif _base_name(field) not in provided:
+                offer = ", ".join("{" + p + "}" for p in sorted(provided)) or "none"
+                out.append(
+                    f"{where}: placeholder {{{field}}} is not provided by operator {op.name}"
+                    f"{did_you_mean(_base_name(field), provided)} (it provides {offer})"
+                )
+                bad = True
+        if not bad:
+            failure = _trial_fill(text, default.text, provided)
+            if failure:
+                out.append(f"{where} cannot be filled: {failure}")
+    return out
+
+
+def _template_fields(text: str) -> list[str]:
+    """Field names of a format template, including those nested in format specs."""
+    fields = []
+    for _, name, spec, _ in string.Formatter().parse(text):
+        if name is not None:
+            fields.append(name)
+        if spec:
+            fields.extend(_template_fields(spec))
+    return fields
+
+
+def _base_name(field: str) -> str:
+    return field.split(".", 1)[0].split("[", 1)[0]
+
+
+def _trial_fill(text: str, default: str, names: set[str]) -> str:
+    """Fills both templates with dummy strings; reports the override's failure if the default fills."""
+    values = {name: "x" for name in names}
+    try:
+        default.format(**values)
+    except Exception:  # noqa: BLE001  (the default needs non-string values: nothing to compare)
+        return ""
+    try:
+        text.format(**values)
+    except Exception as exc:  # noqa: BLE001
+        return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
+# --- edges -------------------------------------------------------------------------------------
+
+
+def _check_edges(
+    edges: list[EdgeSpec], ops: dict[str, type[Operator] | None], problems: list[str]
+) -> list[EdgeSpec]:
+    """Checks each edge's ends and types; returns the edges between known nodes (for structure)."""
+    good = []
+    seen: Counter[tuple[str, str]] = Counter((e.source, e.target) for e in edges)
+    for (source, target), count in seen.items():
+        if count > 1:
+            problems.append(f"edge {source} -> {target}: listed {count} times")
+    for edge in dict.fromkeys(edges):
+        where = f"edge {edge}"
+        ends_ok = True
+        for end, text in (("source", edge.source), ("target", edge.target)):
+            node, _, port = text.partition(".")
+            if not node or not port:
+                problems.append(f"{where}: {end} {text!r} must be written node.port")
+                ends_ok = False
+        if not ends_ok:
+            continue
+        source_type = _end_type(edge.source_node, edge.source_port, "output", ops, where, problems)
+        target_type = _end_type(edge.target_node, edge.target_port, "input", ops, where, problems)
+        if edge.source_node in ops or edge.source_node == INPUT_NODE:
+            if edge.target_node in ops:
+                good.append(edge)
+        if source_type and target_type and source_type != target_type:
+            problems.append(
+                f"{where}: port {edge.target_port!r} of {edge.target_node} expects {target_type}, got {source_type}"
+            )
+    return good
+
+
+def _end_type(
+    node: str, port: str, direction: str, ops: dict[str, type[Operator] | None], where: str, problems: list[str]
+) -> str | None:
+    """The type of one edge end, or None after recording why it has none."""
+    if node == INPUT_NODE:
+        if direction == "input":
+            problems.append(f"{where}: {INPUT_NODE!r} is the graph's entry and takes no inputs")
+            return None
+        ports = INPUT_PORTS
+        owner = f"{INPUT_NODE!r}"
+    elif node in ops:
+        op = ops[node]
+        if op is None:
+            return None  # unknown operator, reported with its node
+        ports = {name: p.type for name, p in (op.outputs if direction == "output" else op.inputs).items()}
+        owner = f"{node} ({op.name})"
+    else:
+        choices = [*ops, INPUT_NODE] if direction == "output" else list(ops)
+        problems.append(f"{where}: unknown {'source' if direction == 'output' else 'target'} node {node!r}"
+                        f"{did_you_mean(node, choices)}")
+        return None
+    if port not in ports:
+        listed = _names(ports) or "none"
+        problems.append(
+            f"{where}: {owner} has no {direction} port {port!r}{did_you_mean(port, ports)} "
+            f"(its {direction}s: {listed})"
+        )
+        return None
+    return ports[port]
+
+
+def _check_inputs(
+    nodes: list[NodeSpec], edges: list[EdgeSpec], ops: dict[str, type[Operator] | None], problems: list[str]
+) -> None:
+    """Fan-in of each input port: required ones connected, single ones connected once."""
+    incoming: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for edge in edges:
+        incoming[(edge.target_node, edge.target_port)].append(edge.source)
+    for node_id, op in ops.items():
+        if op is None:
+            continue
+        for name, port in op.inputs.items():
+            sources = incoming.get((node_id, name), [])
+            if port.required and not sources:
+                problems.append(f"node {node_id}: required input {name!r} ({port.type}) is not connected")
+            if not port.many and len(set(sources)) > 1:
+                problems.append(
+                    f"node {node_id}: input {name!r} ({port.type}) takes one edge but has {len(set(sources))}"
+                    f" (from {', '.join(sorted(set(sources)))}); use a merge operator such as ensemble"
+                )
+
+
+# --- structure ---------------------------------------------------------------------------------
+
+
+def _check_structure(
+    spec: GraphSpec, edges: list[EdgeSpec], ops: dict[str, type[Operator] | None], problems: list[str]
+) -> None:
+    """Cycles, reachability from `input`, and the one exit that outputs Candidates."""
+    import networkx as nx  # imported here: it is slow to import and only validation needs it
+
+    graph = nx.DiGraph()
+    graph.add_node(INPUT_NODE)
+    graph.add_nodes_from(ops)
+    graph.add_edges_from((e.source_node, e.target_node) for e in edges)
+    for cycle in _cycles(graph):
+        problems.append("cycle: " + " -> ".join([*cycle, cycle[0]]))
+    reachable = nx.descendants(graph, INPUT_NODE)
+    for node_id in ops:
+        if node_id not in reachable:
+            problems.append(f"node {node_id}: not reachable from {INPUT_NODE!r}")
+    if not ops:
+        return
+    sinks = [n for n in ops if graph.out_degree(n) == 0]
+    if not sinks:
+        problems.append("graph has no exit: every node feeds another, but exactly one must have no outgoing edges")
+    elif len(sinks) > 1:
+        problems.append(
+            f"graph has {len(sinks)} exits ({', '.join(sinks)}): exactly one node may have no outgoing edges"
+        )
+    else:
+        exit_op = ops[sinks[0]]
+        if exit_op is not None:
+            types = [p.type for p in exit_op.outputs.values()]
+            if types.count(OUTPUT_TYPE) != 1:
+                got = ", ".join(types) or "nothing"
+                problems.append(
+                    f"exit node {sinks[0]} ({exit_op.name}) outputs {got}; the exit must output {OUTPUT_TYPE} (one port)"
+                )
+
+
+def _cycles(graph: nx.DiGraph) -> list[list[str]]:
+    """One cycle per strongly connected component that has one, each starting at its smallest id."""
+    import networkx as nx
+
+    found = []
+    for component in nx.strongly_connected_components(graph):
+        sub = graph.subgraph(component)
+        if len(component) == 1 and not sub.has_edge(next(iter(component)), next(iter(component))):
+            continue
+        start = min(component)
+        cycle = [u for u, _ in nx.find_cycle(sub, source=start)]
+        first = cycle.index(min(cycle))
+        found.append(cycle[first:] + cycle[:first])
+    return sorted(found)
+
+
+def _names(items: Any) -> str:
+    return ", ".join(sorted(str(item) for item in items))
+
+
+def _lower(message: str) -> str:
+    return message[:1].lower() + message[1:]
+
+
+# --- canonical hash ----------------------------------------------------------------------------
+
+
+def canonical_hash(spec: GraphSpec) -> str:
+    """A hash of the graph's structure, the same for specs that differ only in node ids or order.
+
+    Weisfeiler-Lehman refinement: each node starts from a label of its operator, its effective
+    params (defaults filled in) and its effective prompts (override or default), and `input` from
+    a fixed label; each round adds the labels of its neighbours along port-typed edges. The result
+    hashes the sorted labels and the sorted labelled edges. Name, description and provenance are
+    not part of it. Meant for valid specs; any spec gets a hash.
+
+    Args:
+        spec: the graph.
+
+    Returns:
+        32 hex characters.
+
+    Example:
+        >>> from graphopt.graph import EdgeSpec, GraphSpec, NodeSpec
+        >>> a = GraphSpec(name="a", nodes=[NodeSpec(id="x", op="o")], edges=[EdgeSpec(source="input.program", target="x.c")])
+        >>> b = GraphSpec(name="b", nodes=[NodeSpec(id="y", op="o")], edges=[EdgeSpec(source="input.program", target="y.c")])
+        >>> canonical_hash(a) == canonical_hash(b)
+        True
+    """
+    labels: dict[str, str] = {INPUT_NODE: "input"}
+    for node in spec.nodes:
+        labels.setdefault(node.id, _digest(_node_label(node)))
+    missing = {e.source_node for e in spec.edges} | {e.target_node for e in spec.edges}
+    for node_id in missing - labels.keys():
+        labels[node_id] = "missing"
+    neighbours: dict[str, list[tuple[str, str, str, str]]] = defaultdict(list)
+    for edge in spec.edges:
+        neighbours[edge.source_node].append(("out", edge.source_port, edge.target_port, edge.target_node))
+        neighbours[edge.target_node].append(("in", edge.source_port, edge.target_port, edge.source_node))
+    classes = len(set(labels.values()))
+    for _ in range(len(labels)):
+        labels = {
+            node_id: _digest([label, sorted((d, sp, tp, labels[other]) for d, sp, tp, other in neighbours[node_id])])
+            for node_id, label in labels.items()
+        }
+        refined = len(set(labels.values()))
+        if refined == classes:
+            break
+        classes = refined
+    edges = sorted(
+        (labels[e.source_node], e.source_port, e.target_port, labels[e.target_node]) for e in spec.edges
+    )
+    return _digest([sorted(labels.values()), edges])[:32]
+
+
+def _node_label(node: NodeSpec) -> list[Any]:
+    params: Any = node.params
+    prompts: dict[str, str] = dict(node.prompts)
+    try:
+        op = get_operator(node.op)
+        params = op.Params.model_validate(node.params).model_dump(mode="json")
+        prompts = {name: node.prompts.get(name, p.text) for name, p in op.prompts.items()} | prompts
+    except Exception:  # noqa: BLE001  (invalid nodes still get a label: their raw data)
+        pass
+    return [node.op, params, prompts]
+
+
+def _digest(data: Any) -> str:
+    try:
+        blob = json.dumps(data, sort_keys=True, ensure_ascii=False, default=repr)
+    except (TypeError, ValueError):  # mixed key types or a circular value, from Python callers
+        blob = repr(data)
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()

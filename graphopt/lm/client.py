@@ -15,6 +15,7 @@ __all__ = ["LM", "Completion"]
 import asyncio
 import random
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,11 @@ class LM:
         self.budget = budget or Budget()
         self.ledger = Ledger()
         self.cache = ResponseCache(self.config.cache_dir if cache_dir is _UNSET else cache_dir)
-        self._semaphores: dict[tuple[int, str], asyncio.Semaphore] = {}
+        # Per event loop (a semaphore belongs to one loop) and per model; weak so that the
+        # loops of finished asyncio.run() calls are not kept, nor their ids reused by mistake.
+        self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._inflight: dict[str, asyncio.Future] = {}
         self._occurrences: dict[str, int] = {}
         self._pending: dict[str, int] = {}
@@ -82,14 +87,17 @@ class LM:
         return self
 
     def _semaphore(self, model: str) -> asyncio.Semaphore:
-        key = (id(asyncio.get_running_loop()), model)
-        sem = self._semaphores.get(key)
+        loop = asyncio.get_running_loop()
+        per_model = self._semaphores.get(loop)
+        if per_model is None:
+            per_model = self._semaphores[loop] = {}
+        sem = per_model.get(model)
         if sem is None:
             limit = max(
                 (self.config.level(lvl).concurrency for lvl in LEVELS if self.model(lvl) == model),
                 default=8,
             )
-            sem = self._semaphores[key] = asyncio.Semaphore(limit)
+            sem = per_model[model] = asyncio.Semaphore(limit)
         return sem
 
     # -- the call ------------------------------------------------------------------------------
@@ -153,6 +161,9 @@ class LM:
         self._inflight[key] = future
         try:
             response = await self._send(level, request)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # mark retrieved: joiners re-raise it themselves
@@ -166,6 +177,9 @@ class LM:
 
     async def _send(self, level: str, request: Request) -> Response:
         self.budget.check(self.ledger, level, self._pending)
+        prepare = getattr(self.transport, "prepare", None)
+        if prepare is not None:
+            prepare()  # e.g. the litellm import: not part of the call's latency or timeout
         self._pending[level] = self._pending.get(level, 0) + 1
         try:
             async with self._semaphore(request.model):

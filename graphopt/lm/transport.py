@@ -7,13 +7,46 @@ and the embedded local model; `graphopt.lm.fake.FakeModel` serves tests.
 
 from __future__ import annotations
 
-__all__ = ["Request", "Response", "Transport", "LiteLLMTransport", "import_litellm", "classify"]
+__all__ = [
+    "Request",
+    "Response",
+    "Transport",
+    "LiteLLMTransport",
+    "import_litellm",
+    "classify",
+    "is_secret_key",
+    "scrub_secrets",
+]
 
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from ..errors import ConfigError, LLMError
+
+
+_SECRET_PARTS = ("key", "secret", "token", "password", "authorization", "cookie", "credential")
+
+
+def is_secret_key(name: str) -> bool:
+    """True for parameter names that carry credentials: api_key, aws_secret_access_key, token...
+
+    Token *counts* (max_tokens, max_completion_tokens) are parameters, not secrets.
+    """
+    lowered = name.lower()
+    if lowered.endswith("tokens"):
+        return False
+    return any(part in lowered for part in _SECRET_PARTS)
+
+
+def scrub_secrets(value: Any) -> Any:
+    """A copy of `value` with every secret-like dict key removed, at any depth."""
+    if isinstance(value, dict):
+        return {k: scrub_secrets(v) for k, v in value.items() if not (isinstance(k, str) and is_secret_key(k))}
+    if isinstance(value, (list, tuple)):
+        return [scrub_secrets(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -29,10 +62,21 @@ class Request:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def cache_fields(self) -> dict[str, Any]:
-        """Everything that can change the answer (the timeout cannot)."""
+        """Everything that can change the answer (the timeout cannot), without secrets.
+
+        API keys, tokens and other credentials in `extra` cannot change the answer and must never
+        reach a cache key, a store or a log, so they are dropped (at any depth, e.g. inside
+        `extra_headers`).
+        """
         data = asdict(self)
         data.pop("timeout")
+        data["extra"] = scrub_secrets(data["extra"])
         return data
+
+    def __repr__(self) -> str:
+        # Never print credentials: a request can end up in a log or an error message.
+        fields = {**self.__dict__, "extra": scrub_secrets(self.extra)}
+        return "Request(" + ", ".join(f"{k}={v!r}" for k, v in fields.items()) + ")"
 
 
 @dataclass
@@ -47,7 +91,12 @@ class Response:
         return asdict(self)
 
 
+LOCAL_PREFIX = "local/"
+
+
 class Transport(Protocol):
+    """Sends one request. May also define `prepare()`, called before the call is timed."""
+
     async def send(self, request: Request) -> Response: ...
 
 
@@ -77,8 +126,17 @@ class LiteLLMTransport:
             self._litellm = import_litellm()
         return self._litellm
 
+    def prepare(self) -> None:
+        """Imports litellm (seconds, once) before the first call, outside its timeout."""
+        self.litellm  # noqa: B018
+
     def check_model(self, model: str) -> None:
         """Raises ConfigError when litellm cannot route `model` (e.g. a typo in the provider)."""
+        if model.startswith(LOCAL_PREFIX):
+            from .local import resolve_model_path
+
+            resolve_model_path(model[len(LOCAL_PREFIX) :])
+            return
         try:
             self.litellm.get_llm_provider(model)
         except Exception as exc:  # litellm raises BadRequestError with a long text
@@ -104,7 +162,20 @@ class LiteLLMTransport:
             kwargs["stop"] = request.stop
         if request.response_format is not None:
             kwargs["response_format"] = request.response_format
-        response = await litellm.acompletion(**kwargs)
+        if request.model.startswith(LOCAL_PREFIX):
+            # A missing GGUF file is the user's mistake, not a provider failure to retry.
+            from .local import resolve_model_path
+
+            resolve_model_path(request.model[len(LOCAL_PREFIX) :])
+        try:
+            response = await litellm.acompletion(**kwargs)
+        except Exception as exc:
+            # litellm wraps what the local provider raises (e.g. llama-cpp-python missing) in
+            # an APIConnectionError with status 500; surface our ConfigError instead.
+            config_error = _config_error_in_chain(exc)
+            if config_error is not None:
+                raise config_error from None
+            raise
         text = response.choices[0].message.content or ""
         usage = getattr(response, "usage", None)
         provider = ""
@@ -127,6 +198,17 @@ class LiteLLMTransport:
         )
 
 
+def _config_error_in_chain(exc: BaseException) -> ConfigError | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ConfigError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def classify(exc: BaseException, model: str) -> LLMError:
     """Turns any provider exception into an LLMError that says whether to retry."""
     if isinstance(exc, LLMError):
@@ -134,20 +216,58 @@ def classify(exc: BaseException, model: str) -> LLMError:
     status = getattr(exc, "status_code", None)
     if not isinstance(status, int):
         status = None
-    provider = getattr(exc, "llm_provider", "") or ""
+    provider = getattr(exc, "llm_provider", "") or (model.split("/", 1)[0] if "/" in model else "")
     name = type(exc).__name__
     timeout_like = isinstance(exc, TimeoutError) or "Timeout" in name or "APIConnectionError" in name
     retryable = timeout_like or status in (408, 409, 429) or (status is not None and status >= 500)
-    retry_after = None
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or getattr(exc, "headers", None) or {}
-    try:
-        value = headers.get("retry-after") or headers.get("Retry-After")
-        if value is not None:
-            retry_after = float(value)
-    except (TypeError, ValueError, AttributeError):
-        retry_after = None
-    reason = str(getattr(exc, "message", "") or exc).strip().splitlines()[0][:300] if str(exc) else name
+    headers = _headers(exc)
+    retry_after = _retry_after(headers)
     return LLMError(
-        reason, provider=provider, model=model, status=status, retryable=retryable, retry_after=retry_after
+        _reason(exc), provider=provider, model=model, status=status, retryable=retryable, retry_after=retry_after
     )
+
+
+def _attr(obj: Any, name: str) -> Any:
+    try:
+        return getattr(obj, name, None)
+    except Exception:  # httpx raises RuntimeError on .response when there is none
+        return None
+
+
+def _headers(exc: BaseException) -> Any:
+    for source in (_attr(exc, "response"), exc):
+        for name in ("headers", "litellm_response_headers"):
+            headers = _attr(source, name)
+            if headers:
+                return headers
+    return {}
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds from Retry-After (seconds) or OpenAI's retry-after-ms; None for anything else."""
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        try:
+            value = headers.get(name) or headers.get(name.title())
+            if value is not None:
+                return max(0.0, float(value) / scale)
+        except (TypeError, ValueError, AttributeError):
+            continue
+    return None
+
+
+# litellm prefixes messages with its class names: "litellm.RateLimitError: RateLimitError:
+# OpenAIException - rate limited". Keep the provider's own words.
+_PREFIX = re.compile(r"^(?:litellm\.)?\w+(?:Error|Exception|Timeout)(?::| -)\s*")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(getattr(exc, "message", "") or exc).strip()
+    if not text:
+        return type(exc).__name__
+    first = text.splitlines()[0]
+    while True:
+        shorter = _PREFIX.sub("", first, count=1)
+        if shorter == first or not shorter:
+            break
+        first = shorter
+    return first[:300]

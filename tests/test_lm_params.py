@@ -1,0 +1,96 @@
+"""Parameters a caller sets reach the provider: proven on the JSON bodies the stub server
+received through the real litellm path, and on the embedded model's output length."""
+
+import asyncio
+
+import pytest
+
+from graphopt.lm import LM, LevelConfig, LMConfig
+from graphopt.lm.stub_server import StubServer
+
+MSG = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Sort: pear apple"}]
+SECRET = "sk-stub-SECRET-value-42"
+
+
+@pytest.fixture(scope="module")
+def server():
+    with StubServer(reply=lambda body: f"echo {len(body['messages'])}") as stub:
+        yield stub
+
+
+@pytest.fixture
+def stub(server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-dummy")
+    server.reset()
+    return server
+
+
+def _lm(stub: StubServer, **level) -> LM:
+    extra = {"api_base": stub.base_url, **level.pop("extra", {})}
+    return LM(LMConfig(program=LevelConfig(model="openai/stub-model", extra=extra, **level)), cache_dir=None)
+
+
+def test_caller_parameters_reach_the_provider(stub):
+    lm = _lm(stub)
+    result = asyncio.run(
+        lm.complete("program", MSG, temperature=0.7, max_tokens=17, seed=123, stop=["\n\n", "END"])
+    )
+    assert result.text == "echo 2"
+    (body,) = stub.requests
+    assert body["model"] == "stub-model"
+    assert body["messages"] == MSG
+    assert body["temperature"] == 0.7
+    assert body["max_tokens"] == 17
+    assert body["seed"] == 123
+    assert body["stop"] == ["\n\n", "END"]
+
+
+def test_level_defaults_reach_the_provider(stub):
+    lm = _lm(stub, temperature=0.4, max_tokens=33, seed=9, extra={"top_p": 0.25})
+    asyncio.run(lm.complete("program", MSG))
+    (body,) = stub.requests
+    assert (body["temperature"], body["max_tokens"], body["seed"], body["top_p"]) == (0.4, 33, 9, 0.25)
+    assert "stop" not in body
+
+
+def test_temperature_zero_and_no_seed_are_sent_as_given(stub):
+    lm = _lm(stub, temperature=0.9, seed=4)
+    asyncio.run(lm.complete("program", MSG, temperature=0.0, seed=None))
+    (body,) = stub.requests
+    assert body["temperature"] == 0.0
+    assert "seed" not in body
+
+
+def test_response_format_reaches_the_provider(stub):
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+    fmt = {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
+    asyncio.run(_lm(stub).complete("program", MSG, response_format=fmt))
+    assert stub.requests[0]["response_format"] == fmt
+
+
+def test_api_key_in_extra_authenticates_but_is_not_in_the_body(stub):
+    asyncio.run(_lm(stub, extra={"api_key": SECRET}).complete("program", MSG))
+    assert SECRET not in repr(stub.requests[0])
+
+
+def test_usage_from_the_provider_is_accounted(stub):
+    lm = _lm(stub)
+    result = asyncio.run(lm.complete("program", MSG))
+    assert (result.prompt_tokens, result.completion_tokens) == (5, 2)  # words, as the stub counts
+    assert lm.ledger.level("program").tokens == 7
+
+
+@pytest.mark.integration
+def test_local_max_tokens_limits_the_completion_length(tmp_path):
+    lm = LM(LMConfig(), cache_dir=None)
+    prompt = [{"role": "user", "content": "Write a long story about a dragon and a knight."}]
+
+    async def main():
+        short = await lm.complete("program", prompt, max_tokens=3)
+        longer = await lm.complete("program", prompt, max_tokens=40)
+        return short, longer
+
+    short, longer = asyncio.run(main())
+    assert 0 < short.completion_tokens <= 3
+    assert longer.completion_tokens > short.completion_tokens
+    assert len(longer.text) > len(short.text)

@@ -1,0 +1,118 @@
+"""`graphopt search`: prompt-optimize the seed graphs, search new structures, export the winner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ..graph.io import load_graph
+from ..lm import LEVELS
+from ..search.budgets import estimate, get_budget
+from .app import app
+from .common import CacheDir, MetaModel, NoCache, OptimizerModel, ProgramModel, console, make_lm, print_usage, run_async
+from .taskopts import Difficulty, InputKey, Seed, Source, TargetKey, TaskName, build_task
+
+
+def _fmt_usage(usage: dict[str, dict[str, float]]) -> str:
+    parts = []
+    for level in LEVELS:
+        u = usage.get(level)
+        if u:
+            parts.append(f"{level} {int(u.get('tokens', 0)):,} tok" + (f" ${u['cost']:.4f}" if u.get("cost") else ""))
+    return ", ".join(parts) or "nothing spent"
+
+
+def _progress(kind: str, data: dict[str, Any]) -> None:
+    if kind == "phase":
+        console.print(f"[bold]== {data['name']}[/bold] ({data['count']})")
+    elif kind == "candidate":
+        reused = " (from store)" if data["reused"] else ""
+        console.print(
+            f"  {data['id']} {data['name'][:40]:<40} val {data['val']:.3f}  "
+            f"best {data['best']:.3f}  | {_fmt_usage(data['usage'])}{reused}"
+        )
+    elif kind == "generation":
+        console.print(f"  generation {data['generation']} done: best {data['best']:.3f} | {_fmt_usage(data['usage'])}")
+
+
+@app.command("search")
+def search_command(
+    task: TaskName,
+    budget: Annotated[str, typer.Option("--budget", help="tiny, small or medium.")] = "tiny",
+    out: Annotated[Path, typer.Option("--out", help="Run directory (store, best graph, report).")] = Path("runs/search"),
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out without redoing finished work.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Estimate calls and tokens per level; spend nothing.")] = False,
+    seed_graph: Annotated[list[str] | None, typer.Option("--seed-graph", help="Seed graph file or built-in name (repeatable); default: the budget's seeds.")] = None,
+    max_calls: Annotated[int | None, typer.Option("--max-calls", min=1, help="Cap on model calls (all levels).")] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1, help="Cap on tokens (all levels).")] = None,
+    max_dollars: Annotated[float | None, typer.Option("--max-dollars", min=0, help="Cap on dollars (all levels).")] = None,
+    generations: Annotated[int | None, typer.Option("--generations", min=0, help="Structure search generations.")] = None,
+    children: Annotated[int | None, typer.Option("--children", min=1, help="Proposals per generation.")] = None,
+    inner_steps: Annotated[int | None, typer.Option("--inner-steps", min=1, help="Inner-loop steps per graph.")] = None,
+    val_limit: Annotated[int | None, typer.Option("--val-limit", min=1, help="Validation examples per graph.")] = None,
+    test_limit: Annotated[int | None, typer.Option("--test-limit", min=1, help="Test examples in the final report.")] = None,
+    program_model: ProgramModel = None,
+    optimizer_model: OptimizerModel = None,
+    meta_model: MetaModel = None,
+    source: Source = None,
+    difficulty: Difficulty = None,
+    seed: Seed = 0,
+    input_key: InputKey = None,
+    target_key: TargetKey = None,
+    cache_dir: CacheDir = None,
+    no_cache: NoCache = False,
+) -> None:
+    """Search for the best optimizer graph for a task and save it as best.graph.json."""
+    from ..search.pipeline import run_search
+
+    plan = get_budget(
+        budget,
+        calls=max_calls,
+        tokens=max_tokens,
+        dollars=max_dollars,
+        generations=generations,
+        children=children,
+        inner_steps=inner_steps,
+        val_limit=val_limit,
+        test_limit=test_limit,
+        seeds=tuple(seed_graph) if seed_graph else None,
+    )
+    the_task = build_task(task, source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key)
+    seeds = [load_graph(name) for name in plan.seeds]
+    if dry_run:
+        sample = the_task.train[:5]
+        chars = sum(sum(len(m["content"]) for m in the_task.seed_program.messages(ex.input)) for ex in sample)
+        figures = estimate(plan, prompt_tokens=max(1, chars // max(len(sample), 1) // 4))
+        table = Table(title=f"Dry run: budget {plan.name}, {figures['graphs']['calls']} graphs at most", title_justify="left")
+        for column in ("level", "calls", "tokens"):
+            table.add_column(column, justify="left" if column == "level" else "right")
+        for level in LEVELS:
+            table.add_row(level, f"{figures[level]['calls']:,}", f"{figures[level]['tokens']:,}")
+        console.print(table)
+        console.print("Upper estimate before caching; nothing was spent.")
+        return
+    lm = make_lm(program_model, optimizer_model, meta_model, cache_dir=cache_dir, no_cache=no_cache, budget=plan.lm_budget())
+    console.print(f"search on {the_task.name}, budget {plan.name}, run dir {out}")
+    try:
+        report = run_async(run_search(the_task, lm, plan, out, seeds, resume=resume, seed=seed, on_event=_progress))
+    finally:
+        lm.close()
+    table = Table(title="Search result", title_justify="left")
+    for column in ("role", "id", "graph", "val", "test", "program tok", "optimizer tok", "meta tok"):
+        table.add_column(column, justify="left" if column in ("role", "id", "graph") else "right")
+    for row in report.rows:
+        table.add_row(
+            row.role, row.candidate_id, row.name[:48], f"{row.val_score:.3f}",
+            "n/a" if row.test_score is None else f"{row.test_score:.3f}",
+            f"{row.tokens.get('program', 0):,}", f"{row.tokens.get('optimizer', 0):,}", f"{row.tokens.get('meta', 0):,}",
+        )
+    console.print(table)
+    console.print(
+        f"{report.candidates} graphs in the store, {report.reused} reused from it, {report.rejected} proposals rejected; "
+        f"stopped: {report.stop_reason or 'finished'}"
+    )
+    console.print(f"best graph: {report.best_path}")
+    print_usage(lm)

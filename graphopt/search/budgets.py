@@ -1,0 +1,119 @@
+"""Search budgets: named presets (tiny, small, medium) and explicit caps, and a dry-run estimate.
+
+A budget fixes every loop size of a search, so a search can be made as small as a test needs,
+and caps spend per level; the dry run multiplies the loop sizes out before anything is spent.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SearchBudget", "PRESETS", "get_budget", "estimate"]
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import ConfigError, did_you_mean
+from ..lm.budget import Budget, Caps
+
+
+class SearchBudget(BaseModel):
+    """Loop sizes and spending caps of one search.
+
+    Attributes:
+        seeds: built-in graph names (or files) the search starts from.
+        inner_steps, minibatch, val_limit: the inner loop run to score one graph.
+        prompt_iterations, prompt_candidates: meta prompt optimization per seed graph.
+        generations, population, children: structure search sizes.
+        llm_share, crossover_share: fraction of children proposed by the meta model / by crossover.
+        test_limit: test examples used for the final report (test data is read only then).
+        calls, tokens, dollars: caps for the whole search (None: none), per level in `levels`.
+        wall_time: seconds before the structure search stops (None: no limit).
+        patience: generations without improvement before the structure search stops.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = "custom"
+    seeds: tuple[str, ...] = ("tgd", "tgd_select", "opro")
+    inner_steps: int = Field(2, ge=1)
+    minibatch: int = Field(6, ge=1)
+    val_limit: int = Field(20, ge=1)
+    prompt_iterations: int = Field(1, ge=0)
+    prompt_candidates: int = Field(1, ge=1)
+    generations: int = Field(2, ge=0)
+    population: int = Field(4, ge=1)
+    children: int = Field(3, ge=1)
+    llm_share: float = Field(0.34, ge=0, le=1)
+    crossover_share: float = Field(0.2, ge=0, le=1)
+    test_limit: int = Field(50, ge=1)
+    calls: int | None = None
+    tokens: int | None = None
+    dollars: float | None = None
+    levels: dict[str, Caps] = Field(default_factory=dict)
+    wall_time: float | None = None
+    patience: int = Field(2, ge=1)
+
+    def lm_budget(self) -> Budget:
+        return Budget(total=Caps(calls=self.calls, tokens=self.tokens, dollars=self.dollars), levels=self.levels)
+
+
+PRESETS: dict[str, SearchBudget] = {
+    # About 5 minutes on the embedded model with two cores.
+    "tiny": SearchBudget(
+        name="tiny", seeds=("tgd", "tgd_select"), inner_steps=1, minibatch=4, val_limit=8,
+        prompt_iterations=1, prompt_candidates=1, generations=1, population=3, children=2,
+        test_limit=20, wall_time=900,
+    ),
+    "small": SearchBudget(
+        name="small", seeds=("tgd", "tgd_select", "opro"), inner_steps=2, minibatch=6, val_limit=20,
+        prompt_iterations=1, prompt_candidates=2, generations=3, population=4, children=3,
+        test_limit=50,
+    ),
+    "medium": SearchBudget(
+        name="medium", seeds=("tgd", "tgd_select", "opro", "ensemble", "fewshot"), inner_steps=3,
+        minibatch=8, val_limit=50, prompt_iterations=2, prompt_candidates=2, generations=6,
+        population=6, children=4, test_limit=100,
+    ),
+}
+
+
+def get_budget(name: str, **overrides) -> SearchBudget:
+    """A preset by name with some fields replaced (None values are ignored)."""
+    base = PRESETS.get(name)
+    if base is None:
+        raise ConfigError(f"unknown budget {name!r}{did_you_mean(name, PRESETS)}: use {', '.join(PRESETS)}")
+    update = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return SearchBudget.model_validate({**base.model_dump(), **update})
+    except ValueError as exc:
+        raise ConfigError(f"bad budget setting: {str(exc).splitlines()[0]}") from exc
+
+
+def estimate(budget: SearchBudget, *, prompt_tokens: int, answer_tokens: int = 20, k: int = 3) -> dict[str, dict[str, int]]:
+    """Upper estimate of calls and tokens per level, before the response cache saves anything.
+
+    Args:
+        budget: the search budget.
+        prompt_tokens: tokens of one program prompt (instruction plus one example).
+        answer_tokens: tokens of one program answer.
+        k: candidates a rewrite-like node makes per step (the built-in graphs use up to 3).
+    """
+    optimizer_prompt, optimizer_answer = 600, 200
+    meta_prompt, meta_answer = 1200, 400
+    per_step_program = budget.minibatch * (1 + k) + budget.val_limit
+    per_step_optimizer = 1 + k
+    per_graph = {
+        "program": budget.val_limit + budget.inner_steps * per_step_program,
+        "optimizer": budget.inner_steps * per_step_optimizer,
+    }
+    n_seeds = len(budget.seeds)
+    prompt_graphs = n_seeds * budget.prompt_iterations * budget.prompt_candidates
+    search_graphs = budget.generations * budget.children
+    graphs = n_seeds + prompt_graphs + search_graphs
+    meta_calls = prompt_graphs * 2 + int(search_graphs * budget.llm_share) * 2
+    program_calls = graphs * per_graph["program"] + (n_seeds + 1) * budget.test_limit
+    optimizer_calls = graphs * per_graph["optimizer"]
+    return {
+        "program": {"calls": program_calls, "tokens": program_calls * (prompt_tokens + answer_tokens)},
+        "optimizer": {"calls": optimizer_calls, "tokens": optimizer_calls * (optimizer_prompt + optimizer_answer)},
+        "meta": {"calls": meta_calls, "tokens": meta_calls * (meta_prompt + meta_answer)},
+        "graphs": {"calls": graphs, "tokens": 0},
+    }

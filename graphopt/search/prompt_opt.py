@@ -1,0 +1,263 @@
+"""The meta prompt optimizer: the meta model rewrites each LLM-backed node's prompts for the task.
+
+For every node whose operator calls the optimizer model, the meta model sees the node's role, its
+current prompt, sampled train examples, and what the node produced in recent inner-loop runs
+(and whether those steps improved the program), and proposes an edited prompt. A candidate graph
+carries the edits of every such node; it is scored by the inner loop and kept if it beats the
+current graph on validation.
+"""
+
+from __future__ import annotations
+
+__all__ = ["META_PROMPT", "MetaPromptOptimizer", "PromptEdit", "escape_stray_braces"]
+
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import BudgetExceeded, LLMError
+from ..graph.spec import GraphSpec, NodeSpec
+from ..graph.validate import validate
+from ..lm import LM
+from ..operators.base import Operator, Prompt, prompt_placeholders
+from ..operators.registry import get_operator
+from ..tasks.base import Task
+from .fitness import Evaluator, Fitness
+
+META_PROMPT = Prompt(
+    """You improve one prompt of an automatic prompt optimizer. The optimizer is a graph of nodes;
+this node is "{node_id}", operator "{op}": {description}
+This prompt ("{prompt_name}") is used {prompt_doc}
+
+The optimizer improves a program for this task. Sample training examples:
+{examples}
+
+What this node produced in recent optimizer steps:
+{recent}
+
+Current prompt:
+<<<
+{prompt}
+>>>
+
+Write an improved version of this prompt, specific to the task above. Keep every placeholder
+exactly as written, in braces: {placeholders}. Reply with JSON {{"prompt": "..."}}.""",
+    doc="Asks the meta model for an edited node prompt.",
+)
+
+_SCHEMA = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "edited_prompt",
+        "schema": {
+            "type": "object",
+            "properties": {"prompt": {"type": "string"}},
+            "required": ["prompt"],
+        },
+    },
+}
+
+
+def escape_stray_braces(text: str, allowed: set[str]) -> str:
+    """Doubles every brace that is not part of an allowed `{placeholder}`.
+
+    A proposed prompt often shows JSON (`{"instruction": ...}`) with single braces; escaping
+    them keeps it a valid template instead of rejecting it.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        match = re.match(r"\{\{|\}\}", text[i:])
+        if match:  # already escaped
+            out.append(match.group())
+            i += 2
+            continue
+        match = re.match(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", text[i:])
+        if match and match.group(1) in allowed:
+            out.append(match.group())
+            i += len(match.group())
+            continue
+        ch = text[i]
+        out.append(ch * 2 if ch in "{}" else ch)
+        i += 1
+    return "".join(out)
+
+
+@dataclass
+class PromptEdit:
+    """One proposed edit of one node prompt, kept or dropped."""
+
+    node: str
+    prompt_name: str
+    old: str
+    new: str
+    accepted: bool
+    reason: str = ""
+
+
+@dataclass
+class MetaPromptResult:
+    best: Fitness
+    tried: list[Fitness] = field(default_factory=list)
+    edits: list[PromptEdit] = field(default_factory=list)
+
+
+def llm_nodes(spec: GraphSpec) -> list[tuple[NodeSpec, Operator]]:
+    """The nodes whose operator calls the optimizer model, with their operator instance."""
+    out = []
+    for node in spec.nodes:
+        operator = get_operator(node.op)(node.id, node.params, node.prompts)
+        if operator.kind == "llm" and operator.prompts:
+            out.append((node, operator))
+    return out
+
+
+def _recent_outputs(node_id: str, history: list[dict[str, Any]], limit: int = 3) -> str:
+    lines = []
+    for step in history[-limit:]:
+        produced = (step.get("node_outputs") or {}).get(node_id)
+        if produced is None:
+            continue
+        improved = "improved the program" if step.get("accepted") else "did not improve the program"
+        text = json.dumps(produced, ensure_ascii=False, default=str)
+        lines.append(f"- step {step.get('step')}: {text[:600]} ({improved})")
+    return "\n".join(lines) or "- (no runs recorded yet)"
+
+
+def _examples_text(task: Task, rng: random.Random, n: int = 3) -> str:
+    sample = rng.sample(task.train, min(n, len(task.train)))
+    return "\n".join(f"- input: {ex.input[:300]}\n  answer: {ex.target[:100]}" for ex in sample)
+
+
+class MetaPromptOptimizer:
+    """Edits the prompts of a graph's LLM-backed nodes for a task.
+
+    Args:
+        lm: the client; proposals use its "meta" level.
+        iterations: rounds of proposals; each round starts from the best graph so far.
+        candidates: candidate graphs per round.
+        template: the meta prompt (editable data).
+    """
+
+    def __init__(self, lm: LM, *, iterations: int = 1, candidates: int = 1, template: Prompt = META_PROMPT):
+        self.lm = lm
+        self.iterations = iterations
+        self.candidates = candidates
+        self.template = template
+
+    async def propose_prompt(
+        self, node: NodeSpec, operator: Operator, prompt_name: str, task: Task, history: list[dict], rng: random.Random
+    ) -> PromptEdit:
+        """One meta call: an edited text for one prompt of one node, checked before use."""
+        current = operator.prompt_texts[prompt_name]
+        needed = prompt_placeholders(current)
+        message = self.template.fill(
+            node_id=node.id,
+            op=node.op,
+            description=operator.description or operator.name,
+            prompt_name=prompt_name,
+            prompt_doc=(operator.prompts[prompt_name].doc or "by this node").rstrip(".") + ".",
+            examples=_examples_text(task, rng),
+            recent=_recent_outputs(node.id, history),
+            prompt=current,
+            placeholders=", ".join("{" + p + "}" for p in sorted(needed)) or "(none)",
+        )
+        reply = await self.lm.complete("meta", [{"role": "user", "content": message}], response_format=_SCHEMA)
+        text = _parse_prompt(reply.text)
+        if text is None:
+            return PromptEdit(node.id, prompt_name, current, reply.text, False, "reply has no usable prompt")
+        text = escape_stray_braces(text, needed)
+        missing = needed - prompt_placeholders(text)
+        if missing:
+            return PromptEdit(node.id, prompt_name, current, text, False, f"drops placeholders {sorted(missing)}")
+        if text.strip() == current.strip():
+            return PromptEdit(node.id, prompt_name, current, text, False, "unchanged")
+        return PromptEdit(node.id, prompt_name, current, text, True)
+
+    async def optimize(
+        self,
+        start: Fitness,
+        evaluator: Evaluator,
+        task: Task,
+        rng: random.Random,
+        *,
+        generation: int = 0,
+    ) -> MetaPromptResult:
+        """Rounds of prompt edits from `start` (an evaluated graph); returns the best graph found.
+
+        Stops early, keeping what it has, when a budget is reached.
+        """
+        result = MetaPromptResult(best=start)
+        for _ in range(self.iterations):
+            base = result.best
+            nodes = llm_nodes(base.spec)
+            if not nodes:
+                break
+            for _ in range(self.candidates):
+                try:
+                    edits = [
+                        await self.propose_prompt(node, op, name, task, base.history, rng)
+                        for node, op in nodes
+                        for name in op.prompts
+                    ]
+                except BudgetExceeded:
+                    return result
+                except LLMError as exc:
+                    result.edits.append(PromptEdit("", "", "", "", False, f"meta call failed: {exc}"))
+                    continue
+                result.edits.extend(edits)
+                kept = [e for e in edits if e.accepted]
+                if not kept:
+                    continue
+                candidate = _apply(base.spec, kept)
+                problems = validate(candidate)
+                if problems:
+                    for e in kept:
+                        e.accepted, e.reason = False, "graph invalid after edit: " + problems[0]
+                    continue
+                try:
+                    fitness = await evaluator.evaluate(
+                        candidate,
+                        parents=[base.candidate_id],
+                        origin="prompt_opt",
+                        mutation="meta_prompt",
+                        generation=generation,
+                    )
+                except BudgetExceeded:
+                    return result
+                result.tried.append(fitness)
+                if fitness.val_score > result.best.val_score:
+                    result.best = fitness
+        return result
+
+
+def _apply(spec: GraphSpec, edits: list[PromptEdit]) -> GraphSpec:
+    by_node: dict[str, dict[str, str]] = {}
+    for edit in edits:
+        by_node.setdefault(edit.node, {})[edit.prompt_name] = edit.new
+    nodes = [
+        n.model_copy(update={"prompts": {**n.prompts, **by_node[n.id]}}) if n.id in by_node else n
+        for n in spec.nodes
+    ]
+    name = spec.name if spec.name.endswith("+prompts") else f"{spec.name}+prompts"
+    return spec.model_copy(update={"nodes": nodes, "name": name})
+
+
+def _parse_prompt(text: str) -> str | None:
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        match = re.search(r"\{.*\}", text or "", re.S)
+        if not match:
+            return None
+        try:
+            data = json.loads(match.group())
+        except json.JSONDecodeError:
+            return None
+    if isinstance(data, dict) and isinstance(data.get("prompt"), str) and len(data["prompt"].strip()) >= 20:
+        return data["prompt"].strip()
+    return None
+
+

@@ -148,13 +148,15 @@ class LM:
 
         cached = self.cache.get(key)
         if cached is not None:
-            self.ledger.record(level, cfg.model, Usage(cache_hits=1))
+            tokens = cached.get("prompt_tokens", 0) + cached.get("completion_tokens", 0)
+            self.ledger.record(level, cfg.model, Usage(cache_hits=1, cached_tokens=tokens))
             return Completion(cached["text"], True, cached.get("prompt_tokens", 0), cached.get("completion_tokens", 0))
 
         joined = self._inflight.get(key)
         if joined is not None:
             response: Response = await asyncio.shield(joined)
-            self.ledger.record(level, cfg.model, Usage(cache_hits=1))
+            tokens = response.prompt_tokens + response.completion_tokens
+            self.ledger.record(level, cfg.model, Usage(cache_hits=1, cached_tokens=tokens))
             return Completion(response.text, True, response.prompt_tokens, response.completion_tokens)
 
         future: asyncio.Future = asyncio.get_running_loop().create_future()

@@ -17,6 +17,8 @@ class Usage:
     cost: float = 0.0
     latency: float = 0.0
     errors: int = 0
+    # Tokens of answers served from the cache or joined in flight: work done, not spent.
+    cached_tokens: int = 0
 
     @property
     def tokens(self) -> int:

@@ -20,22 +20,20 @@ app = typer.Typer(
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the CLI. User mistakes print one line on stderr and exit with code 2."""
-    import click
-
     from ..errors import GraphoptError, SpecError
     from . import commands  # noqa: F401  (registers the subcommands)
 
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv if argv is not None else sys.argv[1:], prog_name="graphopt", standalone_mode=False)
-    except click.exceptions.UsageError as exc:
+    except _click_errors("UsageError") as exc:
         hint = f" (see graphopt {exc.ctx.info_name} --help)" if exc.ctx and exc.ctx.parent else " (see graphopt --help)"
         print(f"error: {exc.format_message()}{hint}", file=sys.stderr)
         return 2
-    except click.exceptions.Abort:
+    except _click_errors("Abort"):
         print("error: aborted", file=sys.stderr)
         return 130
-    except click.exceptions.Exit as exc:
+    except _click_errors("Exit") as exc:
         return exc.exit_code
     except SpecError as exc:  # every problem of a spec on its own line
         for problem in exc.problems or [str(exc)]:
@@ -48,6 +46,19 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted (a search can continue with --resume)", file=sys.stderr)
         return 130
     return result if isinstance(result, int) else 0
+
+
+def _click_errors(name: str) -> tuple[type[BaseException], ...]:
+    """Click's exception class `name`, and typer's vendored copy of it (typer >= 0.24 raises its own)."""
+    import importlib
+
+    classes = []
+    for module in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            classes.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(classes)
 
 
 def run() -> None:

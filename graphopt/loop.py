@@ -128,7 +128,7 @@ class OptimizeResult(BaseModel):
     Attributes:
         best_program: the best program on validation (the seed if nothing beat it).
         best_val, initial_val: validation accuracy of it and of the seed (None if not measured
-            because the budget ran out first).
+            because the budget ran out first); best_val_stderr: the standard error of best_val.
         history: one record per step, including a step cut short by the budget.
         stopped: None when every step ran, "budget" when a cap ended the loop early.
         stop_reason: the budget message.
@@ -139,6 +139,7 @@ class OptimizeResult(BaseModel):
     best_program: Program
     best_val: float | None
     initial_val: float | None
+    best_val_stderr: float | None = None
     history: list[StepRecord] = Field(default_factory=list)
     stopped: str | None = None
     stop_reason: str = ""
@@ -159,7 +160,7 @@ class _Scorer:
     def __init__(self, task: Task, lm: LM):
         self.task, self.lm = task, lm
         self.traces: dict[tuple[str, str], Trace] = {}
-        self.val: dict[str, float] = {}
+        self.val: dict[str, tuple[float, float]] = {}  # program id -> (accuracy, stderr)
 
     async def minibatch(self, program: Program, examples: list[Example]) -> list[Trace]:
         todo = [ex for ex in examples if (program.id, ex.id) not in self.traces]
@@ -169,8 +170,9 @@ class _Scorer:
 
     async def validation(self, program: Program, examples: list[Example]) -> float:
         if program.id not in self.val:
-            self.val[program.id] = (await evaluate(program, examples, self.task, self.lm)).accuracy
-        return self.val[program.id]
+            evaluation = await evaluate(program, examples, self.task, self.lm)
+            self.val[program.id] = (evaluation.accuracy, evaluation.stderr)
+        return self.val[program.id][0]
 
 
 async def optimize(
@@ -225,6 +227,7 @@ async def optimize(
     started = lm.ledger.snapshot()
     try:
         result.initial_val = result.best_val = await scorer.validation(program, val)
+        result.best_val_stderr = scorer.val[program.id][1]
     except BudgetExceeded as exc:
         return _finish(result, lm, started, exc)
     attempts = [Attempt(program=program, score=result.initial_val, step=0)]
@@ -275,6 +278,7 @@ async def _step(
         if strategy.accepts(entry.val_score, result.best_val):
             record.accepted = candidate.id
             result.best_program, result.best_val = candidate, entry.val_score
+            result.best_val_stderr = scorer.val[candidate.id][1]
 
 
 def _close(record: StepRecord, lm: LM, before: Any, clock: float, result: OptimizeResult) -> None:

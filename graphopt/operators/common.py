@@ -74,7 +74,7 @@ def _json_object(text: str) -> Any:
 def parse_instruction(text: str) -> str | None:
     """The instruction in a model reply: the "instruction" field of a JSON object, else the plain text.
 
-    A reply that starts like JSON but has no usable "instruction" field is unparseable (None);
+    A reply that attempts JSON but has no usable "instruction" field is unparseable (None);
     a plain-text reply (a provider that ignored `response_format`) is cleaned of code fences and
     an "Instruction:" label.
     """
@@ -83,9 +83,10 @@ def parse_instruction(text: str) -> str | None:
     if isinstance(value, dict):
         found = value.get("instruction")
         return found.strip() if isinstance(found, str) else None
-    if stripped.startswith(("{", "[")):
-        return None
-    cleaned = _LABEL.sub("", _FENCE.sub("", stripped)).strip().strip('"').strip()
+    cleaned = _LABEL.sub("", _FENCE.sub("", stripped)).strip()
+    if cleaned.startswith(("{", "[")) or '"instruction"' in cleaned:
+        return None  # JSON was attempted and is broken
+    cleaned = cleaned.strip('"').strip()
     return cleaned
 
 

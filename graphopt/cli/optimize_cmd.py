@@ -1,0 +1,120 @@
+"""`graphopt optimize`: apply an optimizer graph to a task and write the optimized program.
+
+Example:
+    graphopt optimize --graph tgd_select --task word_sorting --difficulty easy --steps 3 --out runs/ws
+"""
+
+from __future__ import annotations
+
+__all__ = ["optimize_command"]
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ..errors import BudgetExceeded
+from ..graph.io import load_graph
+from ..graph.validate import check
+from ..lm import LM
+from ..lm.budget import Budget, Caps
+from ..loop import OptimizeResult, StepRecord, optimize
+from ..program import evaluate
+from ..tasks.base import Task
+from ..types import Program
+from .app import app
+from .common import CacheDir, NoCache, OptimizerModel, ProgramModel, console, make_lm, print_usage, run_async, write_json
+from .taskopts import Difficulty, InputKey, Seed, Source, TargetKey, TaskName, build_task, load_program
+
+
+def _print_step(record: StepRecord) -> None:
+    accepted = f"accepted {record.accepted}" if record.accepted else "kept the current program"
+    scores = ", ".join(
+        f"{c.program.id} val {c.val_score:.3f}" for c in record.candidates if c.val_score is not None
+    ) or "no candidate"
+    console.print(
+        f"step {record.step}: {scores}; {len(record.dropped)} dropped; {accepted}; best val {record.best_val:.3f}"
+    )
+
+
+async def _run(
+    start: Program, spec: Any, task: Task, lm: LM, test_limit: int | None, **loop_options: Any
+) -> tuple[OptimizeResult, float | None, float | None]:
+    """The inner loop, then test accuracy of the start and best programs (None when the budget ran out)."""
+    result = await optimize(start, spec, task, lm, on_step=_print_step, **loop_options)
+    test = task.test[:test_limit]
+    before = after = None
+    try:
+        before = (await evaluate(start, test, task, lm)).accuracy if test else None
+        after = before if result.best_program == start else (await evaluate(result.best_program, test, task, lm)).accuracy
+    except BudgetExceeded as exc:
+        console.print(f"test not fully measured: {exc}")
+    return result, before, after
+
+
+def _fmt(score: float | None) -> str:
+    return "n/a" if score is None else f"{score:.3f}"
+
+
+@app.command("optimize")
+def optimize_command(
+    graph: Annotated[str, typer.Option("--graph", "-g", help="Graph file (.json/.yaml) or built-in name (tgd, opro, ...).")],
+    task: TaskName,
+    steps: Annotated[int, typer.Option("--steps", min=0, help="Optimizer steps.")] = 3,
+    minibatch: Annotated[int, typer.Option("--minibatch", min=1, help="Train examples per step.")] = 8,
+    val_limit: Annotated[int | None, typer.Option("--val-limit", min=1, help="Validate on the first N val examples.")] = None,
+    test_limit: Annotated[int | None, typer.Option("--test-limit", min=1, help="Report test accuracy on the first N.")] = None,
+    accept: Annotated[str, typer.Option("--accept", help="Keep a new program when val is no_worse or better.")] = "no_worse",
+    program: Annotated[Path | None, typer.Option("--program", help="Program JSON to start from (default: the task's seed).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Directory for program.json and history.json.")] = Path("runs/optimize"),
+    max_calls: Annotated[int | None, typer.Option("--max-calls", min=1, help="Cap on model calls (all levels).")] = None,
+    max_dollars: Annotated[float | None, typer.Option("--max-dollars", min=0, help="Cap on dollars (all levels).")] = None,
+    program_model: ProgramModel = None,
+    optimizer_model: OptimizerModel = None,
+    source: Source = None,
+    difficulty: Difficulty = None,
+    seed: Seed = 0,
+    input_key: InputKey = None,
+    target_key: TargetKey = None,
+    cache_dir: CacheDir = None,
+    no_cache: NoCache = False,
+) -> None:
+    """Optimize a task's program with an optimizer graph; report val and test before and after."""
+    spec = check(load_graph(graph))
+    the_task = build_task(task, source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key)
+    start = load_program(program, the_task)
+    budget = Budget(total=Caps(calls=max_calls, dollars=max_dollars))
+    lm = make_lm(program_model, optimizer_model, cache_dir=cache_dir, no_cache=no_cache, budget=budget)
+    console.print(
+        f"optimize {the_task.name} with graph {spec.name}: {steps} steps, minibatch {minibatch} "
+        f"(program model {lm.model('program')}, optimizer model {lm.model('optimizer')})"
+    )
+    try:
+        result, test_before, test_after = run_async(_run(
+            start, spec, the_task, lm, test_limit,
+            steps=steps, minibatch_size=minibatch, accept=accept, val_limit=val_limit, seed=seed,
+        ))
+    finally:
+        lm.close()
+
+    table = Table(title=f"{the_task.name}: {spec.name}", title_justify="left")
+    for column in ("", "val", "test"):
+        table.add_column(column, justify="left" if not column else "right")
+    table.add_row("before", _fmt(result.initial_val), _fmt(test_before))
+    table.add_row("after", _fmt(result.best_val), _fmt(test_after))
+    console.print(table)
+    if result.stopped:
+        console.print(f"stopped early: {result.stop_reason}")
+    console.print(f"best program:\n{result.best_program.render()}")
+    print_usage(lm)
+
+    scores = {"val_before": result.initial_val, "val_after": result.best_val, "val_after_stderr": result.best_val_stderr,
+              "test_before": test_before, "test_after": test_after}
+    write_json(out / "program.json", {
+        "task": the_task.name, "graph": spec.name, "program": result.best_program.model_dump(mode="json"),
+        "scores": scores, "models": {"program": lm.model("program"), "optimizer": lm.model("optimizer")},
+        "stopped": result.stopped,
+    })
+    write_json(out / "history.json", {"task": the_task.name, **result.to_dict(), "usage_total": lm.ledger.to_dict()})
+    console.print(f"wrote {out / 'program.json'} and {out / 'history.json'}")

@@ -1,0 +1,170 @@
+"""The inner loop: accepting improvements on validation, dropped replies, budgets, records."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from graphopt.errors import ConfigError, TaskError
+from graphopt.graph.io import load_graph
+from graphopt.lm import LM, Budget, Caps, FakeModel, LMConfig
+from graphopt.loop import AcceptStrategy, OptimizeResult, optimize
+from graphopt.tasks.base import Task
+from graphopt.types import Example, Program
+
+SEED = Program(instruction="Answer the question.")
+MAGIC = "Use MAGIC to answer the question."
+
+
+def toy_task(n_train: int = 10, n_val: int = 6) -> Task:
+    def ex(split: str, i: int) -> Example:
+        return Example(id=f"{split}{i}", input=f"{split} q{i}", target=f"a{i}")
+
+    return Task(
+        name="toy", train=[ex("tr", i) for i in range(n_train)], val=[ex("va", i) for i in range(n_val)],
+        test=[ex("TEST", i) for i in range(3)], seed_program=SEED, extract=str.strip,
+    )
+
+
+def program_model(messages: list[dict[str, str]]) -> str:
+    """Right exactly when the instruction mentions MAGIC."""
+    return "a" + messages[-1]["content"].split("q")[-1] if "MAGIC" in messages[0]["content"] else "nope"
+
+
+def fake(rewrite_reply: str = json.dumps({"instruction": MAGIC})) -> FakeModel:
+    def reply(messages: list[dict[str, str]], request: Any) -> str:
+        if request.model == "fake/program":
+            return program_model(messages)
+        if "Do not write the new instruction" in messages[-1]["content"]:
+            return "Mention the magic word."
+        return rewrite_reply
+
+    return FakeModel(fn=reply)
+
+
+def make_lm(transport: FakeModel, budget: Budget | None = None) -> LM:
+    config = LMConfig().with_models(program="fake/program", optimizer="fake/optimizer")
+    return LM(config, transport=transport, budget=budget, cache_dir=None)
+
+
+def run(graph: str = "tgd", transport: FakeModel | None = None, **kwargs: Any) -> OptimizeResult:
+    kwargs.setdefault("minibatch_size", 4)
+    lm = make_lm(transport or fake(), kwargs.pop("budget", None))
+    task = kwargs.pop("task", None) or toy_task()
+    return asyncio.run(optimize(SEED, load_graph(graph), task, lm, **kwargs))
+
+
+@pytest.mark.parametrize("graph", ["tgd", "tgd_select", "ensemble", "opro"])
+def test_a_rewrite_with_the_right_instruction_raises_validation_accuracy(graph: str) -> None:
+    result = run(graph, steps=2)
+    assert result.initial_val == 0.0 and result.best_val == 1.0
+    assert result.best_program.instruction == MAGIC
+    first = result.history[0]
+    assert first.accepted == result.best_program.id and first.best_val == 1.0
+    assert [c.val_score for c in first.candidates if c.program.instruction == MAGIC] == [1.0]
+    assert result.stopped is None
+
+
+def test_a_garbage_rewrite_is_dropped_with_a_reason_and_the_loop_goes_on() -> None:
+    result = run("tgd", fake(rewrite_reply='```json\n{"instruction": "Use MAGIC, but unterminated\n```'), steps=3)
+    assert len(result.history) == 3 and result.best_program == SEED and result.best_val == 0.0
+    for record in result.history:
+        assert record.accepted is None and record.candidates == []
+        assert [d["node"] for d in record.dropped] == ["rewrite"]
+        assert record.dropped[0]["reason"] == "unparseable reply (no 'instruction' field)"
+
+
+def test_a_budget_cap_stops_the_loop_and_keeps_the_best_so_far() -> None:
+    # program calls: 6 (seed on val) + 4 (minibatch) + 6 (candidate on val) = 16 in step 1
+    result = run("tgd", steps=5, budget=Budget(levels={"program": Caps(calls=18)}))
+    assert result.stopped == "budget" and "program cap" in result.stop_reason
+    assert result.best_program.instruction == MAGIC and result.best_val == 1.0
+    assert len(result.history) == 2 and result.history[1].error and result.history[0].error == ""
+
+
+def test_a_budget_cap_before_the_first_validation_returns_the_seed_unmeasured() -> None:
+    result = run("tgd", steps=2, budget=Budget(total=Caps(calls=0)))
+    assert result.stopped == "budget" and result.best_program == SEED and result.best_val is None
+
+
+def test_no_worse_accepts_a_tie_and_better_does_not() -> None:
+    never_right = json.dumps({"instruction": "Answer the question with care."})
+    assert run("tgd", fake(never_right), steps=1, accept="no_worse").best_program.instruction == (
+        "Answer the question with care."
+    )
+    assert run("tgd", fake(never_right), steps=1, accept="better").best_program == SEED
+
+
+def test_an_accept_strategy_object_can_be_passed() -> None:
+    class Never(AcceptStrategy):
+        def accepts(self, candidate: float, best: float) -> bool:
+            return False
+
+    result = run("tgd", steps=1, accept=Never())
+    assert result.best_program == SEED and result.history[0].candidates[0].val_score == 1.0
+
+
+def test_an_unknown_accept_strategy_is_a_config_error_with_a_suggestion() -> None:
+    with pytest.raises(ConfigError, match="did you mean 'no_worse'"):
+        run("tgd", accept="no_wrse")
+
+
+def test_minibatches_are_seeded() -> None:
+    first = [r.minibatch for r in run("tgd", fake("{}"), steps=3, seed=1).history]
+    again = [r.minibatch for r in run("tgd", fake("{}"), steps=3, seed=1).history]
+    other = [r.minibatch for r in run("tgd", fake("{}"), steps=3, seed=2).history]
+    assert first == again and first != other
+    assert all(len(ids) == 4 for ids in first)
+
+
+def test_each_step_records_usage_per_level_and_node_outputs() -> None:
+    record = run("tgd_select", steps=1).history[0]
+    assert record.usage["program"]["calls"] > 0 and record.usage["optimizer"]["calls"] == 4
+    assert set(record.node_outputs) == {"critique", "rewrite", "select"}
+    assert record.node_outputs["critique"]["feedback"][0]["text"] == "Mention the magic word."
+    assert record.current_minibatch_score == 0.0
+    assert record.candidates[0].minibatch_score == 1.0
+
+
+def test_val_limit_and_test_split_are_respected() -> None:
+    transport = fake()
+    result = run("tgd", transport, steps=1, val_limit=2)
+    inputs = [r.messages[-1]["content"] for r in transport.requests if r.model == "fake/program"]
+    assert not any(text.startswith("TEST") for text in inputs)
+    assert sum(text.startswith("va") for text in inputs) == 2 * 2  # seed and one candidate, 2 examples each
+    assert result.best_val == 1.0
+
+
+def test_no_program_is_run_twice_on_the_same_example() -> None:
+    transport = fake()
+    run("tgd", transport, steps=4, task=toy_task(n_train=4))
+    seen = [(r.messages[0]["content"], r.messages[-1]["content"]) for r in transport.requests if r.model == "fake/program"]
+    assert len(seen) == len(set(seen))
+
+
+def test_the_history_reaches_an_opro_rewrite() -> None:
+    transport = fake()
+    run("opro", transport, steps=1)
+    rewrite_prompts = [r.messages[-1]["content"] for r in transport.requests if r.model == "fake/optimizer"]
+    assert "Instruction: Answer the question.\nScore: 0.000" in rewrite_prompts[0]
+
+
+def test_the_result_round_trips_through_json() -> None:
+    result = run("tgd_select", steps=2)
+    data = json.loads(json.dumps(result.to_dict()))
+    assert OptimizeResult.from_dict(data) == result
+    assert data["graph"] == "tgd_select" and data["usage"]["optimizer"]["calls"] > 0
+
+
+def test_on_step_sees_each_record_as_it_ends() -> None:
+    seen = []
+    run("tgd", steps=2, on_step=seen.append)
+    assert [r.step for r in seen] == [1, 2]
+
+
+def test_a_task_without_validation_examples_is_a_task_error() -> None:
+    with pytest.raises(TaskError, match="validation"):
+        run("tgd", task=toy_task(n_val=0))

@@ -1,0 +1,310 @@
+"""LLM-guided proposals: the meta model reads the archive and the operator catalogue and writes a graph.
+
+The reply is requested as JSON against a compact schema (plain objects, strings and arrays, no
+`$ref`, so llama.cpp can turn it into a grammar) and is only ever *data*: it is parsed, turned
+into a `GraphSpec` and validated, never evaluated. An unusable reply gets one repair turn listing
+its problems; if the repair fails too, the proposal is rejected with the reasons.
+
+Example:
+    >>> import asyncio, random
+    >>> from graphopt.lm import LM, FakeModel
+    >>> from graphopt.search.archive import Archive
+    >>> reply = ('{"rationale": "plain rewrite", "name": "r", "nodes": [{"id": "r", "op": "rewrite", '
+    ...          '"params": []}], "edges": [{"source": "input.program", "target": "r.candidates"}]}')
+    >>> lm = LM(transport=FakeModel(replies=[reply]), cache_dir=None)
+    >>> proposal = asyncio.run(LLMProposal(lm).propose([], Archive(), random.Random(0)))
+    >>> proposal.spec.nodes[0].op, proposal.attempts
+    ('rewrite', 1)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "LLMProposal",
+    "Proposal",
+    "operator_catalogue",
+    "graph_proposal_schema",
+    "spec_to_proposal",
+    "spec_from_proposal",
+]
+
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
+
+from pydantic import ValidationError
+
+from ..errors import LLMError, SpecError
+from ..graph.spec import INPUT_NODE, INPUT_PORTS, EdgeSpec, GraphSpec, NodeSpec, Provenance
+from ..operators.registry import get_operator, operator_names
+from .archive import Archive, Scored, compact_graph_text, graph_hash
+from .mutations import spec_problems
+
+if TYPE_CHECKING:
+    from ..lm import LM
+
+MUTATION_NAME = "llm"
+
+
+@dataclass
+class Proposal:
+    """What one LLM proposal produced.
+
+    Attributes:
+        spec: the accepted graph, or None when every attempt was unusable.
+        rejected_reasons: the problems of each failed attempt, in order.
+        attempts: model calls made (1 + repairs).
+    """
+
+    spec: GraphSpec | None
+    rejected_reasons: list[str] = field(default_factory=list)
+    attempts: int = 0
+
+    @property
+    def accepted(self) -> bool:
+        return self.spec is not None
+
+
+def _port_text(name: str, port: Any) -> str:
+    flags = [f for f, on in (("optional", not port.required), ("many", port.many)) if on]
+    return f"{name}: {port.type}" + (f" ({', '.join(flags)})" if flags else "")
+
+
+def _param_text(name: str, info: Any) -> str:
+    ann = info.annotation
+    if get_origin(ann) is Literal:
+        kind = "one of " + "|".join(map(str, get_args(ann)))
+    else:
+        kind = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+    bounds = [f"{sym}{getattr(m, attr)}" for m in info.metadata for attr, sym in
+              (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")) if getattr(m, attr, None) is not None]
+    default = info.get_default(call_default_factory=True)
+    return f"{name}: {kind} = {default!r}" + (f" ({', '.join(bounds)})" if bounds else "")
+
+
+def operator_catalogue(names: list[str] | None = None) -> str:
+    """Every operator as text: name, kind, one-line description, typed ports and parameters."""
+    lines = []
+    for name in names or operator_names():
+        op = get_operator(name)
+        lines.append(f"- {name} ({op.kind}): {(op.description or '').strip().splitlines()[0] if op.description else ''}")
+        lines.append("    inputs: " + (", ".join(_port_text(p, q) for p, q in op.inputs.items()) or "none"))
+        lines.append("    outputs: " + (", ".join(_port_text(p, q) for p, q in op.outputs.items()) or "none"))
+        params = [_param_text(p, info) for p, info in op.Params.model_fields.items()]
+        lines.append("    params: " + ("; ".join(params) or "none"))
+    return "\n".join(lines)
+
+
+def graph_proposal_schema(names: list[str] | None = None) -> dict[str, Any]:
+    """The JSON Schema of a proposed graph: plain objects, strings and arrays (grammar-friendly).
+
+    Params are a list of {name, value} with string values (parsed as JSON when they look like it),
+    which keeps the schema free of open-ended objects.
+    """
+
+    def obj(props: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+
+    string = {"type": "string"}
+    param = obj({"name": string, "value": string})
+    node = obj({"id": string, "op": {"type": "string", "enum": list(names or operator_names())},
+                "params": {"type": "array", "items": param}})
+    edge = obj({"source": string, "target": string})
+    return obj({"rationale": string, "name": string, "nodes": {"type": "array", "items": node},
+                "edges": {"type": "array", "items": edge}})
+
+
+def spec_to_proposal(spec: GraphSpec) -> dict[str, Any]:
+    """A spec in the proposal format (the example the model is shown)."""
+    return {
+        "rationale": spec.description[:200],
+        "name": spec.name,
+        "nodes": [
+            {"id": n.id, "op": n.op, "params": [{"name": k, "value": json.dumps(v) if not isinstance(v, str) else v}
+                                                for k, v in n.params.items()]}
+            for n in spec.nodes
+        ],
+        "edges": [{"source": e.source, "target": e.target} for e in spec.edges],
+    }
+
+
+def _parse_value(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _first_json_object(text: str) -> Any:
+    start = text.find("{")
+    while start != -1:
+        try:
+            return json.JSONDecoder().raw_decode(text[start:])[0]
+        except ValueError:
+            start = text.find("{", start + 1)
+    return None
+
+
+def spec_from_proposal(data: Any, parents: list[GraphSpec] = ()) -> tuple[GraphSpec | None, list[str]]:
+    """Builds a GraphSpec from parsed proposal JSON; returns (spec or None, problems).
+
+    Accepts the proposal format and GraphSpec's own (params as an object). Nothing in `data` is
+    executed; structural problems come from `graphopt.graph.validate`.
+    """
+    if not isinstance(data, dict):
+        return None, ["the reply is not a JSON object with 'nodes' and 'edges'"]
+    nodes_in, edges_in = data.get("nodes"), data.get("edges")
+    if not isinstance(nodes_in, list) or not isinstance(edges_in, list):
+        return None, ["the reply needs a 'nodes' array and an 'edges' array"]
+    problems: list[str] = []
+    nodes = []
+    for i, raw in enumerate(nodes_in):
+        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not isinstance(raw.get("op"), str):
+            problems.append(f"nodes[{i}]: needs string fields 'id' and 'op'")
+            continue
+        params = raw.get("params") or {}
+        if isinstance(params, list):
+            params = {p["name"]: _parse_value(p.get("value")) for p in params if isinstance(p, dict) and isinstance(p.get("name"), str)}
+        if not isinstance(params, dict):
+            problems.append(f"node {raw['id']!r}: 'params' must be a list of {{name, value}}")
+            continue
+        nodes.append(NodeSpec(id=raw["id"].strip(), op=raw["op"].strip(), params=params))
+    edges = []
+    for i, raw in enumerate(edges_in):
+        if not isinstance(raw, dict) or not isinstance(raw.get("source"), str) or not isinstance(raw.get("target"), str):
+            problems.append(f"edges[{i}]: needs string fields 'source' and 'target' written node.port")
+            continue
+        edges.append(EdgeSpec(source=raw["source"].strip(), target=raw["target"].strip()))
+    if problems:
+        return None, problems
+    name = re.sub(r"[^A-Za-z0-9_+-]+", "_", str(data.get("name") or "graph")).strip("_")[:40] or "graph"
+    try:
+        spec = GraphSpec(
+            name=f"llm-{name}",
+            description=str(data.get("rationale") or "")[:500],
+            nodes=nodes,
+            edges=edges,
+            provenance=Provenance(parents=[graph_hash(p) for p in parents], mutation=MUTATION_NAME),
+        )
+    except ValidationError as exc:
+        return None, [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+    problems = spec_problems(spec)
+    return (None, problems) if problems else (spec, [])
+
+
+_INPUT_DOCS = {
+    "program": "the current program",
+    "traces": "its outputs and scores on a minibatch",
+    "history": "earlier programs with their validation scores",
+}
+_INPUTS = ", ".join(f"{INPUT_NODE}.{p} ({t}: {_INPUT_DOCS.get(p, p)})" for p, t in INPUT_PORTS.items())
+_RULES = f"""Rules of a graph:
+- The reserved node `{INPUT_NODE}` is the entry; do not list it in "nodes". Its outputs: {_INPUTS}.
+- An edge goes from an output "node.port" to an input "node.port" of the same type.
+- Every input that is not optional must be connected; an input not marked "many" takes at most one edge.
+- No cycles; every node must be reachable from `{INPUT_NODE}`.
+- Exactly one node has no outgoing edges: the exit. It must output Candidates (the programs the step returns).
+- Node ids are short, unique and contain no dots. Params are optional; unknown params are errors."""
+
+
+class LLMProposal:
+    """Asks the meta model for a new graph, given the archive, the catalogue and some parents.
+
+    Args:
+        lm: the LM client (calls are made and accounted at `level`).
+        level: the LM level to call, "meta" by default.
+        max_repairs: repair turns after an unusable reply (the problems are sent back).
+        max_graphs: graphs of the archive shown to the model.
+        max_tokens: reply length cap (a graph in JSON needs several hundred tokens).
+    """
+
+    def __init__(self, lm: LM, level: str = "meta", max_repairs: int = 1, max_graphs: int = 8,
+                 max_tokens: int | None = 1024):
+        self.lm = lm
+        self.level = level
+        self.max_repairs = max_repairs
+        self.max_graphs = max_graphs
+        self.max_tokens = max_tokens
+
+    def messages(self, parents: list[GraphSpec], archive: Archive) -> list[dict[str, str]]:
+        """The first request's messages (the archive summary, the catalogue, the parents)."""
+        names = operator_names()
+        parts = [
+            "Operators (name (kind): what it does; typed ports; params):\n" + operator_catalogue(names),
+            _RULES,
+            "Graphs tried so far, with validation score (higher is better) and token cost:\n"
+            + archive.summary(self.max_graphs),
+        ]
+        for i, parent in enumerate(parents, 1):
+            known = archive.get(graph_hash(parent))
+            score = f" (val={known.val_score:.3f}, tokens={known.cost_tokens:g})" if known else ""
+            parts.append(f"Parent {i}: {parent.name}{score}\n{compact_graph_text(parent, '  ')}")
+        if parents:
+            parts.append("Parent 1 in the reply format:\n" + json.dumps(spec_to_proposal(parents[0])))
+        parts.append(
+            "Propose ONE new graph you expect to reach a higher validation score than the graphs above, "
+            "or the same score at a lower token cost. Build on the parents: combine their ideas, add, "
+            "remove or rewire operators, or change params. Do not repeat a graph already tried. Reply with "
+            'JSON only: {"rationale": one or two sentences, "name": a short name, "nodes": [{"id", "op", '
+            '"params": [{"name", "value"}]}], "edges": [{"source", "target"}]}.'
+        )
+        system = ("You design optimizer graphs: typed DAGs of operators that improve a prompt program from its "
+                  "failures. You answer with a graph as JSON data.")
+        return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(parts)}]
+
+    async def propose(self, parents: list[GraphSpec | Scored], archive: Archive, rng: random.Random) -> Proposal:
+        """One proposal: a valid new graph, or None with the reasons each attempt was rejected.
+
+        Args:
+            parents: graphs (or scored graphs) to build on; may be empty.
+            archive: every graph scored so far.
+            rng: seeds the model calls, so a rerun asks the same questions.
+
+        Raises:
+            BudgetExceeded: a budget cap was reached (a failed model call is a rejection instead).
+        """
+        specs = [p.spec if isinstance(p, Scored) else p for p in parents]
+        messages = self.messages(specs, archive)
+        schema = graph_proposal_schema()
+        response_format = {"type": "json_schema", "json_schema": {"name": "graph_spec", "schema": schema}}
+        taken = {graph_hash(s): s.name for s in specs} | {s.graph_hash: s.spec.name for s in archive}
+        reasons: list[str] = []
+        attempts = 0
+        for _ in range(1 + max(self.max_repairs, 0)):
+            attempts += 1
+            try:
+                reply = await self.lm.complete(self.level, messages, max_tokens=self.max_tokens,
+                                               seed=rng.randrange(2**31), response_format=response_format)
+            except LLMError as exc:
+                reasons.append(f"model call failed: {exc}")
+                break
+            spec, problems = self._read(reply.text, specs, taken)
+            if spec is not None:
+                return Proposal(spec, reasons, attempts)
+            reasons.append("; ".join(problems))
+            messages = [*messages, {"role": "assistant", "content": reply.text}, {"role": "user", "content":
+                        "That graph cannot be used:\n" + "\n".join(f"- {p}" for p in problems[:12])
+                        + "\nReply with a corrected graph as JSON in the same format."}]
+        return Proposal(None, reasons, attempts)
+
+    @staticmethod
+    def _read(text: str, parents: list[GraphSpec], taken: dict[str, str]) -> tuple[GraphSpec | None, list[str]]:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = _first_json_object(text)
+        if data is None:
+            return None, ["the reply contains no JSON object"]
+        try:
+            spec, problems = spec_from_proposal(data, parents)
+        except (SpecError, ValidationError) as exc:
+            return None, [str(exc)]
+        if spec is not None:
+            same = taken.get(graph_hash(spec))
+            if same is not None:
+                return None, [f"the graph has the same structure as {same!r}, which was already tried; propose a different one"]
+        return spec, problems

@@ -1,0 +1,660 @@
+"""Structural mutations: small strategy objects that each propose one edited copy of a graph spec.
+
+Every mutation works from port types and the operator registry, never from operator names, so a
+user-registered operator takes part as soon as its ports fit. A proposed child always validates
+(`graphopt.graph.validate`) and differs from its parent; a mutation that finds nothing valid to do
+returns None. `mutate` tries random mutations until one gives a child and says why the others failed.
+
+Example:
+    >>> import random
+    >>> from graphopt.graph.io import load_graph
+    >>> child, failed = mutate(load_graph("tgd"), default_mutations(), random.Random(0))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Mutation",
+    "StructuralMutation",
+    "InsertOperator",
+    "DeleteOperator",
+    "SwapOperator",
+    "AddParallelBranch",
+    "Rewire",
+    "ChangeParams",
+    "SEARCH_LIMITS",
+    "perturb_param",
+    "default_mutations",
+    "mutate",
+    "spec_problems",
+    "child_name",
+]
+
+import enum
+import random
+import types
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar, Literal, Union, get_args, get_origin
+
+from ..errors import GraphoptError
+from ..graph.spec import INPUT_NODE, INPUT_PORTS, EdgeSpec, GraphSpec, NodeSpec, Provenance
+from ..operators.base import Operator, Port
+from ..operators.registry import get_operator, operator_names
+from .archive import graph_hash
+
+
+def spec_problems(spec: GraphSpec) -> list[str]:
+    """The validation problems of a spec (empty when it is valid)."""
+    from ..graph.validate import validate
+
+    try:
+        return list(validate(spec))
+    except GraphoptError as exc:
+        return [str(exc)]
+
+
+def child_name(base: str, tag: str, limit: int = 48) -> str:
+    """`base+tag`, shortened to `root+~+last+tag` when a lineage grows long."""
+    parts = base.split("+")
+    name = "+".join([*parts, tag])
+    if len(name) <= limit:
+        return name
+    name = "+".join([parts[0][:20], "~", *parts[-1:], tag])
+    return name[:limit]
+
+
+class EditableGraph:
+    """A mutable working copy of a spec with the type and adjacency queries edits need.
+
+    Raises:
+        SpecError: a node names an unknown operator.
+    """
+
+    def __init__(self, spec: GraphSpec):
+        self.nodes: dict[str, NodeSpec] = {n.id: n for n in spec.nodes}
+        self.edges: list[EdgeSpec] = list(spec.edges)
+        self.ops: dict[str, type[Operator]] = {n.id: get_operator(n.op) for n in spec.nodes}
+
+    def copy(self) -> EditableGraph:
+        new = object.__new__(EditableGraph)
+        new.nodes, new.edges, new.ops = dict(self.nodes), list(self.edges), dict(self.ops)
+        return new
+
+    def source_type(self, endpoint: str) -> str | None:
+        node, _, port = endpoint.partition(".")
+        if node == INPUT_NODE:
+            return INPUT_PORTS.get(port)
+        out = self.ops[node].outputs.get(port) if node in self.ops else None
+        return out.type if out else None
+
+    def target_port(self, endpoint: str) -> Port | None:
+        node, _, port = endpoint.partition(".")
+        return self.ops[node].inputs.get(port) if node in self.ops else None
+
+    def out_edges(self, node: str) -> list[EdgeSpec]:
+        return [e for e in self.edges if e.source_node == node]
+
+    def in_edges(self, node: str) -> list[EdgeSpec]:
+        return [e for e in self.edges if e.target_node == node]
+
+    def descendants(self, node: str) -> set[str]:
+        seen, todo = {node}, [node]
+        while todo:
+            cur = todo.pop()
+            for e in self.edges:
+                if e.source_node == cur and e.target_node not in seen:
+                    seen.add(e.target_node)
+                    todo.append(e.target_node)
+        return seen
+
+    def sinks(self) -> list[str]:
+        used = {e.source_node for e in self.edges}
+        return [n for n in self.nodes if n not in used]
+
+    def exit_port(self, node: str) -> str | None:
+        return next((p for p, port in self.ops[node].outputs.items() if port.type == "Candidates"), None)
+
+    def sources(self, type_: str, exclude: set[str]) -> list[str]:
+        """Every output endpoint of `type_` on `input` or on a node not in `exclude`."""
+        out = [f"{INPUT_NODE}.{p}" for p, t in INPUT_PORTS.items() if t == type_]
+        for nid, cls in self.ops.items():
+            if nid not in exclude:
+                out += [f"{nid}.{p}" for p, port in cls.outputs.items() if port.type == type_]
+        return out
+
+    def fresh_id(self, op: str) -> str:
+        i = 0
+        while f"{op}_{i}" in self.nodes:
+            i += 1
+        return f"{op}_{i}"
+
+    def add_node(self, node: NodeSpec) -> None:
+        self.nodes[node.id] = node
+        self.ops[node.id] = get_operator(node.op)
+
+    def remove_node(self, node: str) -> None:
+        del self.nodes[node], self.ops[node]
+        self.edges = [e for e in self.edges if node not in (e.source_node, e.target_node)]
+
+    def connect(self, source: str, target: str) -> None:
+        edge = EdgeSpec(source=source, target=target)
+        if edge not in self.edges:
+            self.edges.append(edge)
+
+    def feed_inputs(self, node: str, skip: set[str], rng: random.Random, optional_p: float = 0.5) -> bool:
+        """Connects `node`'s unconnected inputs from outputs that keep the graph acyclic.
+
+        Required inputs must find a source (else False); optional ones are fed with `optional_p`.
+        """
+        connected = {e.target_port for e in self.in_edges(node)} | skip
+        banned = self.descendants(node)
+        for name, port in self.ops[node].inputs.items():
+            if name in connected:
+                continue
+            options = self.sources(port.type, banned)
+            if port.required and not options:
+                return False
+            if options and (port.required or rng.random() < optional_p):
+                self.connect(rng.choice(options), f"{node}.{name}")
+        return True
+
+    def prune_dangling(self, keep: str) -> None:
+        """Removes nodes left without outgoing edges (dead branches), except the exit `keep`."""
+        while True:
+            dead = [n for n in self.sinks() if n != keep]
+            if not dead:
+                return
+            for n in dead:
+                self.remove_node(n)
+
+    def to_spec(self, parent: GraphSpec, mutation: str, detail: str, other: GraphSpec | None = None) -> GraphSpec:
+        """The edited graph as a child spec of `parent` (and `other`, for a crossover)."""
+        return GraphSpec(
+            name=child_name(parent.name, mutation),
+            description=detail,
+            nodes=list(self.nodes.values()),
+            edges=self.edges,
+            provenance=Provenance(
+                parents=[graph_hash(p) for p in (parent, other) if p is not None],
+                mutation=mutation,
+                task=parent.provenance.task,
+                models=dict(parent.provenance.models),
+            ),
+        )
+
+
+def _shuffled(items, rng: random.Random) -> list:
+    items = list(items)
+    rng.shuffle(items)
+    return items
+
+
+def _default_params_ok(cls: type[Operator]) -> bool:
+    try:
+        cls.Params.model_validate({})
+        return True
+    except ValueError:
+        return False
+
+
+class Mutation(ABC):
+    """A structural edit of a graph spec. Implement `propose`; return None when it does not apply."""
+
+    name: ClassVar[str] = "mutation"
+
+    @abstractmethod
+    def propose(self, parent: GraphSpec, rng: random.Random) -> GraphSpec | None:
+        """A valid, different child of `parent`, or None when this mutation cannot apply."""
+
+    def propose_explained(self, parent: GraphSpec, rng: random.Random) -> tuple[GraphSpec | None, str]:
+        """Like `propose`, plus the reason when there is no child."""
+        child = self.propose(parent, rng)
+        return child, "" if child is not None else "not applicable"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class StructuralMutation(Mutation):
+    """A mutation that lists candidate edits in random order; the first valid, changed one wins.
+
+    Subclasses implement `edits`, a generator of (edited working copy, description) pairs.
+
+    Args:
+        operators: registry names this mutation may introduce (default: every registered operator).
+        max_candidates: candidate edits checked before giving up.
+    """
+
+    def __init__(self, operators: Sequence[str] | None = None, max_candidates: int = 24):
+        self.operators = list(operators) if operators is not None else None
+        self.max_candidates = max_candidates
+
+    def catalog(self) -> list[tuple[str, type[Operator]]]:
+        return [(name, get_operator(name)) for name in (self.operators or operator_names())]
+
+    @abstractmethod
+    def edits(self, g: EditableGraph, rng: random.Random) -> Iterator[tuple[EditableGraph, str]]:
+        """Candidate edits of `g` (never modify `g` itself; edit `g.copy()`)."""
+
+    def propose(self, parent: GraphSpec, rng: random.Random) -> GraphSpec | None:
+        return self.propose_explained(parent, rng)[0]
+
+    def propose_explained(self, parent: GraphSpec, rng: random.Random) -> tuple[GraphSpec | None, str]:
+        try:
+            base = EditableGraph(parent)
+            parent_hash = graph_hash(parent)
+        except GraphoptError as exc:
+            return None, f"parent is not usable: {exc}"
+        tried, first = 0, ""
+        for g, detail in self.edits(base, rng):
+            try:
+                child = g.to_spec(parent, self.name, detail)
+            except ValueError as exc:  # pydantic rejected the edited data
+                problems = [str(exc).splitlines()[0]]
+            else:
+                problems = spec_problems(child) or (["no change"] if graph_hash(child) == parent_hash else [])
+                if not problems:
+                    return child, ""
+            tried += 1
+            first = first or problems[0]
+            if tried >= self.max_candidates:
+                break
+        if not tried:
+            return None, "no applicable site"
+        return None, f"{tried} candidate edit(s) invalid, e.g. {first}"
+
+
+class InsertOperator(StructuralMutation):
+    """Inserts an operator on an edge (or after the exit) whose ports carry the edge's type through.
+
+    Any registered operator with an input and an output of the edge's type qualifies; its other
+    required inputs are fed from outputs upstream of the edge, optional ones sometimes.
+    """
+
+    name = "insert"
+
+    def edits(self, g: EditableGraph, rng: random.Random) -> Iterator[tuple[EditableGraph, str]]:
+        sites: list[tuple[str, str | None]] = [(e.source, e.target) for e in g.edges]
+        for sink in g.sinks():
+            port = g.exit_port(sink)
+            if port:
+                sites.append((f"{sink}.{port}", None))
+        options = []
+        for source, target in sites:
+            type_ = g.source_type(source)
+            for op, cls in self.catalog():
+                ins = [p for p, port in cls.inputs.items() if port.type == type_]
+                outs = [p for p, port in cls.outputs.items() if port.type == (type_ if target else "Candidates")]
+                if ins and outs and _default_params_ok(cls):
+                    ins.sort(key=lambda p: not cls.inputs[p].required)
+                    options.append((source, target, op, ins[0], outs[0]))
+        for source, target, op, in_port, out_port in _shuffled(options, rng):
+            h = g.copy()
+            nid = h.fresh_id(op)
+            h.add_node(NodeSpec(id=nid, op=op))
+            if target is not None:
+                h.edges.remove(EdgeSpec(source=source, target=target))
+                h.connect(f"{nid}.{out_port}", target)
+            h.connect(source, f"{nid}.{in_port}")
+            if h.feed_inputs(nid, {in_port}, rng):
+                where = f"on {source} -> {target}" if target else f"after the exit {source}"
+                yield h, f"inserted {nid} ({op}) {where}"
+
+
+class DeleteOperator(StructuralMutation):
+    """Removes a node, connecting its predecessor of the same type straight to its successors.
+
+    An outgoing edge with no same-typed input to bridge from is dropped when its target port is
+    optional; branches left without a consumer are removed. The exit is deleted only when the node
+    feeding its Candidates input can become the new exit.
+    """
+
+    name = "delete"
+
+    def edits(self, g: EditableGraph, rng: random.Random) -> Iterator[tuple[EditableGraph, str]]:
+        sinks = g.sinks()
+        for nid in _shuffled(g.nodes, rng):
+            h = g.copy()
+            ins, outs = h.in_edges(nid), h.out_edges(nid)
+            new_edges, ok = [], True
+            for e in outs:
+                type_ = h.source_type(e.source)
+                bridges = [i.source for i in ins if h.source_type(i.source) == type_]
+                same_port = [b for b in bridges if b.partition(".")[2] == e.source_port]
+                if bridges:
+                    new_edges.append((rng.choice(same_port or bridges), e.target))
+                    continue
+                port = h.target_port(e.target)
+                others = [x for x in h.edges if x.target == e.target and x != e]
+                if port is None or (port.required and not others):
+                    ok = False
+                    break
+            exit_id = sinks[0] if sinks else ""
+            if nid in sinks:
+                heirs = [i.source_node for i in ins if h.source_type(i.source) == "Candidates"]
+                heirs = [n for n in heirs if n != INPUT_NODE]
+                if not heirs:
+                    continue
+                exit_id = rng.choice(heirs)
+            if not ok:
+                continue
+            h.remove_node(nid)
+            for source, target in new_edges:
+                h.connect(source, target)
+            if exit_id in h.nodes:
+                h.prune_dangling(keep=exit_id)
+            yield h, f"deleted {nid} ({g.nodes[nid].op})"
+
+
+def _port_map(g: EditableGraph, nid: str, new: type[Operator]) -> dict[tuple[str, str], str] | None:
+    """Maps each connected (direction, port) of node `nid` to a port of operator `new`, by name then type."""
+    mapping: dict[tuple[str, str], str] = {}
+    used_in = {}
+    for e in g.in_edges(nid):
+        used_in[e.target_port] = used_in.get(e.target_port, 0) + 1
+    used_out = {e.source_port for e in g.out_edges(nid)}
+    if not used_out and g.exit_port(nid):
+        used_out = {g.exit_port(nid)}
+    old = g.ops[nid]
+    for direction, used, old_ports, new_ports in (
+        ("in", used_in, old.inputs, new.inputs),
+        ("out", used_out, old.outputs, new.outputs),
+    ):
+        taken: set[str] = set()
+        for port in used:
+            type_ = old_ports[port].type
+            same = port if port in new_ports and new_ports[port].type == type_ else None
+            free = [p for p, q in new_ports.items() if q.type == type_ and p not in taken]
+            target = same or (free[0] if len(free) == 1 else None)
+            if target is None or target in taken:
+                return None
+            if direction == "in" and used[port] > 1 and not new_ports[target].many:
+                return None
+            mapping[(direction, port)] = target
+            taken.add(target)
+    return mapping
+
+
+class SwapOperator(StructuralMutation):
+    """Replaces a node's operator with another whose ports take over all the node's connections.
+
+    Ports are matched by name, else by a unique port of the same type; parameters the new operator
+    also has are kept when still valid, the rest take defaults; prompt overrides are dropped.
+    """
+
+    name = "swap"
+
+    def edits(self, g: EditableGraph, rng: random.Random) -> Iterator[tuple[EditableGraph, str]]:
+        options = [(nid, op, cls) for nid in g.nodes for op, cls in self.catalog() if op != g.nodes[nid].op]
+        for nid, op, cls in _shuffled(options, rng):
+            mapping = _port_map(g, nid, cls)
+            if mapping is None or not _default_params_ok(cls):
+                continue
+            old = g.nodes[nid]
+            params = {k: v for k, v in old.params.items() if k in cls.Params.model_fields}
+            try:
+                cls.Params.model_validate(params)
+            except ValueError:
+                params = {}
+            h = g.copy()
+            new = h.fresh_id(op)  # a new id, so the node's name says what it is
+            h.add_node(NodeSpec(id=new, op=op, params=params))
+            h.edges = [
+                EdgeSpec(
+                    source=f"{new}.{mapping[('out', e.source_port)]}" if e.source_node == nid else e.source,
+                    target=f"{new}.{mapping[('in', e.target_port)]}" if e.target_node == nid else e.target,
+                )
+                for e in h.edges
+            ]
+            del h.nodes[nid], h.ops[nid]
+            if h.feed_inputs(new, set(), rng, optional_p=0.0):
+                yield h, f"swapped {nid} ({old.op}) for {new} ({op})"
+
+
+def _private_ancestors(g: EditableGraph, nid: str, rng: random.Random) -> set[str]:
+    """`nid` plus (sometimes) the upstream nodes whose outputs feed only that group."""
+    group = {nid}
+    if rng.random() < 0.5:
+        return group
+    grew = True
+    while grew:
+        grew = False
+        for cand in {e.source_node for e in g.edges if e.target_node in group} - group - {INPUT_NODE}:
+            if all(e.target_node in group for e in g.out_edges(cand)):
+                group.add(cand)
+                grew = True
+    return group
+
+
+class AddParallelBranch(StructuralMutation):
+    """Duplicates a node (with its private upstream path) into a parallel branch and joins both.
+
+    The join is any registered operator with a `many=True` input and an output of the branch's
+    type (a union like `ensemble`, or a scorer like `select`); when the branch already flows into
+    such a many-input, the copy is connected to it directly. The copy's parameters are sometimes
+    perturbed so the two branches differ.
+    """
+
+    name = "parallel"
+
+    def edits(self, g: EditableGraph, rng: random.Random) -> Iterator[tuple[EditableGraph, str]]:
+        sinks = g.sinks()
+        sites = []
+        for nid in g.nodes:
+            ports = {e.source_port for e in g.out_edges(nid)}
+            if nid in sinks and g.exit_port(nid):
+                ports.add(g.exit_port(nid))
+            sites += [(nid, p) for p in ports]
+        for nid, port in _shuffled(sites, rng):
+            type_ = g.ops[nid].outputs[port].type
+            h = g.copy()
+            group = _private_ancestors(h, nid, rng)
+            ids = {old: h.fresh_id(h.nodes[old].op) for old in sorted(group)}
+            for old, new in ids.items():  # reserve ids before adding so copies cannot collide
+                h.nodes[new] = h.nodes[old]
+            for old, new in ids.items():
+                node = g.nodes[old]
+                params = node.params
+                if old == nid and rng.random() < 0.5:
+                    params = _perturbed_params(h.ops[old], node.params, rng, SEARCH_LIMITS) or params
+                h.add_node(NodeSpec(id=new, op=node.op, params=params, prompts=node.prompts))
+            for e in g.edges:
+                if e.target_node in group:
+                    src = f"{ids[e.source_node]}.{e.source_port}" if e.source_node in group else e.source
+                    h.connect(src, f"{ids[e.target_node]}.{e.target_port}")
+            copy_out = f"{ids[nid]}.{port}"
+            outs = [e for e in g.edges if e.source == f"{nid}.{port}"]
+            if outs and all(h.target_port(e.target).many for e in outs):
+                for e in outs:
+                    h.connect(copy_out, e.target)
+                yield h, f"added branch {ids[nid]} parallel to {nid}"
+                continue
+            for op, cls in _shuffled(self._joins(type_), rng):
+                j = h.copy()
+                jid = j.fresh_id(op)
+                j.add_node(NodeSpec(id=jid, op=op))
+                in_port = next(p for p, q in cls.inputs.items() if q.type == type_ and q.many)
+                out_port = next(p for p, q in cls.outputs.items() if q.type == type_)
+                j.edges = [EdgeSpec(source=f"{jid}.{out_port}", target=e.target) if e in outs else e for e in j.edges]
+                j.connect(f"{nid}.{port}", f"{jid}.{in_port}")
+                j.connect(copy_out, f"{jid}.{in_port}")
+                if j.feed_inputs(jid, {in_port}, rng):
+                    yield j, f"added branch {ids[nid]} parallel to {nid}, joined by {jid} ({op})"
+                    break
+
+    def _joins(self, type_: str) -> list[tuple[str, type[Operator]]]:
+        return [
+            (op, cls)
+            for op, cls in self.catalog()
+            if any(q.type == type_ and q.many for q in cls.inputs.values())
+            and any(q.type == type_ for q in cls.outputs.values())
+            and _default_params_ok(cls)
+        ]
+
+
+class Rewire(StructuralMutation):
+    """Moves one edge's source to another output of the same type that keeps the graph acyclic."""
+
+    name = "rewire"
+
+    def edits(self, g: EditableGraph, rng: random.Random) -> Iterator[tuple[EditableGraph, str]]:
+        options = []
+        for e in g.edges:
+            banned = g.descendants(e.target_node)
+            for src in g.sources(g.source_type(e.source) or "", banned):
+                if src != e.source and EdgeSpec(source=src, target=e.target) not in g.edges:
+                    options.append((e, src))
+        for e, src in _shuffled(options, rng):
+            h = g.copy()
+            h.edges[h.edges.index(e)] = EdgeSpec(source=src, target=e.target)
+            yield h, f"rewired {e.target} from {e.source} to {src}"
+
+
+def _bounds(info: Any, integer: bool, limits: tuple[float, float] | None) -> tuple[float | None, float | None]:
+    """(low, high), inclusive: the field's ge/gt/le/lt metadata narrowed by the search's `limits`."""
+    step = 1 if integer else 0.01
+    lo, hi = limits if limits else (None, None)
+    for meta in info.metadata:
+        for attr, low, shift in (("ge", True, 0), ("gt", True, step), ("le", False, 0), ("lt", False, -step)):
+            bound = getattr(meta, attr, None)
+            if bound is None:
+                continue
+            if low:
+                lo = bound + shift if lo is None else max(lo, bound + shift)
+            else:
+                hi = bound + shift if hi is None else min(hi, bound + shift)
+    return lo, hi
+
+
+def perturb_param(info: Any, current: Any, rng: random.Random, limits: tuple[float, float] | None = None) -> Any:
+    """A new value for a pydantic field: another choice, a flipped bool, or a nearby number in bounds.
+
+    Returns None for fields it does not know how to change (strings, lists, ...) and for numbers
+    left unset (None) without an upper bound, whose scale cannot be guessed.
+    """
+    ann = info.annotation
+    if get_origin(ann) in (Union, types.UnionType):
+        args = [a for a in get_args(ann) if a is not type(None)]
+        ann = args[0] if len(args) == 1 else ann
+    if get_origin(ann) is Literal:
+        choices = [c for c in get_args(ann) if c != current]
+        return rng.choice(choices) if choices else None
+    if isinstance(ann, type) and issubclass(ann, enum.Enum):
+        choices = [c for c in ann if c != current]
+        return rng.choice(choices) if choices else None
+    if ann is bool:
+        return not current
+    if ann in (int, float) and current is None and _bounds(info, ann is int, limits)[1] is None:
+        return None
+    if ann is int:
+        lo, hi = _bounds(info, True, limits)
+        cur = int(current) if isinstance(current, (int, float)) else int(lo if lo is not None else 1)
+        lo = int(lo) if lo is not None else min(0, cur)
+        hi = int(hi) if hi is not None else max(2 * cur, cur + 2, lo + 2)
+        near = min(hi, max(lo, cur))  # a current value outside the limits moves back inside
+        choices = [v for v in range(max(lo, near - 2), min(hi, near + 2) + 1) if v != cur]
+        return rng.choice(choices) if choices else None
+    if ann is float:
+        lo, hi = _bounds(info, False, limits)
+        cur = float(current) if isinstance(current, (int, float)) else (lo if lo is not None else 0.5)
+        lo = lo if lo is not None else min(0.0, cur - 1.0)
+        hi = hi if hi is not None else max(2 * abs(cur), cur + 1.0)
+        return round(min(hi, max(lo, cur + rng.gauss(0.0, 0.25 * (hi - lo)))), 2)
+    return None
+
+
+def _perturbed_params(
+    cls: type[Operator], params: dict, rng: random.Random, limits: dict[str, tuple[float, float]]
+) -> dict | None:
+    """`params` with one field changed within its constraints, or None when none can change."""
+    fields = cls.Params.model_fields
+    for fname in _shuffled(fields, rng):
+        info = fields[fname]
+        current = params.get(fname, info.get_default(call_default_factory=True))
+        for _ in range(4):
+            value = perturb_param(info, current, rng, limits.get(fname))
+            if value is None:
+                break
+            candidate = {**params, fname: value}
+            try:
+                cls.Params.model_validate(candidate)
+            except ValueError:
+                continue
+            if value != current:
+                return candidate
+    return None
+
+
+SEARCH_LIMITS: dict[str, tuple[float, float]] = {"k": (1, 5), "n": (1, 5), "temperature": (0.0, 1.2)}
+
+
+class ChangeParams(StructuralMutation):
+    """Changes one numeric or choice parameter of one node within its declared constraints.
+
+    Bounds come from the Params field (`ge`, `le`, ...), narrowed by `limits` (param name ->
+    (low, high)), which keeps the search in a sensible range: default `SEARCH_LIMITS`, so `k` and
+    `n` stay in 1..5 and temperatures in [0, 1.2] though operators accept more.
+    """
+
+    name = "params"
+
+    def __init__(self, limits: dict[str, tuple[float, float]] | None = None, max_candidates: int = 24):
+        super().__init__(max_candidates=max_candidates)
+        self.limits = dict(SEARCH_LIMITS if limits is None else limits)
+
+    def edits(self, g: EditableGraph, rng: random.Random) -> Iterator[tuple[EditableGraph, str]]:
+        for nid in _shuffled(g.nodes, rng):
+            node = g.nodes[nid]
+            params = _perturbed_params(g.ops[nid], dict(node.params), rng, self.limits)
+            if params is None:
+                continue
+            h = g.copy()
+            h.nodes[nid] = node.model_copy(update={"params": params})
+            changed = ", ".join(f"{k}={v}" for k, v in params.items() if node.params.get(k, object()) != v)
+            yield h, f"changed {nid} params: {changed}"
+
+
+def default_mutations() -> list[Mutation]:
+    """One of each structural mutation."""
+    return [InsertOperator(), DeleteOperator(), SwapOperator(), AddParallelBranch(), Rewire(), ChangeParams()]
+
+
+def mutate(
+    parent: GraphSpec,
+    mutations: Sequence[Mutation],
+    rng: random.Random,
+    max_tries: int = 10,
+) -> tuple[GraphSpec | None, list[tuple[str, str]]]:
+    """Tries random mutations until one gives a valid child that differs from `parent`.
+
+    Args:
+        parent: the graph to mutate.
+        mutations: the strategies to draw from (uniformly; repeat one to weight it).
+        rng: the random source (the same seed gives the same child).
+        max_tries: mutations tried before giving up.
+
+    Returns:
+        (child or None, the failed tries as (mutation name, reason)). A child a custom mutation
+        returns invalid or unchanged counts as a failed try.
+    """
+    if not mutations:
+        raise ValueError("mutate needs at least one mutation")
+    failed: list[tuple[str, str]] = []
+    parent_hash = graph_hash(parent)
+    for _ in range(max_tries):
+        mutation = rng.choice(list(mutations))
+        try:
+            child, reason = mutation.propose_explained(parent, rng)
+        except GraphoptError as exc:
+            child, reason = None, f"error: {exc}"
+        if child is not None:
+            problems = spec_problems(child)
+            if problems:
+                child, reason = None, f"invalid: {problems[0]}"
+            elif graph_hash(child) == parent_hash:
+                child, reason = None, "no change"
+        if child is not None:
+            return child, failed
+        failed.append((mutation.name, reason))
+    return None, failed

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-__all__ = ["Task", "exact_match", "SPLITS", "DEFAULT_SIZES", "split_examples"]
+__all__ = [
+    "Task",
+    "exact_match",
+    "SPLITS",
+    "DEFAULT_SIZES",
+    "split_examples",
+    "check_sizes",
+    "shuffled_split",
+]
 
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -77,3 +86,28 @@ def split_examples(
     val = examples[n_train : n_train + n_val]
     test = examples[n_train + n_val : n_train + n_val + n_test]
     return train, val, test
+
+
+def check_sizes(sizes: object) -> tuple[int, int, int]:
+    """`sizes` as (train, val, test) positive ints.
+
+    Raises:
+        TaskError: not three positive integers.
+    """
+    try:
+        values = tuple(sizes)  # type: ignore[call-overload]
+    except TypeError:
+        values = ()
+    if len(values) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+        raise TaskError(f"sizes must be three positive integers (train, val, test), got {sizes!r}")
+    return values  # type: ignore[return-value]
+
+
+def shuffled_split(
+    examples: Sequence[Example], sizes: Sequence[int], seed: int, *, shuffle: bool = True
+) -> tuple[list[Example], list[Example], list[Example]]:
+    """Shuffles `examples` with `random.Random(seed)` (unless `shuffle` is False), then `split_examples`."""
+    examples = list(examples)
+    if shuffle:
+        random.Random(seed).shuffle(examples)
+    return split_examples(examples, check_sizes(sizes))

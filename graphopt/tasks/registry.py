@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = ["register_task", "get_task", "task_names", "TaskFactory"]
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -57,4 +58,19 @@ def get_task(name: str, **options) -> Task:
         raise TaskError(
             f"unknown task {name!r}{did_you_mean(name, _REGISTRY)}: run `graphopt tasks` to list them"
         )
+    _check_options(factory, options)
     return factory.build(**options)
+
+
+def _check_options(factory: TaskFactory, options: dict) -> None:
+    """Unknown option names become a TaskError naming the options the builder takes."""
+    params = inspect.signature(factory.build).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    for key in options:
+        if key not in accepted:
+            raise TaskError(
+                f"task {factory.name!r} has no option {key!r}{did_you_mean(key, accepted)}: "
+                f"it takes {', '.join(accepted) or 'no options'}"
+            )

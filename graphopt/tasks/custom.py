@@ -1,0 +1,282 @@
+"""Your own tasks: examples from a JSONL/JSON/CSV file ("file") or any Hub dataset ("hub").
+
+Also home of the two readers every loader uses: `read_records` for local files and
+`load_hub_rows` for the Hugging Face Hub (through `datasets`, imported only when called).
+
+Example:
+    >>> from graphopt.tasks import get_task
+    >>> task = get_task("file", path="qa.jsonl", input_key="question", target_key="answer")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+__all__ = ["read_records", "load_hub_rows", "records_to_examples", "file_task", "hub_task"]
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import TaskError
+from ..types import Example, Program
+from .base import DEFAULT_SIZES, Task, exact_match, shuffled_split
+from .extract import extract_answer
+from .registry import register_task
+
+FILE_TYPES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv")
+
+DEFAULT_INSTRUCTION = "Read the input and give the correct answer."
+DEFAULT_OUTPUT_FORMAT = "Write only the final answer, on the first line."
+
+
+def _one_line(text: object, limit: int = 160) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a local data file, as dicts.
+
+    Reads .jsonl/.ndjson (one JSON object a line), .json (a list of objects, or an object with an
+    "examples" list as in the BBH files), .csv and .tsv (with a header row).
+
+    Raises:
+        TaskError: the file is missing, of another type, empty, or not valid (naming the line).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TaskError(f"file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix not in FILE_TYPES:
+        raise TaskError(f"unsupported file type {suffix or '(none)'!r} for {path}: use {', '.join(FILE_TYPES)}")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise TaskError(f"{path} is not UTF-8 text: {_one_line(exc)}") from exc
+    if suffix in (".jsonl", ".ndjson"):
+        records = _read_jsonl(text, path)
+    elif suffix == ".json":
+        records = _read_json(text, path)
+    else:
+        # StringIO keeps the line breaks inside quoted cells (multi-line questions).
+        records = list(csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ","))
+    if not records:
+        raise TaskError(f"{path} has no examples")
+    return records
+
+
+def _read_jsonl(text: str, path: Path) -> list[dict[str, Any]]:
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise TaskError(f"{path} line {number} is not valid JSON: {exc.msg}") from exc
+        if not isinstance(record, dict):
+            raise TaskError(f"{path} line {number} is not a JSON object")
+        records.append(record)
+    return records
+
+
+def _read_json(text: str, path: Path) -> list[dict[str, Any]]:
+    if not text.strip():
+        return []
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TaskError(f"{path} is not valid JSON (line {exc.lineno}): {exc.msg}") from exc
+    if isinstance(data, dict) and isinstance(data.get("examples"), list):
+        data = data["examples"]
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise TaskError(f"{path}: expected a list of objects or an object with an 'examples' list")
+    return data
+
+
+def load_hub_rows(
+    dataset_id: str, config: str | None = None, split: str = "train", *, fix: str = ""
+) -> list[dict[str, Any]]:
+    """The rows of one split of a Hugging Face Hub dataset, through `datasets.load_dataset`.
+
+    Args:
+        dataset_id: e.g. "lukaemon/bbh".
+        config: the dataset's configuration (subset) name, if it has several.
+        split: e.g. "train", "test".
+        fix: what the user can do instead, appended to the error (default: pass a local file).
+
+    Raises:
+        TaskError: `datasets` is missing, or the dataset could not be loaded (offline, gated, unknown).
+    """
+    fix = fix or "pass a local file with source=PATH"
+    where = dataset_id + (f" ({config})" if config else "") + f" split {split!r}"
+    try:
+        from datasets import load_dataset
+    except ImportError as exc:
+        raise TaskError(f"loading {where} needs the `datasets` package (pip install datasets); or {fix}") from exc
+    try:
+        rows = load_dataset(dataset_id, config, split=split)
+        return [dict(row) for row in rows]
+    except Exception as exc:  # noqa: BLE001  (offline, gated, unknown config: all end the same way)
+        reason = _one_line(f"{type(exc).__name__}: {exc}")
+        raise TaskError(f"could not load {where} from the Hugging Face Hub ({reason}); {fix}") from exc
+
+
+def records_to_examples(
+    records: Sequence[dict[str, Any]], *, input_key: str, target_key: str, where: str, id_prefix: str
+) -> list[Example]:
+    """Examples from rows: `input_key` and `target_key` give the text; other fields go to meta.
+
+    Raises:
+        TaskError: a column is missing (listing the columns there are) or a row has no value.
+    """
+    columns = list(records[0]) if records else []
+    for key in (input_key, target_key):
+        if key not in columns:
+            raise TaskError(
+                f"column {key!r} not in {where}; columns are: {', '.join(map(str, columns))}; "
+                "set input_key/target_key"
+            )
+    examples = []
+    for i, record in enumerate(records):
+        values = [record.get(input_key), record.get(target_key)]
+        for key, value in zip((input_key, target_key), values):
+            if value is None or (isinstance(value, str) and not value.strip()):
+                raise TaskError(f"row {i + 1} of {where} has no value for {key!r}")
+        meta = {k: v for k, v in record.items() if k not in (input_key, target_key) and _is_plain(v)}
+        examples.append(
+            Example(id=f"{id_prefix}-{i}", input=str(values[0]), target=str(values[1]).strip(), meta=meta)
+        )
+    return examples
+
+
+def _is_plain(value: object) -> bool:
+    return isinstance(value, (str, int, float, bool)) or value is None
+
+
+def _custom_task(
+    name: str,
+    examples: list[Example],
+    *,
+    sizes: Iterable[int],
+    seed: int,
+    shuffle: bool,
+    instruction: str | None,
+    output_format: str | None,
+    source: str,
+) -> Task:
+    train, val, test = shuffled_split(examples, sizes, seed, shuffle=shuffle)  # type: ignore[arg-type]
+    program = Program(
+        instruction=instruction or DEFAULT_INSTRUCTION,
+        output_format=DEFAULT_OUTPUT_FORMAT if output_format is None else output_format,
+    )
+    return Task(
+        name=name,
+        train=train,
+        val=val,
+        test=test,
+        seed_program=program,
+        extract=extract_answer,
+        metric=exact_match,
+        description=f"examples from {source}",
+        source=source,
+    )
+
+
+@register_task("file", "your own examples from a .jsonl, .json or .csv file (path=, input_key=, target_key=)")
+def file_task(
+    *,
+    path: str | Path | None = None,
+    source: str | Path | None = None,
+    input_key: str = "input",
+    target_key: str = "target",
+    sizes: Iterable[int] = DEFAULT_SIZES,
+    seed: int = 0,
+    shuffle: bool = True,
+    instruction: str | None = None,
+    output_format: str | None = None,
+) -> Task:
+    """A task from a local file of input/target rows, scored by exact match on the first line.
+
+    Args:
+        path: a .jsonl/.ndjson, .json (list of objects, or BBH-style {"examples": [...]}), .csv or
+            .tsv file. `source` is accepted in its place (the CLI's --source).
+        input_key, target_key: the columns holding the input and the expected answer.
+        sizes: (train, val, test) sizes; fewer rows shrink the splits in proportion.
+        seed: seed of the shuffle before splitting.
+        shuffle: False keeps the file order (train first, then val, then test).
+        instruction, output_format: the seed program's text (defaults are generic).
+
+    Raises:
+        TaskError: no path, missing file, unsupported type, empty file, bad line or missing column.
+
+    Example:
+        >>> task = file_task(path="qa.csv", input_key="question", target_key="answer")  # doctest: +SKIP
+    """
+    path = path if path is not None else source
+    if path is None:
+        raise TaskError("task 'file' needs path=FILE (a .jsonl, .json or .csv file)")
+    records = read_records(path)
+    examples = records_to_examples(
+        records, input_key=input_key, target_key=target_key, where=str(path), id_prefix=Path(path).stem
+    )
+    return _custom_task(
+        "file",
+        examples,
+        sizes=sizes,
+        seed=seed,
+        shuffle=shuffle,
+        instruction=instruction,
+        output_format=output_format,
+        source=str(path),
+    )
+
+
+@register_task("hub", "any Hugging Face Hub dataset (dataset_id=, config=, split=, input_key=, target_key=)")
+def hub_task(
+    *,
+    dataset_id: str | None = None,
+    source: str | None = None,
+    config: str | None = None,
+    split: str = "train",
+    input_key: str = "input",
+    target_key: str = "target",
+    sizes: Iterable[int] = DEFAULT_SIZES,
+    seed: int = 0,
+    shuffle: bool = True,
+    instruction: str | None = None,
+    output_format: str | None = None,
+) -> Task:
+    """A task from one split of a Hub dataset, scored by exact match on the first line.
+
+    Args:
+        dataset_id: e.g. "openai/gsm8k". `source` is accepted in its place (the CLI's --source).
+        config: the dataset configuration (subset), e.g. "main".
+        split: the split to read; it is then cut into train/val/test.
+        input_key, target_key: the columns holding the input and the expected answer.
+        sizes, seed, shuffle, instruction, output_format: as for the "file" task.
+
+    Raises:
+        TaskError: no dataset id, the dataset cannot be loaded (offline, gated), or a missing column.
+    """
+    dataset_id = dataset_id or source
+    if not dataset_id:
+        raise TaskError("task 'hub' needs dataset_id=OWNER/NAME")
+    rows = load_hub_rows(dataset_id, config, split, fix="check the id, config and split, or use the 'file' task")
+    where = f"{dataset_id}" + (f" ({config})" if config else "") + f" split {split!r}"
+    if not rows:
+        raise TaskError(f"{where} has no examples")
+    prefix = dataset_id.replace("/", "_") + (f"-{config}" if config else "") + f"-{split}"
+    examples = records_to_examples(rows, input_key=input_key, target_key=target_key, where=where, id_prefix=prefix)
+    return _custom_task(
+        "hub",
+        examples,
+        sizes=sizes,
+        seed=seed,
+        shuffle=shuffle,
+        instruction=instruction,
+        output_format=output_format,
+        source=where,
+    )

@@ -1,6 +1,6 @@
 """Test operators and seed graphs for the structure-search tests.
 
-The operators mimic the built-ins' ports under `t_` names, so the search code is exercised on a
+The operators mimic the built-ins' ports under `s_` names, so the search code is exercised on a
 registry it has never seen (nothing in it may depend on operator names). They are registered only
 inside `registered_test_operators()`, which removes them again, so other test modules see the real registry.
 """
@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from graphopt.graph.spec import EdgeSpec, GraphSpec, NodeSpec
 from graphopt.operators.base import Operator, Port
-from graphopt.operators.registry import OPERATORS, operator_names, register_operator
+from graphopt.operators.registry import OPERATORS, get_operator, operator_names, register_operator
 
 BUILTIN_GRAPHS = ("tgd", "tgd_select", "ensemble", "opro", "fewshot")
 
@@ -30,14 +30,14 @@ class _TestOperator(Operator):
 
 
 class TCritique(_TestOperator):
-    name = "t_critique"
+    name = "s_critique"
     description = "Critiques a program's failures."
     inputs = {"candidates": Port("Candidates"), "traces": Port("Traces")}
     outputs = {"feedback": Port("Feedback")}
 
 
 class TRewrite(_TestOperator):
-    name = "t_rewrite"
+    name = "s_rewrite"
     description = "Rewrites a program from feedback and history."
     inputs = {
         "candidates": Port("Candidates"),
@@ -52,7 +52,7 @@ class TRewrite(_TestOperator):
 
 
 class TEnsemble(_TestOperator):
-    name = "t_ensemble"
+    name = "s_ensemble"
     kind = "merge"
     description = "Union of its incoming candidates."
     inputs = {"candidates": Port("Candidates", many=True)}
@@ -63,7 +63,7 @@ class TEnsemble(_TestOperator):
 
 
 class TSelect(_TestOperator):
-    name = "t_select"
+    name = "s_select"
     kind = "score"
     description = "Keeps the best k candidates."
     inputs = {"candidates": Port("Candidates")}
@@ -74,7 +74,7 @@ class TSelect(_TestOperator):
 
 
 class TParaphrase(_TestOperator):
-    name = "t_paraphrase"
+    name = "s_paraphrase"
     description = "Rewordings of a program."
     inputs = {"candidates": Port("Candidates")}
     outputs = {"candidates": Port("Candidates")}
@@ -84,7 +84,7 @@ class TParaphrase(_TestOperator):
 
 
 class TFewshot(_TestOperator):
-    name = "t_fewshot"
+    name = "s_fewshot"
     kind = "data"
     description = "Adds demos from correct traces."
     inputs = {"candidates": Port("Candidates"), "traces": Port("Traces")}
@@ -92,7 +92,7 @@ class TFewshot(_TestOperator):
 
 
 class THistory(_TestOperator):
-    name = "t_history"
+    name = "s_history"
     kind = "data"
     description = "Keeps the best earlier attempts."
     inputs = {"history": Port("History")}
@@ -121,8 +121,8 @@ def registered_test_operators() -> Iterator[list[str]]:
 
 
 def builtin_operator_names() -> list[str]:
-    """Registered operators other than the test ones."""
-    return [name for name in operator_names() if name not in TEST_OPERATOR_NAMES]
+    """The registered operators that ship with graphopt (not those of any test module)."""
+    return [name for name in operator_names() if get_operator(name).__module__.startswith("graphopt.operators.")]
 
 
 def graph(name: str, nodes: dict[str, str | tuple[str, dict]], edges: list[str]) -> GraphSpec:
@@ -138,22 +138,22 @@ def graph(name: str, nodes: dict[str, str | tuple[str, dict]], edges: list[str])
 def seed_graphs() -> list[GraphSpec]:
     """Small valid graphs over the test operators, shaped like the built-in graphs."""
     tgd = graph(
-        "t_tgd",
-        {"critique": "t_critique", "rewrite": "t_rewrite"},
+        "s_tgd",
+        {"critique": "s_critique", "rewrite": "s_rewrite"},
         ["input.program -> critique.candidates", "input.traces -> critique.traces",
          "input.program -> rewrite.candidates", "critique.feedback -> rewrite.feedback"],
     )
     tgd_select = graph(
-        "t_tgd_select",
-        {"critique": "t_critique", "rewrite": ("t_rewrite", {"k": 3}), "select": ("t_select", {"k": 2})},
+        "s_tgd_select",
+        {"critique": "s_critique", "rewrite": ("s_rewrite", {"k": 3}), "select": ("s_select", {"k": 2})},
         ["input.program -> critique.candidates", "input.traces -> critique.traces",
          "input.program -> rewrite.candidates", "critique.feedback -> rewrite.feedback",
          "rewrite.candidates -> select.candidates"],
     )
     ensemble = graph(
-        "t_ensemble",
-        {"critique_a": "t_critique", "rewrite_a": "t_rewrite", "critique_b": "t_critique",
-         "rewrite_b": ("t_rewrite", {"temperature": 1.0}), "join": "t_ensemble", "select": "t_select"},
+        "s_ensemble",
+        {"critique_a": "s_critique", "rewrite_a": "s_rewrite", "critique_b": "s_critique",
+         "rewrite_b": ("s_rewrite", {"temperature": 1.0}), "join": "s_ensemble", "select": "s_select"},
         ["input.program -> critique_a.candidates", "input.traces -> critique_a.traces",
          "input.program -> rewrite_a.candidates", "critique_a.feedback -> rewrite_a.feedback",
          "input.program -> critique_b.candidates", "input.traces -> critique_b.traces",
@@ -162,19 +162,19 @@ def seed_graphs() -> list[GraphSpec]:
          "input.program -> join.candidates", "join.candidates -> select.candidates"],
     )
     opro = graph(
-        "t_opro",
-        {"history": "t_history", "rewrite": ("t_rewrite", {"k": 3}), "select": "t_select"},
+        "s_opro",
+        {"history": "s_history", "rewrite": ("s_rewrite", {"k": 3}), "select": "s_select"},
         ["input.history -> history.history", "input.program -> rewrite.candidates",
          "history.history -> rewrite.history", "rewrite.candidates -> select.candidates"],
     )
     diamond = graph(
-        "t_diamond",
-        {"para": "t_paraphrase", "rewrite": "t_rewrite", "join": "t_ensemble", "shots": "t_fewshot"},
+        "s_diamond",
+        {"para": "s_paraphrase", "rewrite": "s_rewrite", "join": "s_ensemble", "shots": "s_fewshot"},
         ["input.program -> para.candidates", "para.candidates -> rewrite.candidates",
          "para.candidates -> join.candidates", "rewrite.candidates -> join.candidates",
          "join.candidates -> shots.candidates", "input.traces -> shots.traces"],
     )
-    single = graph("t_single", {"para": "t_paraphrase"}, ["input.program -> para.candidates"])
+    single = graph("s_single", {"para": "s_paraphrase"}, ["input.program -> para.candidates"])
     return [tgd, tgd_select, ensemble, opro, diamond, single]
 
 

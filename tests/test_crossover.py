@@ -51,9 +51,9 @@ def test_child_takes_a_segment_from_the_second_parent():
     children = [SubgraphCrossover().cross(tgd, opro, random.Random(s)) for s in range(20)]
     children = [c for c in children if c is not None]
     assert children
-    assert any("t_history" in {n.op for n in c.nodes} for c in children)
+    assert any("s_history" in {n.op for n in c.nodes} for c in children)
     for child in children:
-        assert "from t_opro" in child.description
+        assert "from s_opro" in child.description
 
 
 def test_copied_node_ids_never_collide():
@@ -85,5 +85,5 @@ def test_crossover_is_a_strategy_object():
         def cross(self, a, b, rng):
             return a
 
-    assert First().cross(*seed_graphs()[:2], random.Random(0)).name == "t_tgd"
+    assert First().cross(*seed_graphs()[:2], random.Random(0)).name == "s_tgd"
     assert SubgraphCrossover.name == "crossover"

@@ -32,9 +32,9 @@ VALID = {
     "rationale": "Pool a paraphrase with a rewrite and keep the best.",
     "name": "para rewrite",
     "nodes": [
-        {"id": "p", "op": "t_paraphrase", "params": [{"name": "n", "value": "2"}]},
-        {"id": "r", "op": "t_rewrite", "params": [{"name": "temperature", "value": "0.9"}]},
-        {"id": "j", "op": "t_ensemble", "params": [{"name": "mode", "value": "union"}]},
+        {"id": "p", "op": "s_paraphrase", "params": [{"name": "n", "value": "2"}]},
+        {"id": "r", "op": "s_rewrite", "params": [{"name": "temperature", "value": "0.9"}]},
+        {"id": "j", "op": "s_ensemble", "params": [{"name": "mode", "value": "union"}]},
     ],
     "edges": [
         {"source": "input.program", "target": "p.candidates"},
@@ -119,7 +119,7 @@ def test_a_graph_already_in_the_archive_is_sent_back():
     lm, fake = _lm([json.dumps(spec_to_proposal(tgd)), json.dumps(VALID)])
     proposal = _propose(lm)
     assert proposal.accepted and proposal.attempts == 2
-    assert "already tried" in proposal.rejected_reasons[0] and "t_tgd" in proposal.rejected_reasons[0]
+    assert "already tried" in proposal.rejected_reasons[0] and "s_tgd" in proposal.rejected_reasons[0]
 
 
 def test_the_prompt_holds_the_archive_summary_the_catalogue_and_the_parents():
@@ -129,10 +129,10 @@ def test_the_prompt_holds_the_archive_summary_the_catalogue_and_the_parents():
     prompt = "\n".join(m["content"] for m in fake.requests[0].messages)
     assert archive.summary() in prompt
     assert operator_catalogue() in prompt
-    assert "t_rewrite (llm): Rewrites a program" in prompt
+    assert "s_rewrite (llm): Rewrites a program" in prompt
     assert "feedback: Feedback (optional)" in prompt and "k: int = 1 (>=1, <=5)" in prompt
     assert "val=0.550" in prompt and "tokens=9.1k" in prompt
-    assert "Parent 1: t_tgd_select (val=0.550" in prompt
+    assert "Parent 1: s_tgd_select (val=0.550" in prompt
 
 
 def test_a_failed_model_call_is_a_rejection_but_a_budget_stop_propagates():
@@ -152,7 +152,7 @@ def test_the_schema_is_grammar_friendly_and_lists_the_operators():
     text = json.dumps(schema)
     assert "$ref" not in text and "$defs" not in text and "anyOf" not in text
     node = schema["properties"]["nodes"]["items"]
-    assert "t_rewrite" in node["properties"]["op"]["enum"]
+    assert "s_rewrite" in node["properties"]["op"]["enum"]
 
 
 def test_spec_to_proposal_round_trips_through_spec_from_proposal():

@@ -144,11 +144,11 @@ def test_mutate_counts_an_unchanged_child_as_failed():
 
 def test_insert_puts_a_type_compatible_operator_on_an_edge():
     parent = seed_graphs()[0]
-    children = _children(InsertOperator(operators=["t_paraphrase"]), parent)
+    children = _children(InsertOperator(operators=["s_paraphrase"]), parent)
     assert children
     for child in children:
-        assert _ops(child) - _ops(parent) == Counter({"t_paraphrase": 1})
-        para = next(n.id for n in child.nodes if n.op == "t_paraphrase")
+        assert _ops(child) - _ops(parent) == Counter({"s_paraphrase": 1})
+        para = next(n.id for n in child.nodes if n.op == "s_paraphrase")
         into = [e for e in child.edges if e.target_node == para]
         assert [e.target_port for e in into] == ["candidates"]
 
@@ -156,21 +156,21 @@ def test_insert_puts_a_type_compatible_operator_on_an_edge():
 def test_insert_can_append_after_the_exit():
     parent = seed_graphs()[0]
     exits = set()
-    for child in _children(InsertOperator(operators=["t_select"]), parent):
+    for child in _children(InsertOperator(operators=["s_select"]), parent):
         sources = {e.source_node for e in child.edges}
         exits.update(n.op for n in child.nodes if n.id not in sources)
-    assert "t_select" in exits
+    assert "s_select" in exits
 
 
 def test_insert_finds_no_site_when_no_edge_carries_the_operators_type():
-    mutation = InsertOperator(operators=["t_history"])
+    mutation = InsertOperator(operators=["s_history"])
     child, reason = mutation.propose_explained(seed_graphs()[0], random.Random(0))
     assert child is None and reason == "no applicable site"
 
 
 def test_insert_feeds_other_required_inputs_from_upstream():
-    for child in _children(InsertOperator(operators=["t_fewshot"]), seed_graphs()[0]):
-        shots = next(n.id for n in child.nodes if n.op == "t_fewshot")
+    for child in _children(InsertOperator(operators=["s_fewshot"]), seed_graphs()[0]):
+        shots = next(n.id for n in child.nodes if n.op == "s_fewshot")
         assert {e.target_port for e in child.edges if e.target_node == shots} == {"candidates", "traces"}
 
 
@@ -180,21 +180,21 @@ def test_insert_feeds_other_required_inputs_from_upstream():
 def test_delete_of_a_feedback_node_drops_its_optional_edge():
     parent = seed_graphs()[0]
     children = _children(DeleteOperator(), parent)
-    assert any(_ops(c) == Counter({"t_rewrite": 1}) for c in children)
+    assert any(_ops(c) == Counter({"s_rewrite": 1}) for c in children)
 
 
 def test_delete_of_the_exit_makes_its_predecessor_the_exit():
     parent = seed_graphs()[1]
-    children = [c for c in _children(DeleteOperator(), parent) if "t_select" not in _ops(c)]
+    children = [c for c in _children(DeleteOperator(), parent) if "s_select" not in _ops(c)]
     assert children
     for child in children:
         sources = {e.source_node for e in child.edges}
-        assert [n.op for n in child.nodes if n.id not in sources] == ["t_rewrite"]
+        assert [n.op for n in child.nodes if n.id not in sources] == ["s_rewrite"]
 
 
 def test_delete_bridges_a_node_in_the_middle():
     parent = seed_graphs()[4]
-    children = [c for c in _children(DeleteOperator(), parent) if "t_paraphrase" not in _ops(c)]
+    children = [c for c in _children(DeleteOperator(), parent) if "s_paraphrase" not in _ops(c)]
     assert children
     assert any(e.source == "input.program" and e.target == "rewrite.candidates" for e in children[0].edges)
 
@@ -209,24 +209,24 @@ def test_delete_never_empties_a_graph():
 
 def test_swap_replaces_an_operator_with_a_port_compatible_one():
     parent = seed_graphs()[5]
-    child = SwapOperator(operators=["t_rewrite"]).propose(parent, random.Random(0))
+    child = SwapOperator(operators=["s_rewrite"]).propose(parent, random.Random(0))
     assert child is not None
-    assert [n.op for n in child.nodes] == ["t_rewrite"]
+    assert [n.op for n in child.nodes] == ["s_rewrite"]
     assert child.nodes[0].id != "para"  # the node is renamed after its new operator
     assert child.nodes[0].params == {}
 
 
 def test_swap_keeps_params_the_new_operator_shares():
     parent = seed_graphs()[1]  # select(k=2) is the exit
-    children = [c for c in _children(SwapOperator(operators=["t_rewrite"]), parent) if "t_select" not in _ops(c)]
+    children = [c for c in _children(SwapOperator(operators=["s_rewrite"]), parent) if "s_select" not in _ops(c)]
     assert children
-    assert all(n.params.get("k") == 2 for c in children for n in c.nodes if n.id.startswith("t_rewrite"))
+    assert all(n.params.get("k") == 2 for c in children for n in c.nodes if n.id.startswith("s_rewrite"))
 
 
 def test_swap_refuses_operators_missing_a_connected_port():
-    # t_rewrite's feedback edge has nowhere to go on t_paraphrase or t_select
+    # s_rewrite's feedback edge has nowhere to go on s_paraphrase or s_select
     parent = seed_graphs()[0]
-    assert _children(SwapOperator(operators=["t_paraphrase", "t_select"]), parent) == []
+    assert _children(SwapOperator(operators=["s_paraphrase", "s_select"]), parent) == []
 
 
 # --- parallel branch -------------------------------------------------------------------------------
@@ -237,22 +237,22 @@ def test_parallel_branch_duplicates_a_node_and_joins_with_a_many_input_operator(
     children = _children(AddParallelBranch(operators=TEST_OPERATOR_NAMES), parent)
     assert children
     for child in children:
-        joins = [n for n in child.nodes if n.op == "t_ensemble"]
+        joins = [n for n in child.nodes if n.op == "s_ensemble"]
         assert len(joins) == 1
         assert len([e for e in child.edges if e.target_node == joins[0].id]) == 2
-        assert _ops(child)["t_rewrite"] + _ops(child)["t_critique"] > 2
+        assert _ops(child)["s_rewrite"] + _ops(child)["s_critique"] > 2
 
 
 def test_parallel_branch_joins_an_existing_many_input_directly():
     parent = seed_graphs()[2]
     children = [c for c in _children(AddParallelBranch(operators=TEST_OPERATOR_NAMES), parent)
-                if _ops(c)["t_ensemble"] == 1]
+                if _ops(c)["s_ensemble"] == 1]
     assert children
-    assert any(_ops(c)["t_rewrite"] == 3 for c in children)
+    assert any(_ops(c)["s_rewrite"] == 3 for c in children)
 
 
 def test_parallel_branch_has_nothing_to_join_without_a_many_input_operator():
-    child = AddParallelBranch(operators=["t_select", "t_rewrite"]).propose(seed_graphs()[0], random.Random(0))
+    child = AddParallelBranch(operators=["s_select", "s_rewrite"]).propose(seed_graphs()[0], random.Random(0))
     assert child is None
 
 
@@ -293,13 +293,13 @@ def test_change_params_changes_one_value_within_its_bounds():
 
 
 def test_change_params_switches_a_choice():
-    parent = graph("g", {"j": "t_ensemble"}, ["input.program -> j.candidates"])
+    parent = graph("g", {"j": "s_ensemble"}, ["input.program -> j.candidates"])
     child = ChangeParams().propose(parent, random.Random(0))
     assert child.nodes[0].params == {"mode": "combine"}
 
 
 def test_change_params_search_limits_narrow_the_declared_bounds():
-    parent = graph("g", {"r": ("t_rewrite", {"k": 5})}, ["input.program -> r.candidates"])
+    parent = graph("g", {"r": ("s_rewrite", {"k": 5})}, ["input.program -> r.candidates"])
     ks = {c.nodes[0].params.get("k", 5) for c in _children(ChangeParams(limits={"k": (4, 5)}), parent)}
     assert ks <= {4, 5}
 

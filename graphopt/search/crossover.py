@@ -9,7 +9,9 @@ it validates and differs from both parents.
 Example:
     >>> import random
     >>> from graphopt.graph.io import load_graph
-    >>> child = SubgraphCrossover().cross(load_graph("tgd"), load_graph("opro"), random.Random(0))  # doctest: +SKIP
+    >>> child = SubgraphCrossover().cross(load_graph("tgd"), load_graph("opro"), random.Random(0))
+    >>> spec_problems(child), child.provenance.mutation
+    ([], 'crossover')
 """
 
 from __future__ import annotations

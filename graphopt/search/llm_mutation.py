@@ -89,7 +89,8 @@ def operator_catalogue(names: list[str] | None = None) -> str:
     lines = []
     for name in names or operator_names():
         op = get_operator(name)
-        lines.append(f"- {name} ({op.kind}): {(op.description or '').strip().splitlines()[0] if op.description else ''}")
+        summary = next(iter((op.description or "").strip().splitlines()), "")
+        lines.append(f"- {name} ({op.kind}): {summary}")
         lines.append("    inputs: " + (", ".join(_port_text(p, q) for p, q in op.inputs.items()) or "none"))
         lines.append("    outputs: " + (", ".join(_port_text(p, q) for p, q in op.outputs.items()) or "none"))
         params = [_param_text(p, info) for p, info in op.Params.model_fields.items()]

@@ -8,7 +8,9 @@ returns None. `mutate` tries random mutations until one gives a child and says w
 Example:
     >>> import random
     >>> from graphopt.graph.io import load_graph
-    >>> child, failed = mutate(load_graph("tgd"), default_mutations(), random.Random(0))  # doctest: +SKIP
+    >>> child, failed = mutate(load_graph("tgd_select"), default_mutations(), random.Random(0))
+    >>> spec_problems(child), child.provenance.mutation in {m.name for m in default_mutations()}
+    ([], True)
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 __all__ = [
     "Mutation",
     "StructuralMutation",
+    "EditableGraph",
     "InsertOperator",
     "DeleteOperator",
     "SwapOperator",

@@ -1,0 +1,105 @@
+"""The search pipeline end to end on a scripted model: winner, store, export, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from graphopt.errors import ConfigError
+from graphopt.graph.io import load_graph
+from graphopt.lm import LM, FakeModel, LMConfig
+from graphopt.search.budgets import get_budget
+from graphopt.search.pipeline import run_search
+from graphopt.store import RunStore
+from graphopt.tasks import get_task
+
+from search_fakes import scripted
+
+
+def _task():
+    return get_task("word_sorting", difficulty="easy", sizes=(12, 10, 10), seed=3)
+
+
+def _lm(fake: FakeModel, cache_dir=None) -> LM:
+    return LM(LMConfig(cache_dir=cache_dir), transport=fake)
+
+
+def _budget(**overrides):
+    return get_budget("tiny", val_limit=6, test_limit=6, minibatch=3, **overrides)
+
+
+def _run(tmp_path, fake, *, resume=False, budget=None, cache_dir=None):
+    task = _task()
+    seeds = [load_graph(name) for name in ("tgd", "tgd_select")]
+    lm = _lm(fake, cache_dir)
+    return asyncio.run(run_search(task, lm, budget or _budget(), tmp_path / "run", seeds, resume=resume))
+
+
+def test_search_finds_a_better_graph_and_exports_it(tmp_path):
+    fake = FakeModel(fn=scripted)
+    report = _run(tmp_path, fake)
+
+    assert report.best.val_score == 1.0  # "carefully" made every validation answer right
+    saved = json.loads((tmp_path / "run" / "best.graph.json").read_text())
+    assert saved["provenance"]["task"] == "word_sorting"
+    assert saved["provenance"]["scores"]["val"] == 1.0
+    assert "test" in saved["provenance"]["scores"]
+    assert set(saved["provenance"]["models"]) == {"program", "optimizer", "meta"}
+    assert load_graph(tmp_path / "run" / "best.graph.json").nodes  # loads back as a graph
+
+    store = RunStore.open(tmp_path / "run", create=False)
+    candidates = store.candidates()
+    origins = {c.origin for c in candidates}
+    assert {"seed", "prompt_opt"} <= origins
+    assert store.run().status == "finished"
+    assert any(c.parents for c in candidates)  # lineage recorded
+    roles = [r.role for r in report.rows]
+    assert roles.count("seed") == 2 and roles[-1] == "best"
+
+
+def test_existing_run_dir_needs_resume(tmp_path):
+    _run(tmp_path, FakeModel(fn=scripted))
+    with pytest.raises(ConfigError, match="--resume"):
+        _run(tmp_path, FakeModel(fn=scripted))
+
+
+class _Killer:
+    """Raises KeyboardInterrupt at the n-th program-level call, like a kill mid-run."""
+
+    def __init__(self, after: int):
+        self.after = after
+        self.calls = 0
+
+    def __call__(self, messages, request=None):
+        self.calls += 1
+        if self.calls == self.after:
+            raise KeyboardInterrupt
+        return scripted(messages, request)
+
+
+def test_interrupted_run_resumes_without_rescoring_finished_graphs(tmp_path):
+    first = FakeModel(fn=_Killer(after=60))
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path, first)
+    store = RunStore.open(tmp_path / "run", create=False)
+    done_before = {
+        c.graph_hash: c.evaluation.finished_at
+        for c in store.candidates()
+        if c.evaluation and c.evaluation.status == "done"
+    }
+    store.close()
+    assert done_before, "the kill should come after some graphs were scored"
+
+    second = FakeModel(fn=scripted)
+    report = _run(tmp_path, second, resume=True)
+
+    store = RunStore.open(tmp_path / "run", create=False)
+    assert store.run().status == "finished"
+    # Every graph finished before the kill was reused, not scored again.
+    assert report.reused >= len(done_before)
+    after = {c.graph_hash: c.evaluation.finished_at for c in store.candidates()}
+    for graph_hash, finished_at in done_before.items():
+        assert after[graph_hash] == finished_at  # not scored again
+    assert report.best.val_score == 1.0

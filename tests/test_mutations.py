@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, Field
@@ -106,6 +110,34 @@ def test_mutate_gives_a_valid_child_for_every_seed_graph():
             assert child is not None, (parent.name, failed)
             assert validate(child) == []
             assert canonical_hash(child) != canonical_hash(parent)
+
+
+_REPRO = """
+import random, sys
+sys.path.insert(0, {tests!r})
+from search_fixtures import registered_test_operators, seed_graphs
+from graphopt.graph.validate import canonical_hash
+from graphopt.search.crossover import SubgraphCrossover
+from graphopt.search.mutations import default_mutations, mutate
+with registered_test_operators():
+    graphs, out = seed_graphs(), []
+    for i, g in enumerate(graphs):
+        for s in range(4):
+            child, _ = mutate(g, default_mutations(), random.Random(s))
+            cross = SubgraphCrossover().cross(g, graphs[(i + 1) % len(graphs)], random.Random(s))
+            out += [c and (c.name, canonical_hash(c), [n.id for n in c.nodes]) for c in (child, cross)]
+print(out)
+"""
+
+
+def test_children_do_not_depend_on_the_process_hash_seed():
+    script = _REPRO.format(tests=str(Path(__file__).parent))
+    runs = [
+        subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONHASHSEED": seed},
+                       capture_output=True, text=True, check=True).stdout
+        for seed in ("1", "2")
+    ]
+    assert runs[0] == runs[1] and "None, None" not in runs[0]
 
 
 def test_mutate_reports_each_failed_try_with_its_reason():

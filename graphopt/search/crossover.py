@@ -65,18 +65,11 @@ def segments(g: EditableGraph) -> list[Segment]:
         if len(ports) != 1:  # a node feeding out through several ports is not a clean cut
             continue
         port = ports.pop()
-        group = {nid}
-        grew = True
-        while grew:
-            grew = False
-            feeders = {e.source_node for e in g.edges if e.target_node in group} - group - {INPUT_NODE}
-            for cand in sorted(feeders):
-                if all(e.target_node in group for e in g.out_edges(cand)):
-                    group.add(cand)
-                    grew = True
+        group = g.private_upstream(nid)
         type_ = g.ops[nid].outputs[port].type
-        for nodes in {frozenset({nid}), frozenset(group)}:
-            found.append(Segment(nodes, nid, port, type_, is_exit))
+        found.append(Segment(frozenset({nid}), nid, port, type_, is_exit))
+        if len(group) > 1:
+            found.append(Segment(frozenset(group), nid, port, type_, is_exit))
     return found
 
 

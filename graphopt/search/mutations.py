@@ -37,7 +37,7 @@ import enum
 import random
 import types
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
 from ..errors import GraphoptError
@@ -126,11 +126,24 @@ class EditableGraph:
                 out += [f"{nid}.{p}" for p, port in cls.outputs.items() if port.type == type_]
         return out
 
-    def fresh_id(self, op: str) -> str:
+    def fresh_id(self, op: str, reserved: Iterable[str] = ()) -> str:
+        """`op_N` with the smallest N not used by a node (nor in `reserved`)."""
+        taken = set(self.nodes) | set(reserved)
         i = 0
-        while f"{op}_{i}" in self.nodes:
+        while f"{op}_{i}" in taken:
             i += 1
         return f"{op}_{i}"
+
+    def private_upstream(self, node: str) -> set[str]:
+        """`node` plus the upstream nodes whose outputs feed nothing but that group."""
+        group, grew = {node}, True
+        while grew:
+            grew = False
+            for cand in sorted({e.source_node for e in self.edges if e.target_node in group} - group - {INPUT_NODE}):
+                if all(e.target_node in group for e in self.out_edges(cand)):
+                    group.add(cand)
+                    grew = True
+        return group
 
     def add_node(self, node: NodeSpec) -> None:
         self.nodes[node.id] = node
@@ -272,7 +285,7 @@ class InsertOperator(StructuralMutation):
     """Inserts an operator on an edge (or after the exit) whose ports carry the edge's type through.
 
     Any registered operator with an input and an output of the edge's type qualifies; its other
-    required inputs are fed from outputs upstream of the edge, optional ones sometimes.
+    required inputs are fed from outputs that keep the graph acyclic, optional ones sometimes.
     """
 
     name = "insert"
@@ -356,9 +369,9 @@ def _port_map(g: EditableGraph, nid: str, new: type[Operator]) -> dict[tuple[str
     used_in = {}
     for e in g.in_edges(nid):
         used_in[e.target_port] = used_in.get(e.target_port, 0) + 1
-    used_out = {e.source_port for e in g.out_edges(nid)}
+    used_out = sorted({e.source_port for e in g.out_edges(nid)})
     if not used_out and g.exit_port(nid):
-        used_out = {g.exit_port(nid)}
+        used_out = [g.exit_port(nid)]
     old = g.ops[nid]
     for direction, used, old_ports, new_ports in (
         ("in", used_in, old.inputs, new.inputs),
@@ -415,21 +428,6 @@ class SwapOperator(StructuralMutation):
                 yield h, f"swapped {nid} ({old.op}) for {new} ({op})"
 
 
-def _private_ancestors(g: EditableGraph, nid: str, rng: random.Random) -> set[str]:
-    """`nid` plus (sometimes) the upstream nodes whose outputs feed only that group."""
-    group = {nid}
-    if rng.random() < 0.5:
-        return group
-    grew = True
-    while grew:
-        grew = False
-        for cand in {e.source_node for e in g.edges if e.target_node in group} - group - {INPUT_NODE}:
-            if all(e.target_node in group for e in g.out_edges(cand)):
-                group.add(cand)
-                grew = True
-    return group
-
-
 class AddParallelBranch(StructuralMutation):
     """Duplicates a node (with its private upstream path) into a parallel branch and joins both.
 
@@ -448,14 +446,14 @@ class AddParallelBranch(StructuralMutation):
             ports = {e.source_port for e in g.out_edges(nid)}
             if nid in sinks and g.exit_port(nid):
                 ports.add(g.exit_port(nid))
-            sites += [(nid, p) for p in ports]
+            sites += [(nid, p) for p in sorted(ports)]  # sorted: set order varies between runs
         for nid, port in _shuffled(sites, rng):
             type_ = g.ops[nid].outputs[port].type
             h = g.copy()
-            group = _private_ancestors(h, nid, rng)
-            ids = {old: h.fresh_id(h.nodes[old].op) for old in sorted(group)}
-            for old, new in ids.items():  # reserve ids before adding so copies cannot collide
-                h.nodes[new] = h.nodes[old]
+            group = {nid} if rng.random() < 0.5 else h.private_upstream(nid)
+            ids: dict[str, str] = {}
+            for old in sorted(group):
+                ids[old] = h.fresh_id(h.nodes[old].op, reserved=ids.values())
             for old, new in ids.items():
                 node = g.nodes[old]
                 params = node.params

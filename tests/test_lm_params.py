@@ -94,3 +94,92 @@ def test_local_max_tokens_limits_the_completion_length(tmp_path):
     assert 0 < short.completion_tokens <= 3
     assert longer.completion_tokens > short.completion_tokens
     assert len(longer.text) > len(short.text)
+
+
+def test_cost_of_a_priced_model_is_what_litellm_charges(stub):
+    from graphopt.lm.transport import import_litellm
+
+    level = LevelConfig(model="openai/gpt-4o-mini", extra={"api_base": stub.base_url})
+    lm = LM(LMConfig(program=level), cache_dir=None)
+    result = asyncio.run(lm.complete("program", MSG))
+    expected = import_litellm().cost_per_token(
+        model="gpt-4o-mini", prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens
+    )
+    assert lm.ledger.total().cost == pytest.approx(sum(expected))
+    assert lm.ledger.total().cost > 0
+
+
+def test_stub_server_answers_an_openai_body_and_holds_hundreds_in_flight():
+    import time
+
+    import aiohttp
+
+    async def main(url: str):
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+            async def post(i: int):
+                body = {"model": "stub-model", "messages": [{"role": "user", "content": f"q {i}"}]}
+                async with session.post(f"{url}/chat/completions", json=body) as response:
+                    return response.status, await response.json()
+
+            return await asyncio.gather(*(post(i) for i in range(200)))
+
+    with StubServer(reply="sorted words", latency=0.3) as stub:
+        started = time.perf_counter()
+        results = asyncio.run(main(stub.base_url))
+        elapsed = time.perf_counter() - started
+        assert stub.max_in_flight >= 100
+    assert elapsed < 3.0  # 200 x 0.3 s one after another would take a minute
+    status, body = results[0]
+    assert status == 200
+    assert body["object"] == "chat.completion"
+    assert body["id"].startswith("chatcmpl-") and isinstance(body["created"], int)
+    assert body["choices"][0]["message"] == {"role": "assistant", "content": "sorted words"}
+    assert body["choices"][0]["finish_reason"] == "stop"
+    assert body["usage"] == {"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4}
+
+
+def test_stub_server_error_bodies_are_openai_style():
+    import json
+    import urllib.error
+    import urllib.request
+
+    from graphopt.lm.stub_server import Failure
+
+    with StubServer(failures=[Failure(429, retry_after=1.5, message="slow down")]) as stub:
+        request = urllib.request.Request(
+            f"{stub.base_url}/chat/completions", data=b'{"messages": []}', headers={"Content-Type": "application/json"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(request, timeout=5)
+        assert info.value.code == 429
+        assert info.value.headers["retry-after"] == "1.5"
+        error = json.loads(info.value.read())["error"]
+        assert error["message"] == "slow down" and error["type"] == "rate_limit_error"
+        with urllib.request.urlopen(request, timeout=5) as response:  # the queue is used up
+            assert response.status == 200
+
+
+def test_stub_server_runs_from_the_command_line():
+    import subprocess
+    import sys
+    import urllib.request
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "graphopt.lm.stub_server", "--port", "0", "--latency-ms", "0", "--duration", "20"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base_url = process.stdout.readline().strip()
+        assert base_url.startswith("http://127.0.0.1:")
+        request = urllib.request.Request(
+            f"{base_url}/chat/completions",
+            data=b'{"model": "m", "messages": [{"role": "user", "content": "hi"}]}',
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -119,6 +119,7 @@ class LiteLLMTransport:
 
     def __init__(self) -> None:
         self._litellm = None
+        self._providers: dict[str, str] = {}
 
     @property
     def litellm(self):
@@ -178,13 +179,15 @@ class LiteLLMTransport:
             raise
         text = response.choices[0].message.content or ""
         usage = getattr(response, "usage", None)
-        provider = ""
-        try:
-            provider = litellm.get_llm_provider(request.model)[1]
-        except Exception:
-            pass
-        cost = 0.0
-        if provider != "local":
+        # litellm has already priced the response and named the provider (in _hidden_params);
+        # asking again (completion_cost, get_llm_provider) doubled its per-call CPU cost.
+        hidden = getattr(response, "_hidden_params", None) or {}
+        provider = hidden.get("custom_llm_provider") or self._provider(request.model)
+        if provider == "local":
+            cost = 0.0
+        elif "response_cost" in hidden:
+            cost = float(hidden.get("response_cost") or 0.0)  # None: no known price
+        else:
             try:
                 cost = float(litellm.completion_cost(completion_response=response) or 0.0)
             except Exception:  # unknown price: count tokens, not dollars
@@ -196,6 +199,16 @@ class LiteLLMTransport:
             cost=cost,
             provider=provider,
         )
+
+    def _provider(self, model: str) -> str:
+        provider = self._providers.get(model)
+        if provider is None:
+            try:
+                provider = self.litellm.get_llm_provider(model)[1]
+            except Exception:
+                provider = model.split("/", 1)[0] if "/" in model else ""
+            self._providers[model] = provider
+        return provider
 
 
 def _config_error_in_chain(exc: BaseException) -> ConfigError | None:

@@ -1,25 +1,28 @@
 """Test-local operators and a reference graph for the graph tests.
 
 The operators are named `t_*` so they never clash with the built-ins, and their prompts are fixed
-here, so the DOT snapshot does not change when someone edits a built-in operator's prompt.
+here, so the DOT snapshot does not change when someone edits a built-in operator's prompt. They
+are registered only while a test module that imports `graph_test_operators` runs, so suites that
+go over every registered operator (contracts, structure search) never see them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
 from graphopt.graph.spec import EdgeSpec, GraphSpec, NodeSpec
 from graphopt.operators.base import Operator, Port, Prompt, StepContext
-from graphopt.operators.registry import register_operator
+from graphopt.operators.registry import OPERATORS, register_operator
 
 
 class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-@register_operator
 class TCritique(Operator):
     name = "t_critique"
     kind = "llm"
@@ -35,7 +38,6 @@ class TCritique(Operator):
         return {"feedback": []}
 
 
-@register_operator
 class TRewrite(Operator):
     name = "t_rewrite"
     kind = "llm"
@@ -58,7 +60,6 @@ class TRewrite(Operator):
         return {"candidates": inputs["candidates"]}
 
 
-@register_operator
 class TMerge(Operator):
     name = "t_merge"
     kind = "merge"
@@ -69,7 +70,6 @@ class TMerge(Operator):
         return {"candidates": inputs["candidates"]}
 
 
-@register_operator
 class TSelect(Operator):
     name = "t_select"
     kind = "score"
@@ -83,7 +83,6 @@ class TSelect(Operator):
         return {"candidates": inputs["candidates"][: self.params.k]}
 
 
-@register_operator
 class THistory(Operator):
     name = "t_history"
     kind = "data"
@@ -97,7 +96,22 @@ class THistory(Operator):
         return {"history": inputs["history"][-self.params.n :]}
 
 
-TEST_OPS = ("t_critique", "t_rewrite", "t_merge", "t_select", "t_history")
+TEST_OPERATORS = (TCritique, TRewrite, TMerge, TSelect, THistory)
+TEST_OPS = tuple(cls.name for cls in TEST_OPERATORS)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def graph_test_operators() -> Iterator[None]:
+    """Registers the t_* operators for the importing test module, and removes them after it."""
+    previous = {cls.name: OPERATORS.get(cls.name) for cls in TEST_OPERATORS}
+    for cls in TEST_OPERATORS:
+        register_operator(cls)
+    yield
+    for name, cls in previous.items():
+        if cls is None:
+            OPERATORS.pop(name, None)
+        else:
+            OPERATORS[name] = cls
 
 
 def edge(source: str, target: str) -> EdgeSpec:

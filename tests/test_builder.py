@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from graph_fixtures import reference_spec
+from graph_fixtures import graph_test_operators, reference_spec  # noqa: F401  (registers the t_* operators here)
 
 from graphopt.errors import SpecError
 from graphopt.graph.builder import Graph, NodeHandle, PortRef

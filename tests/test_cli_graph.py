@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from graph_fixtures import reference_dict
+from graph_fixtures import graph_test_operators, reference_dict  # noqa: F401  (registers the t_* operators here)
 
 from graphopt.cli import main
 from graphopt.graph import io
@@ -36,8 +36,8 @@ def test_validate_prints_one_error_line_per_problem_and_exits_2(tmp_path: Path, 
     lines = err.splitlines()
     assert out == ""
     assert all(line.startswith("error: ") for line in lines)
-    assert lines[0].startswith("error: node 'crit': unknown operator 't_critiqe' (did you mean 't_critique'")
-    assert lines[1:] == ["error: node 'rw': param 'k': input should be greater than or equal to 1", "error: cycle: crit -> rw -> crit"]
+    assert lines[0].startswith("error: node crit: unknown operator 't_critiqe' (did you mean 't_critique'")
+    assert lines[1:] == ["error: node rw: param 'k': input should be greater than or equal to 1", "error: cycle: crit -> rw -> crit"]
     assert "Traceback" not in err
 
 

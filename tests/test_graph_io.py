@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from graph_fixtures import reference_dict, reference_spec
+from graph_fixtures import graph_test_operators, reference_dict, reference_spec  # noqa: F401  (registers the t_* operators here)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

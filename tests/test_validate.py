@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from graph_fixtures import chain_spec, reference_dict, reference_spec
+from graph_fixtures import chain_spec, graph_test_operators, reference_dict, reference_spec  # noqa: F401  (registers the t_* operators here)
 
 from graphopt.errors import SpecError
 from graphopt.graph.spec import GraphSpec, NodeSpec
@@ -51,13 +51,13 @@ def test_check_raises_spec_error_listing_every_problem():
 def test_unknown_operator_suggests_the_close_name():
     problems = validate(edited("crit", op="t_critiqe"))
     assert len(problems) == 1
-    assert problems[0].startswith("node 'crit': unknown operator 't_critiqe' (did you mean 't_critique'")
+    assert problems[0].startswith("node crit: unknown operator 't_critiqe' (did you mean 't_critique'")
 
 
 def test_duplicate_node_ids_are_reported():
     data = reference_dict()
     data["nodes"].append({"id": "rw", "op": "t_rewrite"})
-    assert "node 'rw': duplicate id (used by 2 nodes)" in validate(GraphSpec.model_validate(data))
+    assert "node rw: duplicate id (used by 2 nodes)" in validate(GraphSpec.model_validate(data))
 
 
 def test_node_named_input_is_reserved():
@@ -195,28 +195,28 @@ def test_unsupported_schema_version_is_reported():
 
 def test_invalid_param_type_names_node_and_field():
     problems = validate(edited("rw", params={"k": "many"}))
-    assert problems == ["node 'rw': param 'k': input should be a valid integer, unable to parse string as an integer"]
+    assert problems == ["node rw: param 'k': input should be a valid integer, unable to parse string as an integer"]
 
 
 def test_param_constraint_violation_names_node_and_field():
     problems = validate(edited("rw", params={"k": 0}))
-    assert problems == ["node 'rw': param 'k': input should be greater than or equal to 1"]
+    assert problems == ["node rw: param 'k': input should be greater than or equal to 1"]
 
 
 def test_unknown_param_suggests_the_close_name():
     problems = validate(edited("crit", params={"max_failure": 2}))
-    assert problems == ["node 'crit': param 'max_failure': unknown parameter (did you mean 'max_failures'?)"]
+    assert problems == ["node crit: param 'max_failure': unknown parameter (did you mean 'max_failures'?)"]
 
 
 def test_unknown_param_of_operator_without_params_says_so():
     problems = validate(GraphSpec.model_validate({**chain_spec("t_merge").model_dump(), "nodes": [{"id": "n1", "op": "t_merge", "params": {"zzz": 1}}]}))
-    assert problems == ["node 'n1': param 'zzz': unknown parameter (t_merge takes no parameters)"]
+    assert problems == ["node n1: param 'zzz': unknown parameter (t_merge takes no parameters)"]
 
 
 def test_prompt_override_of_unknown_prompt_is_reported():
     problems = validate(edited("rw", prompts={"rewrit": "Improve {program}"}))
     assert problems == [
-        "node 'rw': prompt 'rewrit': operator t_rewrite has no such prompt (did you mean 'rewrite'?) "
+        "node rw: prompt 'rewrit': operator t_rewrite has no such prompt (did you mean 'rewrite'?) "
         "(its prompts: history, rewrite)"
     ]
 
@@ -224,7 +224,7 @@ def test_prompt_override_of_unknown_prompt_is_reported():
 def test_prompt_placeholder_the_operator_does_not_provide_is_reported():
     problems = validate(edited("rw", prompts={"rewrite": "Improve {program} with {critique}"}))
     assert problems == [
-        "node 'rw': prompt 'rewrite': placeholder {critique} is not provided by operator t_rewrite "
+        "node rw: prompt 'rewrite': placeholder {critique} is not provided by operator t_rewrite "
         "(it provides {feedback}, {program})"
     ]
 
@@ -237,12 +237,12 @@ def test_prompt_override_may_use_a_subset_and_literal_braces():
 def test_malformed_prompt_template_is_an_error(text):
     problems = validate(edited("rw", prompts={"rewrite": text}))
     assert len(problems) == 1
-    assert problems[0].startswith("node 'rw': prompt 'rewrite'")
+    assert problems[0].startswith("node rw: prompt 'rewrite'")
 
 
 def test_positional_placeholder_is_an_error():
     problems = validate(edited("rw", prompts={"rewrite": "Improve {}"}))
-    assert problems == ["node 'rw': prompt 'rewrite': positional placeholder {} is not allowed; use a name"]
+    assert problems == ["node rw: prompt 'rewrite': positional placeholder {} is not allowed; use a name"]
 
 
 def test_placeholder_nested_in_format_spec_is_checked():
@@ -253,7 +253,7 @@ def test_placeholder_nested_in_format_spec_is_checked():
 def test_validate_node_checks_one_node():
     assert validate_node(NodeSpec(id="x", op="t_rewrite", params={"k": 2})) == []
     [problem] = validate_node(NodeSpec(id="x", op="t_rewrit"))
-    assert problem.startswith("node 'x': unknown operator 't_rewrit' (did you mean 't_rewrite'")
+    assert problem.startswith("node x: unknown operator 't_rewrit' (did you mean 't_rewrite'")
 
 
 def test_all_problems_are_reported_not_just_the_first():

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from graph_fixtures import reference_dict, reference_spec
+from graph_fixtures import graph_test_operators, reference_dict, reference_spec  # noqa: F401  (registers the t_* operators here)
 
 from graphopt.errors import ConfigError
 from graphopt.graph.spec import GraphSpec
@@ -143,3 +143,8 @@ def _tooltip(line: str) -> str:
     match = re.search(r'tooltip="((?:[^"\\]|\\.)*)"', line)
     assert match, line
     return match.group(1)
+
+
+@needs_dot
+def test_graph_spec_itself_shows_as_svg_in_notebooks():
+    assert "<svg" in reference_spec()._repr_svg_()

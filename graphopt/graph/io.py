@@ -102,7 +102,10 @@ def dumps_graph(spec: GraphSpec, fmt: str = "json") -> str:
         return text if _encodable(text) else json.dumps(data, indent=2) + "\n"
     if fmt == "yaml":
         text = yaml.dump(data, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=100)
-        return text if _encodable(text) else yaml.dump(data, Dumper=_BlockDumper, sort_keys=False, width=100)
+        if _encodable(text) and _reads_back(text, data):
+            return text
+        # PyYAML mis-writes some characters (e.g. U+0085) unescaped; escaping all non-ASCII is exact
+        return yaml.dump(data, Dumper=_BlockDumper, sort_keys=False, width=100)
     raise ConfigError(f"unknown graph format {fmt!r} (use json or yaml)")
 
 
@@ -152,7 +155,7 @@ def graph_from_dict(data: Any, *, origin: str = "graph") -> GraphSpec:
     try:
         return GraphSpec.model_validate(data, strict=True)
     except ValidationError as exc:
-        problems = [f"{origin}: {_describe(error)}" for error in exc.errors()]
+        problems = [_one_line(f"{origin}: {_describe(error)}") for error in exc.errors()]
     if len(problems) > MAX_PROBLEMS:
         problems = [*problems[:MAX_PROBLEMS], f"{origin}: ... and {len(problems) - MAX_PROBLEMS} more problems"]
     raise SpecError(problems)
@@ -263,7 +266,7 @@ def _check_plain(data: Any, origin: str) -> None:
     while stack:
         value, where, depth = stack.pop()
         count += 1
-        at = where if len(where) <= 60 else where[:57] + "..."
+        at = _one_line(where if len(where) <= 60 else where[:57] + "...")
         at = at or "top level"
         if count > MAX_VALUES:
             raise SpecError(f"{origin}: too large (more than {MAX_VALUES} values)")
@@ -297,6 +300,10 @@ def _describe(error: Any) -> str:
     return f"{where}: {message[:1].lower()}{message[1:]}"
 
 
+def _one_line(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def _kind(value: Any) -> str:
     names = {dict: "mapping", list: "list", str: "string", int: "number", float: "number", bool: "boolean"}
     return names.get(type(value), type(value).__name__)
@@ -308,6 +315,13 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:  # lone surrogates: fall back to \\u escapes
         return False
     return True
+
+
+def _reads_back(text: str, data: Any) -> bool:
+    try:
+        return yaml.safe_load(text) == data
+    except yaml.YAMLError:
+        return False
 
 
 class _BlockDumper(yaml.SafeDumper):

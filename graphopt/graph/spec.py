@@ -91,3 +91,9 @@ class GraphSpec(BaseModel):
             if node.id == node_id:
                 return node
         raise KeyError(node_id)
+
+    def _repr_svg_(self) -> str | None:
+        """The drawing, for notebooks (None without Graphviz: the notebook shows the text repr)."""
+        from ..viz.dot import GraphView  # imported here: drawing is optional and spec stays light
+
+        return GraphView(self)._repr_svg_()

@@ -25,10 +25,10 @@ from pydantic import ValidationError
 from ..errors import SpecError, did_you_mean
 from ..operators.base import Operator
 from ..operators.registry import get_operator
+from .spec import INPUT_NODE, INPUT_PORTS, SPEC_VERSION, EdgeSpec, GraphSpec, NodeSpec
+
 if TYPE_CHECKING:
     import networkx as nx
-
-from .spec import INPUT_NODE, INPUT_PORTS, SPEC_VERSION, EdgeSpec, GraphSpec, NodeSpec
 
 OUTPUT_TYPE = "Candidates"  # what the exit node must produce
 
@@ -72,7 +72,7 @@ def validate(spec: GraphSpec) -> list[str]:
     good_edges = _check_edges(spec.edges, ops, problems)
     _check_inputs(spec.nodes, good_edges, ops, problems)
     _check_structure(spec, good_edges, ops, problems)
-    return problems
+    return [_one_line(problem) for problem in problems]
 
 
 # --- nodes -------------------------------------------------------------------------------------
@@ -90,7 +90,7 @@ def validate_node(node: NodeSpec) -> list[str]:
     try:
         op = get_operator(node.op)
     except SpecError as exc:
-        return [f"node {node.id!r}: {exc}"]
+        return [f"node {_n(node.id)}: {exc}"]
     return _param_problems(node, op) + _prompt_problems(node, op)
 
 
@@ -100,13 +100,13 @@ def _check_nodes(nodes: list[NodeSpec], problems: list[str]) -> dict[str, type[O
     counts = Counter(node.id for node in nodes)
     for node_id, count in counts.items():
         if count > 1:
-            problems.append(f"node {node_id!r}: duplicate id (used by {count} nodes)")
+            problems.append(f"node {_n(node_id)}: duplicate id (used by {count} nodes)")
     for node in nodes:
         if node.id == INPUT_NODE:
-            problems.append(f"node {node.id!r}: the id {INPUT_NODE!r} is reserved for the graph's entry")
+            problems.append(f"node {_n(node.id)}: the id {INPUT_NODE!r} is reserved for the graph's entry")
             continue
         if not node.id or "." in node.id or node.id != node.id.strip():
-            problems.append(f"node {node.id!r}: an id must be non-empty, without '.' or surrounding spaces")
+            problems.append(f"node {_n(node.id)}: an id must be non-empty, without '.' or surrounding spaces")
         problems.extend(validate_node(node))
         if node.id not in ops:
             ops[node.id] = _operator_or_none(node.op)
@@ -131,10 +131,10 @@ def _param_problems(node: NodeSpec, op: type[Operator]) -> list[str]:
             hint = did_you_mean(where, fields) if error["type"] == "extra_forbidden" else ""
             message = "unknown parameter" if error["type"] == "extra_forbidden" else _lower(error["msg"])
             allowed = f" ({node.op} takes {_names(fields) or 'no parameters'})" if not hint and error["type"] == "extra_forbidden" else ""
-            out.append(f"node {node.id!r}: param {where!r}: {message}{hint}{allowed}")
+            out.append(f"node {_n(node.id)}: param {where!r}: {message}{hint}{allowed}")
         return out
     except Exception as exc:  # noqa: BLE001  (an operator's own validator may raise anything)
-        return [f"node {node.id!r}: params could not be checked: {type(exc).__name__}: {exc}"]
+        return [f"node {_n(node.id)}: params could not be checked: {type(exc).__name__}: {exc}"]
     return []
 
 
@@ -142,7 +142,7 @@ def _prompt_problems(node: NodeSpec, op: type[Operator]) -> list[str]:
     out = []
     for name, text in node.prompts.items():
         default = op.prompts.get(name)
-        where = f"node {node.id!r}: prompt {name!r}"
+        where = f"node {_n(node.id)}: prompt {name!r}"
         if default is None:
             known = _names(op.prompts) or "none"
             out.append(
@@ -281,10 +281,10 @@ def _check_inputs(
         for name, port in op.inputs.items():
             sources = incoming.get((node_id, name), [])
             if port.required and not sources:
-                problems.append(f"node {node_id}: required input {name!r} ({port.type}) is not connected")
+                problems.append(f"node {_n(node_id)}: required input {name!r} ({port.type}) is not connected")
             if not port.many and len(set(sources)) > 1:
                 problems.append(
-                    f"node {node_id}: input {name!r} ({port.type}) takes one edge but has {len(set(sources))}"
+                    f"node {_n(node_id)}: input {name!r} ({port.type}) takes one edge but has {len(set(sources))}"
                     f" (from {', '.join(sorted(set(sources)))}); use a merge operator such as ensemble"
                 )
 
@@ -307,7 +307,7 @@ def _check_structure(
     reachable = nx.descendants(graph, INPUT_NODE)
     for node_id in ops:
         if node_id not in reachable:
-            problems.append(f"node {node_id}: not reachable from {INPUT_NODE!r}")
+            problems.append(f"node {_n(node_id)}: not reachable from {INPUT_NODE!r}")
     if not ops:
         return
     sinks = [n for n in ops if graph.out_degree(n) == 0]
@@ -346,6 +346,17 @@ def _cycles(graph: nx.DiGraph) -> list[list[str]]:
 
 def _names(items: Any) -> str:
     return ", ".join(sorted(str(item) for item in items))
+
+
+def _n(node_id: str) -> str:
+    """A node id as written in messages: plain when it is a plain name, quoted otherwise."""
+    plain = node_id and all(c.isalnum() or c in "_-" for c in node_id) and node_id.isascii()
+    return node_id if plain else repr(node_id)
+
+
+def _one_line(text: str) -> str:
+    """Names may hold line breaks; a problem is printed as one line."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _lower(message: str) -> str:

@@ -48,7 +48,7 @@ def test_nodes_show_id_operator_kind_and_params_coloured_by_kind():
     assert f'fillcolor="{dot_module.KIND_COLORS["llm"]}"' in rw
     assert f'fillcolor="{dot_module.KIND_COLORS["score"]}"' in _line(text, '"sel" [')
     assert f'fillcolor="{dot_module.KIND_COLORS["data"]}"' in _line(text, '"hist" [')
-    assert "edited prompt: rewrite" in rw
+    assert "prompt override: rewrite" in rw
 
 
 def test_entry_exit_and_legend_are_distinguishable():
@@ -67,14 +67,14 @@ def test_tooltips_summarise_default_and_edited_prompts():
     assert crit_tip.startswith("crit (t_critique, llm)")
     assert "prompt critique (default): Critique the program: {program} It failed on:" in crit_tip
     rw_tip = _tooltip(_line(text, '"rw" ['))
-    assert 'prompt rewrite (edited): Rewrite {program}. Use \\"{feedback}\\" \\\\ carefully.' in rw_tip
+    assert 'prompt rewrite (override): Rewrite {program}. Use \\"{feedback}\\" \\\\ carefully.' in rw_tip
 
 
 def test_long_prompts_are_cut_in_tooltips():
     data = reference_dict()
     data["nodes"][1]["prompts"] = {"rewrite": "{program} " + "word " * 200}
     tip = _tooltip(_line(to_dot(GraphSpec.model_validate(data)), '"rw" ['))
-    edited = tip.split("prompt rewrite (edited): ", 1)[1].split("\\n", 1)[0]
+    edited = tip.split("prompt rewrite (override): ", 1)[1].split("\\n", 1)[0]
     assert len(edited) <= dot_module.PROMPT_CHARS and edited.endswith("…")
 
 

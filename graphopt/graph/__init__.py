@@ -1,8 +1,9 @@
 """Optimizer graphs as data: the spec, its validation, file I/O and a Python builder.
 
 Example:
-    >>> from graphopt.graph import check, load_graph            # doctest: +SKIP
-    >>> spec = check(load_graph("tgd"))                         # doctest: +SKIP
+    >>> from graphopt.graph import check, load_graph
+    >>> check(load_graph("tgd")).name
+    'tgd'
 """
 
 from .builder import Graph, NodeHandle, PortRef

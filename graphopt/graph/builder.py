@@ -1,14 +1,16 @@
 """A short Python API for writing graph specs: nodes are handles, their ports are attributes.
 
 Example:
-    >>> g = Graph("my_tgd", description="critique then rewrite")      # doctest: +SKIP
-    >>> crit = g.node("critique")                                      # doctest: +SKIP
-    >>> rw = g.node("rewrite", k=2)                                    # doctest: +SKIP
-    >>> g.input.program >> crit.candidates                             # doctest: +SKIP
-    >>> g.connect(g.input.traces, crit.traces)                         # doctest: +SKIP
-    >>> crit.feedback >> rw.feedback                                   # doctest: +SKIP
-    >>> g.input.program >> rw.candidates                               # doctest: +SKIP
-    >>> spec = g.build()  # validated GraphSpec                        # doctest: +SKIP
+    >>> g = Graph("my_tgd", description="critique then rewrite")
+    >>> crit = g.node("critique")
+    >>> rw = g.node("rewrite", k=2)
+    >>> g.input.program >> crit.candidates
+    >>> g.input.traces >> crit.traces
+    >>> crit.feedback >> rw.feedback
+    >>> g.connect(g.input.program, rw.candidates)
+    >>> spec = g.build()  # a validated GraphSpec
+    >>> [node.id for node in spec.nodes]
+    ['critique_1', 'rewrite_1']
 
 Mistakes that can be seen on one line (an unknown operator, port or param, a port used in the
 wrong direction, mismatched types) raise `SpecError` right there; the rest (required inputs,
@@ -37,8 +39,8 @@ class PortRef:
         self.node = node
         self.port = port
 
-    def __rshift__(self, target: PortRef) -> EdgeSpec:
-        return self._graph.connect(self, target)
+    def __rshift__(self, target: PortRef) -> None:
+        self._graph.connect(self, target)
 
     def __str__(self) -> str:
         return f"{self.node}.{self.port}"
@@ -157,15 +159,12 @@ class Graph:
         self._handles[node_id] = handle
         return handle
 
-    def connect(self, source: PortRef | str, target: PortRef | str) -> EdgeSpec:
+    def connect(self, source: PortRef | str, target: PortRef | str) -> None:
         """Adds an edge from an output port to an input port.
 
         Args:
             source: `handle.port` or "node.port" of an output (or of `g.input`).
             target: `handle.port` or "node.port" of an input.
-
-        Returns:
-            The edge added.
 
         Raises:
             SpecError: unknown node or port, wrong direction, mismatched types, a duplicate edge, or
@@ -185,7 +184,6 @@ class Graph:
         if taken and not port.many:
             raise SpecError(f"{where}: input {dst} takes one edge and is already connected from {taken[0]}")
         self._edges.append(edge)
-        return edge
 
     def build(self, *, validate: bool = True) -> GraphSpec:
         """The spec, validated unless `validate=False` (e.g. to save work in progress).

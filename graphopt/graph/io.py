@@ -217,7 +217,8 @@ def _is_file(path: Path) -> bool:
 def _format_of(path: Path) -> str:
     fmt = GRAPH_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ConfigError(f"{path}: unknown graph file type {path.suffix or '(none)'!r} (use .json, .yaml or .yml)")
+        suffix = repr(path.suffix) if path.suffix else "(no suffix)"
+        raise ConfigError(f"{path}: unknown graph file type {suffix} (use .json, .yaml or .yml)")
     return fmt
 
 

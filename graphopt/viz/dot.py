@@ -114,7 +114,8 @@ def render(spec: GraphSpec, path: str | Path) -> Path:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in IMAGE_FORMATS and suffix not in DOT_SUFFIXES:
-        raise ConfigError(f"cannot draw to {path}: unknown suffix {suffix or '(none)'!r} (use .svg, .png, .pdf or .dot)")
+        shown = repr(suffix) if suffix else "(no suffix)"
+        raise ConfigError(f"cannot draw to {path}: unknown suffix {shown} (use .svg, .png, .pdf or .dot)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if suffix in DOT_SUFFIXES:
@@ -200,7 +201,7 @@ def _node_attrs(node: NodeSpec, op: type[Operator] | None, is_exit: bool) -> str
     for pair in _pairs(params):
         rows.append(f'<FONT POINT-SIZE="9">{_h("  ".join(pair))}</FONT>')
     if node.prompts:
-        rows.append(f'<FONT POINT-SIZE="9"><I>{_h("edited prompt: " + ", ".join(sorted(node.prompts)))}</I></FONT>')
+        rows.append(f'<FONT POINT-SIZE="9"><I>{_h("prompt override: " + ", ".join(sorted(node.prompts)))}</I></FONT>')
     if is_exit:
         rows.append('<FONT POINT-SIZE="9"><B>exit</B></FONT>')
     label = '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(
@@ -222,7 +223,7 @@ def _tooltip(node: NodeSpec, op: type[Operator] | None, kind: str | None) -> str
     names += [name for name in sorted(node.prompts) if name not in names]
     for name in names:
         if name in node.prompts:
-            text, origin = node.prompts[name], "edited"
+            text, origin = node.prompts[name], "override"
         else:
             text, origin = op.prompts[name].text, "default"  # type: ignore[union-attr]
         parts.append(f"prompt {name} ({origin}): {_short(text, PROMPT_CHARS, quote=False)}")

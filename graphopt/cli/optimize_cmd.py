@@ -9,7 +9,7 @@ from __future__ import annotations
 __all__ = ["optimize_command"]
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -17,15 +17,17 @@ from rich.table import Table
 from ..errors import BudgetExceeded
 from ..graph.io import load_graph
 from ..graph.validate import check
-from ..lm import LM
 from ..lm.budget import Budget, Caps
-from ..loop import OptimizeResult, StepRecord, optimize
 from ..program import evaluate
-from ..tasks.base import Task
-from ..types import Program
 from .app import app
 from .common import CacheDir, NoCache, OptimizerModel, ProgramModel, console, make_lm, print_usage, run_async, write_json
 from .taskopts import Difficulty, InputKey, Seed, Source, TargetKey, TaskName, build_task, load_program
+
+if TYPE_CHECKING:  # the loop pulls in LangGraph: imported when the command runs, so --help stays fast
+    from ..lm import LM
+    from ..loop import OptimizeResult, StepRecord
+    from ..tasks.base import Task
+    from ..types import Program
 
 
 def _print_step(record: StepRecord) -> None:
@@ -42,6 +44,8 @@ async def _run(
     start: Program, spec: Any, task: Task, lm: LM, test_limit: int | None, **loop_options: Any
 ) -> tuple[OptimizeResult, float | None, float | None]:
     """The inner loop, then test accuracy of the start and best programs (None when the budget ran out)."""
+    from ..loop import optimize
+
     result = await optimize(start, spec, task, lm, on_step=_print_step, **loop_options)
     test = task.test[:test_limit]
     before = after = None

@@ -189,3 +189,30 @@ def test_cache_fields_drop_secret_like_keys_but_keep_parameters():
     other_key = Request("m", MSG, extra={**request.extra, "api_key": "zzz"})
     assert request_key(request.cache_fields()) == request_key(other_key.cache_fields())
     assert is_secret_key("token") and is_secret_key("API_KEY") and not is_secret_key("max_tokens")
+
+
+def test_level_config_dumps_and_reprs_leave_secrets_out():
+    level = LevelConfig(model="openai/x", extra={"api_key": "sk-SECRET-9", "api_base": "http://127.0.0.1:9/v1"})
+    assert level.extra["api_key"] == "sk-SECRET-9"  # still sent to the provider
+    dumped = LMConfig(program=level).model_dump_json()
+    assert "sk-SECRET-9" not in dumped and "127.0.0.1:9" in dumped
+    assert "sk-SECRET-9" not in repr(level) and "sk-SECRET-9" not in str(LMConfig(program=level))
+
+
+def test_joiners_make_the_call_themselves_when_the_owner_is_cancelled(tmp_path):
+    fake = _counter_fake(latency=0.1)
+    lm = LM(transport=fake, cache_dir=tmp_path)
+
+    async def main():
+        owner = asyncio.create_task(lm.complete("program", MSG))
+        await asyncio.sleep(0.01)
+        joiners = [asyncio.create_task(lm.complete("program", MSG)) for _ in range(3)]
+        await asyncio.sleep(0.01)
+        owner.cancel()
+        results = await asyncio.gather(*joiners)
+        return owner, results
+
+    owner, results = asyncio.run(main())
+    assert owner.cancelled()
+    assert {r.text for r in results} == {"reply 2"}  # one joiner took over; the others joined it
+    assert fake.calls == 2

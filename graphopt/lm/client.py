@@ -153,8 +153,16 @@ class LM:
             return Completion(cached["text"], True, cached.get("prompt_tokens", 0), cached.get("completion_tokens", 0))
 
         joined = self._inflight.get(key)
-        if joined is not None:
-            response: Response = await asyncio.shield(joined)
+        while joined is not None:
+            try:
+                response: Response = await asyncio.shield(joined)
+            except asyncio.CancelledError:
+                if not joined.cancelled():
+                    raise  # this caller was cancelled
+                # The caller that owned the call was cancelled, not this one: call ourselves
+                # (or join whoever took over first).
+                joined = self._inflight.get(key)
+                continue
             tokens = response.prompt_tokens + response.completion_tokens
             self.ledger.record(level, cfg.model, Usage(cache_hits=1, cached_tokens=tokens))
             return Completion(response.text, True, response.prompt_tokens, response.completion_tokens)

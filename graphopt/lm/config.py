@@ -8,9 +8,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from ..errors import ConfigError
+from .transport import scrub_secrets
 
 LEVELS = ("program", "optimizer", "meta")
 
@@ -27,6 +28,9 @@ class LevelConfig(BaseModel):
         temperature, max_tokens, seed: sent to the provider on every call of this level.
         concurrency: at most this many calls in flight to this model.
         timeout: seconds before one call is abandoned (and retried).
+        extra: more litellm arguments (api_base, top_p, ...). Credentials in it (api_key, any
+            name with "key", "token", "secret") reach the provider but are left out of dumps,
+            reprs and cache keys, so a saved config never holds a secret.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -38,6 +42,14 @@ class LevelConfig(BaseModel):
     concurrency: int = Field(8, ge=1)
     timeout: float = Field(120.0, gt=0)
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    @field_serializer("extra")
+    def _extra_without_secrets(self, extra: dict[str, Any]) -> dict[str, Any]:
+        return scrub_secrets(extra)
+
+    def __repr_args__(self):
+        for name, value in super().__repr_args__():
+            yield name, scrub_secrets(value) if name == "extra" else value
 
 
 def _optimizer_default() -> LevelConfig:

@@ -7,9 +7,13 @@ validation and keeps the best one if the acceptance strategy agrees. Test data i
 Example:
     >>> import asyncio
     >>> from graphopt.graph.io import load_graph
-    >>> result = asyncio.run(optimize(task.seed_program, load_graph("tgd"), task, lm, steps=2))  # doctest: +SKIP
-    >>> result.best_val >= result.initial_val  # doctest: +SKIP
-    True
+    >>> from graphopt.lm import LM, FakeModel
+    >>> from graphopt.tasks import get_task
+    >>> task = get_task("word_sorting", difficulty="easy", sizes=(8, 4, 4))
+    >>> lm = LM(transport=FakeModel(default='{"instruction": "Sort the words from A to Z."}'), cache_dir=None)
+    >>> result = asyncio.run(optimize(task.seed_program, load_graph("tgd"), task, lm, steps=1, minibatch_size=4))
+    >>> result.history[0].candidates[0].program.instruction, result.stopped
+    ('Sort the words from A to Z.', None)
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ __all__ = [
 
 import random
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -42,13 +47,14 @@ from .tasks.base import Task
 from .types import SCHEMA_VERSION, Attempt, Example, Program, Trace
 
 
-class AcceptStrategy:
+class AcceptStrategy(ABC):
     """Decides whether a candidate's validation score replaces the best one so far."""
 
     name = "custom"
 
+    @abstractmethod
     def accepts(self, candidate: float, best: float) -> bool:
-        raise NotImplementedError
+        """True when a candidate scoring `candidate` on validation should replace the best (`best`)."""
 
 
 class NoWorse(AcceptStrategy):

@@ -65,8 +65,12 @@ def test_existing_run_dir_needs_resume(tmp_path):
         _run(tmp_path, FakeModel(fn=scripted))
 
 
+class Killed(BaseException):
+    """Stands for the process dying: not an Exception, so nothing in the pipeline catches it."""
+
+
 class _Killer:
-    """Raises KeyboardInterrupt at the n-th program-level call, like a kill mid-run."""
+    """Raises Killed at the n-th model call, like a kill mid-run."""
 
     def __init__(self, after: int):
         self.after = after
@@ -75,13 +79,13 @@ class _Killer:
     def __call__(self, messages, request=None):
         self.calls += 1
         if self.calls == self.after:
-            raise KeyboardInterrupt
+            raise Killed
         return scripted(messages, request)
 
 
 def test_interrupted_run_resumes_without_rescoring_finished_graphs(tmp_path):
     first = FakeModel(fn=_Killer(after=60))
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Killed):
         _run(tmp_path, first)
     store = RunStore.open(tmp_path / "run", create=False)
     done_before = {

@@ -16,7 +16,13 @@ MSG = [{"role": "user", "content": "hello"}]
 
 @pytest.fixture(scope="module")
 def server():
+    from graphopt.lm.transport import import_litellm
+
+    import_litellm()  # seconds, once: keep it out of the timed tests
     with StubServer(reply="fine") as stub:
+        # litellm's first call sets up clients lazily (slow under load): keep it out of the
+        # tests that time attempts against a 0.3 s timeout.
+        asyncio.run(_lm(stub).complete("program", [{"role": "user", "content": "warm-up"}]))
         yield stub
 
 

@@ -109,6 +109,12 @@ def test_junk_text_is_rejected_and_never_executed():
     assert proposal.rejected_reasons == ["the reply contains no JSON object"] * 2
 
 
+def test_a_reply_cut_off_mid_json_is_rejected_as_incomplete():
+    lm, _ = _lm([json.dumps(VALID)[:150]] * 2)
+    proposal = _propose(lm)
+    assert proposal.spec is None and "not complete JSON" in proposal.rejected_reasons[0]
+
+
 def test_json_inside_prose_or_fences_is_read():
     lm, _ = _lm(["Here you go:\n```json\n" + json.dumps(VALID) + "\n```"])
     assert _propose(lm).accepted
@@ -130,7 +136,8 @@ def test_the_prompt_holds_the_archive_summary_the_catalogue_and_the_parents():
     assert archive.summary() in prompt
     assert operator_catalogue() in prompt
     assert "s_rewrite (llm): Rewrites a program" in prompt
-    assert "feedback: Feedback (optional)" in prompt and "k: int = 1 (>=1, <=5)" in prompt
+    assert "feedback: Feedback (optional)" in prompt and "k=1 [1..5]" in prompt
+    assert "mode='union' [union|combine]" in prompt
     assert "val=0.550" in prompt and "tokens=9.1k" in prompt
     assert "Parent 1: s_tgd_select (val=0.550" in prompt
 
@@ -153,6 +160,12 @@ def test_the_schema_is_grammar_friendly_and_lists_the_operators():
     assert "$ref" not in text and "$defs" not in text and "anyOf" not in text
     node = schema["properties"]["nodes"]["items"]
     assert "s_rewrite" in node["properties"]["op"]["enum"]
+
+
+def test_the_schema_compiles_to_a_llama_cpp_grammar():
+    grammar = pytest.importorskip("llama_cpp.llama_grammar")
+    gbnf = grammar.json_schema_to_gbnf(json.dumps(graph_proposal_schema()))
+    assert '"\\"s_rewrite\\""' in gbnf
 
 
 def test_spec_to_proposal_round_trips_through_spec_from_proposal():

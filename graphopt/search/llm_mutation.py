@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from ..lm import LM
 
 MUTATION_NAME = "llm"
+MAX_NODES = 10  # cap on a proposed graph's size (keeps replies short enough to finish)
 
 
 @dataclass
@@ -73,15 +74,24 @@ def _port_text(name: str, port: Any) -> str:
 
 
 def _param_text(name: str, info: Any) -> str:
+    """`k=1 [1..32]`, `mode='union' [union|combine]`: the default, then the range or the choices."""
     ann = info.annotation
-    if get_origin(ann) is Literal:
-        kind = "one of " + "|".join(map(str, get_args(ann)))
-    else:
-        kind = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
-    bounds = [f"{sym}{getattr(m, attr)}" for m in info.metadata for attr, sym in
-              (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")) if getattr(m, attr, None) is not None]
     default = info.get_default(call_default_factory=True)
-    return f"{name}: {kind} = {default!r}" + (f" ({', '.join(bounds)})" if bounds else "")
+    if get_origin(ann) is Literal:
+        return f"{name}={default!r} [{'|'.join(map(str, get_args(ann)))}]"
+    low = high = None
+    for meta in info.metadata:
+        for attr, sym in (("ge", ">="), ("gt", ">")):
+            if getattr(meta, attr, None) is not None:
+                low = f"{sym}{getattr(meta, attr)}"
+        for attr, sym in (("le", "<="), ("lt", "<")):
+            if getattr(meta, attr, None) is not None:
+                high = f"{sym}{getattr(meta, attr)}"
+    if low and high and low.startswith(">=") and high.startswith("<="):
+        rng = f"{low[2:]}..{high[2:]}"
+    else:
+        rng = ",".join(b for b in (low, high) if b)
+    return f"{name}={default!r}" + (f" [{rng}]" if rng else "")
 
 
 def operator_catalogue(names: list[str] | None = None) -> str:
@@ -94,7 +104,7 @@ def operator_catalogue(names: list[str] | None = None) -> str:
         lines.append("    inputs: " + (", ".join(_port_text(p, q) for p, q in op.inputs.items()) or "none"))
         lines.append("    outputs: " + (", ".join(_port_text(p, q) for p, q in op.outputs.items()) or "none"))
         params = [_param_text(p, info) for p, info in op.Params.model_fields.items()]
-        lines.append("    params: " + ("; ".join(params) or "none"))
+        lines.append("    params: " + (", ".join(params) or "none"))
     return "\n".join(lines)
 
 
@@ -102,7 +112,8 @@ def graph_proposal_schema(names: list[str] | None = None) -> dict[str, Any]:
     """The JSON Schema of a proposed graph: plain objects, strings and arrays (grammar-friendly).
 
     Params are a list of {name, value} with string values (parsed as JSON when they look like it),
-    which keeps the schema free of open-ended objects.
+    which keeps the schema free of open-ended objects. No `maxLength`: llama.cpp expands it into
+    nested optional rules that make constrained sampling very slow.
     """
 
     def obj(props: dict[str, Any]) -> dict[str, Any]:
@@ -113,7 +124,8 @@ def graph_proposal_schema(names: list[str] | None = None) -> dict[str, Any]:
     node = obj({"id": string, "op": {"type": "string", "enum": list(names or operator_names())},
                 "params": {"type": "array", "items": param}})
     edge = obj({"source": string, "target": string})
-    return obj({"rationale": string, "name": string, "nodes": {"type": "array", "items": node},
+    return obj({"rationale": string, "name": string,
+                "nodes": {"type": "array", "items": node, "minItems": 1, "maxItems": MAX_NODES},
                 "edges": {"type": "array", "items": edge}})
 
 
@@ -244,8 +256,6 @@ class LLMProposal:
             known = archive.get(graph_hash(parent))
             score = f" (val={known.val_score:.3f}, tokens={known.cost_tokens:g})" if known else ""
             parts.append(f"Parent {i}: {parent.name}{score}\n{compact_graph_text(parent, '  ')}")
-        if parents:
-            parts.append("Parent 1 in the reply format:\n" + json.dumps(spec_to_proposal(parents[0])))
         parts.append(
             "Propose ONE new graph you expect to reach a higher validation score than the graphs above, "
             "or the same score at a lower token cost. Build on the parents: combine their ideas, add, "
@@ -287,7 +297,8 @@ class LLMProposal:
             if spec is not None:
                 return Proposal(spec, reasons, attempts)
             reasons.append("; ".join(problems))
-            messages = [*messages, {"role": "assistant", "content": reply.text}, {"role": "user", "content":
+            # the reply is cut so a repair turn still fits a small model's context window
+            messages = [*messages, {"role": "assistant", "content": reply.text[:2000]}, {"role": "user", "content":
                         "That graph cannot be used:\n" + "\n".join(f"- {p}" for p in problems[:12])
                         + "\nReply with a corrected graph as JSON in the same format."}]
         return Proposal(None, reasons, attempts)
@@ -298,8 +309,10 @@ class LLMProposal:
             data = json.loads(text)
         except ValueError:
             data = _first_json_object(text)
-        if data is None:
-            return None, ["the reply contains no JSON object"]
+            if not (isinstance(data, dict) and "nodes" in data):
+                if text.lstrip().startswith("{"):
+                    return None, ["the reply is not complete JSON (was it cut off? keep the graph small)"]
+                return None, ["the reply contains no JSON object"]
         try:
             spec, problems = spec_from_proposal(data, parents)
         except (SpecError, ValidationError) as exc:

@@ -55,7 +55,9 @@ class Evaluation:
 
 async def _run_one(program: Program, example: Example, task: Task, lm: LM, level: str) -> Trace:
     try:
-        completion = await lm.complete(level, program.messages(example.input), stop=task.stop)
+        # The task's answer length applies unless the level sets its own max_tokens.
+        max_tokens = None if lm.config.level(level).max_tokens else task.max_tokens
+        completion = await lm.complete(level, program.messages(example.input), stop=task.stop, max_tokens=max_tokens)
     except LLMError as exc:
         # One failed example scores 0 with the reason kept; the evaluation goes on.
         return Trace(example=example, output="", answer="", score=0.0, error=str(exc))

@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import BudgetExceeded, ConfigError, LLMError
 from .budget import Budget
 from .cache import ResponseCache, request_key
-from .config import LEVELS, LMConfig
+from .config import DEFAULT_MAX_TOKENS, LEVELS, LMConfig
 from .ledger import Ledger, Usage
 from .transport import LiteLLMTransport, Request, Response, Transport, classify
 
@@ -128,7 +128,7 @@ class LM:
             model=cfg.model,
             messages=[dict(m) for m in messages],
             temperature=cfg.temperature if temperature is None else temperature,
-            max_tokens=cfg.max_tokens if max_tokens is None else max_tokens,
+            max_tokens=(cfg.max_tokens or DEFAULT_MAX_TOKENS) if max_tokens is None else max_tokens,
             seed=cfg.seed if seed is _UNSET else seed,
             stop=list(stop) if stop else None,
             response_format=response_format,

@@ -17,6 +17,7 @@ LEVELS = ("program", "optimizer", "meta")
 
 # The embedded SmolLM2-135M-Instruct, run in process by llama.cpp (see graphopt.lm.local).
 DEFAULT_MODEL = "local/smollm2"
+DEFAULT_MAX_TOKENS = 256
 
 
 class LevelConfig(BaseModel):
@@ -25,7 +26,9 @@ class LevelConfig(BaseModel):
     Attributes:
         model: any litellm model string ("gpt-4o-mini", "ollama/qwen2.5:7b") or "local/smollm2",
             or "local/PATH.gguf" for another GGUF file.
-        temperature, max_tokens, seed: sent to the provider on every call of this level.
+        temperature, max_tokens, seed: sent to the provider on every call of this level. With
+            max_tokens None, the caller decides: a task's answer length at the program level,
+            else DEFAULT_MAX_TOKENS.
         concurrency: at most this many calls in flight to this model.
         timeout: seconds before one call is abandoned (and retried).
         extra: more litellm arguments (api_base, top_p, ...). Credentials in it (api_key, any
@@ -37,7 +40,7 @@ class LevelConfig(BaseModel):
 
     model: str = DEFAULT_MODEL
     temperature: float = Field(0.0, ge=0.0, le=2.0)
-    max_tokens: int = Field(256, ge=1)
+    max_tokens: int | None = Field(None, ge=1)
     seed: int | None = 0
     concurrency: int = Field(8, ge=1)
     timeout: float = Field(120.0, gt=0)

@@ -39,6 +39,8 @@ class Task:
         extract: maps the program's raw output to the answer compared with the target.
         metric: scores an extracted answer against an example, in [0, 1].
         description: one line for `graphopt tasks`.
+        stop: strings that end the program's answer (None: none).
+        max_tokens: answer length the program model gets unless its level sets max_tokens.
         source: where the examples came from ("generated(seed=0, difficulty=...)", a path, a Hub id).
     """
 
@@ -52,6 +54,7 @@ class Task:
     description: str = ""
     source: str = ""
     stop: list[str] | None = field(default=None)
+    max_tokens: int | None = None
 
     def split(self, name: str) -> list[Example]:
         if name not in SPLITS:

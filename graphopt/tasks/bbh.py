@@ -97,6 +97,7 @@ def _bbh_task(
     generate: Callable[[random.Random, Any], Generated],
     program: Program,
     description: str,
+    max_tokens: int,
 ) -> Task:
     sizes = check_sizes(sizes)
     source = str(source)
@@ -126,6 +127,7 @@ def _bbh_task(
         description=description,
         source=label,
         stop=None,
+        max_tokens=max_tokens,
     )
 
 
@@ -177,6 +179,7 @@ def word_sorting(
         generate=generate_word_sorting,
         program=WORD_SORTING_PROGRAM,
         description="BBH word sorting",
+        max_tokens=96,  # up to 20 words of a few tokens each
     )
 
 
@@ -226,4 +229,5 @@ def dyck_languages(
         generate=generate_dyck,
         program=DYCK_PROGRAM,
         description="BBH Dyck languages",
+        max_tokens=32,  # at most 3 closing brackets, with some slack
     )

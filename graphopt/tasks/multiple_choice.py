@@ -95,6 +95,7 @@ def _task(
         metric=letter_match,
         description=description,
         source=label,
+        max_tokens=64,  # a letter, or a short justification ending in one
     )
 
 

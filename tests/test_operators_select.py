@@ -54,3 +54,22 @@ def test_select_with_nothing_to_choose_makes_no_call() -> None:
     out, _, fake = run([OKAY, OKAY])
     assert out == [OKAY] and fake.calls == 0
     assert run([])[0] == []
+
+
+def test_ties_last_prefers_the_newest_candidate():
+    import asyncio
+
+    from graphopt.lm import LM, FakeModel
+    from graphopt.operators.base import StepContext
+    from graphopt.operators.select import Select
+    from graphopt.tasks.base import Task
+    from graphopt.types import Example, Program
+
+    examples = [Example(id=str(i), input=f"q{i}", target="x") for i in range(3)]
+    task = Task("t", examples, examples, examples, Program(instruction="seed"), extract=str.strip)
+    lm = LM(transport=FakeModel(default="wrong"), cache_dir=None)
+    old, new = Program(instruction="old program"), Program(instruction="new program")
+    for ties, winner in (("first", old), ("last", new)):
+        ctx = StepContext(lm=lm, task=task, minibatch=examples)
+        out = asyncio.run(Select("s", {"ties": ties}).run(ctx, {"candidates": [old, new]}))
+        assert out["candidates"] == [winner]

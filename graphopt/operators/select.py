@@ -3,15 +3,16 @@
 No optimizer-model call is made: each distinct candidate is run on the step's minibatch through
 `ctx.score` (scores are shared by every node of the step, so a program is scored once). The
 current program competes only when it is wired in (e.g. an edge `input.program -> select.candidates`).
-Ties keep the incoming order, so what arrives first (the current program, when wired from
-`input`) wins a tie.
+Ties are broken by the `ties` parameter: "first" keeps the incoming order, so what arrives
+first (the current program, when wired from `input`) wins; "last" prefers what arrives last (the
+newest proposals), which keeps a search moving when a weak program model scores everything alike.
 """
 
 from __future__ import annotations
 
 __all__ = ["Select"]
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,11 +36,13 @@ class Select(Operator):
         model_config = ConfigDict(extra="forbid", frozen=True)
 
         k: int = Field(1, ge=1, description="how many candidates to keep")
+        ties: Literal["first", "last"] = Field("first", description="which of equal scores wins")
 
     async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
         contenders = unique_programs(list(inputs["candidates"]))
         if len(contenders) <= self.params.k:
             return {"candidates": contenders}  # nothing to choose: no program-model calls
         scores = await ctx.score(contenders)
-        ranked = sorted(enumerate(contenders), key=lambda item: (-scores[item[1].id], item[0]))
+        order = 1 if self.params.ties == "first" else -1
+        ranked = sorted(enumerate(contenders), key=lambda item: (-scores[item[1].id], order * item[0]))
         return {"candidates": [program for _, program in ranked[: self.params.k]]}

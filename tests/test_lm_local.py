@@ -13,17 +13,16 @@ import pytest
 from graphopt.errors import ConfigError
 from graphopt.lm import LM, LevelConfig, LMConfig
 
-pytestmark = pytest.mark.integration
-
 PROMPT = [{"role": "user", "content": "Name three colours."}]
 
 
+@pytest.mark.integration
 def test_temperature_zero_is_deterministic_with_the_cache_off():
     lm = LM(LMConfig(), cache_dir=None)
 
     async def main():
-        first = await lm.complete("program", PROMPT, temperature=0, max_tokens=24)
-        second = await lm.complete("program", PROMPT, temperature=0, max_tokens=24)
+        first = await lm.complete("program", PROMPT, temperature=0, max_tokens=12)
+        second = await lm.complete("program", PROMPT, temperature=0, max_tokens=12)
         return first, second
 
     first, second = asyncio.run(main())
@@ -33,6 +32,7 @@ def test_temperature_zero_is_deterministic_with_the_cache_off():
     assert lm.ledger.level("program").calls == 2
 
 
+@pytest.mark.integration
 def test_concurrent_calls_are_all_answered(local_lm):
     prompts = [[{"role": "user", "content": f"Say the number {i}."}] for i in range(4)]
 
@@ -45,6 +45,7 @@ def test_concurrent_calls_are_all_answered(local_lm):
     assert local_lm.ledger.level("program").calls == 4
 
 
+@pytest.mark.integration
 def test_json_schema_response_format_gives_parseable_json_with_the_required_key(local_lm):
     schema = {
         "type": "object",
@@ -58,6 +59,7 @@ def test_json_schema_response_format_gives_parseable_json_with_the_required_key(
     assert isinstance(data["answer"], str)
 
 
+@pytest.mark.integration
 def test_missing_gguf_path_is_a_one_line_config_error():
     lm = LM(LMConfig(program=LevelConfig(model="local//nope/x.gguf")), cache_dir=None)
     with pytest.raises(ConfigError) as info:
@@ -68,9 +70,25 @@ def test_missing_gguf_path_is_a_one_line_config_error():
     assert lm.ledger.total().errors == 0  # not a provider failure, not retried
 
 
+@pytest.mark.integration
 def test_usage_is_counted_and_costs_nothing(local_lm):
     result = asyncio.run(local_lm.complete("program", PROMPT, max_tokens=8))
     assert result.prompt_tokens > 0 and result.completion_tokens > 0
     usage = local_lm.ledger.level("program")
     assert usage.tokens == result.prompt_tokens + result.completion_tokens
     assert usage.cost == 0.0
+
+
+def test_llama_threads_default_to_half_the_cores_and_follow_the_environment(monkeypatch):
+    from graphopt.lm import local
+
+    monkeypatch.delenv("GRAPHOPT_LOCAL_THREADS", raising=False)
+    monkeypatch.setattr(local.os, "cpu_count", lambda: 2)
+    assert local._threads() == 1  # spinning threads on every core stall under any other load
+    monkeypatch.setattr(local.os, "cpu_count", lambda: 8)
+    assert local._threads() == 4
+    monkeypatch.setenv("GRAPHOPT_LOCAL_THREADS", "3")
+    assert local._threads() == 3
+    monkeypatch.setenv("GRAPHOPT_LOCAL_THREADS", "many")
+    with pytest.raises(ConfigError, match="GRAPHOPT_LOCAL_THREADS"):
+        local._threads()

@@ -87,7 +87,7 @@ def test_local_max_tokens_limits_the_completion_length(tmp_path):
 
     async def main():
         short = await lm.complete("program", prompt, max_tokens=3)
-        longer = await lm.complete("program", prompt, max_tokens=40)
+        longer = await lm.complete("program", prompt, max_tokens=10)
         return short, longer
 
     short, longer = asyncio.run(main())

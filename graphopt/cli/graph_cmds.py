@@ -31,19 +31,25 @@ def validate_command(graph: GraphArg) -> None:
 
 @app.command("viz")
 def viz_command(
-    graph: GraphArg,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Drawing to write: .svg, .png, .pdf (need Graphviz) or .dot.")],
+    graph: Annotated[str | None, typer.Argument(metavar="[GRAPH]", help="A .json/.yaml graph file or a built-in graph name.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Drawing to write: .svg, .png, .pdf (need Graphviz) or .dot.")] = ...,
+    run: Annotated[Path | None, typer.Option("--run", help="Draw a candidate of this search run directory instead of GRAPH.")] = None,
+    candidate: Annotated[str | None, typer.Option("--candidate", help="With --run: candidate id (default: the winner).")] = None,
 ) -> None:
-    """Draw a graph. Invalid graphs are drawn too (problems in red) with a note on stderr."""
+    """Draw a graph file, or any candidate of a search run. Invalid graphs are drawn too (problems in red)."""
+    from ..errors import ConfigError
     from ..graph.io import load_graph
     from ..graph.validate import validate
     from ..viz.dot import render
+    from ..viz.report import candidate_spec
 
-    spec = load_graph(graph)
+    if (graph is None) == (run is None) or (candidate is not None and run is None):
+        raise ConfigError("give either GRAPH or --run RUN_DIR [--candidate ID] (see graphopt viz --help)")
+    spec = candidate_spec(run, candidate or "best") if run is not None else load_graph(graph)
     problems = validate(spec)
     render(spec, out)
     if problems:
-        typer.echo(f"note: {spec.name} has {_count(problems, 'problem')}; see graphopt validate {graph}", err=True)
+        typer.echo(f"note: {spec.name} has {_count(problems, 'problem')}; see graphopt validate {graph or ''}".rstrip(), err=True)
     typer.echo(f"wrote {out}")
 
 

@@ -94,7 +94,7 @@ async def run_search(
     seed: int = 0,
     on_event: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> SearchReport:
-    """Runs the whole pipeline and writes `out_dir/run.sqlite` and `out_dir/best.graph.json`.
+    """Runs the whole pipeline and writes `out_dir/run.sqlite`, `best.graph.json` and `report.html`.
 
     Raises:
         ConfigError: `out_dir` holds another run (pass resume=True to continue it).
@@ -117,6 +117,12 @@ async def run_search(
     finally:
         store.record_ledger(lm.ledger)
         store.close()
+        try:  # out_dir/report.html, after the status and spend are stored; it never fails the search
+            from ..viz.report import write_report
+
+            write_report(out_dir)
+        except Exception:  # noqa: BLE001
+            pass
 
 
 async def _pipeline(

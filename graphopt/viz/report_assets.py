@@ -332,7 +332,7 @@ def pareto_svg(points: Sequence[tuple[str, float, float]], winner: str | None) -
 
 def _legend(frame: _Frame, items: Sequence[tuple[str, str]]) -> str:
     x, y = frame.left + 10, frame.h - frame.bottom - 14 * len(items)
-    out = [f'<g class="legend" transform="translate({x},{y})">']
+    out = [f'<g class="legend" transform="translate({x},{y})"><rect x="-4" y="-8" width="118" height="{14 * len(items) + 2}" rx="3"/>']
     for i, (css, text) in enumerate(items):
         if css.startswith("line"):
             out.append(f'<line class="{css}" x1="0" x2="16" y1="{i * 14}" y2="{i * 14}"/>')

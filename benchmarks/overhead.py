@@ -40,6 +40,7 @@ TARGET_EFFICIENCY = 0.90
 @dataclass
 class Figures:
     examples: int
+    repeat: int
     concurrency: int
     latency_ms: float
     task: str
@@ -188,24 +189,26 @@ async def warm_up(base_url: str, task, examples, concurrency: int) -> None:
 
 
 # -- the benchmark ------------------------------------------------------------------------------
-def run_benchmark(n: int, concurrency: int, latency_ms: float, zero_n: int) -> Figures:
+def run_benchmark(n: int, concurrency: int, latency_ms: float, zero_n: int, repeat: int = 2) -> Figures:
     os.environ.setdefault("OPENAI_API_KEY", "sk-stub-benchmark")  # the stub ignores it
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     task, examples = build_task(n)
     ideal = n * latency_ms / 1000 / concurrency
 
     with tempfile.TemporaryDirectory(prefix="graphopt-overhead-") as tmp:
-        cache_dir = Path(tmp) / "cache"
         with stub_server(latency_ms) as base_url:
             asyncio.run(warm_up(base_url, task, examples, concurrency))
-            raw = asyncio.run(run_raw(base_url, task, examples, concurrency))
+            # Alternate the two clients and keep each one's best run: the machine's load varies.
+            raws, ours = [], []
+            for rep in range(repeat):
+                raws.append(asyncio.run(run_raw(base_url, task, examples, concurrency)))
+                lm = make_lm(base_url, concurrency, Path(tmp) / f"cache{rep}")  # a fresh cache each time
+                ours.append(asyncio.run(run_graphopt(lm, task, examples)))
+                calls = lm.ledger.total().calls
+                lm.close()
+            raw, best = min(raws, key=lambda r: r.wall), min(ours, key=lambda r: r.wall)
 
-            lm = make_lm(base_url, concurrency, cache_dir)
-            ours = asyncio.run(run_graphopt(lm, task, examples))
-            calls = lm.ledger.total().calls
-            lm.close()
-
-            rerun_lm = make_lm(base_url, concurrency, cache_dir)
+            rerun_lm = make_lm(base_url, concurrency, Path(tmp) / "cache0")
             rerun = asyncio.run(run_graphopt(rerun_lm, task, examples))
             rerun_usage = rerun_lm.ledger.total()
             rerun_lm.close()
@@ -213,13 +216,18 @@ def run_benchmark(n: int, concurrency: int, latency_ms: float, zero_n: int) -> F
         zero_examples = examples[:zero_n]
         with stub_server(0) as zero_url:
             asyncio.run(warm_up(zero_url, task, zero_examples, concurrency))
-            zero_raw = asyncio.run(run_raw(zero_url, task, zero_examples, concurrency))
-            zero_lm = make_lm(zero_url, concurrency, None)
-            zero = asyncio.run(run_graphopt(zero_lm, task, zero_examples))
-            zero_calls = max(zero_lm.ledger.total().calls, 1)
+            zero_raws, zeros = [], []
+            for _ in range(repeat):
+                zero_raws.append(asyncio.run(run_raw(zero_url, task, zero_examples, concurrency)))
+                zero_lm = make_lm(zero_url, concurrency, None)
+                zeros.append(asyncio.run(run_graphopt(zero_lm, task, zero_examples)))
+                zero_calls = max(zero_lm.ledger.total().calls, 1)
+            zero_raw, zero = min(zero_raws, key=lambda r: r.wall), min(zeros, key=lambda r: r.wall)
+        errors = sum(r.errors for r in [*raws, *ours, rerun, *zero_raws, *zeros])
 
     return Figures(
         examples=n,
+        repeat=repeat,
         concurrency=concurrency,
         latency_ms=latency_ms,
         task=task.name,
@@ -227,11 +235,11 @@ def run_benchmark(n: int, concurrency: int, latency_ms: float, zero_n: int) -> F
         raw_wall_s=raw.wall,
         raw_efficiency=ideal / raw.wall,
         raw_cpu_ms_per_call=1000 * raw.cpu / n,
-        graphopt_wall_s=ours.wall,
-        graphopt_efficiency=ideal / ours.wall,
-        graphopt_cpu_ms_per_call=1000 * ours.cpu / max(calls, 1),
+        graphopt_wall_s=best.wall,
+        graphopt_efficiency=ideal / best.wall,
+        graphopt_cpu_ms_per_call=1000 * best.cpu / max(calls, 1),
         graphopt_calls=calls,
-        ratio_to_raw=ours.wall / raw.wall,
+        ratio_to_raw=best.wall / raw.wall,
         rerun_wall_s=rerun.wall,
         rerun_calls=rerun_usage.calls,
         rerun_cache_hits=rerun_usage.cache_hits,
@@ -241,7 +249,7 @@ def run_benchmark(n: int, concurrency: int, latency_ms: float, zero_n: int) -> F
         zero_raw_ms_per_call=1000 * zero_raw.wall / len(zero_examples),
         zero_raw_calls_per_s=len(zero_examples) / zero_raw.wall,
         zero_raw_cpu_ms_per_call=1000 * zero_raw.cpu / len(zero_examples),
-        errors=raw.errors + ours.errors + rerun.errors + zero_raw.errors + zero.errors,
+        errors=errors,
     )
 
 
@@ -254,7 +262,7 @@ def report(f: Figures) -> str:
     ceiling = min(1.0, 1000 / f.zero_raw_cpu_ms_per_call / needed) if f.zero_raw_cpu_ms_per_call else 1.0
     lines = [
         f"graphopt LM-layer overhead: {f.examples} examples of {f.task}, concurrency {f.concurrency}, "
-        f"stub latency {f.latency_ms:g} ms (server in a subprocess)",
+        f"stub latency {f.latency_ms:g} ms (server in a subprocess; best of {f.repeat} alternating runs)",
         f"  ideal wall (n x latency / concurrency)   {f.ideal_s:8.3f} s   needs {needed:.0f} calls/s",
         f"  raw litellm.acompletion + Semaphore      {f.raw_wall_s:8.3f} s   efficiency {f.raw_efficiency:.3f}"
         f"   cpu {f.raw_cpu_ms_per_call:.2f} ms/call",
@@ -282,12 +290,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=None, help="number of examples (default 500)")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each client; the best counts")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args(argv)
     n = args.examples or (100 if args.quick else 500)
     zero_n = min(n, 300)
     try:
-        figures = run_benchmark(n, args.concurrency, args.latency_ms, zero_n)
+        figures = run_benchmark(n, args.concurrency, args.latency_ms, zero_n, max(1, args.repeat))
     except Exception as exc:  # a broken run, not a missed target
         print(f"error: benchmark failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

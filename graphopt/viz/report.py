@@ -104,7 +104,7 @@ class _Run:
         run = store.run()
         candidates = store.candidates()
         by_id = {c.id: c for c in candidates}
-        chosen = ((run.summary or {}).get("best") if run else None) or None
+        chosen = (run.summary or {}).get("best") if run else None
         winner = by_id.get(chosen) if chosen else None
         return cls(run, candidates, store.events(), store.usage_totals(), winner or store.best(), winner is not None)
 

@@ -183,3 +183,21 @@ def test_stub_server_runs_from_the_command_line():
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_the_suite_lets_only_loopback_and_unix_sockets_connect():
+    import socket
+
+    import conftest
+
+    if conftest.ALLOW_NETWORK:
+        pytest.skip("GRAPHOPT_ALLOW_NETWORK=1")
+    assert socket.socket.connect is conftest._guarded_connect
+    assert conftest._allowed_address(socket.AF_INET, ("127.0.0.1", 80))
+    assert conftest._allowed_address(socket.AF_INET6, ("::1", 80, 0, 0))
+    assert conftest._allowed_address(socket.AF_UNIX, "/tmp/x.sock")
+    assert not conftest._allowed_address(socket.AF_INET, ("192.0.2.1", 443))
+    assert not conftest._is_loopback_host("api.openai.com")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        with pytest.raises(OSError, match="blocked"):
+            sock.connect(("192.0.2.1", 443))  # refused by the guard before any packet is sent

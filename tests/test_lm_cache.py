@@ -3,6 +3,9 @@
 import asyncio
 import sqlite3
 
+import pytest
+
+from graphopt.errors import LLMError
 from graphopt.lm import LM, FakeModel, LevelConfig, LMConfig
 from graphopt.lm.cache import ResponseCache, request_key
 from graphopt.lm.transport import Request, is_secret_key
@@ -112,10 +115,6 @@ def test_concurrent_identical_temperature_zero_requests_share_one_call(tmp_path)
 
 
 def test_concurrent_joiners_see_the_error_of_the_call_they_joined(tmp_path):
-    import pytest
-
-    from graphopt.errors import LLMError
-
     class Failing(FakeModel):
         async def send(self, request):
             self.requests.append(request)

@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     from ..lm import LM
 
 MUTATION_NAME = "llm"
-MAX_NODES = 10  # cap on a proposed graph's size (keeps replies short enough to finish)
 
 
 @dataclass
@@ -112,8 +111,8 @@ def graph_proposal_schema(names: list[str] | None = None) -> dict[str, Any]:
     """The JSON Schema of a proposed graph: plain objects, strings and arrays (grammar-friendly).
 
     Params are a list of {name, value} with string values (parsed as JSON when they look like it),
-    which keeps the schema free of open-ended objects. No `maxLength`: llama.cpp expands it into
-    nested optional rules that make constrained sampling very slow.
+    which keeps the schema free of open-ended objects. No `maxLength`/`maxItems`: llama.cpp expands
+    them into nested optional rules that make constrained sampling many times slower.
     """
 
     def obj(props: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +124,7 @@ def graph_proposal_schema(names: list[str] | None = None) -> dict[str, Any]:
                 "params": {"type": "array", "items": param}})
     edge = obj({"source": string, "target": string})
     return obj({"rationale": string, "name": string,
-                "nodes": {"type": "array", "items": node, "minItems": 1, "maxItems": MAX_NODES},
+                "nodes": {"type": "array", "items": node},
                 "edges": {"type": "array", "items": edge}})
 
 

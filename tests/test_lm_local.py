@@ -92,3 +92,14 @@ def test_llama_threads_default_to_half_the_cores_and_follow_the_environment(monk
     monkeypatch.setenv("GRAPHOPT_LOCAL_THREADS", "many")
     with pytest.raises(ConfigError, match="GRAPHOPT_LOCAL_THREADS"):
         local._threads()
+
+
+@pytest.mark.integration
+def test_a_prompt_longer_than_the_context_fails_once_without_retries(local_lm):
+    from graphopt.errors import LLMError
+
+    long_prompt = "word " * 5000
+    with pytest.raises(LLMError) as info:
+        asyncio.run(local_lm.complete("program", [{"role": "user", "content": long_prompt}], max_tokens=4))
+    assert info.value.retryable is False and "context window" in str(info.value)
+    assert local_lm.ledger.total().errors == 1  # one failure, not one per retry

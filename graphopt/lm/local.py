@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, LLMError
 
 PROVIDER = "local"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -143,7 +143,19 @@ def complete_local(model: str, messages: list[dict], params: dict[str, Any]) -> 
             llama.set_seed(int(params["seed"]))
         if kwargs["temperature"] == 0:
             kwargs["top_k"] = 1  # greedy: the same prompt always gives the same text
-        return llama.create_chat_completion(**kwargs)
+        try:
+            return llama.create_chat_completion(**kwargs)
+        except ValueError as exc:
+            if "context window" not in str(exc):
+                raise
+            # Retrying cannot make the prompt fit: say so, and how to make room.
+            raise LLMError(
+                f"{exc}; raise GRAPHOPT_LOCAL_N_CTX (now {llama.n_ctx()}) or shorten the prompt",
+                provider=PROVIDER,
+                model=f"{PROVIDER}/{model}",
+                status=400,
+                retryable=False,
+            ) from None
 
 
 def _to_model_response(litellm: Any, model: str, raw: dict[str, Any], model_response: Any):

@@ -171,11 +171,12 @@ class LiteLLMTransport:
         try:
             response = await litellm.acompletion(**kwargs)
         except Exception as exc:
-            # litellm wraps what the local provider raises (e.g. llama-cpp-python missing) in
-            # an APIConnectionError with status 500; surface our ConfigError instead.
-            config_error = _config_error_in_chain(exc)
-            if config_error is not None:
-                raise config_error from None
+            # litellm wraps what the local provider raises (llama-cpp-python missing, a prompt
+            # longer than the context) in an APIConnectionError with status 500, which would be
+            # retried; surface our own error, which says whether retrying can help.
+            ours = _our_error_in_chain(exc)
+            if ours is not None:
+                raise ours from None
             raise
         text = response.choices[0].message.content or ""
         usage = getattr(response, "usage", None)
@@ -211,11 +212,12 @@ class LiteLLMTransport:
         return provider
 
 
-def _config_error_in_chain(exc: BaseException) -> ConfigError | None:
+def _our_error_in_chain(exc: BaseException) -> ConfigError | LLMError | None:
+    """The first ConfigError or LLMError among `exc` and its causes."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
-        if isinstance(current, ConfigError):
+        if isinstance(current, (ConfigError, LLMError)):
             return current
         seen.add(id(current))
         current = current.__cause__ or current.__context__

@@ -17,6 +17,7 @@ __all__ = [
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,7 +29,8 @@ from ..errors import ConfigError
 from ..lm import LM, LMConfig
 from ..lm.budget import Budget
 
-console = Console(stderr=False, highlight=False)
+# Piped or captured output is not cut to 80 columns: tables stay whole in logs and CI.
+console = Console(stderr=False, highlight=False, width=None if sys.stdout.isatty() else 140)
 
 ProgramModel = Annotated[
     str | None, typer.Option("--program-model", help="Model of the program level (any litellm model string).")

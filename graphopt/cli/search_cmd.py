@@ -16,13 +16,15 @@ from .common import CacheDir, MetaModel, NoCache, OptimizerModel, ProgramModel, 
 from .taskopts import Difficulty, InputKey, Seed, Source, TargetKey, TaskName, build_task
 
 
+def _k(n: float) -> str:
+    return f"{n / 1000:.1f}k" if n >= 1000 else f"{n:.0f}"
+
+
 def _fmt_usage(usage: dict[str, dict[str, float]]) -> str:
-    parts = []
-    for level in LEVELS:
-        u = usage.get(level)
-        if u:
-            parts.append(f"{level} {int(u.get('tokens', 0)):,} tok" + (f" ${u['cost']:.4f}" if u.get("cost") else ""))
-    return ", ".join(parts) or "nothing spent"
+    """Spend so far, short enough for one line: "tokens program 5.6k optimizer 8.6k meta 4.3k"."""
+    parts = [f"{level} {_k(usage[level].get('tokens', 0))}" for level in LEVELS if usage.get(level)]
+    dollars = sum(u.get("cost", 0.0) for u in usage.values())
+    return ("tokens " + " ".join(parts) if parts else "nothing spent") + (f" ${dollars:.4f}" if dollars else "")
 
 
 def _progress(kind: str, data: dict[str, Any]) -> None:
@@ -31,11 +33,18 @@ def _progress(kind: str, data: dict[str, Any]) -> None:
     elif kind == "candidate":
         reused = " (from store)" if data["reused"] else ""
         console.print(
-            f"  {data['id']} {data['name'][:40]:<40} val {data['val']:.3f}  "
-            f"best {data['best']:.3f}  | {_fmt_usage(data['usage'])}{reused}"
+            f"  {data['id']} {data['name'][:28]:<28} val {data['val']:.3f} best {data['best']:.3f}"
+            f" | {_fmt_usage(data['usage'])}{reused}",
+            soft_wrap=True,
         )
+    elif kind == "prompt_edits":
+        why = f" (dropped: {'; '.join(data['reasons'])[:120]})" if data["reasons"] else ""
+        console.print(f"  {data['graph']}: {data['proposed']} prompt edits proposed, {data['kept']} kept{why}", soft_wrap=True)
     elif kind == "generation":
-        console.print(f"  generation {data['generation']} done: best {data['best']:.3f} | {_fmt_usage(data['usage'])}")
+        console.print(
+            f"  generation {data['generation']} done: best {data['best']:.3f} | {_fmt_usage(data['usage'])}",
+            soft_wrap=True,
+        )
 
 
 @app.command("search")
@@ -86,7 +95,7 @@ def search_command(
         sample = the_task.train[:5]
         chars = sum(sum(len(m["content"]) for m in the_task.seed_program.messages(ex.input)) for ex in sample)
         figures = estimate(plan, prompt_tokens=max(1, chars // max(len(sample), 1) // 4))
-        table = Table(title=f"Dry run: budget {plan.name}, {figures['graphs']['calls']} graphs at most", title_justify="left")
+        table = Table(title=f"Dry run ({plan.name}): at most {figures['graphs']['calls']} graphs", title_justify="left")
         for column in ("level", "calls", "tokens"):
             table.add_column(column, justify="left" if column == "level" else "right")
         for level in LEVELS:

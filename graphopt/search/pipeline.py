@@ -170,6 +170,14 @@ async def _pipeline(
                 tuned = await optimizer.optimize(fitness, evaluator, task, rng)
                 for tried in tuned.tried:
                     pool[tried.graph_hash] = tried
+                summary = {
+                    "graph": fitness.spec.name,
+                    "proposed": len(tuned.edits),
+                    "kept": sum(e.accepted for e in tuned.edits),
+                    "reasons": sorted({e.reason for e in tuned.edits if not e.accepted and e.reason}),
+                }
+                store.add_event("prompt_edits", summary)
+                emit("prompt_edits", summary)
         emit("phase", {"name": "structure search", "count": budget.generations})
         search = StructureSearch(
             mutations=default_mutations(),

@@ -119,6 +119,9 @@ def _missing_local_runtime() -> str | None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     local_missing = _missing_local_runtime()
+    if local_missing and os.environ.get("GRAPHOPT_REQUIRE_LOCAL") == "1":
+        # CI installs the embedded model: a silent skip there would hide a broken install.
+        raise pytest.UsageError(f"GRAPHOPT_REQUIRE_LOCAL=1 but the integration tests {local_missing}")
     for item in items:
         if local_missing and "integration" in item.keywords:
             item.add_marker(pytest.mark.skip(reason=f"integration test {local_missing}"))

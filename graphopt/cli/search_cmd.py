@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from ..errors import ConfigError
 from ..graph.io import load_graph
 from ..lm import LEVELS
 from ..search.budgets import estimate, get_budget
@@ -51,7 +53,7 @@ def _progress(kind: str, data: dict[str, Any]) -> None:
 def search_command(
     task: TaskName,
     budget: Annotated[str, typer.Option("--budget", help="tiny, small or medium.")] = "tiny",
-    out: Annotated[Path, typer.Option("--out", help="Run directory (store, best graph, report).")] = Path("runs/search"),
+    out: Annotated[Path | None, typer.Option("--out", help="Run directory (default: runs/TASK-DATE-TIME).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out without redoing finished work.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Estimate calls and tokens per level; spend nothing.")] = False,
     seed_graph: Annotated[list[str] | None, typer.Option("--seed-graph", help="Seed graph file or built-in name (repeatable); default: the budget's seeds.")] = None,
@@ -76,6 +78,11 @@ def search_command(
 ) -> None:
     """Search for the best optimizer graph for a task and save it as best.graph.json."""
     from ..search.pipeline import run_search
+
+    if out is None:
+        if resume:
+            raise ConfigError("--resume needs --out RUN_DIR: the run directory to continue")
+        out = Path("runs") / f"{task}-{time.strftime('%Y%m%d-%H%M%S')}"
 
     plan = get_budget(
         budget,

@@ -1,0 +1,79 @@
+"""End to end on the real embedded model (SmolLM2-135M in llama.cpp), through the CLI as a user runs it.
+
+These assert that every stage runs and writes what it promises; the tiny model's answers are
+mostly wrong, so accuracy is checked for shape (a number in [0, 1]), not for a value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def graphopt(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "GRAPHOPT_CACHE_DIR": str(cwd / "cache")}
+    return subprocess.run(
+        [sys.executable, "-m", "graphopt", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _accuracy(stdout: str) -> float:
+    match = re.search(r"accuracy (\d\.\d+) ± (\d\.\d+)", stdout)
+    assert match, stdout
+    return float(match.group(1))
+
+
+def test_eval_on_the_embedded_model_prints_accuracy_and_usage(tmp_path):
+    result = graphopt("eval", "--task", "word_sorting", "--limit", "3", "--out", "eval.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert 0.0 <= _accuracy(result.stdout) <= 1.0
+    assert "Model usage" in result.stdout and "local/smollm2" in result.stdout
+    data = json.loads((tmp_path / "eval.json").read_text())
+    assert data["n"] == 3 and len(data["traces"]) == 3
+    assert all(t["output"] for t in data["traces"])  # the model really answered
+    assert data["usage"]["levels"]["program"]["calls"] == 3
+
+
+def test_search_tiny_then_reuse_the_winner_on_another_task(tmp_path):
+    search = graphopt(
+        "search", "--task", "word_sorting", "--difficulty", "easy", "--budget", "tiny", "--out", "runs/x",
+        "--val-limit", "4", "--test-limit", "4", "--generations", "1", "--children", "1",
+        cwd=tmp_path,
+    )
+    assert search.returncode == 0, search.stderr[-2000:]
+    run = tmp_path / "runs" / "x"
+    best = json.loads((run / "best.graph.json").read_text())
+    assert best["provenance"]["task"] == "word_sorting"
+    assert set(best["provenance"]["scores"]) >= {"val", "test"}
+    assert (run / "run.sqlite").exists() and (run / "report.html").exists()
+    assert "Search result" in search.stdout and "best graph:" in search.stdout
+
+    reuse = graphopt(
+        "optimize", "--graph", str(run / "best.graph.json"), "--task", "dyck_languages", "--difficulty", "easy",
+        "--steps", "1", "--minibatch", "2", "--val-limit", "3", "--test-limit", "3", "--out", "reuse",
+        cwd=tmp_path,
+    )
+    assert reuse.returncode == 0, reuse.stderr[-2000:]
+    program = json.loads((tmp_path / "reuse" / "program.json").read_text())
+    assert program["program"]["instruction"]
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path):
+    result = graphopt("eval", "--task", "word_sortng", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "did you mean 'word_sorting'" in lines[0]
+    assert "Traceback" not in result.stderr

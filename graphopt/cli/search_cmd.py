@@ -12,7 +12,6 @@ from rich.table import Table
 from ..errors import ConfigError
 from ..graph.io import load_graph
 from ..lm import LEVELS
-from ..search.budgets import estimate, get_budget
 from .app import app
 from .common import CacheDir, MetaModel, NoCache, OptimizerModel, ProgramModel, console, make_lm, print_usage, run_async
 from .taskopts import Difficulty, InputKey, Seed, Source, TargetKey, TaskName, build_task
@@ -77,6 +76,7 @@ def search_command(
     no_cache: NoCache = False,
 ) -> None:
     """Search for the best optimizer graph for a task and save it as best.graph.json."""
+    from ..search.budgets import estimate, get_budget
     from ..search.pipeline import run_search
 
     if out is None:

@@ -1,0 +1,77 @@
+"""The meta optimizers: prompt optimization of graph nodes and evolutionary structure search.
+
+Strategies are small objects (mutations, crossover, selection, stop conditions) composed by
+`StructureSearch`; `run_search` is the default pipeline behind `graphopt search`.
+"""
+
+from .archive import Archive, Scored, compact_graph_text, graph_hash
+from .budgets import PRESETS, SearchBudget, estimate, get_budget
+from .crossover import Crossover, SubgraphCrossover
+from .evolution import SearchOutcome, StructureSearch
+from .fitness import Evaluator, Fitness
+from .llm_mutation import LLMProposal, Proposal, operator_catalogue
+from .mutations import (
+    AddParallelBranch,
+    ChangeParams,
+    DeleteOperator,
+    InsertOperator,
+    Mutation,
+    Rewire,
+    StructuralMutation,
+    SwapOperator,
+    default_mutations,
+    mutate,
+)
+from .pipeline import SearchReport, run_search
+from .prompt_opt import META_PROMPT, MetaPromptOptimizer
+from .selection import Elitism, ParetoSelection, Selection, Tournament, elite, pareto_front, pareto_ranks
+from .stop import AllStop, AnyStop, BudgetStop, MaxGenerations, NoImprovement, SearchState, StopCondition, WallTime
+
+__all__ = [
+    "run_search",
+    "SearchReport",
+    "SearchBudget",
+    "PRESETS",
+    "get_budget",
+    "estimate",
+    "Evaluator",
+    "Fitness",
+    "MetaPromptOptimizer",
+    "META_PROMPT",
+    "StructureSearch",
+    "SearchOutcome",
+    "Archive",
+    "Scored",
+    "graph_hash",
+    "compact_graph_text",
+    "Mutation",
+    "StructuralMutation",
+    "InsertOperator",
+    "DeleteOperator",
+    "SwapOperator",
+    "AddParallelBranch",
+    "Rewire",
+    "ChangeParams",
+    "default_mutations",
+    "mutate",
+    "LLMProposal",
+    "Proposal",
+    "operator_catalogue",
+    "Crossover",
+    "SubgraphCrossover",
+    "Selection",
+    "Tournament",
+    "ParetoSelection",
+    "Elitism",
+    "elite",
+    "pareto_front",
+    "pareto_ranks",
+    "StopCondition",
+    "AnyStop",
+    "AllStop",
+    "MaxGenerations",
+    "BudgetStop",
+    "NoImprovement",
+    "WallTime",
+    "SearchState",
+]

@@ -55,7 +55,7 @@ def search_command(
     out: Annotated[Path | None, typer.Option("--out", help="Run directory (default: runs/TASK-DATE-TIME).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out without redoing finished work.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Estimate calls and tokens per level; spend nothing.")] = False,
-    seed_graph: Annotated[list[str] | None, typer.Option("--seed-graph", help="Seed graph file or built-in name (repeatable); default: the budget's seeds.")] = None,
+    seed_graph: Annotated[list[str] | None, typer.Option("--seed-graph", metavar="GRAPH", help="Seed graph file or built-in name (repeatable); default: the budget's seeds.")] = None,
     max_calls: Annotated[int | None, typer.Option("--max-calls", min=1, help="Cap on model calls (all levels).")] = None,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1, help="Cap on tokens (all levels).")] = None,
     max_dollars: Annotated[float | None, typer.Option("--max-dollars", min=0, help="Cap on dollars (all levels).")] = None,

@@ -29,6 +29,7 @@ __all__ = [
     "optimize",
 ]
 
+import asyncio
 import random
 import time
 from abc import ABC, abstractmethod
@@ -270,14 +271,13 @@ async def _step(
     finally:
         record.dropped = [{"node": d.node, "reason": d.reason, "text": d.text} for d in ctx.dropped]
         record.node_outputs = dict(ctx.node_outputs)
-    seen: set[str] = set()
-    for candidate in outcome.candidates:
-        if candidate.id in seen:
-            continue
-        seen.add(candidate.id)
-        entry = CandidateRecord(program=candidate, minibatch_score=ctx.scores.get(candidate.id))
+    distinct = list({c.id: c for c in outcome.candidates}.values())
+    # Validation runs of the candidates overlap (an API model serves them concurrently);
+    # acceptance then goes in the exit's order.
+    scores = await asyncio.gather(*(scorer.validation(c, val) for c in distinct))
+    for candidate, val_score in zip(distinct, scores):
+        entry = CandidateRecord(program=candidate, minibatch_score=ctx.scores.get(candidate.id), val_score=val_score)
         record.candidates.append(entry)
-        entry.val_score = await scorer.validation(candidate, val)
         if candidate.id == current.id:
             continue
         attempts.append(Attempt(program=candidate, score=entry.val_score, step=record.step))

@@ -26,7 +26,7 @@ from typing import ClassVar
 from ..errors import GraphoptError
 from ..graph.spec import INPUT_NODE, GraphSpec, NodeSpec
 from .archive import graph_hash
-from .mutations import EditableGraph, spec_problems
+from .graph_edit import EditableGraph, spec_problems
 
 
 class Crossover(ABC):

@@ -40,7 +40,7 @@ from ..errors import LLMError, SpecError
 from ..graph.spec import INPUT_NODE, INPUT_PORTS, EdgeSpec, GraphSpec, NodeSpec, Provenance
 from ..operators.registry import get_operator, operator_names
 from .archive import Archive, Scored, compact_graph_text, graph_hash
-from .mutations import spec_problems
+from .graph_edit import spec_problems
 
 if TYPE_CHECKING:
     from ..lm import LM

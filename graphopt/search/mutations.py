@@ -4,6 +4,7 @@ Every mutation works from port types and the operator registry, never from opera
 user-registered operator takes part as soon as its ports fit. A proposed child always validates
 (`graphopt.graph.validate`) and differs from its parent; a mutation that finds nothing valid to do
 returns None. `mutate` tries random mutations until one gives a child and says why the others failed.
+The working copy an edit changes is `graph_edit.EditableGraph`; parameter changes come from `params`.
 
 Example:
     >>> import random
@@ -33,185 +34,27 @@ __all__ = [
     "child_name",
 ]
 
-import enum
 import random
-import types
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, ClassVar, Literal, Union, get_args, get_origin
+from collections.abc import Iterator, Sequence
+from typing import ClassVar
 
 from ..errors import GraphoptError
-from ..graph.spec import INPUT_NODE, INPUT_PORTS, EdgeSpec, GraphSpec, NodeSpec, Provenance
-from ..operators.base import Operator, Port
+from ..graph.spec import INPUT_NODE, EdgeSpec, GraphSpec, NodeSpec
+from ..operators.base import Operator
 from ..operators.registry import get_operator, operator_names
 from .archive import graph_hash
 
-
-def spec_problems(spec: GraphSpec) -> list[str]:
-    """The validation problems of a spec (empty when it is valid)."""
-    from ..graph.validate import validate
-
-    try:
-        return list(validate(spec))
-    except GraphoptError as exc:
-        return [str(exc)]
-
-
-def child_name(base: str, tag: str, limit: int = 48) -> str:
-    """`base+tag`, shortened to `root+~+last+tag` when a lineage grows long."""
-    parts = base.split("+")
-    name = "+".join([*parts, tag])
-    if len(name) <= limit:
-        return name
-    name = "+".join([parts[0][:20], "~", *parts[-1:], tag])
-    return name[:limit]
-
-
-class EditableGraph:
-    """A mutable working copy of a spec with the type and adjacency queries edits need.
-
-    Raises:
-        SpecError: a node names an unknown operator.
-    """
-
-    def __init__(self, spec: GraphSpec):
-        self.nodes: dict[str, NodeSpec] = {n.id: n for n in spec.nodes}
-        self.edges: list[EdgeSpec] = list(spec.edges)
-        self.ops: dict[str, type[Operator]] = {n.id: get_operator(n.op) for n in spec.nodes}
-
-    def copy(self) -> EditableGraph:
-        new = object.__new__(EditableGraph)
-        new.nodes, new.edges, new.ops = dict(self.nodes), list(self.edges), dict(self.ops)
-        return new
-
-    def source_type(self, endpoint: str) -> str | None:
-        node, _, port = endpoint.partition(".")
-        if node == INPUT_NODE:
-            return INPUT_PORTS.get(port)
-        out = self.ops[node].outputs.get(port) if node in self.ops else None
-        return out.type if out else None
-
-    def target_port(self, endpoint: str) -> Port | None:
-        node, _, port = endpoint.partition(".")
-        return self.ops[node].inputs.get(port) if node in self.ops else None
-
-    def out_edges(self, node: str) -> list[EdgeSpec]:
-        return [e for e in self.edges if e.source_node == node]
-
-    def in_edges(self, node: str) -> list[EdgeSpec]:
-        return [e for e in self.edges if e.target_node == node]
-
-    def descendants(self, node: str) -> set[str]:
-        seen, todo = {node}, [node]
-        while todo:
-            cur = todo.pop()
-            for e in self.edges:
-                if e.source_node == cur and e.target_node not in seen:
-                    seen.add(e.target_node)
-                    todo.append(e.target_node)
-        return seen
-
-    def sinks(self) -> list[str]:
-        used = {e.source_node for e in self.edges}
-        return [n for n in self.nodes if n not in used]
-
-    def exit_port(self, node: str) -> str | None:
-        return next((p for p, port in self.ops[node].outputs.items() if port.type == "Candidates"), None)
-
-    def sources(self, type_: str, exclude: set[str]) -> list[str]:
-        """Every output endpoint of `type_` on `input` or on a node not in `exclude`."""
-        out = [f"{INPUT_NODE}.{p}" for p, t in INPUT_PORTS.items() if t == type_]
-        for nid, cls in self.ops.items():
-            if nid not in exclude:
-                out += [f"{nid}.{p}" for p, port in cls.outputs.items() if port.type == type_]
-        return out
-
-    def fresh_id(self, op: str, reserved: Iterable[str] = ()) -> str:
-        """`op_N` with the smallest N not used by a node (nor in `reserved`)."""
-        taken = set(self.nodes) | set(reserved)
-        i = 0
-        while f"{op}_{i}" in taken:
-            i += 1
-        return f"{op}_{i}"
-
-    def private_upstream(self, node: str) -> set[str]:
-        """`node` plus the upstream nodes whose outputs feed nothing but that group."""
-        group, grew = {node}, True
-        while grew:
-            grew = False
-            for cand in sorted({e.source_node for e in self.edges if e.target_node in group} - group - {INPUT_NODE}):
-                if all(e.target_node in group for e in self.out_edges(cand)):
-                    group.add(cand)
-                    grew = True
-        return group
-
-    def add_node(self, node: NodeSpec) -> None:
-        self.nodes[node.id] = node
-        self.ops[node.id] = get_operator(node.op)
-
-    def remove_node(self, node: str) -> None:
-        del self.nodes[node], self.ops[node]
-        self.edges = [e for e in self.edges if node not in (e.source_node, e.target_node)]
-
-    def connect(self, source: str, target: str) -> None:
-        edge = EdgeSpec(source=source, target=target)
-        if edge not in self.edges:
-            self.edges.append(edge)
-
-    def feed_inputs(self, node: str, skip: set[str], rng: random.Random, optional_p: float = 0.5) -> bool:
-        """Connects `node`'s unconnected inputs from outputs that keep the graph acyclic.
-
-        Required inputs must find a source (else False); optional ones are fed with `optional_p`.
-        """
-        connected = {e.target_port for e in self.in_edges(node)} | skip
-        banned = self.descendants(node)
-        for name, port in self.ops[node].inputs.items():
-            if name in connected:
-                continue
-            options = self.sources(port.type, banned)
-            if port.required and not options:
-                return False
-            if options and (port.required or rng.random() < optional_p):
-                self.connect(rng.choice(options), f"{node}.{name}")
-        return True
-
-    def prune_dangling(self, keep: str) -> None:
-        """Removes nodes left without outgoing edges (dead branches), except the exit `keep`."""
-        while True:
-            dead = [n for n in self.sinks() if n != keep]
-            if not dead:
-                return
-            for n in dead:
-                self.remove_node(n)
-
-    def to_spec(self, parent: GraphSpec, mutation: str, detail: str, other: GraphSpec | None = None) -> GraphSpec:
-        """The edited graph as a child spec of `parent` (and `other`, for a crossover)."""
-        return GraphSpec(
-            name=child_name(parent.name, mutation),
-            description=detail,
-            nodes=list(self.nodes.values()),
-            edges=self.edges,
-            provenance=Provenance(
-                parents=[graph_hash(p) for p in (parent, other) if p is not None],
-                mutation=mutation,
-                task=parent.provenance.task,
-                models=dict(parent.provenance.models),
-            ),
-        )
+# EditableGraph, spec_problems, child_name, SEARCH_LIMITS and perturb_param live in their own
+# modules; they are imported here for the mutations and kept importable from here.
+from .graph_edit import EditableGraph, child_name, spec_problems
+from .params import SEARCH_LIMITS, default_params_ok, perturb_param, perturbed_params
 
 
 def _shuffled(items, rng: random.Random) -> list:
     items = list(items)
     rng.shuffle(items)
     return items
-
-
-def _default_params_ok(cls: type[Operator]) -> bool:
-    try:
-        cls.Params.model_validate({})
-        return True
-    except ValueError:
-        return False
 
 
 class Mutation(ABC):
@@ -302,7 +145,7 @@ class InsertOperator(StructuralMutation):
             for op, cls in self.catalog():
                 ins = [p for p, port in cls.inputs.items() if port.type == type_]
                 outs = [p for p, port in cls.outputs.items() if port.type == (type_ if target else "Candidates")]
-                if ins and outs and _default_params_ok(cls):
+                if ins and outs and default_params_ok(cls):
                     ins.sort(key=lambda p: not cls.inputs[p].required)
                     options.append((source, target, op, ins[0], outs[0]))
         for source, target, op, in_port, out_port in _shuffled(options, rng):
@@ -363,35 +206,6 @@ class DeleteOperator(StructuralMutation):
             yield h, f"deleted {nid} ({g.nodes[nid].op})"
 
 
-def _port_map(g: EditableGraph, nid: str, new: type[Operator]) -> dict[tuple[str, str], str] | None:
-    """Maps each connected (direction, port) of node `nid` to a port of operator `new`, by name then type."""
-    mapping: dict[tuple[str, str], str] = {}
-    used_in = {}
-    for e in g.in_edges(nid):
-        used_in[e.target_port] = used_in.get(e.target_port, 0) + 1
-    used_out = sorted({e.source_port for e in g.out_edges(nid)})
-    if not used_out and g.exit_port(nid):
-        used_out = [g.exit_port(nid)]
-    old = g.ops[nid]
-    for direction, used, old_ports, new_ports in (
-        ("in", used_in, old.inputs, new.inputs),
-        ("out", used_out, old.outputs, new.outputs),
-    ):
-        taken: set[str] = set()
-        for port in used:
-            type_ = old_ports[port].type
-            same = port if port in new_ports and new_ports[port].type == type_ else None
-            free = [p for p, q in new_ports.items() if q.type == type_ and p not in taken]
-            target = same or (free[0] if len(free) == 1 else None)
-            if target is None or target in taken:
-                return None
-            if direction == "in" and used[port] > 1 and not new_ports[target].many:
-                return None
-            mapping[(direction, port)] = target
-            taken.add(target)
-    return mapping
-
-
 class SwapOperator(StructuralMutation):
     """Replaces a node's operator with another whose ports take over all the node's connections.
 
@@ -404,8 +218,8 @@ class SwapOperator(StructuralMutation):
     def edits(self, g: EditableGraph, rng: random.Random) -> Iterator[tuple[EditableGraph, str]]:
         options = [(nid, op, cls) for nid in g.nodes for op, cls in self.catalog() if op != g.nodes[nid].op]
         for nid, op, cls in _shuffled(options, rng):
-            mapping = _port_map(g, nid, cls)
-            if mapping is None or not _default_params_ok(cls):
+            mapping = g.port_map(nid, cls)
+            if mapping is None or not default_params_ok(cls):
                 continue
             old = g.nodes[nid]
             params = {k: v for k, v in old.params.items() if k in cls.Params.model_fields}
@@ -458,7 +272,7 @@ class AddParallelBranch(StructuralMutation):
                 node = g.nodes[old]
                 params = node.params
                 if old == nid and rng.random() < 0.5:
-                    params = _perturbed_params(h.ops[old], node.params, rng, SEARCH_LIMITS) or params
+                    params = perturbed_params(h.ops[old], node.params, rng, SEARCH_LIMITS) or params
                 h.add_node(NodeSpec(id=new, op=node.op, params=params, prompts=node.prompts))
             for e in g.edges:
                 if e.target_node in group:
@@ -490,7 +304,7 @@ class AddParallelBranch(StructuralMutation):
             for op, cls in self.catalog()
             if any(q.type == type_ and q.many for q in cls.inputs.values())
             and any(q.type == type_ for q in cls.outputs.values())
-            and _default_params_ok(cls)
+            and default_params_ok(cls)
         ]
 
 
@@ -512,83 +326,6 @@ class Rewire(StructuralMutation):
             yield h, f"rewired {e.target} from {e.source} to {src}"
 
 
-def _bounds(info: Any, integer: bool, limits: tuple[float, float] | None) -> tuple[float | None, float | None]:
-    """(low, high), inclusive: the field's ge/gt/le/lt metadata narrowed by the search's `limits`."""
-    step = 1 if integer else 0.01
-    lo, hi = limits if limits else (None, None)
-    for meta in info.metadata:
-        for attr, low, shift in (("ge", True, 0), ("gt", True, step), ("le", False, 0), ("lt", False, -step)):
-            bound = getattr(meta, attr, None)
-            if bound is None:
-                continue
-            if low:
-                lo = bound + shift if lo is None else max(lo, bound + shift)
-            else:
-                hi = bound + shift if hi is None else min(hi, bound + shift)
-    return lo, hi
-
-
-def perturb_param(info: Any, current: Any, rng: random.Random, limits: tuple[float, float] | None = None) -> Any:
-    """A new value for a pydantic field: another choice, a flipped bool, or a nearby number in bounds.
-
-    Returns None for fields it does not know how to change (strings, lists, ...) and for numbers
-    left unset (None) without an upper bound, whose scale cannot be guessed.
-    """
-    ann = info.annotation
-    if get_origin(ann) in (Union, types.UnionType):
-        args = [a for a in get_args(ann) if a is not type(None)]
-        ann = args[0] if len(args) == 1 else ann
-    if get_origin(ann) is Literal:
-        choices = [c for c in get_args(ann) if c != current]
-        return rng.choice(choices) if choices else None
-    if isinstance(ann, type) and issubclass(ann, enum.Enum):
-        choices = [c for c in ann if c != current]
-        return rng.choice(choices) if choices else None
-    if ann is bool:
-        return not current
-    if ann in (int, float) and current is None and _bounds(info, ann is int, limits)[1] is None:
-        return None
-    if ann is int:
-        lo, hi = _bounds(info, True, limits)
-        cur = int(current) if isinstance(current, (int, float)) else int(lo if lo is not None else 1)
-        lo = int(lo) if lo is not None else min(0, cur)
-        hi = int(hi) if hi is not None else max(2 * cur, cur + 2, lo + 2)
-        near = min(hi, max(lo, cur))  # a current value outside the limits moves back inside
-        choices = [v for v in range(max(lo, near - 2), min(hi, near + 2) + 1) if v != cur]
-        return rng.choice(choices) if choices else None
-    if ann is float:
-        lo, hi = _bounds(info, False, limits)
-        cur = float(current) if isinstance(current, (int, float)) else (lo if lo is not None else 0.5)
-        lo = lo if lo is not None else min(0.0, cur - 1.0)
-        hi = hi if hi is not None else max(2 * abs(cur), cur + 1.0)
-        return round(min(hi, max(lo, cur + rng.gauss(0.0, 0.25 * (hi - lo)))), 2)
-    return None
-
-
-def _perturbed_params(
-    cls: type[Operator], params: dict, rng: random.Random, limits: dict[str, tuple[float, float]]
-) -> dict | None:
-    """`params` with one field changed within its constraints, or None when none can change."""
-    fields = cls.Params.model_fields
-    for fname in _shuffled(fields, rng):
-        info = fields[fname]
-        current = params.get(fname, info.get_default(call_default_factory=True))
-        for _ in range(4):
-            value = perturb_param(info, current, rng, limits.get(fname))
-            if value is None:
-                break
-            candidate = {**params, fname: value}
-            try:
-                cls.Params.model_validate(candidate)
-            except ValueError:
-                continue
-            if value != current:
-                return candidate
-    return None
-
-
-SEARCH_LIMITS: dict[str, tuple[float, float]] = {"k": (1, 5), "n": (1, 5), "temperature": (0.0, 1.2)}
-
 
 class ChangeParams(StructuralMutation):
     """Changes one numeric or choice parameter of one node within its declared constraints.
@@ -607,7 +344,7 @@ class ChangeParams(StructuralMutation):
     def edits(self, g: EditableGraph, rng: random.Random) -> Iterator[tuple[EditableGraph, str]]:
         for nid in _shuffled(g.nodes, rng):
             node = g.nodes[nid]
-            params = _perturbed_params(g.ops[nid], dict(node.params), rng, self.limits)
+            params = perturbed_params(g.ops[nid], dict(node.params), rng, self.limits)
             if params is None:
                 continue
             h = g.copy()

@@ -1,0 +1,62 @@
+"""The run store's database: an engine set up for its backend, and a schema created and checked.
+
+SQLite gets write-ahead logging, so the HTML report can read while the search writes, plus foreign
+keys and a busy timeout; an in-memory SQLite database keeps a single connection.
+"""
+
+from __future__ import annotations
+
+__all__ = ["open_engine", "init_schema", "stored_schema_version"]
+
+from typing import Any
+
+from sqlalchemy import URL, Connection, Engine, create_engine, insert, select
+from sqlalchemy import event as sa_event
+from sqlalchemy.pool import StaticPool
+
+from ..errors import ConfigError
+from . import models as t
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer, nor it them
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def open_engine(url: URL) -> Engine:
+    """An engine for `url`; SQLite ones shared across threads, with the pragmas above."""
+    kwargs: dict[str, Any] = {}
+    if url.get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"check_same_thread": False}
+        if url.database in (None, "", ":memory:"):
+            kwargs["poolclass"] = StaticPool  # one connection, or each would see its own empty db
+    engine = create_engine(url, **kwargs)
+    if url.get_backend_name() == "sqlite":
+        sa_event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def stored_schema_version(conn: Connection) -> str | None:
+    """The schema version recorded in the store (as stored, a string), or None before `init_schema`."""
+    return conn.execute(select(t.store_meta.c.value).where(t.store_meta.c.key == "schema_version")).scalar()
+
+
+def init_schema(engine: Engine, location: str) -> None:
+    """Creates the tables a new store lacks and records its schema version.
+
+    Raises:
+        ConfigError: the store was written by a newer graphopt (a higher schema version).
+    """
+    with engine.begin() as conn:
+        t.metadata.create_all(conn)
+        found = stored_schema_version(conn)
+        if found is None:
+            conn.execute(insert(t.store_meta).values(key="schema_version", value=str(t.SCHEMA_VERSION)))
+        elif int(found) > t.SCHEMA_VERSION:
+            raise ConfigError(
+                f"run store {location} has schema version {found}; this graphopt reads up to "
+                f"{t.SCHEMA_VERSION}, so upgrade graphopt or use another --out"
+            )

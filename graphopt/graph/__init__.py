@@ -18,7 +18,8 @@ from .io import (
     save_graph,
 )
 from .spec import INPUT_NODE, INPUT_PORTS, SPEC_VERSION, EdgeSpec, GraphSpec, NodeSpec, Provenance
-from .validate import canonical_hash, check, validate, validate_node
+from .canonical import canonical_hash
+from .validate import check, validate, validate_node
 
 __all__ = [
     "GraphSpec",

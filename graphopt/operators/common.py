@@ -21,10 +21,13 @@ __all__ = [
     "LLMParams",
     "ask",
     "propose_instruction",
+    "propose_programs",
 ]
 
+import asyncio
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -192,3 +195,38 @@ async def propose_instruction(
         ctx.dropped.append(Dropped(node_id, problem, shorten(reply, 500)))
         return None
     return new
+
+
+async def propose_programs(
+    ctx: StepContext,
+    node_id: str,
+    requests: Sequence[tuple[Program, str]],
+    params: LLMParams,
+    *,
+    per_request: int,
+    min_chars: int,
+    duplicate: str,
+) -> list[Program]:
+    """New programs from `per_request` concurrent asks of each (parent, prompt) pair.
+
+    Each usable instruction replaces its parent's (demos and output format kept); unusable replies,
+    and programs equal to an earlier one, are recorded as dropped (the latter with reason `duplicate`).
+    """
+    jobs = [
+        (parent, propose_instruction(ctx, node_id, request, parent.instruction, params, min_chars=min_chars))
+        for parent, request in requests
+        for _ in range(per_request)
+    ]
+    proposals = await asyncio.gather(*(job for _, job in jobs))
+    out: list[Program] = []
+    seen: set[str] = set()
+    for (parent, _), instruction in zip(jobs, proposals):
+        if instruction is None:
+            continue
+        program = parent.with_instruction(instruction)
+        if program.id in seen:
+            ctx.dropped.append(Dropped(node_id, duplicate, instruction))
+            continue
+        seen.add(program.id)
+        out.append(program)
+    return out

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 __all__ = ["Paraphrase"]
 
-import asyncio
 from typing import Any
 
 from pydantic import Field
 
-from ..types import Program
-from .base import Dropped, Operator, Port, Prompt, StepContext
-from .common import LLMParams, propose_instruction
+from .base import Operator, Port, Prompt, StepContext
+from .common import LLMParams, propose_programs
 from .registry import register_operator
 
 PARAPHRASE_PROMPT = Prompt(
@@ -48,23 +46,10 @@ class Paraphrase(Operator):
         min_chars: int = Field(10, ge=1, description="shorter instructions are dropped")
 
     async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
-        jobs = []
-        for parent in inputs["candidates"][: self.params.parents]:
-            request = self.prompt("paraphrase", instruction=parent.instruction)
-            for _ in range(self.params.n):
-                jobs.append((parent, propose_instruction(
-                    ctx, self.node_id, request, parent.instruction, self.params, min_chars=self.params.min_chars
-                )))
-        proposals = await asyncio.gather(*(job for _, job in jobs))
-        out: list[Program] = []
-        seen: set[str] = set()
-        for (parent, _), instruction in zip(jobs, proposals):
-            if instruction is None:
-                continue
-            program = parent.with_instruction(instruction)
-            if program.id in seen:
-                ctx.dropped.append(Dropped(self.node_id, "duplicate of another variant", instruction))
-                continue
-            seen.add(program.id)
-            out.append(program)
+        parents = inputs["candidates"][: self.params.parents]
+        requests = [(parent, self.prompt("paraphrase", instruction=parent.instruction)) for parent in parents]
+        out = await propose_programs(
+            ctx, self.node_id, requests, self.params,
+            per_request=self.params.n, min_chars=self.params.min_chars, duplicate="duplicate of another variant",
+        )
         return {"candidates": out}

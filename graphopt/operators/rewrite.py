@@ -10,15 +10,14 @@ from __future__ import annotations
 
 __all__ = ["Rewrite"]
 
-import asyncio
 import re
 from typing import Any
 
 from pydantic import Field
 
 from ..types import Attempt, Feedback, Program
-from .base import Dropped, Operator, Port, Prompt, StepContext
-from .common import LLMParams, feedback_for, format_attempts, propose_instruction
+from .base import Operator, Port, Prompt, StepContext
+from .common import LLMParams, feedback_for, format_attempts, propose_programs
 from .registry import register_operator
 
 REWRITE_PROMPT = Prompt(
@@ -88,23 +87,10 @@ class Rewrite(Operator):
     async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
         feedback = inputs.get("feedback") or []
         history = inputs.get("history") or []
-        jobs = []
-        for parent in inputs["candidates"][: self.params.parents]:
-            request = self._request(parent, feedback, history)
-            for _ in range(self.params.k):
-                jobs.append((parent, propose_instruction(
-                    ctx, self.node_id, request, parent.instruction, self.params, min_chars=self.params.min_chars
-                )))
-        proposals = await asyncio.gather(*(job for _, job in jobs))
-        out: list[Program] = []
-        seen: set[str] = set()
-        for (parent, _), instruction in zip(jobs, proposals):
-            if instruction is None:
-                continue
-            program = parent.with_instruction(instruction)
-            if program.id in seen:
-                ctx.dropped.append(Dropped(self.node_id, "duplicate of another proposal", instruction))
-                continue
-            seen.add(program.id)
-            out.append(program)
+        parents = inputs["candidates"][: self.params.parents]
+        requests = [(parent, self._request(parent, feedback, history)) for parent in parents]
+        out = await propose_programs(
+            ctx, self.node_id, requests, self.params,
+            per_request=self.params.k, min_chars=self.params.min_chars, duplicate="duplicate of another proposal",
+        )
         return {"candidates": out}

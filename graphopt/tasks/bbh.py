@@ -22,6 +22,7 @@ __all__ = ["word_sorting", "dyck_languages", "read_bbh_file", "BBH_HUB_ID"]
 
 import random
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,31 @@ DYCK_PROGRAM = Program(
     ),
     output_format='Answer with the closing brackets only, separated by single spaces (for example: "] ) >").',
 )
+
+
+@dataclass(frozen=True)
+class _Recipe:
+    """What one BBH task brings: its difficulty presets and generator, seed program and answer length."""
+
+    presets: Mapping[str, Any]
+    generate: Callable[[random.Random, Any], Generated]
+    program: Program
+    description: str
+    max_tokens: int
+
+
+_RECIPES = {
+    "word_sorting": _Recipe(
+        WORD_SORTING_PRESETS, generate_word_sorting, WORD_SORTING_PROGRAM,
+        description="BBH word sorting",
+        max_tokens=96,  # up to 20 words of a few tokens each
+    ),
+    "dyck_languages": _Recipe(
+        DYCK_PRESETS, generate_dyck, DYCK_PROGRAM,
+        description="BBH Dyck languages",
+        max_tokens=32,  # at most 3 closing brackets, with some slack
+    ),
+}
 
 
 def read_bbh_file(path: str | Path) -> list[dict[str, Any]]:
@@ -86,24 +112,16 @@ def _is_path(source: str) -> bool:
 
 
 def _bbh_task(
-    task: str,
-    *,
-    source: str | Path,
-    difficulty: object,
-    seed: int,
-    sizes: Sequence[int],
-    hub_id: str,
-    presets: Mapping[str, Any],
-    generate: Callable[[random.Random, Any], Generated],
-    program: Program,
-    description: str,
-    max_tokens: int,
+    task: str, *, source: str | Path, difficulty: object, seed: int, sizes: Sequence[int], hub_id: str
 ) -> Task:
+    """The BBH task `task` (a key of `_RECIPES`) from the given source; see `word_sorting` for the options."""
+    recipe = _RECIPES[task]
+    presets = recipe.presets
     sizes = check_sizes(sizes)
     source = str(source)
     if source == "generated":
         spec = resolve_difficulty(difficulty, presets, task=task)
-        examples = generate_examples(task, generate, spec, n=sum(sizes), seed=seed)
+        examples = generate_examples(task, recipe.generate, spec, n=sum(sizes), seed=seed)
         train, val, test = split_examples(examples, sizes)
         label = f"generated(seed={seed}, difficulty={getattr(spec, 'name', 'custom')})"
     else:
@@ -121,13 +139,13 @@ def _bbh_task(
         train=train,
         val=val,
         test=test,
-        seed_program=program,
+        seed_program=recipe.program,
         extract=extract_spaced,
         metric=exact_match,
-        description=description,
+        description=recipe.description,
         source=label,
         stop=None,
-        max_tokens=max_tokens,
+        max_tokens=recipe.max_tokens,
     )
 
 
@@ -168,19 +186,7 @@ def word_sorting(
         >>> task.train[0].id
         'word_sorting-gen-easy-s0-0'
     """
-    return _bbh_task(
-        "word_sorting",
-        source=source,
-        difficulty=difficulty,
-        seed=seed,
-        sizes=sizes,
-        hub_id=hub_id,
-        presets=WORD_SORTING_PRESETS,
-        generate=generate_word_sorting,
-        program=WORD_SORTING_PROGRAM,
-        description="BBH word sorting",
-        max_tokens=96,  # up to 20 words of a few tokens each
-    )
+    return _bbh_task("word_sorting", source=source, difficulty=difficulty, seed=seed, sizes=sizes, hub_id=hub_id)
 
 
 @register_task(
@@ -218,16 +224,4 @@ def dyck_languages(
         TaskError: unknown source or difficulty, or official data that cannot be loaded (the
             message says to pass a local file with source=PATH).
     """
-    return _bbh_task(
-        "dyck_languages",
-        source=source,
-        difficulty=difficulty,
-        seed=seed,
-        sizes=sizes,
-        hub_id=hub_id,
-        presets=DYCK_PRESETS,
-        generate=generate_dyck,
-        program=DYCK_PROGRAM,
-        description="BBH Dyck languages",
-        max_tokens=32,  # at most 3 closing brackets, with some slack
-    )
+    return _bbh_task("dyck_languages", source=source, difficulty=difficulty, seed=seed, sizes=sizes, hub_id=hub_id)

@@ -111,7 +111,7 @@ def load_hub_rows(
         TaskError: `datasets` is missing, or the dataset could not be loaded (offline, gated, unknown).
     """
     fix = fix or "pass a local file with source=PATH"
-    where = dataset_id + (f" ({config})" if config else "") + f" split {split!r}"
+    where = _hub_label(dataset_id, config, split)
     try:
         from datasets import load_dataset
     except ImportError as exc:
@@ -122,6 +122,11 @@ def load_hub_rows(
     except Exception as exc:  # noqa: BLE001  (offline, gated, unknown config: all end the same way)
         reason = _one_line(f"{type(exc).__name__}: {exc}")
         raise TaskError(f"could not load {where} from the Hugging Face Hub ({reason}); {fix}") from exc
+
+
+def _hub_label(dataset_id: str, config: str | None, split: str) -> str:
+    """How messages and task sources name one split of a Hub dataset."""
+    return dataset_id + (f" ({config})" if config else "") + f" split {split!r}"
 
 
 def records_to_examples(
@@ -158,15 +163,22 @@ def _is_plain(value: object) -> bool:
 
 def _custom_task(
     name: str,
-    examples: list[Example],
+    records: Sequence[dict[str, Any]],
     *,
+    where: str,
+    id_prefix: str,
+    input_key: str,
+    target_key: str,
     sizes: Iterable[int],
     seed: int,
     shuffle: bool,
     instruction: str | None,
     output_format: str | None,
-    source: str,
 ) -> Task:
+    """The task of the rows read from `where`: split, seed program and scoring shared by "file" and "hub"."""
+    examples = records_to_examples(
+        records, input_key=input_key, target_key=target_key, where=where, id_prefix=id_prefix
+    )
     train, val, test = shuffled_split(examples, sizes, seed, shuffle=shuffle)  # type: ignore[arg-type]
     program = Program(
         instruction=instruction or DEFAULT_INSTRUCTION,
@@ -180,8 +192,8 @@ def _custom_task(
         seed_program=program,
         extract=extract_answer,
         metric=exact_match,
-        description=f"examples from {source}",
-        source=source,
+        description=f"examples from {where}",
+        source=where,
     )
 
 
@@ -218,19 +230,10 @@ def file_task(
     path = path if path is not None else source
     if path is None:
         raise TaskError("task 'file' needs path=FILE (a .jsonl, .json or .csv file)")
-    records = read_records(path)
-    examples = records_to_examples(
-        records, input_key=input_key, target_key=target_key, where=str(path), id_prefix=Path(path).stem
-    )
     return _custom_task(
-        "file",
-        examples,
-        sizes=sizes,
-        seed=seed,
-        shuffle=shuffle,
-        instruction=instruction,
-        output_format=output_format,
-        source=str(path),
+        "file", read_records(path), where=str(path), id_prefix=Path(path).stem,
+        input_key=input_key, target_key=target_key, sizes=sizes, seed=seed, shuffle=shuffle,
+        instruction=instruction, output_format=output_format,
     )
 
 
@@ -265,18 +268,12 @@ def hub_task(
     if not dataset_id:
         raise TaskError("task 'hub' needs dataset_id=OWNER/NAME")
     rows = load_hub_rows(dataset_id, config, split, fix="check the id, config and split, or use the 'file' task")
-    where = f"{dataset_id}" + (f" ({config})" if config else "") + f" split {split!r}"
+    where = _hub_label(dataset_id, config, split)
     if not rows:
         raise TaskError(f"{where} has no examples")
     prefix = dataset_id.replace("/", "_") + (f"-{config}" if config else "") + f"-{split}"
-    examples = records_to_examples(rows, input_key=input_key, target_key=target_key, where=where, id_prefix=prefix)
     return _custom_task(
-        "hub",
-        examples,
-        sizes=sizes,
-        seed=seed,
-        shuffle=shuffle,
-        instruction=instruction,
-        output_format=output_format,
-        source=where,
+        "hub", rows, where=where, id_prefix=prefix,
+        input_key=input_key, target_key=target_key, sizes=sizes, seed=seed, shuffle=shuffle,
+        instruction=instruction, output_format=output_format,
     )

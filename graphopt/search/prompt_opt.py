@@ -9,7 +9,7 @@ current graph on validation.
 
 from __future__ import annotations
 
-__all__ = ["META_PROMPT", "MetaPromptOptimizer", "PromptEdit", "escape_stray_braces"]
+__all__ = ["META_PROMPT", "MetaPromptOptimizer", "PromptEdit", "escape_stray_braces", "restore_placeholders"]
 
 import json
 import random
@@ -83,6 +83,26 @@ def escape_stray_braces(text: str, allowed: set[str]) -> str:
         out.append(ch * 2 if ch in "{}" else ch)
         i += 1
     return "".join(out)
+
+
+def restore_placeholders(text: str, current: str, needed: set[str]) -> tuple[str, set[str]]:
+    """Appends, from the current prompt, each line holding a placeholder the edit dropped.
+
+    The operator fills those placeholders with what the node works on (the program, its
+    failures, ...); an edit that loses one would blind the node, so the line comes back instead
+    of the whole edit being thrown away (small meta models often drop them).
+
+    Returns:
+        The repaired text and the placeholders that were re-added.
+    """
+    missing = needed - prompt_placeholders(text)
+    if not missing:
+        return text, set()
+    lines = [
+        line for line in current.splitlines()
+        if prompt_placeholders(line) & missing
+    ]
+    return text.rstrip() + "\n\n" + "\n".join(lines), missing
 
 
 @dataclass
@@ -169,12 +189,11 @@ class MetaPromptOptimizer:
         if text is None:
             return PromptEdit(node.id, prompt_name, current, reply.text, False, "reply has no usable prompt")
         text = escape_stray_braces(text, needed)
-        missing = needed - prompt_placeholders(text)
-        if missing:
-            return PromptEdit(node.id, prompt_name, current, text, False, f"drops placeholders {sorted(missing)}")
+        text, restored = restore_placeholders(text, current, needed)
         if text.strip() == current.strip():
             return PromptEdit(node.id, prompt_name, current, text, False, "unchanged")
-        return PromptEdit(node.id, prompt_name, current, text, True)
+        note = f"re-added the lines of {sorted(restored)}" if restored else ""
+        return PromptEdit(node.id, prompt_name, current, text, True, note)
 
     async def optimize(
         self,

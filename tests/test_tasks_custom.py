@@ -108,7 +108,7 @@ def test_missing_column_lists_the_columns_and_the_fix(tmp_path):
     path.write_text("q,a,notes\nx,1,n\ny,2,n\nz,3,n\n")
     with pytest.raises(TaskError) as info:
         file_task(path=path, input_key="question", target_key="a")
-    assert str(info.value) == f"column 'question' not in {path}; columns are: q, a, notes; set input_key/target_key"
+    assert str(info.value) == f"column 'question' not in {path}; columns are: q, a, notes; pick the columns with --input-key/--target-key (input_key=/target_key= in Python)"
 
 
 def test_row_without_a_value_is_named(tmp_path):

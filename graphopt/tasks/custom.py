@@ -142,7 +142,7 @@ def records_to_examples(
         if key not in columns:
             raise TaskError(
                 f"column {key!r} not in {where}; columns are: {', '.join(map(str, columns))}; "
-                "set input_key/target_key"
+                "pick the columns with --input-key/--target-key (input_key=/target_key= in Python)"
             )
     examples = []
     for i, record in enumerate(records):

@@ -127,3 +127,18 @@ def test_evaluate_on_a_budget_stops_cleanly_and_a_rerun_pays_only_the_rest(tmp_p
     assert rerun_fake.calls == 6
     assert rerun.ledger.level("program").cache_hits == 4
     assert result.accuracy == 1.0
+
+
+def test_token_cap_holds_for_calls_queued_behind_the_concurrency_limit():
+    fake = FakeModel(default="a b", latency=0.01)  # 4 tokens per call
+    config = LMConfig(program=LevelConfig(model="fake/m", concurrency=2))
+    lm = LM(config, transport=fake, budget=Budget(levels={"program": Caps(tokens=10)}), cache_dir=None)
+
+    async def main():
+        return await asyncio.gather(*(lm.complete("program", _msg(i)) for i in range(20)), return_exceptions=True)
+
+    results = asyncio.run(main())
+    # Two in flight at 0 tokens, two more at 8 (< 10), then the cap: 16 tokens, not 80.
+    assert fake.calls == 4
+    assert lm.ledger.level("program").tokens == 16
+    assert sum(isinstance(r, BudgetExceeded) for r in results) == 16

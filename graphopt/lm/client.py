@@ -193,6 +193,9 @@ class LM:
         self._pending[level] = self._pending.get(level, 0) + 1
         try:
             async with self._semaphore(request.model):
+                # Again now that the call may go out: calls queued behind the semaphore passed the
+                # first check before the calls ahead of them had spent their tokens or dollars.
+                self.budget.check(self.ledger, level)
                 attempt = 0
                 while True:
                     started = time.perf_counter()

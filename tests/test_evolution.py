@@ -60,3 +60,15 @@ def test_unusable_llm_proposals_are_rejected_and_counted(tmp_path):
     rejected = evaluator.store.events("rejected_proposal")
     assert len(rejected) == 2 and all(e.payload["kind"] == "llm" and e.payload["reasons"] for e in rejected)
     assert all(c.generation == 0 for c in evaluator.store.candidates())  # nothing invalid was stored
+
+
+def test_survivors_are_distinct_graphs_even_with_a_tournament():
+    from graphopt.search.archive import Scored
+
+    search = StructureSearch(population=4)  # Tournament(size=3) picks with replacement
+    items = [Scored(None, f"g{i}", 0.1 * i, 10.0) for i in range(6)]
+    for seed in range(30):
+        kept = search._survivors(items[:3], items[3:], random.Random(seed))
+        assert len(kept) == 4
+        assert len({s.graph_hash for s in kept}) == 4, [s.graph_hash for s in kept]
+        assert kept[0].graph_hash == "g5"  # the elite survives

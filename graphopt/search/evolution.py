@@ -144,8 +144,12 @@ class StructureSearch:
         candidates = list(pool.values())
         kept = elite(candidates, self.elites)
         rest = [c for c in candidates if c not in kept]
-        if rest and len(kept) < self.population:
-            kept += self.selection.select(rest, min(self.population - len(kept), len(rest)), rng)
+        while rest and len(kept) < self.population:
+            # One pick at a time from what is left: a selection that may repeat an item
+            # (a tournament) must not give one graph two places in the population.
+            (pick,) = self.selection.select(rest, 1, rng)
+            kept.append(pick)
+            rest.remove(pick)
         return kept
 
     async def _child(

@@ -4,8 +4,10 @@ Runs a prompt program on N examples (500; `--quick`: 100) through `graphopt.prog
 against the stub OpenAI server (100 ms per answer) at concurrency 32, and compares with:
 
 - the ideal wall time, N x latency / concurrency;
-- a baseline measured in the same run: raw `litellm.acompletion` calls under an
-  `asyncio.Semaphore(32)`, no graphopt layer;
+- baselines measured in the same run, no graphopt layer: raw `litellm.acompletion` calls under
+  an `asyncio.Semaphore(32)`, and raw `OpenAIHTTPTransport.send` calls (the fast path that
+  `LiteLLMTransport` takes for "openai/..." models with an `api_base`, as here) under the same
+  semaphore;
 - a rerun on the same cache directory (target: 0 model calls);
 - a 0 ms server, where wall / calls is the per-call overhead of each client.
 
@@ -44,10 +46,14 @@ class Figures:
     concurrency: int
     latency_ms: float
     task: str
+    load_average: float  # of the machine over the last minute, before the run (-1: unknown)
     ideal_s: float
     raw_wall_s: float
     raw_efficiency: float
     raw_cpu_ms_per_call: float
+    http_wall_s: float
+    http_efficiency: float
+    http_cpu_ms_per_call: float
     graphopt_wall_s: float
     graphopt_efficiency: float
     graphopt_cpu_ms_per_call: float
@@ -62,6 +68,9 @@ class Figures:
     zero_raw_ms_per_call: float
     zero_raw_calls_per_s: float
     zero_raw_cpu_ms_per_call: float
+    zero_http_ms_per_call: float
+    zero_http_calls_per_s: float
+    zero_http_cpu_ms_per_call: float
     errors: int
 
 
@@ -180,12 +189,46 @@ async def run_raw(base_url: str, task, examples, concurrency: int) -> Run:
     return Run(time.perf_counter() - started, time.process_time() - cpu, errors)
 
 
+async def run_http(base_url: str, task, examples, concurrency: int) -> Run:
+    """The fast path's baseline: the same requests through OpenAIHTTPTransport.send, nothing else."""
+    from graphopt.lm.openai_http import OpenAIHTTPTransport
+    from graphopt.lm.transport import Request
+
+    transport = OpenAIHTTPTransport()
+    transport.prepare()
+    semaphore = asyncio.Semaphore(concurrency)
+    errors = 0
+
+    async def one(example) -> None:
+        nonlocal errors
+        request = Request(
+            model=MODEL,
+            messages=task.seed_program.messages(example.input),
+            max_tokens=256,
+            seed=0,
+            stop=list(task.stop) if task.stop else None,
+            extra={"api_base": base_url},
+        )
+        async with semaphore:
+            try:
+                await transport.send(request)
+            except Exception:
+                errors += 1
+
+    started, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(one(ex) for ex in examples))
+    run = Run(time.perf_counter() - started, time.process_time() - cpu, errors)
+    await transport.aclose()
+    return run
+
+
 async def warm_up(base_url: str, task, examples, concurrency: int) -> None:
     """Imports litellm and opens connections, so no timed run pays for them."""
     lm = make_lm(base_url, concurrency, None)
     warm = [ex.model_copy(update={"input": ex.input + " (warm-up)"}) for ex in examples[: 2 * concurrency]]
     await run_graphopt(lm, task, warm)
     await run_raw(base_url, task, warm, concurrency)
+    await run_http(base_url, task, warm, concurrency)
 
 
 # -- the benchmark ------------------------------------------------------------------------------
@@ -194,19 +237,25 @@ def run_benchmark(n: int, concurrency: int, latency_ms: float, zero_n: int, repe
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     task, examples = build_task(n)
     ideal = n * latency_ms / 1000 / concurrency
+    try:
+        load = os.getloadavg()[0]  # other work on the machine delays every wake-up
+    except (AttributeError, OSError):
+        load = -1.0
 
     with tempfile.TemporaryDirectory(prefix="graphopt-overhead-") as tmp:
         with stub_server(latency_ms) as base_url:
             asyncio.run(warm_up(base_url, task, examples, concurrency))
-            # Alternate the two clients and keep each one's best run: the machine's load varies.
-            raws, ours = [], []
+            # Alternate the clients and keep each one's best run: the machine's load varies.
+            raws, https, ours = [], [], []
             for rep in range(repeat):
                 raws.append(asyncio.run(run_raw(base_url, task, examples, concurrency)))
+                https.append(asyncio.run(run_http(base_url, task, examples, concurrency)))
                 lm = make_lm(base_url, concurrency, Path(tmp) / f"cache{rep}")  # a fresh cache each time
                 ours.append(asyncio.run(run_graphopt(lm, task, examples)))
                 calls = lm.ledger.total().calls
                 lm.close()
             raw, best = min(raws, key=lambda r: r.wall), min(ours, key=lambda r: r.wall)
+            http = min(https, key=lambda r: r.wall)
 
             rerun_lm = make_lm(base_url, concurrency, Path(tmp) / "cache0")
             rerun = asyncio.run(run_graphopt(rerun_lm, task, examples))
@@ -216,14 +265,16 @@ def run_benchmark(n: int, concurrency: int, latency_ms: float, zero_n: int, repe
         zero_examples = examples[:zero_n]
         with stub_server(0) as zero_url:
             asyncio.run(warm_up(zero_url, task, zero_examples, concurrency))
-            zero_raws, zeros = [], []
+            zero_raws, zero_https, zeros = [], [], []
             for _ in range(repeat):
                 zero_raws.append(asyncio.run(run_raw(zero_url, task, zero_examples, concurrency)))
+                zero_https.append(asyncio.run(run_http(zero_url, task, zero_examples, concurrency)))
                 zero_lm = make_lm(zero_url, concurrency, None)
                 zeros.append(asyncio.run(run_graphopt(zero_lm, task, zero_examples)))
                 zero_calls = max(zero_lm.ledger.total().calls, 1)
             zero_raw, zero = min(zero_raws, key=lambda r: r.wall), min(zeros, key=lambda r: r.wall)
-        errors = sum(r.errors for r in [*raws, *ours, rerun, *zero_raws, *zeros])
+            zero_http = min(zero_https, key=lambda r: r.wall)
+        errors = sum(r.errors for r in [*raws, *https, *ours, rerun, *zero_raws, *zero_https, *zeros])
 
     return Figures(
         examples=n,
@@ -231,10 +282,14 @@ def run_benchmark(n: int, concurrency: int, latency_ms: float, zero_n: int, repe
         concurrency=concurrency,
         latency_ms=latency_ms,
         task=task.name,
+        load_average=load,
         ideal_s=ideal,
         raw_wall_s=raw.wall,
         raw_efficiency=ideal / raw.wall,
         raw_cpu_ms_per_call=1000 * raw.cpu / n,
+        http_wall_s=http.wall,
+        http_efficiency=ideal / http.wall,
+        http_cpu_ms_per_call=1000 * http.cpu / n,
         graphopt_wall_s=best.wall,
         graphopt_efficiency=ideal / best.wall,
         graphopt_cpu_ms_per_call=1000 * best.cpu / max(calls, 1),
@@ -249,6 +304,9 @@ def run_benchmark(n: int, concurrency: int, latency_ms: float, zero_n: int, repe
         zero_raw_ms_per_call=1000 * zero_raw.wall / len(zero_examples),
         zero_raw_calls_per_s=len(zero_examples) / zero_raw.wall,
         zero_raw_cpu_ms_per_call=1000 * zero_raw.cpu / len(zero_examples),
+        zero_http_ms_per_call=1000 * zero_http.wall / len(zero_examples),
+        zero_http_calls_per_s=len(zero_examples) / zero_http.wall,
+        zero_http_cpu_ms_per_call=1000 * zero_http.cpu / len(zero_examples),
         errors=errors,
     )
 
@@ -259,26 +317,42 @@ def report(f: Figures) -> str:
 
     # One event loop spends this much CPU per call, so it cannot exceed 1000/cpu_ms calls/s.
     needed = f.examples / f.ideal_s if f.ideal_s else float("inf")
-    ceiling = min(1.0, 1000 / f.zero_raw_cpu_ms_per_call / needed) if f.zero_raw_cpu_ms_per_call else 1.0
+
+    def ceiling(cpu_ms: float) -> float:
+        return min(1.0, 1000 / cpu_ms / needed) if cpu_ms else 1.0
+
+    # Calls go out in waves of `concurrency`: the last, partial wave takes a whole latency too.
+    waves = -(-f.examples // f.concurrency) * f.latency_ms / 1000
     lines = [
         f"graphopt LM-layer overhead: {f.examples} examples of {f.task}, concurrency {f.concurrency}, "
-        f"stub latency {f.latency_ms:g} ms (server in a subprocess; best of {f.repeat} alternating runs)",
+        f"stub latency {f.latency_ms:g} ms (server in a subprocess; best of {f.repeat} alternating runs; "
+        f"load average {f.load_average:.2f} on {os.cpu_count()} cpus)",
         f"  ideal wall (n x latency / concurrency)   {f.ideal_s:8.3f} s   needs {needed:.0f} calls/s",
+        f"  whole waves (ceil(n / concurrency) x lat) {waves:7.3f} s   best possible efficiency"
+        f" {f.ideal_s / waves if waves else 1.0:.3f}",
         f"  raw litellm.acompletion + Semaphore      {f.raw_wall_s:8.3f} s   efficiency {f.raw_efficiency:.3f}"
         f"   cpu {f.raw_cpu_ms_per_call:.2f} ms/call",
-        f"  graphopt evaluate()                      {f.graphopt_wall_s:8.3f} s   efficiency {f.graphopt_efficiency:.3f}"
+        f"  raw OpenAIHTTPTransport + Semaphore      {f.http_wall_s:8.3f} s   efficiency {f.http_efficiency:.3f}"
+        f"   cpu {f.http_cpu_ms_per_call:.2f} ms/call",
+        f"  graphopt evaluate() (fast path)          {f.graphopt_wall_s:8.3f} s   efficiency {f.graphopt_efficiency:.3f}"
         f"   cpu {f.graphopt_cpu_ms_per_call:.2f} ms/call"
         f"   (target >= {TARGET_EFFICIENCY:.2f}: {mark(f.graphopt_efficiency >= TARGET_EFFICIENCY)})",
         f"  graphopt wall / raw litellm wall         {f.ratio_to_raw:8.3f}",
+        f"  graphopt wall / raw OpenAIHTTPTransport  {f.graphopt_wall_s / f.http_wall_s:8.3f}"
+        "   (what graphopt's layer adds: cache, ledger, budget, retries)",
         f"  model calls made                         {f.graphopt_calls:8d}",
         f"  cached rerun: model calls                {f.rerun_calls:8d}   (target 0: {mark(f.rerun_calls == 0)}), "
         f"cache hits {f.rerun_cache_hits}, wall {f.rerun_wall_s:.3f} s",
         "  per-call overhead at 0 ms latency (wall/calls, calls/s, client cpu/call):",
         f"    graphopt                               {f.zero_graphopt_ms_per_call:8.3f} ms/call"
         f"   {f.zero_graphopt_calls_per_s:7.1f} calls/s   cpu {f.zero_graphopt_cpu_ms_per_call:.3f} ms",
+        f"    raw OpenAIHTTPTransport                {f.zero_http_ms_per_call:8.3f} ms/call"
+        f"   {f.zero_http_calls_per_s:7.1f} calls/s   cpu {f.zero_http_cpu_ms_per_call:.3f} ms",
         f"    raw litellm                            {f.zero_raw_ms_per_call:8.3f} ms/call"
         f"   {f.zero_raw_calls_per_s:7.1f} calls/s   cpu {f.zero_raw_cpu_ms_per_call:.3f} ms",
-        f"  best efficiency litellm's cpu/call allows {ceiling:7.3f}   (1000 / raw cpu ms / calls/s needed)",
+        f"  best efficiency litellm's cpu/call allows {ceiling(f.zero_raw_cpu_ms_per_call):7.3f}"
+        "   (1000 / cpu ms per call / calls/s needed)",
+        f"  best efficiency graphopt's cpu/call allows {ceiling(f.zero_graphopt_cpu_ms_per_call):6.3f}",
         f"  failed calls                             {f.errors:8d}",
     ]
     return "\n".join(lines)

@@ -235,4 +235,8 @@ class LM:
         return min(delay, self.config.backoff_max) * (0.5 + random.random() / 2)
 
     def close(self) -> None:
+        """Closes the cache file and the transport's connections (call it outside the event loop)."""
         self.cache.close()
+        close = getattr(self.transport, "close", None)
+        if close is not None:
+            close()

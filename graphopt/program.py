@@ -73,9 +73,16 @@ async def run_program(
     Raises:
         BudgetExceeded: a cap was reached; traces finished before it are lost only for this call.
     """
-    results = await asyncio.gather(
-        *(_run_one(program, ex, task, lm, level) for ex in examples), return_exceptions=True
-    )
+    # A window of twice the model's concurrency keeps it busy while the rest wait here, before
+    # any work: 500 examples must not all build and look up their requests before the first
+    # one is sent.
+    window = asyncio.Semaphore(2 * lm.config.level(level).concurrency)
+
+    async def one(example: Example) -> Trace:
+        async with window:
+            return await _run_one(program, example, task, lm, level)
+
+    results = await asyncio.gather(*(one(ex) for ex in examples), return_exceptions=True)
     for result in results:
         if isinstance(result, BudgetExceeded):
             raise result

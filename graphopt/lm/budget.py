@@ -23,6 +23,10 @@ class Caps(BaseModel):
     tokens: int | None = Field(None, ge=0)
     dollars: float | None = Field(None, ge=0)
 
+    @property
+    def limited(self) -> bool:
+        return self.calls is not None or self.tokens is not None or self.dollars is not None
+
     def reached_by(self, usage: Usage, pending_calls: int = 0) -> str | None:
         """The name of the first cap `usage` has reached, or None."""
         if self.calls is not None and usage.calls + pending_calls >= self.calls:
@@ -49,9 +53,10 @@ class Budget(BaseModel):
     def check(self, ledger: Ledger, level: str, pending: dict[str, int] | None = None) -> None:
         """Raises BudgetExceeded if one more call at `level` would go past a cap."""
         pending = pending or {}
-        hit = self.total.reached_by(ledger.total(), sum(pending.values()))
-        if hit:
-            raise BudgetExceeded(f"run cap of {hit}")
+        if self.total.limited:  # summing the ledger on every call costs; skip it when uncapped
+            hit = self.total.reached_by(ledger.total(), sum(pending.values()))
+            if hit:
+                raise BudgetExceeded(f"run cap of {hit}")
         caps = self.levels.get(level)
         if caps is not None:
             hit = caps.reached_by(ledger.level(level), pending.get(level, 0))

@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = ["LM", "Completion"]
 
 import asyncio
+import sys
 import random
 import time
 import weakref
@@ -200,7 +201,7 @@ class LM:
                 while True:
                     started = time.perf_counter()
                     try:
-                        response = await asyncio.wait_for(self.transport.send(request), request.timeout)
+                        response = await _with_timeout(self.transport.send(request), request.timeout)
                     except (BudgetExceeded, ConfigError):
                         raise
                     except Exception as exc:
@@ -240,3 +241,16 @@ class LM:
         close = getattr(self.transport, "close", None)
         if close is not None:
             close()
+
+
+if sys.version_info >= (3, 11):
+
+    async def _with_timeout(awaitable: Any, seconds: float) -> Any:
+        # asyncio.timeout runs the call in the current task; wait_for (3.10) wraps it in a new one.
+        async with asyncio.timeout(seconds):
+            return await awaitable
+
+else:  # pragma: no cover
+
+    async def _with_timeout(awaitable: Any, seconds: float) -> Any:
+        return await asyncio.wait_for(awaitable, seconds)

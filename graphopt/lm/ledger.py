@@ -25,11 +25,15 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
     def add(self, other: Usage) -> None:
-        for name, value in asdict(other).items():
-            setattr(self, name, getattr(self, name) + value)
+        # Runs once per model call: plain attribute access, not dataclasses.asdict (a deep copy).
+        for name in _FIELDS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def to_dict(self) -> dict:
         return {**asdict(self), "tokens": self.tokens}
+
+
+_FIELDS = tuple(Usage.__dataclass_fields__)
 
 
 @dataclass

@@ -32,7 +32,7 @@ class SearchBudget(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = "custom"
-    seeds: tuple[str, ...] = ("tgd", "tgd_select", "opro")
+    seeds: tuple[str, ...] = ("tgd", "tgd_select", "opro", "fewshot")
     inner_steps: int = Field(2, ge=1)
     minibatch: int = Field(6, ge=1)
     val_limit: int = Field(20, ge=1)
@@ -58,12 +58,12 @@ class SearchBudget(BaseModel):
 PRESETS: dict[str, SearchBudget] = {
     # About 5 minutes on the embedded model with two cores.
     "tiny": SearchBudget(
-        name="tiny", seeds=("tgd", "tgd_select"), inner_steps=1, minibatch=4, val_limit=8,
+        name="tiny", seeds=("tgd", "tgd_select", "fewshot"), inner_steps=1, minibatch=4, val_limit=8,
         prompt_iterations=1, prompt_candidates=1, generations=1, population=3, children=2,
         test_limit=20, wall_time=900,
     ),
     "small": SearchBudget(
-        name="small", seeds=("tgd", "tgd_select", "opro"), inner_steps=2, minibatch=6, val_limit=20,
+        name="small", seeds=("tgd", "tgd_select", "opro", "fewshot"), inner_steps=2, minibatch=6, val_limit=20,
         prompt_iterations=1, prompt_candidates=2, generations=3, population=4, children=3,
         test_limit=50,
     ),

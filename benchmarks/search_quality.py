@@ -10,7 +10,7 @@ same cap on program-level tokens (an `LM` `Budget`), each with a fresh response 
 3. meta-prompt: `MetaPromptOptimizer` over the seed graphs tgd and tgd_select, scored by the
    `Evaluator` on validation; the best graph on validation wins;
 4. search: the full `run_search` pipeline (seeds, prompt optimization, structure search) with a
-   small budget, in a fresh run directory.
+   small budget and the `tiny` preset's seed graphs, in a fresh run directory.
 
 Every winner's program is then scored on the same test examples by a separate client (no cap,
 no cache), so test spend never counts against a method. Optimization spend is reported per level;
@@ -57,6 +57,7 @@ from graphopt.types import Program
 
 LOW, HIGH = 0.10, 0.60  # the zero-shot band where optimization has room both ways
 TASKS = ("word_sorting", "dyck_languages")
+META_PROMPT_SEEDS = ("tgd", "tgd_select")
 CONCURRENCY = 2  # calls in flight per model and method: bounds how far the calls can pass the cap
 
 # Easiest first: when no setting reaches the band, ties in accuracy go to the easiest one.
@@ -175,9 +176,9 @@ async def run_tgd(task: Task, sizes: Sizes, lm: LM, seed: int) -> MethodResult:
 
 
 def search_budget(sizes: Sizes, **overrides: Any) -> SearchBudget:
-    """The search's loop sizes; test_limit 1 because test scores are taken outside the cap."""
+    """The search's loop sizes and the `tiny` seeds; test_limit 1, as test scores are taken outside the cap."""
     fields = dict(
-        seeds=("tgd", "tgd_select"), inner_steps=1, minibatch=sizes.minibatch, val_limit=sizes.val_limit,
+        inner_steps=1, minibatch=sizes.minibatch, val_limit=sizes.val_limit,
         prompt_iterations=1, prompt_candidates=1, generations=sizes.generations, population=3,
         children=sizes.children, test_limit=1, wall_time=900,
     )  # fmt: skip
@@ -185,7 +186,7 @@ def search_budget(sizes: Sizes, **overrides: Any) -> SearchBudget:
 
 
 async def run_meta_prompt(task: Task, sizes: Sizes, lm: LM, seed: int, run_dir: Path) -> MethodResult:
-    budget = search_budget(sizes, prompt_iterations=sizes.prompt_iterations)
+    budget = search_budget(sizes, seeds=META_PROMPT_SEEDS, prompt_iterations=sizes.prompt_iterations)
     seeds = [load_graph(name) for name in budget.seeds]
     store = RunStore.open(run_dir)
     store.ensure_run(run_config(task, lm, budget, seed, seeds))
@@ -337,10 +338,11 @@ def markdown(outs: list[dict], sizes: Sizes, args: argparse.Namespace, models: d
         f"each call; at most {CONCURRENCY} calls in flight, so a method passes it by about a call at "
         f"most); {sizes.train} train examples, validation on {sizes.val_limit}, test on {sizes.test} (the same "
         "examples for every method, scored outside the cap); "
-        f"minibatch {sizes.minibatch}; tgd up to {sizes.tgd_max_steps} steps; meta-prompt: seeds tgd and "
-        f"tgd_select, 1 inner step per graph, {sizes.prompt_iterations} prompt iterations; search: `tiny` "
-        f"preset with the same inner loop, 1 prompt iteration, {sizes.generations} generations of "
-        f"{sizes.children} children. Fresh response cache per method, fresh run directory for the search. "
+        f"minibatch {sizes.minibatch}; tgd up to {sizes.tgd_max_steps} steps; meta-prompt: seeds "
+        f"{', '.join(META_PROMPT_SEEDS)}, 1 inner step per graph, {sizes.prompt_iterations} prompt iterations; "
+        f"search: the `tiny` preset's seeds ({', '.join(search_budget(sizes).seeds)}), the same inner loop, "
+        f"1 prompt iteration, {sizes.generations} generations of {sizes.children} children. Fresh response "
+        "cache per method, fresh run directory for the search. "
         "Token columns are spent tokens (prompt + completion of real calls; cache hits within a method are free). "
         "Standard errors are the sample standard deviation / sqrt(n); 0 correct of n gives 0 ± 0, meaning a "
         "rate below about 3/n (95% confidence).",

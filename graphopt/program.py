@@ -18,7 +18,7 @@ __all__ = ["run_program", "evaluate", "Evaluation"]
 import asyncio
 from dataclasses import dataclass
 
-from .errors import BudgetExceeded, LLMError
+from .errors import LLMError
 from .lm import LM
 from .tasks.base import Task
 from .types import Example, Program, Trace, mean_and_stderr
@@ -84,9 +84,7 @@ async def run_program(
 
     results = await asyncio.gather(*(one(ex) for ex in examples), return_exceptions=True)
     for result in results:
-        if isinstance(result, BudgetExceeded):
-            raise result
-        if isinstance(result, BaseException):
+        if isinstance(result, BaseException):  # BudgetExceeded first in order, like any other
             raise result
     return list(results)  # type: ignore[arg-type]
 

@@ -155,10 +155,7 @@ class Evaluator:
                 val_limit=self.budget.val_limit,
                 seed=self.seed,
             )
-        except BudgetExceeded as exc:
-            self.store.fail_evaluation(row.id, exc)
-            raise
-        except Exception as exc:
+        except Exception as exc:  # BudgetExceeded included: marked failed, so a resume retries it
             self.store.fail_evaluation(row.id, exc)
             raise
         usage = self.lm.ledger.since(before)

@@ -41,7 +41,7 @@ from pydantic import BaseModel, Field
 from .errors import BudgetExceeded, ConfigError, TaskError, did_you_mean
 from .graph.compile import CompiledOptimizer, compile_graph
 from .graph.spec import GraphSpec
-from .lm import LM
+from .lm import LM, Ledger, usage_scope
 from .operators.base import StepContext
 from .program import evaluate, run_program
 from .tasks.base import Task
@@ -140,6 +140,9 @@ class OptimizeResult(BaseModel):
         stopped: None when every step ran, "budget" when a cap ended the loop early.
         stop_reason: the budget message.
         graph: the name of the optimizer graph; usage: the run's usage per level.
+        traces, errors: program runs made on train and validation examples, and how many of them
+            failed at the provider after the client's retries (their score is not a measurement);
+            first_error: the message of the first such failure.
     """
 
     schema_version: int = SCHEMA_VERSION
@@ -152,6 +155,9 @@ class OptimizeResult(BaseModel):
     stop_reason: str = ""
     graph: str = ""
     usage: dict[str, Any] = Field(default_factory=dict)
+    traces: int = 0
+    errors: int = 0
+    first_error: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -168,16 +174,25 @@ class _Scorer:
         self.task, self.lm = task, lm
         self.traces: dict[tuple[str, str], Trace] = {}
         self.val: dict[str, tuple[float, float]] = {}  # program id -> (accuracy, stderr)
+        self.runs = 0
+        self.errors: list[str] = []  # provider errors that outlived the client's retries
+
+    def _count(self, traces: list[Trace]) -> None:
+        self.runs += len(traces)
+        self.errors.extend(t.error for t in traces if t.error)
 
     async def minibatch(self, program: Program, examples: list[Example]) -> list[Trace]:
         todo = [ex for ex in examples if (program.id, ex.id) not in self.traces]
-        for trace in await run_program(program, todo, self.task, self.lm):
+        traces = await run_program(program, todo, self.task, self.lm)
+        self._count(traces)
+        for trace in traces:
             self.traces[(program.id, trace.example.id)] = trace
         return [self.traces[(program.id, ex.id)] for ex in examples]
 
     async def validation(self, program: Program, examples: list[Example]) -> float:
         if program.id not in self.val:
             evaluation = await evaluate(program, examples, self.task, self.lm)
+            self._count(evaluation.traces)
             self.val[program.id] = (evaluation.accuracy, evaluation.stderr)
         return self.val[program.id][0]
 
@@ -231,28 +246,30 @@ async def optimize(
     scorer = _Scorer(task, lm)
     rng = random.Random(seed)
     result = OptimizeResult(best_program=program, best_val=None, initial_val=None, graph=compiled.spec.name)
-    started = lm.ledger.snapshot()
-    try:
-        result.initial_val = result.best_val = await scorer.validation(program, val)
-        result.best_val_stderr = scorer.val[program.id][1]
-    except BudgetExceeded as exc:
-        return _finish(result, lm, started, exc)
-    attempts = [Attempt(program=program, score=result.initial_val, step=0)]
-
-    for step in range(1, steps + 1):
-        record = StepRecord(step=step, current_id=result.best_program.id)
-        before, clock = lm.ledger.snapshot(), time.perf_counter()
+    # Usage scopes, not diffs of the client's ledger: other evaluations may share the client.
+    with usage_scope() as spent:
         try:
-            await _step(record, result, compiled, task, lm, scorer, strategy, attempts, val,
-                        rng.sample(task.train, min(minibatch_size, len(task.train))))
+            result.initial_val = result.best_val = await scorer.validation(program, val)
+            result.best_val_stderr = scorer.val[program.id][1]
         except BudgetExceeded as exc:
-            record.error = str(exc)
-            _close(record, lm, before, clock, result)
-            return _finish(result, lm, started, exc)
-        _close(record, lm, before, clock, result)
-        if on_step is not None:
-            on_step(record)
-    return _finish(result, lm, started, None)
+            return _finish(result, spent, scorer, exc)
+        attempts = [Attempt(program=program, score=result.initial_val, step=0)]
+
+        for step in range(1, steps + 1):
+            record = StepRecord(step=step, current_id=result.best_program.id)
+            clock = time.perf_counter()
+            with usage_scope() as step_spent:
+                try:
+                    await _step(record, result, compiled, task, lm, scorer, strategy, attempts, val,
+                                rng.sample(task.train, min(minibatch_size, len(task.train))))
+                except BudgetExceeded as exc:
+                    record.error = str(exc)
+                    _close(record, step_spent, clock, result)
+                    return _finish(result, spent, scorer, exc)
+            _close(record, step_spent, clock, result)
+            if on_step is not None:
+                on_step(record)
+        return _finish(result, spent, scorer, None)
 
 
 async def _step(
@@ -287,15 +304,17 @@ async def _step(
             result.best_val_stderr = scorer.val[candidate.id][1]
 
 
-def _close(record: StepRecord, lm: LM, before: Any, clock: float, result: OptimizeResult) -> None:
-    record.usage = lm.ledger.since(before).to_dict()["levels"]
+def _close(record: StepRecord, spent: Ledger, clock: float, result: OptimizeResult) -> None:
+    record.usage = spent.to_dict()["levels"]
     record.seconds = round(time.perf_counter() - clock, 3)
     record.best_val = result.best_val
     result.history.append(record)
 
 
-def _finish(result: OptimizeResult, lm: LM, started: Any, exc: BudgetExceeded | None) -> OptimizeResult:
+def _finish(result: OptimizeResult, spent: Ledger, scorer: _Scorer, exc: BudgetExceeded | None) -> OptimizeResult:
     if exc is not None:
         result.stopped, result.stop_reason = "budget", str(exc)
-    result.usage = lm.ledger.since(started).to_dict()["levels"]
+    result.usage = spent.to_dict()["levels"]
+    result.traces, result.errors = scorer.runs, len(scorer.errors)
+    result.first_error = scorer.errors[0] if scorer.errors else ""
     return result

@@ -4,7 +4,7 @@ from .budget import Budget, Caps
 from .client import LM, Completion
 from .config import DEFAULT_MODEL, LEVELS, LevelConfig, LMConfig
 from .fake import FakeModel
-from .ledger import Ledger, Usage
+from .ledger import Ledger, Usage, usage_scope
 from .transport import LiteLLMTransport, Request, Response
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "Caps",
     "Ledger",
     "Usage",
+    "usage_scope",
     "FakeModel",
     "LiteLLMTransport",
     "Request",

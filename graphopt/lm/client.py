@@ -25,7 +25,7 @@ from ..errors import BudgetExceeded, ConfigError, LLMError
 from .budget import Budget
 from .cache import ResponseCache, request_key
 from .config import DEFAULT_MAX_TOKENS, LEVELS, LMConfig
-from .ledger import Ledger, Usage
+from .ledger import Ledger, Usage, record_in_scopes
 from .transport import LiteLLMTransport, Request, Response, Transport, classify
 
 _UNSET: Any = object()
@@ -150,7 +150,7 @@ class LM:
         cached = self.cache.get(key)
         if cached is not None:
             tokens = cached.get("prompt_tokens", 0) + cached.get("completion_tokens", 0)
-            self.ledger.record(level, cfg.model, Usage(cache_hits=1, cached_tokens=tokens))
+            self._account(level, cfg.model, Usage(cache_hits=1, cached_tokens=tokens))
             return Completion(cached["text"], True, cached.get("prompt_tokens", 0), cached.get("completion_tokens", 0))
 
         joined = self._inflight.get(key)
@@ -165,7 +165,7 @@ class LM:
                 joined = self._inflight.get(key)
                 continue
             tokens = response.prompt_tokens + response.completion_tokens
-            self.ledger.record(level, cfg.model, Usage(cache_hits=1, cached_tokens=tokens))
+            self._account(level, cfg.model, Usage(cache_hits=1, cached_tokens=tokens))
             return Completion(response.text, True, response.prompt_tokens, response.completion_tokens)
 
         future: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -206,7 +206,7 @@ class LM:
                         raise
                     except Exception as exc:
                         error = classify(exc, request.model)
-                        self.ledger.record(level, request.model, Usage(errors=1))
+                        self._account(level, request.model, Usage(errors=1))
                         if not error.retryable or attempt >= self.config.max_retries:
                             raise error from exc
                         await asyncio.sleep(self._backoff(attempt, error))
@@ -216,7 +216,7 @@ class LM:
                     break
         finally:
             self._pending[level] -= 1
-        self.ledger.record(
+        self._account(
             level,
             request.model,
             Usage(
@@ -228,6 +228,11 @@ class LM:
             ),
         )
         return response
+
+    def _account(self, level: str, model: str, usage: Usage) -> None:
+        """Records one call (or cache hit, or failed attempt) in the ledger and the open usage scopes."""
+        self.ledger.record(level, model, usage)
+        record_in_scopes(level, model, usage)
 
     def _backoff(self, attempt: int, error: LLMError) -> float:
         if error.retry_after is not None:

@@ -1,10 +1,32 @@
-"""The usage ledger: calls, tokens, dollars, cache hits and latency per level and per model."""
+"""The usage ledger: calls, tokens, dollars, cache hits and latency per level and per model.
+
+Besides the client's own ledger, any number of *usage scopes* can be open: `usage_scope()`
+gives a fresh ledger that receives every call made inside the block, including calls made by
+the asyncio tasks it starts (a context variable carries the open scopes into them). That is how
+concurrent evaluations each know their own cost, without diffing a shared ledger.
+
+Example:
+    >>> import asyncio
+    >>> from graphopt.lm import LM, FakeModel
+    >>> lm = LM(transport=FakeModel(default="ok"), cache_dir=None)
+    >>> async def one(prompt):
+    ...     with usage_scope() as mine:
+    ...         await lm.complete("program", [{"role": "user", "content": prompt}])
+    ...     return mine.total().calls
+    >>> async def both():
+    ...     return await asyncio.gather(one("a"), one("b"))
+    >>> asyncio.run(both()), lm.ledger.total().calls
+    ([1, 1], 2)
+"""
 
 from __future__ import annotations
 
-__all__ = ["Usage", "Ledger"]
+__all__ = ["Usage", "Ledger", "usage_scope", "record_in_scopes"]
 
+import contextlib
+import contextvars
 import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 
@@ -96,3 +118,23 @@ class Ledger:
             fields = {k: row[k] for k in Usage.__dataclass_fields__ if k in row}
             ledger.rows[(row["level"], row["model"])] = Usage(**fields)
         return ledger
+
+
+_SCOPES: contextvars.ContextVar[tuple[Ledger, ...]] = contextvars.ContextVar("graphopt_usage_scopes", default=())
+
+
+@contextlib.contextmanager
+def usage_scope() -> Iterator[Ledger]:
+    """A ledger that records every model call made in this context (and the tasks it starts)."""
+    ledger = Ledger()
+    token = _SCOPES.set((*_SCOPES.get(), ledger))
+    try:
+        yield ledger
+    finally:
+        _SCOPES.reset(token)
+
+
+def record_in_scopes(level: str, model: str, usage: Usage) -> None:
+    """Adds one call's usage to every open usage scope of the current context."""
+    for ledger in _SCOPES.get():
+        ledger.record(level, model, usage)

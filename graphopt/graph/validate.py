@@ -14,7 +14,6 @@ from __future__ import annotations
 
 __all__ = ["validate", "validate_node", "check", "canonical_hash"]
 
-import string
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ from ..operators.base import Operator
 from ..operators.registry import get_operator
 from .canonical import canonical_hash
 from .spec import INPUT_NODE, INPUT_PORTS, SPEC_VERSION, EdgeSpec, GraphSpec, NodeSpec
+from .templates import template_problems
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -54,7 +54,7 @@ def validate(spec: GraphSpec) -> list[str]:
     """Every problem of a spec, one sentence each naming its node, edge or port (empty when valid).
 
     Checks operator names, node ids, edge ends and port types, fan-in, required inputs, params,
-    prompt overrides and their placeholders, cycles, reachability from `input` and the one exit.
+    prompt overrides (their placeholders, format specs and size: see `graphopt.graph.templates`), cycles, reachability from `input` and the one exit.
 
     Args:
         spec: the graph to check.
@@ -148,58 +148,8 @@ def _prompt_problems(node: NodeSpec, op: type[Operator]) -> list[str]:
                 f"{where}: operator {op.name} has no such prompt{did_you_mean(name, op.prompts)} (its prompts: {known})"
             )
             continue
-        try:
-            fields = _template_fields(text)
-        except ValueError as exc:
-            out.append(f"{where} is not a valid template: {exc} (write {{{{ and }}}} for literal braces)")
-            continue
-        provided = {_base_name(field) for field in _template_fields(default.text)}
-        bad = False
-        for field in sorted(set(fields)):
-            if field == "" or field.isdigit():
-                out.append(f"{where}: positional placeholder {{{field}}} is not allowed; use a name")
-                bad = True
-            elif _base_name(field) not in provided:
-                offer = ", ".join("{" + p + "}" for p in sorted(provided)) or "none"
-                out.append(
-                    f"{where}: placeholder {{{field}}} is not provided by operator {op.name}"
-                    f"{did_you_mean(_base_name(field), provided)} (it provides {offer})"
-                )
-                bad = True
-        if not bad:
-            failure = _trial_fill(text, default.text, provided)
-            if failure:
-                out.append(f"{where} cannot be filled: {failure}")
+        out.extend(template_problems(where, text, default, op.name))
     return out
-
-
-def _template_fields(text: str) -> list[str]:
-    """Field names of a format template, including those nested in format specs."""
-    fields = []
-    for _, name, spec, _ in string.Formatter().parse(text):
-        if name is not None:
-            fields.append(name)
-        if spec:
-            fields.extend(_template_fields(spec))
-    return fields
-
-
-def _base_name(field: str) -> str:
-    return field.split(".", 1)[0].split("[", 1)[0]
-
-
-def _trial_fill(text: str, default: str, names: set[str]) -> str:
-    """Fills both templates with dummy strings; reports the override's failure if the default fills."""
-    values = {name: "x" for name in names}
-    try:
-        default.format(**values)
-    except Exception:  # noqa: BLE001  (the default needs non-string values: nothing to compare)
-        return ""
-    try:
-        text.format(**values)
-    except Exception as exc:  # noqa: BLE001
-        return f"{type(exc).__name__}: {exc}"
-    return ""
 
 
 # --- edges -------------------------------------------------------------------------------------

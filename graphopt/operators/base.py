@@ -19,6 +19,7 @@ __all__ = [
 
 import string
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -53,10 +54,18 @@ class Port:
 
 @dataclass(frozen=True)
 class Prompt:
-    """A named prompt template. `{name}` placeholders are filled by the operator at run time."""
+    """A named prompt template. `{name}` placeholders are filled by the operator at run time.
+
+    Attributes:
+        text: the template.
+        doc: what the prompt is for.
+        types: placeholder -> type of the value the operator fills it with, for those that are
+            not text (e.g. `{"n": int}`); validation fills overrides with values of these types.
+    """
 
     text: str
     doc: str = ""
+    types: Mapping[str, type] = field(default_factory=dict, hash=False)
 
     def placeholders(self) -> set[str]:
         return prompt_placeholders(self.text)

@@ -40,6 +40,7 @@ Explain briefly why the program fails on the wrong examples and what should chan
 instruction (or output format) so it answers them correctly. Be concrete and general: the advice
 must help on new inputs too. Do not write the new instruction itself.""",
     doc="Asks for a critique of one program; filled with its text and some failing and correct traces.",
+    types={"n": int, "n_correct": int},
 )
 
 

@@ -1,0 +1,100 @@
+"""canonical_hash: linear in the graph's size, and the same hashes as before for graphs of ordinary size."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+
+import pytest
+
+from graphopt.graph.canonical import _digest, _node_label, canonical_hash
+from graphopt.graph.io import builtin_graph_names, load_graph
+from graphopt.graph.spec import INPUT_NODE, EdgeSpec, GraphSpec, NodeSpec
+
+
+def hash_before(spec: GraphSpec) -> str:
+    """The algorithm as it was (refinement rounds until settled, up to one per node)."""
+    labels = {INPUT_NODE: "input"}
+    for node in spec.nodes:
+        labels.setdefault(node.id, _digest(_node_label(node)))
+    for node_id in ({e.source_node for e in spec.edges} | {e.target_node for e in spec.edges}) - labels.keys():
+        labels[node_id] = "missing"
+    neighbours = defaultdict(list)
+    for e in spec.edges:
+        neighbours[e.source_node].append(("out", e.source_port, e.target_port, e.target_node))
+        neighbours[e.target_node].append(("in", e.source_port, e.target_port, e.source_node))
+    classes = len(set(labels.values()))
+    for _ in range(len(labels)):
+        labels = {
+            n: _digest([label, sorted((d, sp, tp, labels[o]) for d, sp, tp, o in neighbours[n])])
+            for n, label in labels.items()
+        }
+        if len(set(labels.values())) == classes:
+            break
+        classes = len(set(labels.values()))
+    edges = sorted((labels[e.source_node], e.source_port, e.target_port, labels[e.target_node]) for e in spec.edges)
+    return _digest([sorted(labels.values()), edges])[:32]
+
+
+def chain(n: int, prefix: str = "p", params_at: dict[int, dict] | None = None) -> GraphSpec:
+    """input -> p0 -> p1 -> ... -> p{n-1}, all paraphrase nodes."""
+    params_at = params_at or {}
+    nodes = [NodeSpec(id=f"{prefix}{i}", op="paraphrase", params=params_at.get(i, {})) for i in range(n)]
+    edges = [EdgeSpec(source="input.program", target=f"{prefix}0.candidates")]
+    edges += [EdgeSpec(source=f"{prefix}{i}.candidates", target=f"{prefix}{i + 1}.candidates") for i in range(n - 1)]
+    return GraphSpec(name=f"chain{n}", nodes=nodes, edges=edges)
+
+
+def random_dag(rng: random.Random, n: int) -> GraphSpec:
+    """A random DAG of paraphrase/ensemble nodes hanging off `input`."""
+    nodes = [NodeSpec(id=f"n{i}", op=rng.choice(["paraphrase", "ensemble"]), params={}) for i in range(n)]
+    edges = {("input.program", "n0.candidates")}
+    for i in range(1, n):
+        for j in rng.sample(range(i), k=min(i, rng.randint(1, 2))):
+            edges.add((f"n{j}.candidates", f"n{i}.candidates"))
+    return GraphSpec(name="dag", nodes=nodes, edges=[EdgeSpec(source=s, target=t) for s, t in sorted(edges)])
+
+
+@pytest.mark.parametrize("name", builtin_graph_names())
+def test_builtin_graphs_keep_the_hash_they_had(name):
+    spec = load_graph(name)
+    assert canonical_hash(spec) == hash_before(spec)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 20, 30])
+def test_chains_of_ordinary_length_keep_the_hash_they_had(n):
+    assert canonical_hash(chain(n)) == hash_before(chain(n))
+
+
+def test_random_small_dags_keep_the_hash_they_had():
+    rng = random.Random(0)
+    for _ in range(30):
+        spec = random_dag(rng, rng.randint(2, 12))
+        assert canonical_hash(spec) == hash_before(spec)
+
+
+def test_a_3000_node_chain_is_hashed_ignoring_names_and_telling_lengths_and_params_apart():
+    base = canonical_hash(chain(3000))
+    assert canonical_hash(chain(3000, prefix="renamed_")) == base
+    assert canonical_hash(chain(2999)) != base
+    assert canonical_hash(chain(3000, params_at={1500: {"n": 2}})) != base
+    # Where in the chain the different node sits is structure too.
+    assert canonical_hash(chain(3000, params_at={1500: {"n": 2}})) != canonical_hash(chain(3000, params_at={1501: {"n": 2}}))
+
+
+def test_a_long_chain_hash_does_not_depend_on_node_or_edge_order():
+    spec = chain(400)
+    data = spec.model_dump()
+    random.Random(1).shuffle(data["nodes"])
+    data["edges"].reverse()
+    assert canonical_hash(GraphSpec.model_validate(data)) == canonical_hash(spec)
+
+
+def test_a_long_cycle_gets_a_hash_that_ignores_names():
+    def ring(prefix: str) -> GraphSpec:
+        spec = chain(2000, prefix)
+        closing = EdgeSpec(source=f"{prefix}1999.candidates", target=f"{prefix}0.candidates")
+        return spec.model_copy(update={"edges": [*spec.edges, closing]})
+
+    assert canonical_hash(ring("a")) == canonical_hash(ring("b"))
+    assert canonical_hash(ring("a")) != canonical_hash(chain(2000, "a"))

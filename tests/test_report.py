@@ -283,7 +283,7 @@ def test_viz_with_an_unknown_candidate_or_run_dir_exits_2_with_one_line(tmp_path
     assert capsys.readouterr().err.startswith("error: give either GRAPH or --run")
 
 
-def test_search_pipeline_writes_the_report(tmp_path):
+def test_the_report_of_a_pipeline_run_names_its_winner(tmp_path):
     from search_fakes import scripted
 
     from graphopt.lm import LM, FakeModel, LMConfig
@@ -294,7 +294,11 @@ def test_search_pipeline_writes_the_report(tmp_path):
     task = get_task("word_sorting", difficulty="easy", sizes=(12, 10, 10), seed=3)
     lm = LM(LMConfig(cache_dir=None), transport=FakeModel(fn=scripted))
     budget = get_budget("tiny", val_limit=6, test_limit=6, minibatch=3)
+    from graphopt.viz.report import write_report
+
     report = asyncio.run(run_search(task, lm, budget, tmp_path / "run", [load_graph("tgd")]))
+    assert not (tmp_path / "run" / "report.html").exists()  # the caller (the CLI) writes pictures
+    write_report(tmp_path / "run")
     text = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
     assert '<span class="status st-finished">finished</span>' in text
     assert json.loads(_parse(text).data_block)["winner"] == report.best.candidate_id

@@ -50,15 +50,31 @@ class Budget(BaseModel):
     total: Caps = Field(default_factory=Caps)
     levels: dict[str, Caps] = Field(default_factory=dict)
 
-    def check(self, ledger: Ledger, level: str, pending: dict[str, int] | None = None) -> None:
-        """Raises BudgetExceeded if one more call at `level` would go past a cap."""
+    def check(
+        self, ledger: Ledger, level: str, pending: dict[str, int] | None = None, carried: Ledger | None = None
+    ) -> None:
+        """Raises BudgetExceeded if one more call at `level` would go past a cap.
+
+        Args:
+            ledger: this process's usage.
+            level: the level of the call about to go out.
+            pending: calls per level already admitted but not finished.
+            carried: usage of earlier sessions of the same run (a resumed search): caps are per
+                run, not per invocation.
+        """
         pending = pending or {}
         if self.total.limited:  # summing the ledger on every call costs; skip it when uncapped
-            hit = self.total.reached_by(ledger.total(), sum(pending.values()))
+            total = ledger.total()
+            if carried is not None:
+                total.add(carried.total())
+            hit = self.total.reached_by(total, sum(pending.values()))
             if hit:
                 raise BudgetExceeded(f"run cap of {hit}")
         caps = self.levels.get(level)
         if caps is not None:
-            hit = caps.reached_by(ledger.level(level), pending.get(level, 0))
+            used = ledger.level(level)
+            if carried is not None:
+                used.add(carried.level(level))
+            hit = caps.reached_by(used, pending.get(level, 0))
             if hit:
                 raise BudgetExceeded(f"{level} cap of {hit}")

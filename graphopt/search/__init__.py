@@ -7,8 +7,10 @@ Strategies are small objects (mutations, crossover, selection, stop conditions) 
 from .archive import Archive, Scored, compact_graph_text, graph_hash
 from .budgets import PRESETS, SearchBudget, estimate, get_budget
 from .crossover import Crossover, SubgraphCrossover
+from .engine import SearchEngine
 from .evolution import SearchOutcome, StructureSearch
-from .fitness import Evaluator, Fitness
+from .executor import Executor, LocalExecutor, default_parallel
+from .fitness import EvalRequest, Evaluator, Fitness
 from .llm_mutation import LLMProposal, Proposal, operator_catalogue
 from .mutations import (
     AddParallelBranch,
@@ -22,9 +24,11 @@ from .mutations import (
     default_mutations,
     mutate,
 )
+from .phases import Phase, PromptPhase, SeedPhase, StructurePhase, TestPhase, default_phases
 from .pipeline import SearchReport, run_search
 from .prompt_opt import META_PROMPT, MetaPromptOptimizer
-from .selection import Elitism, ParetoSelection, Selection, Tournament, elite, pareto_front, pareto_ranks
+from .selection import Elitism, ParetoSelection, Selection, Tournament, elite, pareto_front, pareto_ranks, select_distinct
+from .unit import EvalUnit, UnitResult, run_unit
 from .stop import AllStop, AnyStop, BudgetStop, MaxGenerations, NoImprovement, SearchState, StopCondition, WallTime
 
 __all__ = [
@@ -35,7 +39,21 @@ __all__ = [
     "get_budget",
     "estimate",
     "Evaluator",
+    "EvalRequest",
     "Fitness",
+    "SearchEngine",
+    "Executor",
+    "LocalExecutor",
+    "default_parallel",
+    "EvalUnit",
+    "UnitResult",
+    "run_unit",
+    "Phase",
+    "SeedPhase",
+    "PromptPhase",
+    "StructurePhase",
+    "TestPhase",
+    "default_phases",
     "MetaPromptOptimizer",
     "META_PROMPT",
     "StructureSearch",
@@ -64,6 +82,7 @@ __all__ = [
     "ParetoSelection",
     "Elitism",
     "elite",
+    "select_distinct",
     "pareto_front",
     "pareto_ranks",
     "StopCondition",

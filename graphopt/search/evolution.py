@@ -10,17 +10,20 @@ from __future__ import annotations
 
 __all__ = ["StructureSearch", "SearchOutcome"]
 
+import asyncio
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from ..errors import BudgetExceeded, LLMError
+from ..errors import BudgetExceeded, LLMError, RunError
 from .archive import Archive, Scored
 from .crossover import Crossover
-from .fitness import Evaluator, Fitness
+from .fitness import EvalRequest, Evaluator, Fitness
+from .journal import keyed_rng
 from .llm_mutation import LLMProposal
 from .mutations import Mutation, default_mutations, mutate
-from .selection import Selection, Tournament, elite
+from .selection import Selection, Tournament, elite, select_distinct
 from .stop import MaxGenerations, SearchState, StopCondition
 
 
@@ -84,125 +87,136 @@ class StructureSearch:
         usage: Callable[[], dict] | None = None,
         on_generation: Callable[[SearchState, list[Scored]], None] | None = None,
     ) -> SearchOutcome:
-        """Evolves from the scored seed graphs until a stop condition holds or a budget is reached."""
-        results = {f.graph_hash: f for f in seeds}
-        archive = Archive(f.scored(0) for f in seeds)
+        """Evolves from the scored seed graphs until a stop condition holds or a budget is reached.
+
+        A generation's proposals are made together (the meta model's calls overlap), registered
+        in slot order, then evaluated together; every slot draws from its own keyed generator and
+        its outcome is journaled, so a resumed search rebuilds the same generations from the store.
+        """
+        base = rng.getrandbits(64)
+        usable = [f for f in seeds if f.ok]
+        if not usable:
+            raise RunError("the structure search needs at least one evaluated seed graph")
+        results = {f.graph_hash: f for f in usable}
+        archive = Archive(f.scored(0) for f in usable)
         population = elite(archive.items, self.population)
         state = SearchState(usage=usage() if usage else {})
         state.best_scores.append(max(s.val_score for s in population))
-        outcome = SearchOutcome(best=max(seeds, key=lambda f: (f.val_score, -f.cost_tokens)), archive=archive)
-        evaluator.store.add_event("generation", {"generation": 0, "best": state.best_scores[-1], "population": [s.candidate_id for s in population]})
+        outcome = SearchOutcome(best=max(usable, key=lambda f: (f.val_score, -f.cost_tokens)), archive=archive)
+        logged = {e.payload.get("generation") for e in evaluator.store.events("generation") if isinstance(e.payload, dict)}
+        if 0 not in logged:
+            evaluator.store.add_event("generation", {"generation": 0, "best": state.best_scores[-1], "population": [s.candidate_id for s in population]})
         while True:
-            reason = self.stop.should_stop(state)
+            reason = self.stop.should_stop(state) or evaluator.exhausted
             if reason:
                 outcome.stop_reason = reason
                 break
             generation = state.generation + 1
+            requests, budget_stop = await self._proposals(population, archive, evaluator, base, generation, outcome)
             children: list[Scored] = []
-            try:
-                for _ in range(self.children):
-                    fitness = await self._child(population, archive, evaluator, rng, generation, outcome)
-                    if fitness is None:
-                        continue
-                    results[fitness.graph_hash] = fitness
-                    scored = fitness.scored(generation)
-                    archive.add(scored)
-                    children.append(scored)
-            except BudgetExceeded as exc:
-                outcome.stop_reason = str(exc)
-                state.generation = generation
-                break
-            population = self._survivors(population, children, rng)
+            for fitness in await evaluator.evaluate_many(requests):
+                if not fitness.ok:
+                    outcome.rejected += fitness.status == "failed"
+                    continue
+                results[fitness.graph_hash] = fitness
+                scored = fitness.scored(generation)
+                archive.add(scored)
+                children.append(scored)
+            population = self._survivors(population, children, keyed_rng(base, f"gen{generation}/survivors"))
             state.generation = generation
             state.best_scores.append(max(s.val_score for s in archive))
             if usage:
                 state.usage = usage()
-            evaluator.store.add_event(
-                "generation",
-                {
-                    "generation": generation,
-                    "best": state.best_scores[-1],
-                    "population": [s.candidate_id for s in population],
-                    "children": [s.candidate_id for s in children],
-                    "usage": state.usage,
-                },
-            )
+            if generation not in logged:
+                evaluator.store.add_event(
+                    "generation",
+                    {
+                        "generation": generation,
+                        "best": state.best_scores[-1],
+                        "population": [s.candidate_id for s in population],
+                        "children": [s.candidate_id for s in children],
+                        "usage": state.usage,
+                    },
+                )
             if on_generation:
                 on_generation(state, population)
+            if budget_stop or evaluator.exhausted:
+                outcome.stop_reason = budget_stop or evaluator.exhausted
+                break
         outcome.generations = state.generation
         best = min(archive.items, key=Scored.rank_key)
         outcome.best = results.get(best.graph_hash, outcome.best)
         outcome.results = results
         return outcome
 
-    def _survivors(self, population: list[Scored], children: list[Scored], rng: random.Random) -> list[Scored]:
-        pool: dict[str, Scored] = {}
-        for item in [*population, *children]:
-            known = pool.get(item.graph_hash)
-            if known is None or item.rank_key() < known.rank_key():
-                pool[item.graph_hash] = item
-        candidates = list(pool.values())
-        kept = elite(candidates, self.elites)
-        rest = [c for c in candidates if c not in kept]
-        while rest and len(kept) < self.population:
-            # One pick at a time from what is left: a selection that may repeat an item
-            # (a tournament) must not give one graph two places in the population.
-            (pick,) = self.selection.select(rest, 1, rng)
-            kept.append(pick)
-            rest.remove(pick)
-        return kept
-
-    async def _child(
+    async def _proposals(
         self,
         population: list[Scored],
         archive: Archive,
         evaluator: Evaluator,
-        rng: random.Random,
+        base: int,
         generation: int,
         outcome: SearchOutcome,
-    ) -> Fitness | None:
+    ) -> tuple[list[EvalRequest], str]:
+        """The generation's children as requests (registered, in slot order) and a budget message."""
+        keys = [f"gen{generation}/child{i}" for i in range(self.children)]
+
+        async def slot(key: str) -> Any:
+            if evaluator.journal.get(key) is not None:
+                return None
+            return await self._propose(population, archive, keyed_rng(base, key))
+
+        made = await asyncio.gather(*(slot(k) for k in keys), return_exceptions=True)
+        requests: list[EvalRequest] = []
+        budget_stop = ""
+        for key, proposal in zip(keys, made):
+            if isinstance(proposal, BudgetExceeded):
+                budget_stop = budget_stop or str(proposal)  # not journaled: a resume proposes again
+                continue
+            if isinstance(proposal, BaseException):
+                raise proposal
+            entry = evaluator.journal.get(key)
+            if entry is not None:  # made before a resume: the store has its outcome
+                if entry["accepted"]:
+                    requests.append(evaluator.request_of(entry["candidate"]))
+                else:
+                    outcome.rejected += 1
+                continue
+            kind, spec, parents, mutation, reasons = proposal
+            if spec is None:
+                outcome.rejected += 1
+                evaluator.journal.rejected(key, kind, reasons)
+                continue
+            request = EvalRequest(spec, tuple(p.candidate_id for p in parents if p.candidate_id), kind, mutation, generation)
+            row = evaluator.register(spec, parents=request.parents, origin=kind, mutation=mutation, generation=generation)
+            evaluator.journal.accepted(key, row.id, kind)
+            requests.append(request)
+        return requests, budget_stop
+
+    async def _propose(self, population: list[Scored], archive: Archive, rng: random.Random) -> tuple:
+        """One child: (origin, spec or None, parents, mutation name, rejection reasons)."""
         roll = rng.random()
         if roll < self.llm_share:
-            parents = self.selection.select(population, min(2, len(population)), rng)
+            parents = select_distinct(self.selection, population, 2, rng)
             try:
                 proposal = await self.proposer.propose(parents, archive, rng)
             except LLMError as exc:
-                return self._reject(evaluator, outcome, "llm", [f"meta call failed: {exc}"])
-            if proposal.spec is None:
-                return self._reject(evaluator, outcome, "llm", proposal.rejected_reasons)
-            return await evaluator.evaluate(
-                proposal.spec,
-                parents=[p.candidate_id for p in parents if p.candidate_id],
-                origin="llm",
-                mutation="llm_proposal",
-                generation=generation,
-            )
+                if exc.fatal:
+                    raise
+                return "llm", None, parents, None, [f"meta call failed: {exc}"]
+            return "llm", proposal.spec, parents, "llm_proposal", proposal.rejected_reasons
         if roll < self.llm_share + self.crossover_share and len(population) >= 2:
-            a, b = self.selection.select(population, 2, rng)
+            a, b = select_distinct(self.selection, population, 2, rng)
             child = self.crossover.cross(a.spec, b.spec, rng)
-            if child is None:
-                return self._reject(evaluator, outcome, "crossover", ["no compatible cut points"])
-            return await evaluator.evaluate(
-                child,
-                parents=[p.candidate_id for p in (a, b) if p.candidate_id],
-                origin="crossover",
-                mutation=self.crossover.name,
-                generation=generation,
-            )
-        (parent,) = self.selection.select(population, 1, rng)
+            return "crossover", child, [a, b], self.crossover.name, ["no compatible cut points"]
+        (parent,) = select_distinct(self.selection, population, 1, rng)
         child, failed = mutate(parent.spec, self.mutations, rng)
-        if child is None:
-            return self._reject(evaluator, outcome, "mutation", [f"{name}: {why}" for name, why in failed])
-        return await evaluator.evaluate(
-            child,
-            parents=[parent.candidate_id] if parent.candidate_id else [],
-            origin="mutation",
-            mutation=child.provenance.mutation,
-            generation=generation,
-        )
+        mutation = child.provenance.mutation if child is not None else None
+        return "mutation", child, [parent], mutation, [f"{name}: {why}" for name, why in failed]
 
-    @staticmethod
-    def _reject(evaluator: Evaluator, outcome: SearchOutcome, kind: str, reasons: list[str]) -> None:
-        outcome.rejected += 1
-        evaluator.store.add_event("rejected_proposal", {"kind": kind, "reasons": reasons[:5]})
-        return None
+    def _survivors(self, population: list[Scored], children: list[Scored], rng: random.Random) -> list[Scored]:
+        candidates = [*population, *children]
+        kept = elite(candidates, self.elites)
+        taken = {k.graph_hash for k in kept}
+        rest = [c for c in candidates if c.graph_hash not in taken]
+        return kept + select_distinct(self.selection, rest, self.population - len(kept), rng)

@@ -1,19 +1,23 @@
 """The fitness of an optimizer graph: the validation score the inner loop reaches with it.
 
-`Evaluator` scores graphs for the meta optimizers. Every graph goes into the run store first
-(with its lineage), and a graph whose canonical hash already has a finished evaluation is never
-scored again: not in this run, and not after `--resume`, since the store is the source of truth.
+`Evaluator` is the driver's side of an evaluation: it registers each graph in the run store (with
+its lineage), reuses a finished evaluation of the same canonical hash (in this run or after
+`--resume`: the store is the source of truth), and hands the rest to an executor as units of
+work that run concurrently, each with its own usage account. Only the evaluator writes the
+store. `evaluate_many` registers a batch in order before running any of it, so candidate ids do
+not depend on which evaluation finishes first.
 """
 
 from __future__ import annotations
 
-__all__ = ["Fitness", "Evaluator"]
+__all__ = ["Fitness", "Evaluator", "EvalRequest"]
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import BudgetExceeded
+from ..errors import RunError
 from ..graph.spec import GraphSpec
 from ..lm import LM
 from ..store import RunStore
@@ -21,6 +25,9 @@ from ..tasks.base import Task
 from ..types import Program
 from .archive import Scored, graph_hash
 from .budgets import SearchBudget
+from .executor import Executor, LocalExecutor, default_parallel
+from .journal import Journal
+from .unit import EvalUnit, UnitResult
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,8 @@ class Fitness:
     """One graph's evaluation.
 
     Attributes:
+        status: "done", "partial" (cut by a budget cap) or "failed" (see `reason`).
+        val_score: the validation score (None when there is none: failed, or cut before it).
         cost_tokens: tokens of every model call the evaluation needed, answered from the response
             cache or not, so graphs scored later are not made to look cheaper by earlier ones.
         history: the inner loop's step records (each a dict), read by the meta prompt optimizer.
@@ -37,15 +46,33 @@ class Fitness:
     spec: GraphSpec
     candidate_id: str
     graph_hash: str
-    val_score: float
+    val_score: float | None
     val_stderr: float
     cost_tokens: float
     program: Program | None
     history: list[dict[str, Any]] = field(default_factory=list)
     from_store: bool = False
+    status: str = "done"
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True for a finished evaluation: the only kind the search builds on."""
+        return self.status == "done" and self.val_score is not None
 
     def scored(self, generation: int = 0) -> Scored:
-        return Scored(self.spec, self.graph_hash, self.val_score, self.cost_tokens, self.candidate_id, generation)
+        return Scored(self.spec, self.graph_hash, self.val_score or 0.0, self.cost_tokens, self.candidate_id, generation)
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """A graph to evaluate and where it came from (its store lineage)."""
+
+    spec: GraphSpec
+    parents: tuple[str, ...] = ()
+    origin: str = "seed"
+    mutation: str | None = None
+    generation: int = 0
 
 
 def _work_tokens(usage: dict[str, Any]) -> float:
@@ -54,15 +81,19 @@ def _work_tokens(usage: dict[str, Any]) -> float:
 
 
 class Evaluator:
-    """Scores graphs by running the inner loop, with the run store as the fitness cache.
+    """Scores graphs by running the inner loop as units on an executor, with the store as cache.
 
     Args:
         task: the task; the inner loop reads train and val only.
-        lm: the client whose ledger measures each evaluation (evaluations run one at a time).
+        lm: the client (used to build the default executor and to flush usage to the store).
         store: the run store (already `ensure_run`).
         budget: loop sizes (inner steps, minibatch, val examples).
         seed_program: the program every graph starts from.
+        seed: the inner loop's seed.
         on_result: called with each Fitness (for progress displays).
+        executor: runs the units; default a `LocalExecutor` with `default_parallel(lm)` slots.
+        max_error_rate: the share of program calls that may fail at the provider (after the
+            client's retries) before the search stops instead of choosing among failures.
     """
 
     def __init__(
@@ -75,6 +106,8 @@ class Evaluator:
         *,
         seed: int = 0,
         on_result: Callable[[Fitness], None] | None = None,
+        executor: Executor | None = None,
+        max_error_rate: float = 0.05,
     ):
         self.task = task
         self.lm = lm
@@ -83,8 +116,16 @@ class Evaluator:
         self.seed_program = seed_program
         self.seed = seed
         self.on_result = on_result
+        self.executor = executor or LocalExecutor(task, lm, default_parallel(lm))
+        self.max_error_rate = max_error_rate
         self.scored_now = 0
         self.reused = 0
+        self.failed = 0
+        self.traces = 0
+        self.errors = 0
+        self.exhausted = ""  # the budget message once a cap cut an evaluation
+        self._inflight: dict[str, asyncio.Future] = {}
+        self.journal = Journal(store)
 
     def register(
         self,
@@ -106,6 +147,13 @@ class Evaluator:
             name=spec.name,
         )
 
+    def request_of(self, candidate_id: str) -> EvalRequest:
+        """The request that registered a stored candidate (a journal entry replayed on resume)."""
+        row = self.store.candidate(candidate_id)
+        if row is None:
+            raise RunError(f"the run's journal names candidate {candidate_id!r}, which the store lacks")
+        return EvalRequest(GraphSpec.model_validate(row.spec), tuple(row.parents or ()), row.origin, row.mutation, row.generation)
+
     async def evaluate(
         self,
         spec: GraphSpec,
@@ -118,75 +166,116 @@ class Evaluator:
         """The graph's fitness, from the store when it was scored before, else by running it.
 
         Raises:
-            BudgetExceeded: a cap was reached during the inner loop; the evaluation is marked
-                failed (so a resumed run with more budget scores it again) and nothing else is lost.
+            LLMError: a fatal provider error (the evaluation stays "running" until a resume).
+            RunError: the run's share of failed provider calls passed `max_error_rate`.
         """
-        from ..loop import optimize
+        (fitness,) = await self.evaluate_many([EvalRequest(spec, tuple(parents), origin, mutation, generation)])
+        return fitness
 
-        row = self.register(spec, parents=parents, origin=origin, mutation=mutation, generation=generation)
+    async def evaluate_many(self, requests: Sequence[EvalRequest]) -> list[Fitness]:
+        """Evaluates a batch concurrently; the results come back in the order of `requests`."""
+        rows = [
+            self.register(r.spec, parents=r.parents, origin=r.origin, mutation=r.mutation, generation=r.generation)
+            for r in requests
+        ]
+        return list(await asyncio.gather(*(self._fitness(row) for row in rows)))
+
+    async def _fitness(self, row: Any) -> Fitness:
         done = self.store.done_evaluation(row.id)
         if done is not None:
             self.reused += 1
-            stored_spec = GraphSpec.model_validate(row.spec)
-            fitness = Fitness(
-                spec=stored_spec,
-                candidate_id=row.id,
-                graph_hash=row.graph_hash,
-                val_score=done.val_score,
-                val_stderr=done.val_stderr or 0.0,
-                cost_tokens=_work_tokens(done.usage or {}),
-                program=Program.model_validate(done.program) if done.program else None,
-                history=list(done.history or []),
-                from_store=True,
-            )
-            self._report(fitness)
-            return fitness
-
-        self.store.start_evaluation(row.id)
-        before = self.lm.ledger.snapshot()
+            return self._report(self._from_row(row, done, from_store=True))
+        running = self._inflight.get(row.graph_hash)
+        if running is not None:  # the same graph twice in one batch: run it once
+            return await asyncio.shield(running)
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._inflight[row.graph_hash] = future
         try:
-            result = await optimize(
-                self.seed_program,
-                spec,
-                self.task,
-                self.lm,
-                steps=self.budget.inner_steps,
-                minibatch_size=self.budget.minibatch,
-                val_limit=self.budget.val_limit,
-                seed=self.seed,
-            )
-        except Exception as exc:  # BudgetExceeded included: marked failed, so a resume retries it
-            self.store.fail_evaluation(row.id, exc)
+            fitness = await self._run(row)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: joiners re-raise it themselves
             raise
-        usage = self.lm.ledger.since(before)
-        if getattr(result, "stopped", None) == "budget":
-            self.store.fail_evaluation(row.id, "budget reached during the inner loop")
-            raise BudgetExceeded("budget reached during an evaluation")
-        record = result.to_dict()
-        history = record.get("history", [])
-        self.store.finish_evaluation(
-            row.id,
-            val_score=result.best_val,
-            val_stderr=getattr(result, "best_val_stderr", None),
-            program=result.best_program,
-            history=history,
-            usage=usage,
-        )
-        self.store.record_ledger(self.lm.ledger)
-        self.scored_now += 1
-        fitness = Fitness(
-            spec=spec,
-            candidate_id=row.id,
-            graph_hash=row.graph_hash,
-            val_score=result.best_val,
-            val_stderr=getattr(result, "best_val_stderr", 0.0) or 0.0,
-            cost_tokens=_work_tokens(usage.to_dict()),
-            program=result.best_program,
-            history=history,
-        )
-        self._report(fitness)
+        else:
+            future.set_result(fitness)
+        finally:
+            self._inflight.pop(row.graph_hash, None)
         return fitness
 
-    def _report(self, fitness: Fitness) -> None:
+    async def _run(self, row: Any) -> Fitness:
+        spec = GraphSpec.model_validate(row.spec)
+        unit = EvalUnit(
+            row.id, spec, self.seed_program, self.budget.inner_steps, self.budget.minibatch,
+            self.budget.val_limit, self.seed,
+        )
+        self.store.start_evaluation(row.id)
+        outcome = await self.executor.run(unit)
+        self._write(row.id, outcome)
+        self.store.record_ledger(self.lm.ledger)
+        evaluation = self.store.evaluation(row.id)
+        fitness = self._from_row(row, evaluation, from_store=False, spec=spec)
+        self.traces += outcome.traces
+        self.errors += outcome.errors
+        if outcome.status == "done":
+            self.scored_now += 1
+        elif outcome.status == "partial":
+            self.exhausted = self.exhausted or outcome.reason
+        else:
+            self.failed += 1
+            self.store.add_event("evaluation_failed", {"candidate": row.id, "reason": outcome.reason})
+        self._report(fitness)
+        self._check_error_rate(outcome)
+        return fitness
+
+    def _write(self, cid: str, outcome: UnitResult) -> None:
+        result = outcome.result or {}
+        if outcome.status == "failed" or result.get("best_val") is None:
+            self.store.fail_evaluation(cid, outcome.reason or "no validation score", usage=outcome.usage,
+                                       status="partial" if outcome.status == "partial" else "failed")
+            return
+        self.store.finish_evaluation(
+            cid,
+            val_score=result["best_val"],
+            val_stderr=result.get("best_val_stderr"),
+            program=result.get("best_program"),
+            history=result.get("history", []),
+            usage=outcome.usage,
+            status=outcome.status,
+            note=outcome.reason or None,
+        )
+
+    def _check_error_rate(self, outcome: UnitResult) -> None:
+        if not self.errors or self.errors <= self.max_error_rate * max(self.traces, 1):
+            return
+        raise RunError(
+            f"{self.errors} of {self.traces} program calls failed at the provider after retries"
+            f" ({self.errors / max(self.traces, 1):.0%}, above --max-error-rate {self.max_error_rate:g});"
+            f" last: {outcome.reason[:200]}; fix the provider and continue with --resume"
+        )
+
+    def _from_row(self, row: Any, evaluation: Any, *, from_store: bool, spec: GraphSpec | None = None) -> Fitness:
+        program = getattr(evaluation, "program", None)
+        return Fitness(
+            spec=spec or GraphSpec.model_validate(row.spec),
+            candidate_id=row.id,
+            graph_hash=row.graph_hash,
+            val_score=getattr(evaluation, "val_score", None),
+            val_stderr=getattr(evaluation, "val_stderr", None) or 0.0,
+            cost_tokens=_work_tokens(getattr(evaluation, "usage", None) or {}),
+            program=Program.model_validate(program) if program else None,
+            history=list(getattr(evaluation, "history", None) or []),
+            from_store=from_store,
+            status=getattr(evaluation, "status", "failed"),
+            reason=getattr(evaluation, "error", None) or "",
+        )
+
+    def _report(self, fitness: Fitness) -> Fitness:
         if self.on_result is not None:
             self.on_result(fitness)
+        return fitness
+
+    def check_seeds(self, seeds: Sequence[Fitness]) -> None:
+        """Raises RunError when no seed graph could be evaluated at all (nothing to search from)."""
+        if seeds and not any(f.val_score is not None for f in seeds):
+            reasons = "; ".join(f"{f.spec.name}: {f.reason}" for f in seeds)[:400]
+            raise RunError(f"no seed graph could be evaluated ({reasons})")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 __all__ = ["META_PROMPT", "MetaPromptOptimizer", "PromptEdit", "escape_stray_braces", "restore_placeholders"]
 
+import asyncio
 import json
 import random
 import re
@@ -24,7 +25,8 @@ from ..lm import LM
 from ..operators.base import Operator, Prompt, prompt_placeholders
 from ..operators.registry import get_operator
 from ..tasks.base import Task
-from .fitness import Evaluator, Fitness
+from .fitness import EvalRequest, Evaluator, Fitness
+from .journal import keyed_rng
 
 META_PROMPT = Prompt(
     """You improve one prompt of an automatic prompt optimizer. The optimizer is a graph of nodes;
@@ -200,56 +202,100 @@ class MetaPromptOptimizer:
         start: Fitness,
         evaluator: Evaluator,
         task: Task,
-        rng: random.Random,
+        rng: random.Random | None = None,
         *,
         generation: int = 0,
     ) -> MetaPromptResult:
         """Rounds of prompt edits from `start` (an evaluated graph); returns the best graph found.
 
+        In a round, the candidates' meta calls (every prompt of every node) run together, the
+        candidates are registered in order and then evaluated together. Each candidate has a
+        journal key, so a resumed search takes it from the store instead of asking again.
         Stops early, keeping what it has, when a budget is reached.
+
+        Args:
+            rng: seeds the sampled train examples; default: derived from the evaluator's seed.
         """
+        base_seed = rng.getrandbits(64) if rng is not None else evaluator.seed
         result = MetaPromptResult(best=start)
-        for _ in range(self.iterations):
+        if not start.ok:
+            return result
+        for round_no in range(self.iterations):
             base = result.best
             nodes = llm_nodes(base.spec)
             if not nodes:
                 break
-            for _ in range(self.candidates):
-                try:
-                    edits = [
-                        await self.propose_prompt(node, op, name, task, base.history, rng)
-                        for node, op in nodes
-                        for name in op.prompts
-                    ]
-                except BudgetExceeded:
-                    return result
-                except LLMError as exc:
-                    result.edits.append(PromptEdit("", "", "", "", False, f"meta call failed: {exc}"))
-                    continue
-                result.edits.extend(edits)
-                kept = [e for e in edits if e.accepted]
-                if not kept:
-                    continue
-                candidate = _apply(base.spec, kept)
-                problems = validate(candidate)
-                if problems:
-                    for e in kept:
-                        e.accepted, e.reason = False, "graph invalid after edit: " + problems[0]
-                    continue
-                try:
-                    fitness = await evaluator.evaluate(
-                        candidate,
-                        parents=[base.candidate_id],
-                        origin="prompt_opt",
-                        mutation="meta_prompt",
-                        generation=generation,
-                    )
-                except BudgetExceeded:
-                    return result
+            keys = [f"prompt/{base.candidate_id}/r{round_no}/c{i}" for i in range(self.candidates)]
+            made = await asyncio.gather(
+                *(self._candidate(key, base, nodes, task, evaluator, base_seed) for key in keys), return_exceptions=True
+            )
+            requests, stopped = self._register(keys, made, base, evaluator, result, generation)
+            for fitness in await evaluator.evaluate_many(requests):
                 result.tried.append(fitness)
-                if fitness.val_score > result.best.val_score:
+                if fitness.ok and fitness.val_score > result.best.val_score:
                     result.best = fitness
+            if stopped or evaluator.exhausted:
+                break
         return result
+
+    async def _candidate(
+        self, key: str, base: Fitness, nodes: list[tuple[NodeSpec, Operator]], task: Task, evaluator: Evaluator, seed: int
+    ) -> tuple[list[PromptEdit], GraphSpec | None, str] | None:
+        """One candidate graph: every prompt of every LLM node edited at once (None: journaled)."""
+        if evaluator.journal.get(key) is not None:
+            return None
+        pairs = [(node, op, name) for node, op in nodes for name in op.prompts]
+        edits = list(await asyncio.gather(*(
+            self._edit(node, op, name, task, base.history, keyed_rng(seed, f"{key}/{node.id}/{name}"))
+            for node, op, name in pairs
+        )))
+        kept = [e for e in edits if e.accepted]
+        if not kept:
+            return edits, None, "no usable prompt edit"
+        candidate = _apply(base.spec, kept)
+        problems = validate(candidate)
+        if problems:
+            for e in kept:
+                e.accepted, e.reason = False, "graph invalid after edit: " + problems[0]
+            return edits, None, "graph invalid after edit: " + problems[0]
+        return edits, candidate, ""
+
+    async def _edit(self, node: NodeSpec, op: Operator, name: str, task: Task, history: list[dict], rng: random.Random) -> PromptEdit:
+        try:
+            return await self.propose_prompt(node, op, name, task, history, rng)
+        except LLMError as exc:
+            if exc.fatal:
+                raise
+            return PromptEdit(node.id, name, op.prompt_texts[name], "", False, f"meta call failed: {exc}")
+
+    @staticmethod
+    def _register(
+        keys: list[str], made: list[Any], base: Fitness, evaluator: Evaluator, result: MetaPromptResult, generation: int
+    ) -> tuple[list[EvalRequest], bool]:
+        """The round's candidates as registered requests, in key order; True if a budget cut the round."""
+        requests: list[EvalRequest] = []
+        stopped = False
+        for key, item in zip(keys, made):
+            if isinstance(item, BudgetExceeded):
+                stopped = True  # not journaled: a resumed run with more budget asks again
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            entry = evaluator.journal.get(key)
+            if entry is not None:
+                if entry["accepted"]:
+                    requests.append(evaluator.request_of(entry["candidate"]))
+                continue
+            edits, candidate, reason = item
+            result.edits.extend(edits)
+            if candidate is None:
+                evaluator.journal.rejected(key, "prompt_opt", [reason])
+                continue
+            request = EvalRequest(candidate, (base.candidate_id,), "prompt_opt", "meta_prompt", generation)
+            row = evaluator.register(candidate, parents=request.parents, origin="prompt_opt", mutation="meta_prompt", generation=generation)
+            evaluator.journal.accepted(key, row.id, "prompt_opt")
+            requests.append(request)
+        return requests, stopped
 
 
 def _apply(spec: GraphSpec, edits: list[PromptEdit]) -> GraphSpec:

@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["Selection", "Tournament", "ParetoSelection", "Elitism", "pareto_front", "pareto_ranks", "elite"]
+__all__ = ["Selection", "Tournament", "ParetoSelection", "Elitism", "pareto_front", "pareto_ranks", "elite", "select_distinct"]
 
 import math
 import random
@@ -76,6 +76,26 @@ def elite(population: Sequence[Scored], n: int) -> list[Scored]:
         if len(out) >= n:
             break
     return out
+
+
+def select_distinct(selection: Selection, population: Sequence[Scored], n: int, rng: random.Random) -> list[Scored]:
+    """`n` picks of `selection` from `population`, no graph twice (fewer if there are fewer graphs).
+
+    One pick at a time from what is left, so a selection that may repeat an item (a tournament)
+    never gives one graph two places: not two survivor slots, not both parents of a crossover.
+    """
+    best: dict[str, Scored] = {}
+    for item in population:
+        known = best.get(item.graph_hash)
+        if known is None or item.rank_key() < known.rank_key():
+            best[item.graph_hash] = item
+    rest = list(best.values())
+    chosen: list[Scored] = []
+    while rest and len(chosen) < n:
+        (pick,) = selection.select(rest, 1, rng)
+        chosen.append(pick)
+        rest = [item for item in rest if item.graph_hash != pick.graph_hash]
+    return chosen
 
 
 class Selection(ABC):

@@ -281,8 +281,10 @@ class RunStore:
         optimizer_tokens: int | None = None,
         meta_tokens: int | None = None,
         dollars: float | None = None,
+        status: str = "done",
+        note: str | None = None,
     ) -> EvaluationRow:
-        """Records a finished evaluation.
+        """Records a finished evaluation, or one a budget cap cut short (status "partial").
 
         Args:
             ref: candidate id or graph hash.
@@ -297,10 +299,15 @@ class RunStore:
             optimizer_tokens: see `program_tokens`.
             meta_tokens: see `program_tokens`.
             dollars: defaults to the usage's total cost.
+            status: "done", or "partial" for an inner loop a budget stopped: its scores are kept
+                for the report, but it is not reused (a resumed run evaluates it again).
+            note: why it is partial (stored as the evaluation's error text).
 
         Returns:
             The stored evaluation.
         """
+        if status not in ("done", "partial"):
+            raise RunError(f"finish_evaluation takes status 'done' or 'partial', not {status!r}")
         usage_d = jsonable(usage)
         spend = spend_values(
             usage_d, program=program_tokens, optimizer=optimizer_tokens, meta=meta_tokens, dollars=dollars
@@ -308,7 +315,7 @@ class RunStore:
         at = now()
         return self._set_evaluation(
             ref,
-            status="done",
+            status=status,
             val_score=val_score,
             val_stderr=val_stderr,
             test_score=test_score,
@@ -317,16 +324,29 @@ class RunStore:
             usage=usage_d,
             program=jsonable(program),
             history=jsonable(history),
-            error=None,
+            error=note,
             started_at=func.coalesce(t.evaluation.c.started_at, at),
             finished_at=at,
         )
 
-    def fail_evaluation(self, ref: str, error: str | BaseException) -> None:
-        """Marks an evaluation as failed; a failed one is not done, so a resumed run retries it."""
+    def fail_evaluation(
+        self, ref: str, error: str | BaseException, *, usage: Mapping[str, Any] | Any = None, status: str = "failed"
+    ) -> None:
+        """Marks an evaluation as failed (or partial with no score); a resumed run retries it.
+
+        Args:
+            ref: candidate id or graph hash.
+            error: why (an exception is stored as "Type: message").
+            usage: what the attempt spent (a `Ledger` or its `to_dict()`), kept in the totals.
+            status: "failed", or "partial" when a budget cap stopped it before any score.
+        """
         if isinstance(error, BaseException):
             error = f"{type(error).__name__}: {error}"
-        self._set_evaluation(ref, status="failed", error=error, finished_at=now())
+        values: dict[str, Any] = {"status": status, "error": error, "finished_at": now()}
+        if usage is not None:
+            usage_d = jsonable(usage)
+            values.update(spend_values(usage_d, program=None, optimizer=None, meta=None, dollars=None), usage=usage_d)
+        self._set_evaluation(ref, **values)
 
     def set_test_score(self, ref: str, score: float, stderr: float | None = None) -> None:
         """Stores the test score of a reported candidate."""

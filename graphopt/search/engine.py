@@ -1,0 +1,139 @@
+"""The search engine: the state every phase of a search shares, and the run's identity.
+
+The engine holds the task, the client, the store, the evaluator (which hands evaluations to an
+executor) and what the phases have found so far: the seed graphs' fitness and the pool of every
+finished evaluation. Phases (`phases.py`) read and write it in turn. The winner is chosen from
+the store, so a resumed search picks among everything any of its sessions finished.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SearchEngine", "run_identity", "data_fingerprint", "carried_usage"]
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import RunError
+from ..graph.spec import GraphSpec
+from ..lm import LEVELS, LM, Ledger, Usage
+from ..store import RunStore
+from ..tasks.base import Task
+from .archive import graph_hash
+from .budgets import SearchBudget
+from .fitness import Evaluator, Fitness
+
+# Budget fields that may change between sessions of one run (caps, and how long to go on);
+# every other field shapes the scores and must match for a resume.
+_FREE_BUDGET_FIELDS = {"name", "calls", "tokens", "dollars", "levels", "wall_time", "generations", "patience"}
+_LEVEL_FIELDS = {"model", "temperature", "max_tokens", "seed", "api_base", "extra"}
+
+
+def data_fingerprint(task: Task) -> str:
+    """A hash of the task's examples (every split, inputs and targets) and its seed program."""
+    digest = hashlib.sha256()
+    for split in (task.train, task.val, task.test):
+        for ex in split:
+            digest.update(json.dumps([ex.id, ex.input, ex.target], ensure_ascii=False).encode())
+        digest.update(b"|")
+    digest.update(task.seed_program.model_dump_json().encode())
+    return digest.hexdigest()[:16]
+
+
+def run_identity(task: Task, lm: LM, budget: SearchBudget, seed: int, seed_graphs: Sequence[GraphSpec]) -> dict[str, Any]:
+    """What must be equal for a stored run to be continued: data, seed, loop sizes, seeds, models."""
+    levels = {}
+    for level in LEVELS:
+        cfg = lm.config.level(level)
+        levels[level] = {k: v for k, v in cfg.model_dump(mode="json").items() if k in _LEVEL_FIELDS and v not in (None, {}, "")}
+    return {
+        "data": data_fingerprint(task),
+        "seed": seed,
+        "loops": {k: v for k, v in budget.model_dump(mode="json").items() if k not in _FREE_BUDGET_FIELDS},
+        "seed_graphs": [graph_hash(g) for g in seed_graphs],
+        "levels": levels,
+    }
+
+
+@dataclass
+class SearchEngine:
+    """The shared state of one search.
+
+    Attributes:
+        seeds: the seed graphs' fitness, in the order given.
+        pool: every evaluation this search built on, by graph hash (finished ones only).
+        rejected: proposals that gave no usable graph (or whose evaluation failed).
+        stop_reason: why the search stopped early ("" when every phase ran to its end).
+        search_stop: why the structure search ended (its stop condition).
+        best, rows: the winner and the rows of the result table, once the test phase ran.
+    """
+
+    task: Task
+    lm: LM
+    store: RunStore
+    budget: SearchBudget
+    evaluator: Evaluator
+    seed: int = 0
+    emit: Callable[[str, dict[str, Any]], None] = lambda kind, data: None
+    seeds: list[Fitness] = field(default_factory=list)
+    pool: dict[str, Fitness] = field(default_factory=dict)
+    rejected: int = 0
+    stop_reason: str = ""
+    search_stop: str = ""
+    best: Fitness | None = None
+    rows: list[Any] = field(default_factory=list)
+
+    def add(self, results: Sequence[Fitness]) -> None:
+        """Puts the finished evaluations among `results` into the pool."""
+        for fitness in results:
+            if fitness.ok:
+                self.pool[fitness.graph_hash] = fitness
+
+    @property
+    def stopped(self) -> str:
+        """Why no more work should start (a budget cap cut an evaluation), or ""."""
+        return self.stop_reason or self.evaluator.exhausted
+
+    def usage(self) -> dict[str, dict[str, float]]:
+        """The run's spend per level so far: earlier sessions (from the store) plus this one."""
+        total = Ledger()
+        for (level, model), usage in self.lm.ledger.rows.items():
+            total.record(level, model, usage)
+        for (level, model), usage in self.lm.carried.rows.items():
+            total.record(level, model, usage)
+        return {level: data for level, data in total.to_dict()["levels"].items()}
+
+    def winner(self) -> Fitness:
+        """The best finished evaluation in the store (partial ones only if nothing finished).
+
+        Raises:
+            RunError: no graph has a validation score.
+        """
+        best = None
+        for order, row in enumerate(self.store.candidates()):
+            evaluation = row.evaluation
+            if evaluation is None or evaluation.val_score is None or evaluation.status not in ("done", "partial"):
+                continue
+            key = (evaluation.status == "done", evaluation.val_score, -_tokens(evaluation), -order)
+            if best is None or key > best[0]:
+                best = (key, row)
+        if best is None:
+            raise RunError(f"no graph of the run in {self.store.location} has a validation score: nothing to export")
+        row = best[1]
+        return self.evaluator._from_row(row, row.evaluation, from_store=True)
+
+
+def _tokens(evaluation: Any) -> int:
+    return (evaluation.program_tokens or 0) + (evaluation.optimizer_tokens or 0) + (evaluation.meta_tokens or 0)
+
+
+def carried_usage(store: RunStore) -> Ledger:
+    """The usage the store holds for the run (every earlier session), as a ledger for the caps."""
+    ledger = Ledger()
+    for level, data in (store.usage_totals().get("levels") or {}).items():
+        fields = {k: data[k] for k in Usage.__dataclass_fields__ if k in data}
+        if any(fields.values()):
+            ledger.rows[(level, "earlier sessions")] = Usage(**fields)
+    return ledger

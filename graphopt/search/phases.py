@@ -1,0 +1,189 @@
+"""The phases of a search, each a small object over the shared `SearchEngine`.
+
+The default pipeline is `default_phases()`: score the seed graphs together, prompt-optimize them
+together, evolve structures, score the winner and the seeds on test. A phase checks
+`engine.stopped` before starting work, so a budget cap ends the search cleanly after the phase
+in flight; anything a phase finished is in the store already.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Phase", "SeedPhase", "PromptPhase", "StructurePhase", "TestPhase", "ReportRow", "default_phases"]
+
+import asyncio
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..errors import BudgetExceeded
+from ..graph.spec import GraphSpec
+from ..program import evaluate
+from .crossover import SubgraphCrossover
+from .engine import SearchEngine
+from .evolution import StructureSearch
+from .fitness import EvalRequest, Fitness
+from .llm_mutation import LLMProposal
+from .mutations import default_mutations
+from .prompt_opt import MetaPromptOptimizer
+from .selection import Tournament
+from .stop import BudgetStop, MaxGenerations, NoImprovement, StopCondition, WallTime
+
+
+class Phase(ABC):
+    """One stage of a search."""
+
+    name = "phase"
+
+    @abstractmethod
+    async def run(self, engine: SearchEngine) -> None:
+        """Does the phase's work, reading and writing `engine` (and through it the store)."""
+
+
+class SeedPhase(Phase):
+    """Scores every seed graph, all of them together."""
+
+    name = "seed graphs"
+
+    def __init__(self, graphs: Sequence[GraphSpec]):
+        self.graphs = list(graphs)
+
+    async def run(self, engine: SearchEngine) -> None:
+        engine.emit("phase", {"name": self.name, "count": len(self.graphs)})
+        engine.seeds = await engine.evaluator.evaluate_many([EvalRequest(g) for g in self.graphs])
+        engine.evaluator.check_seeds(engine.seeds)
+        engine.add(engine.seeds)
+
+
+class PromptPhase(Phase):
+    """The meta prompt optimizer on every evaluated seed graph, the seeds together."""
+
+    name = "meta prompt optimization"
+
+    async def run(self, engine: SearchEngine) -> None:
+        budget = engine.budget
+        if not budget.prompt_iterations or engine.stopped:
+            return
+        seeds = [f for f in engine.seeds if f.ok]
+        engine.emit("phase", {"name": self.name, "count": len(seeds)})
+        optimizer = MetaPromptOptimizer(engine.lm, iterations=budget.prompt_iterations, candidates=budget.prompt_candidates)
+        results = await asyncio.gather(*(optimizer.optimize(f, engine.evaluator, engine.task) for f in seeds))
+        for fitness, tuned in zip(seeds, results):
+            engine.add(tuned.tried)
+            summary = {
+                "graph": fitness.spec.name,
+                "proposed": len(tuned.edits),
+                "kept": sum(e.accepted for e in tuned.edits),
+                "reasons": sorted({e.reason for e in tuned.edits if not e.accepted and e.reason}),
+            }
+            engine.store.add_event("prompt_edits", summary)
+            engine.emit("prompt_edits", summary)
+
+
+def _stop(budget) -> StopCondition:
+    stop: StopCondition = MaxGenerations(budget.generations) | NoImprovement(budget.patience)
+    if budget.wall_time:
+        stop = stop | WallTime(budget.wall_time)
+    if budget.tokens or budget.dollars:
+        stop = stop | BudgetStop(tokens=budget.tokens, dollars=budget.dollars)
+    return stop
+
+
+class StructurePhase(Phase):
+    """Evolution of graph structures from everything evaluated so far."""
+
+    name = "structure search"
+
+    def __init__(self, search: StructureSearch | None = None):
+        self.search = search
+
+    def _search(self, engine: SearchEngine) -> StructureSearch:
+        if self.search is not None:
+            return self.search
+        budget = engine.budget
+        return StructureSearch(
+            mutations=default_mutations(),
+            selection=Tournament(size=3),
+            stop=_stop(budget),
+            crossover=SubgraphCrossover(),
+            proposer=LLMProposal(engine.lm),
+            population=budget.population,
+            children=budget.children,
+            llm_share=budget.llm_share,
+            crossover_share=budget.crossover_share,
+        )
+
+    async def run(self, engine: SearchEngine) -> None:
+        if engine.stopped or not engine.budget.generations:
+            return
+        engine.emit("phase", {"name": self.name, "count": engine.budget.generations})
+        outcome = await self._search(engine).run(
+            list(engine.pool.values()),
+            engine.evaluator,
+            random.Random(engine.seed),
+            usage=engine.usage,
+            on_generation=lambda state, population: engine.emit(
+                "generation", {"generation": state.generation, "best": state.best_scores[-1], "usage": state.usage}
+            ),
+        )
+        engine.add(list(outcome.results.values()))
+        engine.rejected += outcome.rejected
+        engine.search_stop = outcome.stop_reason
+
+
+@dataclass
+class ReportRow:
+    role: str
+    candidate_id: str
+    name: str
+    val_score: float | None
+    test_score: float | None
+    tokens: dict[str, int]
+
+
+class TestPhase(Phase):
+    """Scores the winner and the seed graphs' programs on test, all together (for the report only)."""
+
+    name = "test report"
+
+    async def run(self, engine: SearchEngine) -> None:
+        best = engine.winner()
+        entries = [("seed", f) for f in engine.seeds if f.val_score is not None] + [("best", best)]
+        engine.emit("phase", {"name": self.name, "count": len(entries)})
+        tests = await asyncio.gather(*(self._test(engine, f) for _, f in entries))
+        engine.best = best
+        engine.rows = [
+            ReportRow(role, f.candidate_id, f.spec.name, f.val_score, test, _tokens(engine, f.candidate_id))
+            for (role, f), test in zip(entries, tests)
+        ]
+
+    @staticmethod
+    async def _test(engine: SearchEngine, fitness: Fitness) -> float | None:
+        evaluation = engine.store.evaluation(fitness.candidate_id)
+        if evaluation is not None and evaluation.test_score is not None:
+            return evaluation.test_score
+        program = fitness.program or engine.task.seed_program
+        try:
+            result = await evaluate(program, engine.task.test[: engine.budget.test_limit], engine.task, engine.lm)
+        except BudgetExceeded:
+            return None
+        if getattr(result, "errors", 0):
+            return None  # a test score with provider failures in it is not one
+        engine.store.set_test_score(fitness.candidate_id, result.accuracy, result.stderr)
+        return result.accuracy
+
+
+def _tokens(engine: SearchEngine, candidate_id: str) -> dict[str, int]:
+    evaluation = engine.store.evaluation(candidate_id)
+    if evaluation is None:
+        return {}
+    return {
+        "program": evaluation.program_tokens or 0,
+        "optimizer": evaluation.optimizer_tokens or 0,
+        "meta": evaluation.meta_tokens or 0,
+    }
+
+
+def default_phases(seed_graphs: Sequence[GraphSpec]) -> list[Phase]:
+    """Seeds, meta prompts, structures, test: the pipeline of `graphopt search`."""
+    return [SeedPhase(seed_graphs), PromptPhase(), StructurePhase(), TestPhase()]

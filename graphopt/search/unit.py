@@ -1,0 +1,106 @@
+"""One graph evaluation as a unit of work: what a worker needs, what it gives back.
+
+A unit is plain data (the graph spec, the program it starts from, the inner loop's sizes), so an
+executor can run it in this process or ship it to another one. `run_unit` is the worker's side:
+it runs the inner loop inside its own usage scope and never touches the run store; the driver
+that submitted the unit writes the store from the `UnitResult`.
+
+Statuses:
+- ``done``: the inner loop finished; its validation score is a measurement.
+- ``partial``: a budget cap stopped the inner loop; the best program so far and its scores are
+  kept, but a resumed run with more budget evaluates the graph again.
+- ``failed``: the graph could not be compiled or run, or some of its program calls failed at the
+  provider after the client's retries (their zeros are not measurements); the reason says which.
+"""
+
+from __future__ import annotations
+
+__all__ = ["EvalUnit", "UnitResult", "run_unit", "UNIT_STATUSES"]
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import BudgetExceeded, LLMError
+from ..graph.spec import GraphSpec
+from ..lm import LM, usage_scope
+from ..tasks.base import Task
+from ..types import Program
+
+UNIT_STATUSES = ("done", "partial", "failed")
+
+
+@dataclass(frozen=True)
+class EvalUnit:
+    """One inner-loop run of one graph.
+
+    Attributes:
+        candidate_id: the store's id of the graph (for logs and executors; the worker does not write).
+        spec: the optimizer graph.
+        program: the program the inner loop starts from.
+        steps, minibatch, val_limit, seed: the inner loop's sizes and seed.
+    """
+
+    candidate_id: str
+    spec: GraphSpec
+    program: Program
+    steps: int
+    minibatch: int
+    val_limit: int
+    seed: int = 0
+
+
+@dataclass
+class UnitResult:
+    """What a worker returns for one unit.
+
+    Attributes:
+        status: one of `UNIT_STATUSES`.
+        reason: why it is partial or failed ("" when done).
+        result: the inner loop's result as a dict (`OptimizeResult.to_dict()`), None if it never ran.
+        usage: the unit's own usage, a `Ledger.to_dict()`.
+        traces, errors: program runs made and how many of them failed at the provider.
+    """
+
+    status: str
+    reason: str = ""
+    result: dict[str, Any] | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+    traces: int = 0
+    errors: int = 0
+
+
+async def run_unit(unit: EvalUnit, task: Task, lm: LM) -> UnitResult:
+    """Runs the inner loop of one unit with its own usage account.
+
+    Raises:
+        LLMError: a fatal provider error (bad key, unknown model, ...): the command must stop.
+    """
+    from ..loop import optimize
+
+    with usage_scope() as spent:
+        try:
+            result = await optimize(
+                unit.program, unit.spec, task, lm,
+                steps=unit.steps, minibatch_size=unit.minibatch, val_limit=unit.val_limit, seed=unit.seed,
+            )
+        except LLMError as exc:
+            if getattr(exc, "fatal", not exc.retryable):
+                raise
+            return UnitResult("failed", f"provider error: {exc}", usage=spent.to_dict())
+        except BudgetExceeded as exc:  # before the loop started (it catches its own)
+            return UnitResult("partial", f"budget reached: {exc}", usage=spent.to_dict())
+        except Exception as exc:  # noqa: BLE001  (a graph that cannot compile or run is a recorded failure)
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            return UnitResult("failed", f"{type(exc).__name__}: {first}"[:500], usage=spent.to_dict())
+    data = result.to_dict()
+    out = UnitResult("done", result=data, usage=spent.to_dict(), traces=result.traces, errors=result.errors)
+    if result.errors:
+        out.status = "failed"
+        out.reason = (
+            f"{result.errors} of {result.traces} program calls failed at the provider after retries"
+            f" (first: {result.first_error[:300]})"
+        )
+    elif result.stopped == "budget":
+        out.status = "partial"
+        out.reason = f"budget reached: {result.stop_reason}"
+    return out

@@ -79,19 +79,50 @@ def test_usage_is_counted_and_costs_nothing(local_lm):
     assert usage.cost == 0.0
 
 
-def test_llama_threads_default_to_half_the_cores_and_follow_the_environment(monkeypatch):
+def test_pool_settings_come_from_the_environment_and_bad_values_name_the_variable(monkeypatch):
     from graphopt.lm import local
 
-    monkeypatch.delenv("GRAPHOPT_LOCAL_THREADS", raising=False)
-    monkeypatch.setattr(local.os, "cpu_count", lambda: 2)
-    assert local._threads() == 1  # spinning threads on every core stall under any other load
-    monkeypatch.setattr(local.os, "cpu_count", lambda: 8)
-    assert local._threads() == 4
-    monkeypatch.setenv("GRAPHOPT_LOCAL_THREADS", "3")
-    assert local._threads() == 3
+    for name in ("GRAPHOPT_LOCAL_INSTANCES", "GRAPHOPT_LOCAL_THREADS", "GRAPHOPT_LOCAL_N_CTX"):
+        monkeypatch.delenv(name, raising=False)
+    assert local.local_config_from_env().instances is None  # sized by cores and memory
+    monkeypatch.setenv("GRAPHOPT_LOCAL_INSTANCES", "3")
+    monkeypatch.setenv("GRAPHOPT_LOCAL_THREADS", "2")
+    config = local.local_config_from_env()
+    assert (config.instances, config.threads, config.n_ctx) == (3, 2, 2048)
     monkeypatch.setenv("GRAPHOPT_LOCAL_THREADS", "many")
     with pytest.raises(ConfigError, match="GRAPHOPT_LOCAL_THREADS"):
-        local._threads()
+        local.local_config_from_env()
+
+
+def test_pool_size_follows_cores_and_memory():
+    from graphopt.lm.local_pool import pool_size
+
+    mb = 2**20
+    assert pool_size(100 * mb, cores=2, memory=24_000 * mb) == 2  # one one-thread instance per core
+    assert pool_size(100 * mb, threads=2, cores=8, memory=24_000 * mb) == 4
+    assert pool_size(100 * mb, cores=16, memory=1_000 * mb) == 1  # little memory: one instance
+
+
+@pytest.mark.integration
+def test_answers_do_not_depend_on_what_an_instance_computed_before(tmp_path):
+    """A warm instance (the program's prefix cached) answers exactly as a cold one."""
+    from graphopt.lm.local import _load, smollm2_path
+
+    llama = _load(smollm2_path(), 2048, 1)
+    system = {"role": "system", "content": "Sort the given words alphabetically. " * 6}
+    prompts = [[system, {"role": "user", "content": f"List: {words}"}] for words in ("pear apple fig", "kiwi lime date", "pear apple")]
+
+    def answer(messages):
+        out = llama.create_chat_completion(messages=messages, temperature=0.0, max_tokens=12, top_k=1)
+        return out["choices"][0]["message"]["content"]
+
+    warm = [answer(m) for m in prompts]
+    cold = []
+    for m in prompts:
+        llama.reset()
+        cold.append(answer(m))
+    assert warm == cold
+    llama.close()
 
 
 @pytest.mark.integration

@@ -39,8 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems or [str(exc)]:
             print(f"error: {problem}", file=sys.stderr)
         return 2
-    except GraphoptError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except GraphoptError as exc:  # a settings error may list several problems, one line each
+        for problem in getattr(exc, "problems", None) or [str(exc)]:
+            print(f"error: {problem}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted (a search can continue with --resume)", file=sys.stderr)

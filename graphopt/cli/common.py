@@ -6,9 +6,12 @@ __all__ = [
     "ProgramModel",
     "OptimizerModel",
     "MetaModel",
+    "ConfigFile",
+    "SetOption",
     "CacheDir",
     "NoCache",
     "make_lm",
+    "resolve",
     "print_usage",
     "console",
     "run_async",
@@ -26,11 +29,13 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import ConfigError
-from ..lm import LM, LMConfig
+from ..lm import LEVELS, LM
 from ..lm.budget import Budget
+from ..lm.settings import Settings, resolve_settings
 
 # Piped or captured output is not cut to 80 columns: tables stay whole in logs and CI.
 console = Console(stderr=False, highlight=False, width=None if sys.stdout.isatty() else 140)
+err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
 
 ProgramModel = Annotated[
     str | None, typer.Option("--program-model", help="Model of the program level (any litellm model string).")
@@ -43,6 +48,39 @@ CacheDir = Annotated[
     Path | None, typer.Option("--cache-dir", help="Response cache directory (default ~/.cache/graphopt).")
 ]
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Turn the response cache off.")]
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option("--config", help="Settings file (TOML; default ./graphopt.toml or $GRAPHOPT_CONFIG).", dir_okay=False),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="LEVEL.KEY=VALUE",
+        help="Override one setting (repeatable), e.g. --set program.api_base=http://127.0.0.1:8000/v1. "
+        "See graphopt config show.",
+    ),
+]
+
+
+def resolve(
+    program_model: str | None = None,
+    optimizer_model: str | None = None,
+    meta_model: str | None = None,
+    *,
+    config_file: Path | None = None,
+    overrides: list[str] | None = None,
+    cache_dir: Path | None = None,
+    no_cache: bool = False,
+) -> Settings:
+    """The settings of a command: flags, then environment, then the config file, then defaults."""
+    flags: dict[str, tuple[Any, str]] = {}
+    if no_cache:
+        flags["cache_dir"] = ("off", "flag --no-cache")
+    elif cache_dir is not None:
+        flags["cache_dir"] = (str(cache_dir), "flag --cache-dir")
+    models = {"program": program_model, "optimizer": optimizer_model, "meta": meta_model}
+    return resolve_settings(config_file, overrides or (), models, flags=flags)
 
 
 def make_lm(
@@ -50,18 +88,51 @@ def make_lm(
     optimizer_model: str | None = None,
     meta_model: str | None = None,
     *,
+    config_file: Path | None = None,
+    overrides: list[str] | None = None,
     cache_dir: Path | None = None,
     no_cache: bool = False,
     budget: Budget | None = None,
+    levels: tuple[str, ...] = LEVELS,
 ) -> LM:
-    """An LM client for a command, with the models checked before anything is spent."""
-    config = LMConfig().with_models(program=program_model, optimizer=optimizer_model, meta=meta_model)
-    if no_cache:
-        config = config.model_copy(update={"cache_dir": None})
-    elif cache_dir is not None:
-        config = config.model_copy(update={"cache_dir": cache_dir})
-    lm = LM(config, budget=budget)
+    """An LM client for a command, with the settings and models checked before anything is spent.
+
+    Args:
+        program_model, optimizer_model, meta_model: the `--LEVEL-model` flags (None: not given).
+        config_file: the `--config` file (else $GRAPHOPT_CONFIG, else ./graphopt.toml).
+        overrides: the `--set LEVEL.KEY=VALUE` flags.
+        cache_dir, no_cache: the `--cache-dir` and `--no-cache` flags.
+        budget: the command's caps; a dollar cap on a level with no known price is refused.
+        levels: the levels the command calls (eval: only "program"): the price warning and the
+            dollar-cap check look at these.
+
+    Raises:
+        ConfigError: a setting, a model or a cap that cannot be used (one line per problem).
+    """
+    settings = resolve(
+        program_model, optimizer_model, meta_model,
+        config_file=config_file, overrides=overrides, cache_dir=cache_dir, no_cache=no_cache,
+    )  # fmt: skip
+    lm = LM(settings.config, budget=budget)
     lm.check_models()
+    unpriced = [level for level in levels if not lm.price_known(level)]
+    if budget is not None:
+        capped = [
+            level for level in unpriced
+            if budget.total.dollars is not None or (budget.levels.get(level) and budget.levels[level].dollars is not None)
+        ]  # fmt: skip
+        if capped:
+            level = capped[0]
+            raise ConfigError(
+                f"--max-dollars cannot be enforced: no price is known for the {level} model {lm.model(level)!r}; "
+                f"set {level}.input_price_per_million and {level}.output_price_per_million (config file or --set)"
+            )
+    for level in unpriced:
+        err_console.print(
+            f"warning: no price known for the {level} model {lm.model(level)!r}: its dollars are not counted "
+            f"(\"$?\" below); set {level}.input_price_per_million and {level}.output_price_per_million",
+            soft_wrap=True,
+        )
     return lm
 
 
@@ -75,7 +146,11 @@ def print_usage(lm: LM, title: str = "Model usage") -> None:
     for column in ("level", "model", "calls", "cache hits", "prompt tok", "completion tok", "cost $", "latency s"):
         table.add_column(column, justify="left" if column in ("level", "model") else "right")
     data = lm.ledger.to_dict()
+    unknown = False
     for row in data["models"]:
+        # "$?": dollars of a model with no known price were not counted; $0 would be a lie.
+        priced = _row_priced(lm, row["level"], row["model"])
+        unknown = unknown or (not priced and row["calls"] > 0)
         table.add_row(
             row["level"],
             row["model"],
@@ -83,15 +158,22 @@ def print_usage(lm: LM, title: str = "Model usage") -> None:
             str(row["cache_hits"]),
             str(row["prompt_tokens"]),
             str(row["completion_tokens"]),
-            f"{row['cost']:.4f}",
+            f"{row['cost']:.4f}" if priced else "$?",
             f"{row['latency']:.1f}",
         )
     total = data["total"]
     table.add_row(
         "total", "", str(total["calls"]), str(total["cache_hits"]), str(total["prompt_tokens"]),
-        str(total["completion_tokens"]), f"{total['cost']:.4f}", f"{total['latency']:.1f}",
+        str(total["completion_tokens"]), f"{total['cost']:.4f}" + (" + $?" if unknown else ""), f"{total['latency']:.1f}",
     )
     console.print(table)
+
+
+def _row_priced(lm: LM, level: str, model: str) -> bool:
+    if level in LEVELS and lm.model(level) == model:
+        return lm.price_known(level)
+    known = getattr(lm.transport, "price_known", None)
+    return True if known is None else bool(known(model))
 
 
 def write_json(path: Path, data: Any) -> None:

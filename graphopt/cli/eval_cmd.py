@@ -9,7 +9,7 @@ import typer
 
 from ..program import evaluate
 from .app import app
-from .common import CacheDir, NoCache, ProgramModel, console, make_lm, print_usage, run_async, write_json
+from .common import CacheDir, ConfigFile, SetOption, NoCache, ProgramModel, console, make_lm, print_usage, run_async, write_json
 from .taskopts import Difficulty, InputKey, Seed, Source, TargetKey, TaskName, build_task, load_program
 
 
@@ -28,12 +28,17 @@ def eval_command(
     target_key: TargetKey = None,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
+    config_file: ConfigFile = None,
+    overrides: SetOption = None,
 ) -> None:
     """Evaluate a program on a task: accuracy with its standard error, and the usage table."""
     the_task = build_task(task, source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key)
     the_program = load_program(program, the_task)
     examples = the_task.split(split)[:limit]
-    lm = make_lm(program_model, cache_dir=cache_dir, no_cache=no_cache)
+    lm = make_lm(
+        program_model, config_file=config_file, overrides=overrides, cache_dir=cache_dir, no_cache=no_cache,
+        levels=("program",),
+    )
     try:
         result = run_async(evaluate(the_program, examples, the_task, lm))
     finally:

@@ -20,7 +20,7 @@ from ..graph.validate import check
 from ..lm.budget import Budget, Caps
 from ..program import evaluate
 from .app import app
-from .common import CacheDir, NoCache, OptimizerModel, ProgramModel, console, make_lm, print_usage, run_async, write_json
+from .common import CacheDir, ConfigFile, SetOption, NoCache, OptimizerModel, ProgramModel, console, make_lm, print_usage, run_async, write_json
 from .taskopts import Difficulty, InputKey, Seed, Source, TargetKey, TaskName, build_task, load_program
 
 if TYPE_CHECKING:  # the loop pulls in LangGraph: imported when the command runs, so --help stays fast
@@ -83,13 +83,18 @@ def optimize_command(
     target_key: TargetKey = None,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
+    config_file: ConfigFile = None,
+    overrides: SetOption = None,
 ) -> None:
     """Optimize a task's program with an optimizer graph; report val and test before and after."""
     spec = check(load_graph(graph))
     the_task = build_task(task, source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key)
     start = load_program(program, the_task)
     budget = Budget(total=Caps(calls=max_calls, dollars=max_dollars))
-    lm = make_lm(program_model, optimizer_model, cache_dir=cache_dir, no_cache=no_cache, budget=budget)
+    lm = make_lm(
+        program_model, optimizer_model, config_file=config_file, overrides=overrides,
+        cache_dir=cache_dir, no_cache=no_cache, budget=budget, levels=("program", "optimizer"),
+    )
     console.print(
         f"optimize {the_task.name} with graph {spec.name}: {steps} steps, minibatch {minibatch} "
         f"(program model {lm.model('program')}, optimizer model {lm.model('optimizer')})"

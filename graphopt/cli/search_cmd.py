@@ -13,7 +13,7 @@ from ..errors import ConfigError
 from ..graph.io import load_graph
 from ..lm import LEVELS
 from .app import app
-from .common import CacheDir, MetaModel, NoCache, OptimizerModel, ProgramModel, console, make_lm, print_usage, run_async
+from .common import CacheDir, ConfigFile, SetOption, MetaModel, NoCache, OptimizerModel, ProgramModel, console, make_lm, print_usage, run_async
 from .taskopts import Difficulty, InputKey, Seed, Source, TargetKey, TaskName, build_task
 
 
@@ -74,6 +74,8 @@ def search_command(
     target_key: TargetKey = None,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
+    config_file: ConfigFile = None,
+    overrides: SetOption = None,
 ) -> None:
     """Search for the best optimizer graph for a task and save it as best.graph.json."""
     from ..search.budgets import estimate, get_budget
@@ -110,7 +112,10 @@ def search_command(
         console.print(table)
         console.print("Upper estimate before caching; nothing was spent.")
         return
-    lm = make_lm(program_model, optimizer_model, meta_model, cache_dir=cache_dir, no_cache=no_cache, budget=plan.lm_budget())
+    lm = make_lm(
+        program_model, optimizer_model, meta_model, config_file=config_file, overrides=overrides,
+        cache_dir=cache_dir, no_cache=no_cache, budget=plan.lm_budget(),
+    )
     console.print(f"search on {the_task.name}, budget {plan.name}, run dir {out}")
     try:
         report = run_async(run_search(the_task, lm, plan, out, seeds, resume=resume, seed=seed, on_event=_progress))

@@ -58,7 +58,7 @@ class LM:
         cache_dir: Path | None = _UNSET,
     ):
         self.config = config or LMConfig()
-        self.transport: Transport = transport or LiteLLMTransport()
+        self.transport: Transport = transport or LiteLLMTransport(local=self.config.local)
         self.budget = budget or Budget()
         self.ledger = Ledger()
         self.cache = ResponseCache(self.config.cache_dir if cache_dir is _UNSET else cache_dir)
@@ -134,7 +134,7 @@ class LM:
             stop=list(stop) if stop else None,
             response_format=response_format,
             timeout=cfg.timeout,
-            extra=dict(cfg.extra),
+            extra=cfg.provider_extra(),
         )
         base_key = request_key(request.cache_fields())
         if request.temperature > 0:
@@ -216,6 +216,7 @@ class LM:
                     break
         finally:
             self._pending[level] -= 1
+        response = self._priced(level, response)
         self._account(
             level,
             request.model,
@@ -233,6 +234,25 @@ class LM:
         """Records one call (or cache hit, or failed attempt) in the ledger and the open usage scopes."""
         self.ledger.record(level, model, usage)
         record_in_scopes(level, model, usage)
+
+    def _priced(self, level: str, response: Response) -> Response:
+        """The response at the config's price, when the level sets one (it replaces litellm's)."""
+        cfg = self.config.level(level)
+        if not cfg.priced:
+            return response
+        cost = (
+            response.prompt_tokens * cfg.input_price_per_million
+            + response.completion_tokens * cfg.output_price_per_million
+        ) / 1e6
+        return Response(**{**response.__dict__, "cost": cost})
+
+    def price_known(self, level: str) -> bool:
+        """Whether dollars are counted at `level`: a price in the config, or one litellm knows."""
+        cfg = self.config.level(level)
+        if cfg.priced:
+            return True
+        known = getattr(self.transport, "price_known", None)
+        return True if known is None else bool(known(cfg.model))
 
     def _backoff(self, attempt: int, error: LLMError) -> float:
         if error.retry_after is not None:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-__all__ = ["LEVELS", "DEFAULT_MODEL", "LevelConfig", "LMConfig", "default_cache_dir"]
+__all__ = ["LEVELS", "DEFAULT_MODEL", "LevelConfig", "LocalConfig", "LMConfig", "default_cache_dir"]
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from ..errors import ConfigError
-from .transport import scrub_secrets
+from .secrets import strip_secrets
 
 LEVELS = ("program", "optimizer", "meta")
 
@@ -31,9 +31,17 @@ class LevelConfig(BaseModel):
             else DEFAULT_MAX_TOKENS.
         concurrency: at most this many calls in flight to this model.
         timeout: seconds before one call is abandoned (and retried).
-        extra: more litellm arguments (api_base, top_p, ...). Credentials in it (api_key, any
-            name with "key", "token", "secret") reach the provider but are left out of dumps,
-            reprs and cache keys, so a saved config never holds a secret.
+        api_base: the endpoint (a vLLM, llama.cpp or Ollama server, a proxy). An "openai/..."
+            model with an api_base goes through graphopt's lean HTTP path unless
+            transport="litellm".
+        api_key_env: the name of the environment variable holding this level's key (the key
+            itself is never written in a config).
+        input_price_per_million, output_price_per_million: dollars per million prompt and
+            completion tokens, for models litellm has no price for (they replace its price).
+        transport: "auto" (the lean HTTP path where it applies, else litellm) or "litellm".
+        extra: more provider arguments (top_p, extra_headers, ...). Credentials in it (api_key,
+            any name with "key", "token", "secret") reach the provider but are left out of
+            dumps, reprs and cache keys, so a saved config never holds a secret.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -44,15 +52,73 @@ class LevelConfig(BaseModel):
     seed: int | None = 0
     concurrency: int = Field(8, ge=1)
     timeout: float = Field(120.0, gt=0)
+    api_base: str | None = None
+    api_key_env: str | None = None
+    input_price_per_million: float | None = Field(None, ge=0)
+    output_price_per_million: float | None = Field(None, ge=0)
+    transport: Literal["auto", "litellm"] = "auto"
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("model")
+    @classmethod
+    def _model_named(cls, model: str) -> str:
+        if not model.strip():
+            raise ValueError("an empty model name: use a litellm model string, or local/smollm2 for the embedded model")
+        return model
+
+    @field_validator("api_base")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError("api_base must be an http(s) URL, e.g. http://127.0.0.1:8000/v1")
+        return url or None
+
+    @property
+    def priced(self) -> bool:
+        """True when the config gives this level's price (both directions)."""
+        return self.input_price_per_million is not None and self.output_price_per_million is not None
+
+    def provider_extra(self, environ: Any = None) -> dict[str, Any]:
+        """`extra` plus the endpoint, the route and the key named by api_key_env, for one request."""
+        extra = dict(self.extra)
+        if self.api_base:
+            extra["api_base"] = self.api_base
+        if self.transport != "auto":
+            extra["transport"] = self.transport
+        if self.api_key_env:
+            key = (os.environ if environ is None else environ).get(self.api_key_env)
+            if not key:
+                raise ConfigError(
+                    f"api_key_env names ${self.api_key_env}, which is not set: export it, or change api_key_env"
+                )
+            extra["api_key"] = key
+        return extra
 
     @field_serializer("extra")
     def _extra_without_secrets(self, extra: dict[str, Any]) -> dict[str, Any]:
-        return scrub_secrets(extra)
+        return strip_secrets(extra)
 
     def __repr_args__(self):
         for name, value in super().__repr_args__():
-            yield name, scrub_secrets(value) if name == "extra" else value
+            yield name, strip_secrets(value) if name == "extra" else value
+
+
+class LocalConfig(BaseModel):
+    """The embedded model's runtime: a pool of llama.cpp instances.
+
+    Attributes:
+        instances: how many llama.cpp instances serve calls in parallel; None sizes the pool
+            by cores and free memory.
+        threads: threads per instance; None: one (several threads per instance spin at
+            barriers and lose to several one-thread instances on a busy machine).
+        n_ctx: context length of each instance, in tokens.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    instances: int | None = Field(None, ge=1, le=64)
+    threads: int | None = Field(None, ge=1, le=256)
+    n_ctx: int = Field(2048, ge=128)
 
 
 def _optimizer_default() -> LevelConfig:
@@ -68,6 +134,7 @@ class LMConfig(BaseModel):
     program: LevelConfig = Field(default_factory=LevelConfig)
     optimizer: LevelConfig = Field(default_factory=_optimizer_default)
     meta: LevelConfig = Field(default_factory=_optimizer_default)
+    local: LocalConfig = Field(default_factory=LocalConfig)
     cache_dir: Path | None = Field(default_factory=lambda: default_cache_dir())
     max_retries: int = Field(4, ge=0)
     backoff_base: float = Field(0.5, gt=0)
@@ -82,7 +149,11 @@ class LMConfig(BaseModel):
         """A copy with the model of some levels replaced, e.g. with_models(program="gpt-4o-mini")."""
         update = {}
         for level, model in models.items():
-            if model:
+            if model is not None:
+                if not model.strip():
+                    raise ConfigError(
+                        f"the {level} model is empty: name a model, or local/smollm2 for the embedded one"
+                    )
                 update[level] = self.level(level).model_copy(update={"model": model})
         return self.model_copy(update=update)
 

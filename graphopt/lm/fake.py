@@ -34,6 +34,7 @@ class FakeModel:
         default: the reply when nothing else matches (None: raise).
         latency: seconds each call takes (asyncio sleep, so calls overlap).
         cost_per_token: dollars per token, to exercise dollar budgets.
+        priced: whether its models count as priced (False: like a model litellm has no price for).
     """
 
     def __init__(
@@ -46,6 +47,7 @@ class FakeModel:
         cycle: bool = False,
         latency: float = 0.0,
         cost_per_token: float = 0.0,
+        priced: bool = True,
     ):
         self._replies = list(replies) if replies is not None else None
         self._iter = (itertools.cycle(self._replies) if cycle else iter(self._replies)) if self._replies else None
@@ -54,6 +56,7 @@ class FakeModel:
         self.default = default
         self.latency = latency
         self.cost_per_token = cost_per_token
+        self.priced = priced
         self.requests: list[Request] = []
 
     @property
@@ -62,6 +65,9 @@ class FakeModel:
 
     def check_model(self, model: str) -> None:
         return None
+
+    def price_known(self, model: str) -> bool:
+        return self.priced
 
     def _reply(self, request: Request) -> str:
         prompt = "\n".join(m.get("content", "") for m in request.messages)

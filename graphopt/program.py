@@ -13,9 +13,12 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["run_program", "evaluate", "Evaluation"]
+__all__ = ["run_program", "evaluate", "Evaluation", "ErrorTally", "error_tally"]
 
 import asyncio
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .errors import LLMError
@@ -26,7 +29,11 @@ from .types import Example, Program, Trace, mean_and_stderr
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Traces of one program on some examples, with accuracy and its standard error."""
+    """Traces of one program on some examples, with accuracy and its standard error.
+
+    An example whose model call failed after its retries scores 0 and keeps the error in its
+    trace; `errors` counts them, so a caller can refuse a result that is mostly failures.
+    """
 
     program: Program
     traces: list[Trace]
@@ -34,6 +41,21 @@ class Evaluation:
     @property
     def scores(self) -> list[float]:
         return [t.score for t in self.traces]
+
+    @property
+    def errors(self) -> int:
+        """How many examples have no answer because their model call failed (after retries)."""
+        return sum(1 for t in self.traces if t.error)
+
+    @property
+    def error_rate(self) -> float:
+        """`errors` as a share of the examples (0.0 for no examples)."""
+        return self.errors / len(self.traces) if self.traces else 0.0
+
+    @property
+    def first_error(self) -> str:
+        """The error of the first errored trace, or ""."""
+        return next((t.error for t in self.traces if t.error), "")
 
     @property
     def accuracy(self) -> float:
@@ -49,8 +71,58 @@ class Evaluation:
             "accuracy": self.accuracy,
             "stderr": self.stderr,
             "n": len(self.traces),
+            "errors": self.errors,
             "traces": [t.model_dump() for t in self.traces],
         }
+
+
+@dataclass
+class ErrorTally:
+    """Examples run and examples errored (model call failed after its retries) inside an `error_tally`."""
+
+    examples: int = 0
+    errors: int = 0
+    first_error: str = ""
+
+    @property
+    def error_rate(self) -> float:
+        """`errors` as a share of `examples` (0.0 before any example)."""
+        return self.errors / self.examples if self.examples else 0.0
+
+    def add(self, traces: list[Trace]) -> None:
+        self.examples += len(traces)
+        for trace in traces:
+            if trace.error:
+                self.errors += 1
+                self.first_error = self.first_error or trace.error
+
+
+_TALLIES: contextvars.ContextVar[tuple[ErrorTally, ...]] = contextvars.ContextVar("graphopt_error_tallies", default=())
+
+
+@contextlib.contextmanager
+def error_tally() -> Iterator[ErrorTally]:
+    """Counts every example `run_program` runs in this context (and the tasks it starts), and those errored.
+
+    A command uses it to stop when too many calls fail (`--max-error-rate`), whichever code ran them.
+
+    Example:
+        >>> import asyncio
+        >>> from graphopt.lm import LM, FakeModel
+        >>> from graphopt.tasks import get_task
+        >>> task = get_task("word_sorting", sizes=(5, 5, 5))
+        >>> lm = LM(transport=FakeModel(default="x"), cache_dir=None)
+        >>> with error_tally() as tally:
+        ...     _ = asyncio.run(evaluate(task.seed_program, task.val, task, lm))
+        >>> (tally.examples, tally.errors)
+        (5, 0)
+    """
+    tally = ErrorTally()
+    token = _TALLIES.set((*_TALLIES.get(), tally))
+    try:
+        yield tally
+    finally:
+        _TALLIES.reset(token)
 
 
 async def _run_one(program: Program, example: Example, task: Task, lm: LM, level: str) -> Trace:
@@ -59,7 +131,10 @@ async def _run_one(program: Program, example: Example, task: Task, lm: LM, level
         max_tokens = None if lm.config.level(level).max_tokens else task.max_tokens
         completion = await lm.complete(level, program.messages(example.input), stop=task.stop, max_tokens=max_tokens)
     except LLMError as exc:
-        # One failed example scores 0 with the reason kept; the evaluation goes on.
+        if exc.fatal:  # a bad key or model fails every call alike: stop instead of scoring zeros
+            raise
+        # The call outlived its retries: the example scores 0, the error is kept in its trace
+        # (counted by Evaluation.errors), and the evaluation goes on.
         return Trace(example=example, output="", answer="", score=0.0, error=str(exc))
     answer, score = task.score(completion.text, example)
     return Trace(example=example, output=completion.text, answer=answer, score=score)
@@ -70,23 +145,37 @@ async def run_program(
 ) -> list[Trace]:
     """Runs `program` on every example concurrently (the client bounds the concurrency).
 
+    An example whose call failed after its retries gets a trace with `error` set and score 0.
+
     Raises:
         BudgetExceeded: a cap was reached; traces finished before it are lost only for this call.
+        LLMError: a fatal model error (`LLMError.fatal`: bad key, unknown model, refused request).
     """
     # A window of twice the model's concurrency keeps it busy while the rest wait here, before
     # any work: 500 examples must not all build and look up their requests before the first
     # one is sent.
     window = asyncio.Semaphore(2 * lm.config.level(level).concurrency)
 
+    fatal: list[LLMError] = []
+
     async def one(example: Example) -> Trace:
         async with window:
-            return await _run_one(program, example, task, lm, level)
+            if fatal:  # every later call would fail alike: do not make them
+                raise fatal[0]
+            try:
+                return await _run_one(program, example, task, lm, level)
+            except LLMError as exc:  # _run_one lets only fatal errors through
+                fatal.append(exc)
+                raise
 
     results = await asyncio.gather(*(one(ex) for ex in examples), return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):  # BudgetExceeded first in order, like any other
             raise result
-    return list(results)  # type: ignore[arg-type]
+    traces: list[Trace] = list(results)  # type: ignore[arg-type]
+    for tally in _TALLIES.get():
+        tally.add(traces)
+    return traces
 
 
 async def evaluate(program: Program, examples: list[Example], task: Task, lm: LM) -> Evaluation:

@@ -163,9 +163,11 @@ async def ask(
     ctx: StepContext, node_id: str, prompt: str, params: LLMParams, *, json_reply: bool = False,
     temperature: float | None = None,
 ) -> str | None:
-    """Sends one optimizer-level prompt; a failed call is recorded as dropped and gives None.
+    """Sends one optimizer-level prompt; a call that failed after its retries is recorded as dropped and gives None.
 
     `BudgetExceeded` is not caught: it ends the step and the loop keeps the best program so far.
+    A fatal `LLMError` (bad key, unknown model: see `LLMError.fatal`) is not caught either: every
+    later call would fail alike, so the command stops.
     """
     try:
         completion = await ctx.lm.complete(
@@ -176,6 +178,8 @@ async def ask(
             response_format=instruction_format() if json_reply else None,
         )
     except LLMError as exc:
+        if exc.fatal:
+            raise
         ctx.dropped.append(Dropped(node_id, f"model call failed: {exc}"))
         return None
     return completion.text

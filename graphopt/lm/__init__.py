@@ -3,7 +3,6 @@
 from .budget import Budget, Caps
 from .client import LM, Completion
 from .config import DEFAULT_MODEL, LEVELS, LevelConfig, LMConfig
-from .fake import FakeModel
 from .ledger import Ledger, Usage, usage_scope
 from .transport import LiteLLMTransport, Request, Response
 
@@ -24,3 +23,13 @@ __all__ = [
     "Request",
     "Response",
 ]
+
+
+def __getattr__(name: str):
+    # FakeModel lives in graphopt.testing (test machinery); this alias keeps
+    # `from graphopt.lm import FakeModel` working without importing it with the runtime layer.
+    if name == "FakeModel":
+        from ..testing.fake import FakeModel
+
+        return FakeModel
+    raise AttributeError(f"module 'graphopt.lm' has no attribute {name!r}")

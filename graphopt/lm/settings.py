@@ -134,6 +134,8 @@ def _flatten(data: Mapping[str, Any], origin: str) -> tuple[dict[str, Any], list
                         flat[f"{name}.extra.{arg}"] = arg_value
                 else:
                     flat[f"{name}.{key}"] = inner
+        elif isinstance(value, Mapping):
+            problems.append(f"{origin}: unknown level {name!r} (section [{name}]){did_you_mean(name, SECTIONS)}")
         else:
             flat[name] = value
     for name, value in flat.items():
@@ -222,7 +224,7 @@ def resolve_settings(
         ConfigError: the config file is missing or is not valid TOML.
     """
     env = os.environ if env is None else env
-    path = find_config_file(config_file, env, cwd or Path.cwd())
+    path = find_config_file(config_file, env, cwd or Path("."))
     problems: list[str] = []
     chosen: dict[str, tuple[Any, str]] = {}
 
@@ -233,7 +235,7 @@ def resolve_settings(
             raise ConfigError(f"cannot read config file {path}: {exc}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
-        flat, found = _flatten(data, str(path))
+        flat, found = _flatten(data, f"file {path}")
         problems += found
         chosen.update({name: (value, f"file {path}") for name, value in flat.items()})
     chosen.update(_env_values(env))
@@ -254,9 +256,15 @@ def resolve_settings(
             problems.append(problem)
         if name.endswith(".model") and isinstance(value, str) and not value.strip():
             problems.append(f"{source}: {name} is empty: name a model, e.g. gpt-4o-mini, or local/smollm2 for the embedded one")
+    # Check the values of the well-named settings too, so that one run lists every problem.
+    valid = {name: entry for name, entry in chosen.items() if not _name_problem(name, "")}
+    try:
+        settings = _build(valid, path)
+    except SettingsError as exc:
+        problems += exc.problems
     if problems:
         raise SettingsError(problems)
-    return _build(chosen, path)
+    return settings
 
 
 def _build(chosen: dict[str, tuple[Any, str]], path: Path | None) -> Settings:

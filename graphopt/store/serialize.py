@@ -15,27 +15,10 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-_SECRET_WORDS = ("key", "token", "secret", "password")
+# The one secret scrubber of graphopt (the LM layer's): dropped names are the same everywhere.
+from ..lm.secrets import strip_secrets
+
 USAGE_FIELDS = ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "tokens", "cost", "latency", "errors")
-
-
-def strip_secrets(value: Any) -> Any:
-    """Returns `value` without the entries whose key names a secret ("key", "token", "secret", ...).
-
-    Dicts and lists are walked recursively. Numbers and booleans are kept (a `max_tokens` budget
-    is not a credential); anything else under such a key, strings and nested dicts included, is dropped.
-    """
-    if isinstance(value, Mapping):
-        out = {}
-        for k, v in value.items():
-            secret_name = any(word in str(k).lower() for word in _SECRET_WORDS)
-            if secret_name and not (isinstance(v, (int, float)) or v is None):
-                continue
-            out[k] = strip_secrets(v)
-        return out
-    if isinstance(value, (list, tuple)):
-        return [strip_secrets(v) for v in value]
-    return value
 
 
 def jsonable(value: Any) -> Any:

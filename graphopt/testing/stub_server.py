@@ -13,7 +13,7 @@ Example:
     ...     server.base_url
     'http://127.0.0.1:40123/v1'
 
-From a shell: `python -m graphopt.lm.stub_server --port 8123 --latency-ms 100`.
+From a shell: `python -m graphopt.testing.stub_server --port 8123 --latency-ms 100`.
 """
 
 from __future__ import annotations
@@ -293,7 +293,7 @@ class StubServer:
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: serve until interrupted; prints the base URL on the first line."""
-    parser = argparse.ArgumentParser(prog="python -m graphopt.lm.stub_server", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m graphopt.testing.stub_server", description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
     parser.add_argument("--latency-ms", type=float, default=100.0, help="delay before each answer")
     parser.add_argument("--reply", default="ok", help="the assistant text of every answer")

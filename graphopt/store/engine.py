@@ -1,17 +1,19 @@
 """The run store's database: an engine set up for its backend, and a schema created and checked.
 
 SQLite gets write-ahead logging, so the HTML report can read while the search writes, plus foreign
-keys and a busy timeout; an in-memory SQLite database keeps a single connection.
+keys and a busy timeout; an in-memory SQLite database keeps a single connection. A read-only
+engine switches nothing and creates nothing: `check_schema` only reads the schema version.
 """
 
 from __future__ import annotations
 
-__all__ = ["open_engine", "init_schema", "stored_schema_version"]
+__all__ = ["open_store", "open_engine", "init_schema", "check_schema", "stored_schema_version"]
 
 from typing import Any
 
 from sqlalchemy import URL, Connection, Engine, create_engine, insert, select
 from sqlalchemy import event as sa_event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
 from ..errors import ConfigError
@@ -26,8 +28,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def open_engine(url: URL) -> Engine:
-    """An engine for `url`; SQLite ones shared across threads, with the pragmas above."""
+def _sqlite_read_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=10000")  # wait out a writer's commit; changes nothing
+    cursor.close()
+
+
+def open_engine(url: URL, *, read_only: bool = False) -> Engine:
+    """An engine for `url`; SQLite ones shared across threads, with the pragmas above (or, read-only, none that write)."""
     kwargs: dict[str, Any] = {}
     if url.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"check_same_thread": False}
@@ -35,7 +43,28 @@ def open_engine(url: URL) -> Engine:
             kwargs["poolclass"] = StaticPool  # one connection, or each would see its own empty db
     engine = create_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
-        sa_event.listen(engine, "connect", _sqlite_pragmas)
+        sa_event.listen(engine, "connect", _sqlite_read_pragmas if read_only else _sqlite_pragmas)
+    return engine
+
+
+def open_store(url: URL, location: str, *, read_only: bool = False) -> Engine:
+    """An engine on a store whose schema is created (or, read-only, checked).
+
+    Raises:
+        ConfigError: the schema version is newer than this graphopt's, or the database refuses
+            (damaged, not writable...), in one line naming the store.
+    """
+    engine = open_engine(url, read_only=read_only)
+    try:
+        (check_schema if read_only else init_schema)(engine, location)
+    except DBAPIError as exc:
+        engine.dispose()
+        reason = " ".join(str(exc.orig or exc).split())[:200]
+        fix = "check the file, or give another run directory" if read_only else "use another --out"
+        raise ConfigError(f"run store {location} cannot be {'read' if read_only else 'written'} ({reason}): {fix}") from None
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
 
 
@@ -60,3 +89,20 @@ def init_schema(engine: Engine, location: str) -> None:
                 f"run store {location} has schema version {found}; this graphopt reads up to "
                 f"{t.SCHEMA_VERSION}, so upgrade graphopt or use another --out"
             )
+
+
+def check_schema(engine: Engine, location: str) -> None:
+    """Reads the schema version of an existing store without writing anything.
+
+    Raises:
+        ConfigError: the database holds no graphopt store, or one written by a newer graphopt.
+    """
+    with engine.connect() as conn:
+        found = stored_schema_version(conn)
+    if found is None or not str(found).isdigit():
+        raise ConfigError(f"{location} holds no graphopt run store (no schema version recorded)")
+    if int(found) > t.SCHEMA_VERSION:
+        raise ConfigError(
+            f"run store {location} has schema version {found}; this graphopt reads up to "
+            f"{t.SCHEMA_VERSION}, so upgrade graphopt"
+        )

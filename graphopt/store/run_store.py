@@ -48,7 +48,9 @@ from ..errors import ConfigError, RunError, did_you_mean
 from . import models as t
 from . import queries as q
 from . import writes as w
-from .engine import init_schema, open_engine, stored_schema_version
+from .engine import open_store, stored_schema_version
+from .files import open_run_dir
+from .lock import RunDirLock
 from .models import CandidateRow, EvaluationRow, EventRow, RunRow
 from .serialize import aware, jsonable, now, spend_values, strip_secrets, usage_values
 
@@ -74,33 +76,55 @@ class RunStore:
         run_id: which run of the database this store reads and writes.
         location: how errors name the store; defaults to the URL without its password.
 
+        read_only: only read: no schema is created, no pragma that writes is set (the URL should
+            open the database read-only too, as `open(read_only=True)` does).
+
     Raises:
-        ConfigError: the store was written by a newer graphopt (a higher schema version).
+        ConfigError: the store was written by a newer graphopt (a higher schema version), or its
+            database cannot be read as a store.
     """
 
-    def __init__(self, url: str | URL, *, run_id: str = "run", location: str | None = None):
+    def __init__(self, url: str | URL, *, run_id: str = "run", location: str | None = None, read_only: bool = False):
         self.url = make_url(url)
         self.run_id = run_id
         self.location = location or self.url.render_as_string(hide_password=True)
+        self.read_only = read_only
         self.resumed = False
         self._session: str | None = None
         self._lock = threading.RLock()
-        self._engine = open_engine(self.url)
-        init_schema(self._engine, self.location)
+        self._dir_lock: RunDirLock | None = None
+        self._engine = open_store(self.url, self.location, read_only=read_only)
 
     @classmethod
-    def open(cls, run_dir: str | Path, *, run_id: str = "run", create: bool = True) -> RunStore:
-        """Opens the SQLite store `run_dir/run.sqlite`, creating the directory when `create`.
+    def open(
+        cls, run_dir: str | Path, *, run_id: str = "run", create: bool = True, read_only: bool = False, lock: bool = False
+    ) -> RunStore:
+        """Opens the SQLite store `run_dir/run.sqlite`, after checking that it is one.
+
+        Args:
+            run_dir: the run directory.
+            run_id: which run of the store.
+            create: create the directory and the store when missing (never when `read_only`).
+            read_only: open for reading (report, viz): nothing is created or written, not even
+                SQLite's `-wal`/`-shm` files when no process has the store open; a read-only run
+                directory works.
+            lock: hold the run directory's lock (`graphopt.store.lock`) until `close()`, so a
+                second writer of the same directory is refused; for the process that writes.
 
         Raises:
-            ConfigError: `create` is false and there is no store in `run_dir`.
+            ConfigError: one line each: no store (`create` false or `read_only`); `run_dir` is a
+                file or not writable (for writing); another process holds the lock; `run.sqlite`
+                is a directory, empty, truncated, damaged or another program's database.
         """
-        path = Path(run_dir)
-        db = path / STORE_FILENAME
-        if not create and not db.is_file():
-            raise ConfigError(f"no run store in {path} (expected {db})")
-        path.mkdir(parents=True, exist_ok=True)
-        return cls(URL.create("sqlite", database=str(db.resolve())), run_id=run_id, location=str(path))
+        path, url, dir_lock = open_run_dir(run_dir, STORE_FILENAME, create=create, read_only=read_only, lock=lock)
+        try:
+            store = cls(url, run_id=run_id, location=str(path), read_only=read_only)
+        except BaseException:
+            if dir_lock is not None:
+                dir_lock.release()
+            raise
+        store._dir_lock = dir_lock
+        return store
 
     def __enter__(self) -> RunStore:
         return self
@@ -112,8 +136,10 @@ class RunStore:
         return f"RunStore({self.location!r}, run_id={self.run_id!r})"
 
     def close(self) -> None:
-        """Releases the database connections. Everything was committed already."""
+        """Releases the database connections (and the run directory's lock). Everything was committed already."""
         self._engine.dispose()
+        if self._dir_lock is not None:
+            self._dir_lock.release()
 
     @property
     def schema_version(self) -> int:

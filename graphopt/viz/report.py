@@ -53,6 +53,9 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     Returns:
         The path written.
 
+    The store is opened read-only (`RunStore.open(read_only=True)`): the run directory may be
+    read-only, and a file that is not a run store is refused in one line.
+
     Raises:
         ConfigError: there is no run store in `run_dir`, or the file cannot be written.
     """
@@ -60,13 +63,14 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     if not run_dir.is_dir():
         raise ConfigError(f"no run directory {run_dir}")
     path = Path(out) if out is not None else run_dir / REPORT_FILENAME
-    with RunStore.open(run_dir, create=False) as store:
+    with RunStore.open(run_dir, read_only=True) as store:
         text = build_report(store, source=str(run_dir))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        hint = "; write it elsewhere with -o FILE" if out is None else ""
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}{hint}") from None
     return path
 
 
@@ -79,7 +83,7 @@ def candidate_spec(run_dir: str | Path, ref: str) -> GraphSpec:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ConfigError(f"no run directory {run_dir}")
-    with RunStore.open(run_dir, create=False) as store:
+    with RunStore.open(run_dir, read_only=True) as store:
         row = _Run.read(store).winner if ref == "best" else store.candidate(ref)
         if row is None:
             ids = [c.id for c in store.candidates()]

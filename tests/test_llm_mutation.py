@@ -144,7 +144,7 @@ def test_the_prompt_holds_the_archive_summary_the_catalogue_and_the_parents():
 
 def test_a_failed_model_call_is_a_rejection_but_a_budget_stop_propagates():
     def boom(messages):
-        raise RuntimeError("server down")
+        raise TimeoutError("server down")  # retryable, so not fatal: it outlives max_retries=0
 
     lm = LM(config=LMConfig(max_retries=0), transport=FakeModel(fn=boom), cache_dir=None)
     proposal = _propose(lm)

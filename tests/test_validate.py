@@ -69,7 +69,14 @@ def test_node_named_input_is_reserved():
 def test_node_id_with_a_dot_is_rejected():
     data = reference_dict()
     data["nodes"].append({"id": "a.b", "op": "t_merge"})
-    assert any(p.startswith("node 'a.b': an id must be") for p in validate(GraphSpec.model_validate(data)))
+    assert any(p.startswith("node 'a.b': a node id must be") for p in validate(GraphSpec.model_validate(data)))
+
+
+@pytest.mark.parametrize("bad", ["a:b", "a|b", "__start__", "__end__", "_x", "1st", "a b", "a@b", "", "x" * 65])
+def test_node_ids_langgraph_refuses_are_rejected_by_the_one_rule(bad):
+    data = reference_dict()
+    data["nodes"].append({"id": bad, "op": "t_merge"})
+    assert any("a node id must be" in p for p in validate(GraphSpec.model_validate(data)))
 
 
 def test_malformed_edge_end_needs_node_dot_port():

@@ -33,9 +33,12 @@ def _progress(kind: str, data: dict[str, Any]) -> None:
         console.print(f"[bold]== {data['name']}[/bold] ({data['count']})")
     elif kind == "candidate":
         reused = " (from store)" if data["reused"] else ""
+        status = data.get("status", "done")
+        val = "  n/a" if data["val"] is None else f"{data['val']:.3f}"
+        note = "" if status == "done" else f" [{status}: {data.get('reason', '')[:100]}]"
         console.print(
-            f"  {data['id']} {data['name'][:28]:<28} val {data['val']:.3f} best {data['best']:.3f}"
-            f" | {_fmt_usage(data['usage'])}{reused}",
+            f"  {data['id']} {data['name'][:28]:<28} val {val} best {data['best']:.3f}"
+            f" | {_fmt_usage(data['usage'])}{reused}{note}",
             soft_wrap=True,
         )
     elif kind == "prompt_edits":
@@ -64,6 +67,8 @@ def search_command(
     inner_steps: Annotated[int | None, typer.Option("--inner-steps", min=1, help="Inner-loop steps per graph.")] = None,
     val_limit: Annotated[int | None, typer.Option("--val-limit", min=1, help="Validation examples per graph.")] = None,
     test_limit: Annotated[int | None, typer.Option("--test-limit", min=1, help="Test examples in the final report.")] = None,
+    parallel: Annotated[int | None, typer.Option("--parallel", min=1, help="Graph evaluations in flight (default: 4 for API models, 1 for the embedded model).")] = None,
+    max_error_rate: Annotated[float, typer.Option("--max-error-rate", min=0, max=1, help="Share of program calls that may fail at the provider (after retries) before the search stops.")] = 0.05,
     program_model: ProgramModel = None,
     optimizer_model: OptimizerModel = None,
     meta_model: MetaModel = None,
@@ -79,6 +84,7 @@ def search_command(
 ) -> None:
     """Search for the best optimizer graph for a task and save it as best.graph.json."""
     from ..search.budgets import estimate, get_budget
+    from ..search.executor import LocalExecutor, default_parallel
     from ..search.pipeline import run_search
 
     if out is None:
@@ -116,24 +122,54 @@ def search_command(
         program_model, optimizer_model, meta_model, config_file=config_file, overrides=overrides,
         cache_dir=cache_dir, no_cache=no_cache, budget=plan.lm_budget(),
     )
-    console.print(f"search on {the_task.name}, budget {plan.name}, run dir {out}")
+    executor = LocalExecutor(the_task, lm, parallel or default_parallel(lm))
+    console.print(f"search on {the_task.name}, budget {plan.name}, {executor.parallel} evaluation(s) in flight, run dir {out}")
     try:
-        report = run_async(run_search(the_task, lm, plan, out, seeds, resume=resume, seed=seed, on_event=_progress))
+        report = run_async(run_search(
+            the_task, lm, plan, out, seeds, resume=resume, seed=seed, on_event=_progress,
+            executor=executor, max_error_rate=max_error_rate,
+        ))
     finally:
         lm.close()
+        _write_pictures(out)
     table = Table(title="Search result", title_justify="left")
     for column in ("role", "id", "graph", "val", "test", "program tok", "optimizer tok", "meta tok"):
         table.add_column(column, justify="left" if column in ("role", "id", "graph") else "right")
     for row in report.rows:
         table.add_row(
-            row.role, row.candidate_id, row.name[:48], f"{row.val_score:.3f}",
+            row.role, row.candidate_id, row.name[:48], "n/a" if row.val_score is None else f"{row.val_score:.3f}",
             "n/a" if row.test_score is None else f"{row.test_score:.3f}",
             f"{row.tokens.get('program', 0):,}", f"{row.tokens.get('optimizer', 0):,}", f"{row.tokens.get('meta', 0):,}",
         )
     console.print(table)
     console.print(
-        f"{report.candidates} graphs in the store, {report.reused} reused from it, {report.rejected} proposals rejected; "
+        f"{report.candidates} graphs in the store, {report.reused} reused from it, {report.rejected} proposals rejected, "
+        f"{report.failed} evaluations failed; "
         f"stopped: {report.stop_reason or 'finished'}"
     )
     console.print(f"best graph: {report.best_path}")
     print_usage(lm)
+
+
+def _write_pictures(out: Path) -> None:
+    """The report and the winner's drawing, after the run's status and spend are stored.
+
+    Written whatever happened to the search (a killed or failed run has a report too); they
+    never change its outcome, so a failure to draw is ignored.
+    """
+    if not (out / "run.sqlite").is_file():
+        return
+    try:
+        from ..viz.report import write_report
+
+        write_report(out)
+    except Exception:  # noqa: BLE001
+        pass
+    best = out / "best.graph.json"
+    if best.is_file():
+        try:
+            from ..viz.dot import render
+
+            render(load_graph(best), out / "best.graph.svg")
+        except Exception:  # noqa: BLE001  (graphviz may be missing; the graph file is what matters)
+            pass

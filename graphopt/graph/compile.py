@@ -26,7 +26,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 
-from ..errors import GraphoptError, RunError
+from ..errors import CompileError, GraphoptError, RunError, SpecError
 from ..operators.base import Dropped, Operator, StepContext
 from ..operators.registry import get_operator
 from ..types import Attempt, Program, Trace
@@ -158,19 +158,7 @@ def _check_outputs(node: NodeSpec, op: Operator, outputs: Any) -> None:
             )
 
 
-def compile_graph(spec: GraphSpec) -> CompiledOptimizer:
-    """Checks a spec and builds its LangGraph `StateGraph`.
-
-    Args:
-        spec: the optimizer graph.
-
-    Returns:
-        The compiled optimizer; run one step with `await compiled.step(ctx, program, traces, history)`.
-
-    Raises:
-        SpecError: the spec is invalid (every problem listed, naming its node, edge or port).
-    """
-    check(spec)
+def _build(spec: GraphSpec) -> CompiledOptimizer:
     operators = {n.id: get_operator(n.op)(n.id, n.params, n.prompts) for n in spec.nodes}
     ports: dict[str, list[str]] = defaultdict(list)
     feeds: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
@@ -197,3 +185,25 @@ def compile_graph(spec: GraphSpec) -> CompiledOptimizer:
             builder.add_edge(before, node.id)  # waits for all of them
     builder.add_edge(exit_node, END)
     return CompiledOptimizer(spec, builder.compile(name=spec.name), operators, exit_node, exit_port)
+
+
+def compile_graph(spec: GraphSpec) -> CompiledOptimizer:
+    """Checks a spec and builds its LangGraph `StateGraph`.
+
+    Args:
+        spec: the optimizer graph.
+
+    Returns:
+        The compiled optimizer; run one step with `await compiled.step(ctx, program, traces, history)`.
+
+    Raises:
+        SpecError: the spec is invalid (every problem listed, naming its node, edge or port).
+        CompileError: LangGraph refused a spec that passed validation (named with its reason).
+    """
+    check(spec)
+    try:
+        return _build(spec)
+    except (SpecError, CompileError):
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CompileError(f"graph {spec.name!r} could not be compiled: {exc}") from exc

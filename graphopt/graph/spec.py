@@ -11,14 +11,31 @@ The graph's exit is its one sink node, whose output must be of type Candidates.
 
 from __future__ import annotations
 
-__all__ = ["INPUT_NODE", "INPUT_PORTS", "NodeSpec", "EdgeSpec", "Provenance", "GraphSpec", "SPEC_VERSION"]
+__all__ = [
+    "INPUT_NODE",
+    "INPUT_PORTS",
+    "NODE_ID_PATTERN",
+    "NODE_ID_RULE",
+    "NodeSpec",
+    "EdgeSpec",
+    "Provenance",
+    "GraphSpec",
+    "SPEC_VERSION",
+    "is_node_id",
+]
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 SPEC_VERSION = 1
 INPUT_NODE = "input"
+# The one node-id rule, shared by the validator, the builder and the LLM proposals' schema: a
+# letter, then letters, digits, "_" or "-". It keeps out what LangGraph refuses or reserves
+# (":", "|", "__start__", "__end__") and what graphopt's own "node.port" syntax would misread.
+NODE_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
+NODE_ID_RULE = "a letter, then up to 63 letters, digits, '_' or '-'"
 INPUT_PORTS = {"program": "Candidates", "traces": "Traces", "history": "History"}
 
 
@@ -97,3 +114,8 @@ class GraphSpec(BaseModel):
         from ..viz.dot import GraphView  # imported here: drawing is optional and spec stays light
 
         return GraphView(self)._repr_svg_()
+
+
+def is_node_id(text: str) -> bool:
+    """Whether `text` follows the node-id rule (`NODE_ID_PATTERN`)."""
+    return isinstance(text, str) and re.fullmatch(NODE_ID_PATTERN, text) is not None

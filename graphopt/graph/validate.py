@@ -23,7 +23,7 @@ from ..errors import SpecError, did_you_mean
 from ..operators.base import Operator
 from ..operators.registry import get_operator
 from .canonical import canonical_hash
-from .spec import INPUT_NODE, INPUT_PORTS, SPEC_VERSION, EdgeSpec, GraphSpec, NodeSpec
+from .spec import INPUT_NODE, INPUT_PORTS, NODE_ID_RULE, SPEC_VERSION, EdgeSpec, GraphSpec, NodeSpec, is_node_id
 from .templates import template_problems
 
 if TYPE_CHECKING:
@@ -104,8 +104,8 @@ def _check_nodes(nodes: list[NodeSpec], problems: list[str]) -> dict[str, type[O
         if node.id == INPUT_NODE:
             problems.append(f"node {_n(node.id)}: the id {INPUT_NODE!r} is reserved for the graph's entry")
             continue
-        if not node.id or "." in node.id or node.id != node.id.strip():
-            problems.append(f"node {_n(node.id)}: an id must be non-empty, without '.' or surrounding spaces")
+        if not is_node_id(node.id):
+            problems.append(f"node {_n(node.id)}: a node id must be {NODE_ID_RULE}")
         problems.extend(validate_node(node))
         if node.id not in ops:
             ops[node.id] = _operator_or_none(node.op)

@@ -61,6 +61,8 @@ class LM:
         self.transport: Transport = transport or LiteLLMTransport(local=self.config.local)
         self.budget = budget or Budget()
         self.ledger = Ledger()
+        # Usage of earlier sessions of the same run (set by a resumed search): counts toward caps.
+        self.carried = Ledger()
         self.cache = ResponseCache(self.config.cache_dir if cache_dir is _UNSET else cache_dir)
         # Per event loop (a semaphore belongs to one loop) and per model; weak so that the
         # loops of finished asyncio.run() calls are not kept, nor their ids reused by mistake.
@@ -187,7 +189,7 @@ class LM:
         return Completion(response.text, False, response.prompt_tokens, response.completion_tokens)
 
     async def _send(self, level: str, request: Request) -> Response:
-        self.budget.check(self.ledger, level, self._pending)
+        self.budget.check(self.ledger, level, self._pending, self.carried)
         prepare = getattr(self.transport, "prepare", None)
         if prepare is not None:
             prepare()  # e.g. the litellm import: not part of the call's latency or timeout
@@ -196,7 +198,7 @@ class LM:
             async with self._semaphore(request.model):
                 # Again now that the call may go out: calls queued behind the semaphore passed the
                 # first check before the calls ahead of them had spent their tokens or dollars.
-                self.budget.check(self.ledger, level)
+                self.budget.check(self.ledger, level, carried=self.carried)
                 attempt = 0
                 while True:
                     started = time.perf_counter()

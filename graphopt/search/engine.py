@@ -125,8 +125,11 @@ class SearchEngine:
         return self.evaluator._from_row(row, row.evaluation, from_store=True)
 
 
-def _tokens(evaluation: Any) -> int:
-    return (evaluation.program_tokens or 0) + (evaluation.optimizer_tokens or 0) + (evaluation.meta_tokens or 0)
+def _tokens(evaluation: Any) -> float:
+    # Work tokens (spent or served from the cache/in flight): which of two evaluations paid for
+    # a shared call depends on timing, the work each needed does not.
+    levels = (evaluation.usage or {}).get("levels", {})
+    return float(sum(u.get("tokens", 0) + u.get("cached_tokens", 0) for u in levels.values()))
 
 
 def carried_usage(store: RunStore) -> Ledger:

@@ -41,6 +41,7 @@ from ..graph.spec import INPUT_NODE, INPUT_PORTS, EdgeSpec, GraphSpec, NodeSpec,
 from ..operators.registry import get_operator, operator_names
 from .archive import Archive, Scored, compact_graph_text, graph_hash
 from .graph_edit import spec_problems
+from .params import clamp_params
 
 if TYPE_CHECKING:
     from ..lm import LM
@@ -120,7 +121,8 @@ def graph_proposal_schema(names: list[str] | None = None) -> dict[str, Any]:
 
     string = {"type": "string"}
     param = obj({"name": string, "value": string})
-    node = obj({"id": string, "op": {"type": "string", "enum": list(names or operator_names())},
+    # The node-id rule without its length bound (a bounded repeat is slow in llama.cpp's grammar).
+    node = obj({"id": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_-]*$"}, "op": {"type": "string", "enum": list(names or operator_names())},
                 "params": {"type": "array", "items": param}})
     edge = obj({"source": string, "target": string})
     return obj({"rationale": string, "name": string,
@@ -184,7 +186,10 @@ def spec_from_proposal(data: Any, parents: list[GraphSpec] = ()) -> tuple[GraphS
         if not isinstance(params, dict):
             problems.append(f"node {raw['id']!r}: 'params' must be a list of {{name, value}}")
             continue
-        nodes.append(NodeSpec(id=raw["id"].strip(), op=raw["op"].strip(), params=params))
+        op = raw["op"].strip()
+        if op in operator_names():
+            params = clamp_params(get_operator(op), params)
+        nodes.append(NodeSpec(id=raw["id"].strip(), op=op, params=params))
     edges = []
     for i, raw in enumerate(edges_in):
         if not isinstance(raw, dict) or not isinstance(raw.get("source"), str) or not isinstance(raw.get("target"), str):
@@ -290,6 +295,8 @@ class LLMProposal:
                 reply = await self.lm.complete(self.level, messages, max_tokens=self.max_tokens,
                                                seed=rng.randrange(2**31), response_format=response_format)
             except LLMError as exc:
+                if exc.fatal:
+                    raise
                 reasons.append(f"model call failed: {exc}")
                 break
             spec, problems = self._read(reply.text, specs, taken)

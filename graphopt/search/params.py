@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["SEARCH_LIMITS", "default_params_ok", "perturb_param", "perturbed_params"]
+__all__ = ["SEARCH_LIMITS", "default_params_ok", "perturb_param", "perturbed_params", "clamp_params", "limit_of"]
 
 import enum
 import random
@@ -22,7 +22,51 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from ..operators.base import Operator
 
-SEARCH_LIMITS: dict[str, tuple[float, float]] = {"k": (1, 5), "n": (1, 5), "temperature": (0.0, 1.2)}
+# The search's own range per param name ("op.param" for one operator), inside the operator's
+# bounds: parameter mutations stay in it, and so do the params the meta model proposes.
+SEARCH_LIMITS: dict[str, tuple[float, float]] = {
+    "k": (1, 5),
+    "n": (1, 5),
+    "history.n": (1, 20),
+    "temperature": (0.0, 1.2),
+    "max_tokens": (16, 2048),
+    "max_candidates": (1, 8),
+    "parents": (1, 5),
+    "max_demos": (1, 16),
+    "max_failures": (1, 10),
+    "max_successes": (0, 5),
+    "limit": (1, 16),
+    "min_chars": (1, 200),
+    "max_history": (1, 20),
+}
+
+
+def limit_of(limits: dict[str, tuple[float, float]], op: str, field: str) -> tuple[float, float] | None:
+    """The search's range for one operator's param: "op.field" first, then the field name."""
+    return limits.get(f"{op}.{field}") or limits.get(field)
+
+
+def clamp_params(cls: type[Operator], params: dict, limits: dict[str, tuple[float, float]] = SEARCH_LIMITS) -> dict:
+    """`params` with every number moved into its range (field bounds narrowed by `limits`).
+
+    Used on what the meta model proposes: a proposal may carry `max_tokens: 10**9` or `k: 500`;
+    it gets the nearest value the search itself would try. Other values are left to validation.
+    """
+    fields = getattr(cls, "Params", None)
+    fields = fields.model_fields if fields is not None else {}
+    out = dict(params)
+    for name, value in params.items():
+        info = fields.get(name)
+        if info is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        integer = isinstance(value, int)
+        lo, hi = _bounds(info, integer, limit_of(limits, cls.name, name))
+        if lo is not None and value < lo:
+            value = lo
+        if hi is not None and value > hi:
+            value = hi
+        out[name] = int(value) if integer else float(value)
+    return out
 
 
 def default_params_ok(cls: type[Operator]) -> bool:
@@ -98,7 +142,7 @@ def perturbed_params(
         info = fields[fname]
         current = params.get(fname, info.get_default(call_default_factory=True))
         for _ in range(4):
-            value = perturb_param(info, current, rng, limits.get(fname))
+            value = perturb_param(info, current, rng, limit_of(limits, cls.name, fname))
             if value is None:
                 break
             candidate = {**params, fname: value}

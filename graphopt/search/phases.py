@@ -67,7 +67,7 @@ class PromptPhase(Phase):
         seeds = [f for f in engine.seeds if f.ok]
         engine.emit("phase", {"name": self.name, "count": len(seeds)})
         optimizer = MetaPromptOptimizer(engine.lm, iterations=budget.prompt_iterations, candidates=budget.prompt_candidates)
-        results = await asyncio.gather(*(optimizer.optimize(f, engine.evaluator, engine.task) for f in seeds))
+        results = await optimizer.optimize_many(seeds, engine.evaluator, engine.task)
         for fitness, tuned in zip(seeds, results):
             engine.add(tuned.tried)
             summary = {

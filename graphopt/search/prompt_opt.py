@@ -208,35 +208,57 @@ class MetaPromptOptimizer:
     ) -> MetaPromptResult:
         """Rounds of prompt edits from `start` (an evaluated graph); returns the best graph found.
 
-        In a round, the candidates' meta calls (every prompt of every node) run together, the
-        candidates are registered in order and then evaluated together. Each candidate has a
-        journal key, so a resumed search takes it from the store instead of asking again.
-        Stops early, keeping what it has, when a budget is reached.
-
         Args:
             rng: seeds the sampled train examples; default: derived from the evaluator's seed.
         """
+        (result,) = await self.optimize_many([start], evaluator, task, rng, generation=generation)
+        return result
+
+    async def optimize_many(
+        self,
+        starts: list[Fitness],
+        evaluator: Evaluator,
+        task: Task,
+        rng: random.Random | None = None,
+        *,
+        generation: int = 0,
+    ) -> list[MetaPromptResult]:
+        """`optimize` for several graphs at once, in lockstep rounds.
+
+        In a round, every graph's candidates make their meta calls (every prompt of every node)
+        together; the candidates are then registered in (graph, candidate) order and evaluated
+        together, so store ids do not depend on which call returned first. Each candidate has a
+        journal key, so a resumed search takes it from the store instead of asking again. Stops
+        early, keeping what it has, when a budget is reached.
+        """
         base_seed = rng.getrandbits(64) if rng is not None else evaluator.seed
-        result = MetaPromptResult(best=start)
-        if not start.ok:
-            return result
+        results = [MetaPromptResult(best=start) for start in starts]
         for round_no in range(self.iterations):
-            base = result.best
-            nodes = llm_nodes(base.spec)
-            if not nodes:
+            work = []  # (result, key, base, nodes)
+            for result in results:
+                base = result.best
+                nodes = llm_nodes(base.spec) if base.ok else []
+                work.extend((result, f"prompt/{base.candidate_id}/r{round_no}/c{i}", base, nodes) for i in range(self.candidates) if nodes)
+            if not work:
                 break
-            keys = [f"prompt/{base.candidate_id}/r{round_no}/c{i}" for i in range(self.candidates)]
             made = await asyncio.gather(
-                *(self._candidate(key, base, nodes, task, evaluator, base_seed) for key in keys), return_exceptions=True
+                *(self._candidate(key, base, nodes, task, evaluator, base_seed) for _, key, base, nodes in work),
+                return_exceptions=True,
             )
-            requests, stopped = self._register(keys, made, base, evaluator, result, generation)
-            for fitness in await evaluator.evaluate_many(requests):
+            requests, owners, stopped = [], [], False
+            for (result, key, base, _), item in zip(work, made):
+                request, cut = self._register(key, item, base, evaluator, result, generation)
+                stopped = stopped or cut
+                if request is not None:
+                    requests.append(request)
+                    owners.append(result)
+            for result, fitness in zip(owners, await evaluator.evaluate_many(requests)):
                 result.tried.append(fitness)
                 if fitness.ok and fitness.val_score > result.best.val_score:
                     result.best = fitness
             if stopped or evaluator.exhausted:
                 break
-        return result
+        return results
 
     async def _candidate(
         self, key: str, base: Fitness, nodes: list[tuple[NodeSpec, Operator]], task: Task, evaluator: Evaluator, seed: int
@@ -270,32 +292,25 @@ class MetaPromptOptimizer:
 
     @staticmethod
     def _register(
-        keys: list[str], made: list[Any], base: Fitness, evaluator: Evaluator, result: MetaPromptResult, generation: int
-    ) -> tuple[list[EvalRequest], bool]:
-        """The round's candidates as registered requests, in key order; True if a budget cut the round."""
-        requests: list[EvalRequest] = []
-        stopped = False
-        for key, item in zip(keys, made):
-            if isinstance(item, BudgetExceeded):
-                stopped = True  # not journaled: a resumed run with more budget asks again
-                continue
-            if isinstance(item, BaseException):
-                raise item
-            entry = evaluator.journal.get(key)
-            if entry is not None:
-                if entry["accepted"]:
-                    requests.append(evaluator.request_of(entry["candidate"]))
-                continue
-            edits, candidate, reason = item
-            result.edits.extend(edits)
-            if candidate is None:
-                evaluator.journal.rejected(key, "prompt_opt", [reason])
-                continue
-            request = EvalRequest(candidate, (base.candidate_id,), "prompt_opt", "meta_prompt", generation)
-            row = evaluator.register(candidate, parents=request.parents, origin="prompt_opt", mutation="meta_prompt", generation=generation)
-            evaluator.journal.accepted(key, row.id, "prompt_opt")
-            requests.append(request)
-        return requests, stopped
+        key: str, item: Any, base: Fitness, evaluator: Evaluator, result: MetaPromptResult, generation: int
+    ) -> tuple[EvalRequest | None, bool]:
+        """One candidate as a registered request (None if there is none); True if a budget cut it."""
+        if isinstance(item, BudgetExceeded):
+            return None, True  # not journaled: a resumed run with more budget asks again
+        if isinstance(item, BaseException):
+            raise item
+        entry = evaluator.journal.get(key)
+        if entry is not None:
+            return (evaluator.request_of(entry["candidate"]) if entry["accepted"] else None), False
+        edits, candidate, reason = item
+        result.edits.extend(edits)
+        if candidate is None:
+            evaluator.journal.rejected(key, "prompt_opt", [reason])
+            return None, False
+        request = EvalRequest(candidate, (base.candidate_id,), "prompt_opt", "meta_prompt", generation)
+        row = evaluator.register(candidate, parents=request.parents, origin="prompt_opt", mutation="meta_prompt", generation=generation)
+        evaluator.journal.accepted(key, row.id, "prompt_opt")
+        return request, False
 
 
 def _apply(spec: GraphSpec, edits: list[PromptEdit]) -> GraphSpec:

@@ -62,6 +62,38 @@ LEVELS = ("program", "optimizer", "meta")
 COMPATIBLE_KEYS = ("task", "models")
 
 
+# What each part of a run's identity (see graphopt.search.engine.run_identity) stands for.
+_IDENTITY_PARTS = {
+    "data": "other task data (another --source, --difficulty, --seed or data file)",
+    "seed": "another --seed",
+    "loops": "other loop sizes",
+    "seed_graphs": "other seed graphs",
+    "levels": "other model settings",
+}
+
+
+def _check_identity(location: str, stored: Any, given: Any) -> None:
+    """Raises ConfigError naming the first part of the run's identity that differs.
+
+    A run stored before identities were recorded (no "identity") is not checked.
+    """
+    if not isinstance(stored, Mapping) or not isinstance(given, Mapping):
+        return
+    for part, meaning in _IDENTITY_PARTS.items():
+        old, new = stored.get(part), given.get(part)
+        if old == new:
+            continue
+        detail = ""
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            diffs = [f"{k} {old.get(k)} -> {new.get(k)}" for k in sorted(set(old) | set(new), key=str) if old.get(k) != new.get(k)]
+            detail = " (" + ", ".join(diffs)[:200] + ")"
+        elif part == "seed":
+            detail = f" ({old} -> {new})"
+        raise ConfigError(
+            f"run dir {location} was made with {meaning}{detail}; resume with the settings it was made with, or use another --out"
+        )
+
+
 def _describe(key: str, value: Any) -> str:
     if isinstance(value, Mapping):
         value = ", ".join(f"{k}={v}" for k, v in value.items()) or "(none)"
@@ -178,6 +210,7 @@ class RunStore:
                             f"run dir {self.location} was made for {_describe(key, found.config.get(key))}; "
                             "use another --out or the same settings"
                         )
+                _check_identity(self.location, found.config.get("identity"), clean.get("identity"))
                 w.resume_run(conn, self.run_id, clean, at, previous_status=found.status)
                 self.resumed = True
             self._session = uuid.uuid4().hex[:12]

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from ..program import evaluate
+from ..program import error_tally, evaluate
 from .app import app
+from .checks import DEFAULT_MAX_ERROR_RATE, MaxErrorRate, check_cache_dir, check_error_rate
 from .common import CacheDir, ConfigFile, SetOption, NoCache, ProgramModel, console, make_lm, print_usage, run_async, write_json
 from .taskopts import Difficulty, InputKey, Seed, Source, TargetKey, TaskName, build_task, load_program
 
@@ -30,8 +31,14 @@ def eval_command(
     no_cache: NoCache = False,
     config_file: ConfigFile = None,
     overrides: SetOption = None,
+    max_error_rate: MaxErrorRate = DEFAULT_MAX_ERROR_RATE,
 ) -> None:
-    """Evaluate a program on a task: accuracy with its standard error, and the usage table."""
+    """Evaluate a program on a task: accuracy with its standard error, and the usage table.
+
+    An example whose model call failed after its retries scores 0 and is counted as errored;
+    more than --max-error-rate of them stops the command (exit 2, no --out file). A fatal model
+    error (bad key, unknown model) stops it at once.
+    """
     the_task = build_task(task, source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key)
     the_program = load_program(program, the_task)
     examples = the_task.split(split)[:limit]
@@ -40,11 +47,15 @@ def eval_command(
         levels=("program",),
     )
     try:
-        result = run_async(evaluate(the_program, examples, the_task, lm))
+        check_cache_dir(lm)
+        with error_tally() as tally:
+            result = run_async(evaluate(the_program, examples, the_task, lm))
     finally:
         lm.close()
+    check_error_rate(tally, max_error_rate)
+    errored = f", {result.errors} errored" if result.errors else ""
     console.print(
-        f"{the_task.name} [{split}] n={len(result.traces)}  accuracy {result.accuracy:.3f} ± {result.stderr:.3f}"
+        f"{the_task.name} [{split}] n={len(result.traces)}{errored}  accuracy {result.accuracy:.3f} ± {result.stderr:.3f}"
         f"  (model {lm.model('program')})"
     )
     print_usage(lm)

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from ..errors import BudgetExceeded
+from ..errors import BudgetExceeded, ConfigError
 from ..graph.io import load_graph
 from ..graph.validate import check
 from ..lm.budget import Budget, Caps
-from ..program import evaluate
+from ..program import ErrorTally, error_tally, evaluate
 from .app import app
+from .checks import DEFAULT_MAX_ERROR_RATE, MaxErrorRate, check_cache_dir, check_error_rate
 from .common import CacheDir, ConfigFile, SetOption, NoCache, OptimizerModel, ProgramModel, console, make_lm, print_usage, run_async, write_json
 from .taskopts import Difficulty, InputKey, Seed, Source, TargetKey, TaskName, build_task, load_program
 
@@ -41,12 +42,21 @@ def _print_step(record: StepRecord) -> None:
 
 
 async def _run(
-    start: Program, spec: Any, task: Task, lm: LM, test_limit: int | None, **loop_options: Any
+    start: Program, spec: Any, task: Task, lm: LM, test_limit: int | None, errors: tuple[ErrorTally, float],
+    **loop_options: Any,
 ) -> tuple[OptimizeResult, float | None, float | None]:
-    """The inner loop, then test accuracy of the start and best programs (None when the budget ran out)."""
+    """The inner loop, then test accuracy of the start and best programs (None when the budget ran out).
+
+    After each step the examples errored so far are held against the error-rate limit, so a run
+    that is mostly failing stops there instead of after its last step.
+    """
     from ..loop import optimize
 
-    result = await optimize(start, spec, task, lm, on_step=_print_step, **loop_options)
+    def on_step(record: StepRecord) -> None:
+        _print_step(record)
+        check_error_rate(*errors)
+
+    result = await optimize(start, spec, task, lm, on_step=on_step, **loop_options)
     test = task.test[:test_limit]
     before = after = None
     try:
@@ -85,8 +95,16 @@ def optimize_command(
     no_cache: NoCache = False,
     config_file: ConfigFile = None,
     overrides: SetOption = None,
+    max_error_rate: MaxErrorRate = DEFAULT_MAX_ERROR_RATE,
 ) -> None:
-    """Optimize a task's program with an optimizer graph; report val and test before and after."""
+    """Optimize a task's program with an optimizer graph; report val and test before and after.
+
+    Examples whose program-model call failed after its retries are counted; more than
+    --max-error-rate of them stops the command (exit 2, no files written), as does a fatal model
+    error (bad key, unknown model) at once.
+    """
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file: give a directory for program.json and history.json")
     spec = check(load_graph(graph))
     the_task = build_task(task, source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key)
     start = load_program(program, the_task)
@@ -100,12 +118,15 @@ def optimize_command(
         f"(program model {lm.model('program')}, optimizer model {lm.model('optimizer')})"
     )
     try:
-        result, test_before, test_after = run_async(_run(
-            start, spec, the_task, lm, test_limit,
-            steps=steps, minibatch_size=minibatch, accept=accept, val_limit=val_limit, seed=seed,
-        ))
+        check_cache_dir(lm)
+        with error_tally() as tally:
+            result, test_before, test_after = run_async(_run(
+                start, spec, the_task, lm, test_limit, (tally, max_error_rate),
+                steps=steps, minibatch_size=minibatch, accept=accept, val_limit=val_limit, seed=seed,
+            ))
     finally:
         lm.close()
+    check_error_rate(tally, max_error_rate)
 
     table = Table(title=f"{the_task.name}: {spec.name}", title_justify="left")
     for column in ("", "val", "test"):
@@ -116,6 +137,8 @@ def optimize_command(
     if result.stopped:
         console.print(f"stopped early: {result.stop_reason}")
     console.print(f"best program:\n{result.best_program.render()}")
+    if tally.errors:
+        console.print(f"{tally.errors} of {tally.examples} program runs on examples errored (scored 0): {tally.first_error}", markup=False)
     print_usage(lm)
 
     scores = {"val_before": result.initial_val, "val_after": result.best_val, "val_after_stderr": result.best_val_stderr,

@@ -57,11 +57,15 @@ def load_program(path: Path | None, task: Task) -> Program:
         return task.seed_program
     if not path.exists():
         raise ConfigError(f"program file not found: {path}")
+    if path.is_dir():
+        raise ConfigError(f"--program {path} is a directory: give a program JSON file (e.g. {path / 'program.json'})")
     try:
         data = json.loads(path.read_text())
         if isinstance(data, dict) and "program" in data:
             data = data["program"]
         return Program.model_validate(data)
+    except OSError as exc:
+        raise ConfigError(f"cannot read program file {path}: {exc.strerror or exc}") from None
     except (json.JSONDecodeError, ValidationError, UnicodeDecodeError) as exc:
         first = str(exc).splitlines()[0]
         raise ConfigError(f"{path} is not a program file ({first}): use a file written by graphopt optimize") from exc

@@ -1,0 +1,87 @@
+"""Checks a command makes before its first model call, and the error-rate rule after its calls.
+
+Whatever can be known before spending (a response cache directory that cannot be written) is
+checked first, so a mistake costs nothing; whatever can only be counted (examples whose calls
+failed after their retries) is held against `--max-error-rate`, so a result made mostly of
+failures is refused instead of being reported as a score.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MaxErrorRate", "DEFAULT_MAX_ERROR_RATE", "check_cache_dir", "check_error_rate", "clean_line"]
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import ConfigError, RunError
+from ..lm import LM
+from ..program import ErrorTally
+
+DEFAULT_MAX_ERROR_RATE = 0.05
+
+MaxErrorRate = Annotated[
+    float,
+    typer.Option(
+        "--max-error-rate",
+        min=0.0,
+        max=1.0,
+        help="Stop with exit code 2 when more than this share of examples have no answer because "
+        "their model call failed after its retries (default 0.05).",
+    ),
+]
+
+
+def check_cache_dir(lm: LM) -> None:
+    """Makes sure the client's response cache directory can be written, before any call.
+
+    Raises:
+        ConfigError: the directory is a file, cannot be created, or cannot be written.
+    """
+    directory: Path | None = lm.cache.directory
+    if directory is None:
+        return
+    fix = "use another --cache-dir, or --no-cache"
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"cache dir {directory} is a file, not a directory: {fix}")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+        store = directory / "responses.sqlite"
+        if store.exists():
+            with store.open("r+b"):
+                pass
+    except OSError as exc:
+        raise ConfigError(f"cannot write the response cache in {directory} ({exc.strerror or exc}): {fix}") from None
+
+
+def check_error_rate(tally: ErrorTally, max_error_rate: float, what: str = "examples") -> None:
+    """Raises when more than `max_error_rate` of the tallied examples errored.
+
+    Raises:
+        RunError: one line with the count, the share, the limit and the first error.
+    """
+    if tally.errors and tally.error_rate > max_error_rate:
+        raise RunError(
+            f"{tally.errors} of {tally.examples} {what} failed after retries ({tally.error_rate:.0%}, "
+            f"more than --max-error-rate {max_error_rate:g}); no result written. First error: {tally.first_error}"
+        )
+
+
+def clean_line(text: str) -> str:
+    """`text` as one printable line: line breaks, tabs and other control characters escaped."""
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char.isprintable():
+            out.append(char)
+        elif char in "\n\r\t":
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}[char])
+        else:
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+    return "".join(out)

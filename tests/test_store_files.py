@@ -229,6 +229,33 @@ def test_the_lock_of_a_killed_writer_is_taken_over(tmp_path):
     assert (run_dir / LOCK_FILENAME).read_text() == ""  # released: no stale pid left behind
 
 
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from graphopt.store import RunStore
+    store = RunStore.open(sys.argv[1], lock=True)
+    store.ensure_run({"task": "word_sorting", "models": {"program": "local/smollm2"}})
+    store.add_candidate({"name": "written before the kill", "nodes": [], "edges": []}, "h-kill")
+    print("locked", flush=True)
+    sys.stdin.read()
+    """
+)
+
+
+def test_a_store_killed_mid_run_reads_everything_it_committed_and_resumes(tmp_path):
+    run_dir = make_store(tmp_path / "run")
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(run_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "locked"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(timeout=30)
+    assert (run_dir / "run.sqlite-wal").exists()  # the kill left the write-ahead log behind
+    with RunStore.open(run_dir, read_only=True) as reader:
+        assert [c.name for c in reader.candidates()] == ["g0", "g1", "written before the kill"]
+    with RunStore.open(run_dir, create=False, lock=True) as store:
+        store.ensure_run(CONFIG)
+        assert store.resumed and store.find_by_hash("h-kill") is not None
+
+
 def test_a_refused_writer_leaves_the_holder_lock_and_store_alone(tmp_path):
     run_dir = make_store(tmp_path / "run")
     holder = start_holder(run_dir)

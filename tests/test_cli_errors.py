@@ -82,6 +82,19 @@ def test_a_bad_key_stops_optimize_with_no_files_written(server, tmp_path, capsys
     assert not out.exists()
 
 
+def test_errors_past_the_limit_stop_optimize_with_no_files_written(server, tmp_path, capsys):
+    server.fail(*[Failure(503, message="upstream overloaded")] * 3)
+    out = tmp_path / "opt"
+    args = ["optimize", "--graph", "tgd", "--task", "word_sorting", "--difficulty", "easy", "--steps", "2",
+            "--val-limit", "5", "--test-limit", "5", "--no-cache", "--out", str(out),
+            "--config", str(server_config(tmp_path, server)), "--set", "optimizer.model=openai/stub-model",
+            "--set", f"optimizer.api_base={server.base_url}"]  # fmt: skip
+    assert main(args) == 2
+    line = one_error(capsys)
+    assert line.startswith("error: 3 of ") and "failed after retries" in line and "upstream overloaded" in line
+    assert not out.exists()
+
+
 def test_errors_past_the_limit_stop_eval_naming_the_count_and_the_first_error(server, tmp_path, capsys):
     server.fail(*[Failure(503, message="upstream overloaded")] * 3)
     out = tmp_path / "eval.json"

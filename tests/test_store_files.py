@@ -314,3 +314,20 @@ except ConfigError as exc:
     finally:
         run_dir.chmod(0o755)
     assert snapshot(run_dir) == before
+
+
+def test_a_read_only_store_file_is_refused_for_writing_before_anything_is_created(tmp_path):
+    run_dir = make_store(tmp_path / "run")
+    (run_dir / "run.sqlite").chmod(0o444)
+    before = snapshot(run_dir)
+    result = unprivileged([sys.executable, "-c", OPEN + """
+from graphopt.errors import ConfigError
+try:
+    RunStore.open(sys.argv[1], create=False)
+except ConfigError as exc:
+    print(exc)
+""", str(run_dir)])
+    assert result.stdout.strip() == (
+        f"run store file {run_dir / 'run.sqlite'} is read-only: make it writable, or use another --out"
+    ), result.stderr
+    assert snapshot(run_dir) == before

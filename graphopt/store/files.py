@@ -11,6 +11,7 @@ from __future__ import annotations
 
 __all__ = ["open_run_dir", "check_store_file", "read_only_url", "read_only_connect", "read_only_mode"]
 
+import os
 import sqlite3
 from pathlib import Path
 from urllib.parse import quote
@@ -49,7 +50,8 @@ def open_run_dir(
     prepare_run_dir(path)
     dir_lock = RunDirLock(path).acquire() if lock else None
     try:
-        check_store_file(db, writing=True, fix="use another --out")
+        if check_store_file(db, writing=True, fix="use another --out"):
+            _check_writable(db)
     except BaseException:
         if dir_lock is not None:
             dir_lock.release()
@@ -97,6 +99,14 @@ def check_store_file(db: Path, *, writing: bool, fix: str) -> bool:
         what = f"it has tables {listed}" if tables else "it has no tables"
         raise ConfigError(f"{db} is a SQLite database but not a graphopt run store ({what}): {fix}")
     return True
+
+
+def _check_writable(db: Path) -> None:
+    """Refuses a store file (or its write-ahead log) this process cannot write: SQLite would open
+    it read-only without a word and fail at the first write."""
+    for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+        if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+            raise ConfigError(f"run store file {path} is read-only: make it writable, or use another --out")
 
 
 def read_only_url(db: Path, *, immutable: bool) -> URL:

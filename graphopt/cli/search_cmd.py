@@ -67,8 +67,8 @@ def search_command(
     inner_steps: Annotated[int | None, typer.Option("--inner-steps", min=1, help="Inner-loop steps per graph.")] = None,
     val_limit: Annotated[int | None, typer.Option("--val-limit", min=1, help="Validation examples per graph.")] = None,
     test_limit: Annotated[int | None, typer.Option("--test-limit", min=1, help="Test examples in the final report.")] = None,
-    parallel: Annotated[int | None, typer.Option("--parallel", min=1, help="Graph evaluations in flight (default: 4 for API models, 1 for the embedded model).")] = None,
-    max_error_rate: Annotated[float, typer.Option("--max-error-rate", min=0, max=1, help="Share of program calls that may fail at the provider (after retries) before the search stops.")] = 0.05,
+    parallel: Annotated[int | None, typer.Option("--parallel", min=1, help="Graph evaluations in flight (default: 8 for API models, one per embedded-model instance).")] = None,
+    max_error_rate: Annotated[float, typer.Option("--max-error-rate", min=0, max=1, help="Share of model calls that may fail at the provider (after retries) before the search stops; it is resumable.")] = 0.02,
     program_model: ProgramModel = None,
     optimizer_model: OptimizerModel = None,
     meta_model: MetaModel = None,
@@ -129,9 +129,15 @@ def search_command(
             the_task, lm, plan, out, seeds, resume=resume, seed=seed, on_event=_progress,
             executor=executor, max_error_rate=max_error_rate,
         ))
+    except ConfigError:
+        raise  # refused before anything ran (another run's dir, its lock): leave its files alone
+    except BaseException:
+        _write_pictures(out)  # a failed or interrupted run gets its report too
+        raise
+    else:
+        _write_pictures(out)
     finally:
         lm.close()
-        _write_pictures(out)
     table = Table(title="Search result", title_justify="left")
     for column in ("role", "id", "graph", "val", "test", "program tok", "optimizer tok", "meta tok"):
         table.add_column(column, justify="left" if column in ("role", "id", "graph") else "right")

@@ -208,8 +208,10 @@ class LM:
                         raise
                     except Exception as exc:
                         error = classify(exc, request.model)
-                        self._account(level, request.model, Usage(errors=1))
-                        if not error.retryable or attempt >= self.config.max_retries:
+                        final = not error.retryable or attempt >= self.config.max_retries
+                        # errors: failed attempts; failures: calls that failed for good.
+                        self._account(level, request.model, Usage(errors=1, failures=int(final)))
+                        if final:
                             raise error from exc
                         await asyncio.sleep(self._backoff(attempt, error))
                         attempt += 1

@@ -38,7 +38,8 @@ class Usage:
     completion_tokens: int = 0
     cost: float = 0.0
     latency: float = 0.0
-    errors: int = 0
+    errors: int = 0  # failed attempts, retried ones included
+    failures: int = 0  # calls that failed for good (not retryable, or past the retries)
     # Tokens of answers served from the cache or joined in flight: work done, not spent.
     cached_tokens: int = 0
 
@@ -99,7 +100,7 @@ class Ledger:
                 if before is not None:
                     for name, value in asdict(before).items():
                         setattr(diff, name, getattr(diff, name) - value)
-                if diff.calls or diff.cache_hits or diff.errors:
+                if diff.calls or diff.cache_hits or diff.errors or diff.failures:
                     out.rows[key] = diff
         return out
 

@@ -17,6 +17,7 @@ __all__ = [
     "Dropped",
 ]
 
+import asyncio
 import string
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -119,9 +120,12 @@ class StepContext:
         from ..program import run_program
 
         examples = self.minibatch if examples is None else examples
-        todo = [p for p in programs if p.id not in self.scores]
-        for program in dict((p.id, p) for p in todo).values():
-            traces: list[Trace] = await run_program(program, examples, self.task, self.lm)
+        todo = list({p.id: p for p in programs if p.id not in self.scores}.values())
+        # The candidates are scored together (each sends its examples at once); the client
+        # bounds the concurrency per model, and the embedded model's pool keeps each program's
+        # prefix on the instance that serves it.
+        runs: list[list[Trace]] = await asyncio.gather(*(run_program(p, examples, self.task, self.lm) for p in todo))
+        for program, traces in zip(todo, runs):
             self.scores[program.id] = sum(t.score for t in traces) / max(len(traces), 1)
         return {p.id: self.scores[p.id] for p in programs}
 

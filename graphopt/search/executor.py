@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = ["Executor", "LocalExecutor", "default_parallel"]
 
 import asyncio
+import os
 import weakref
 from abc import ABC, abstractmethod
 
@@ -32,17 +33,26 @@ class Executor(ABC):
         """Releases what the executor holds (no-op by default)."""
 
 
-def default_parallel(lm: LM) -> int:
-    """Evaluations in flight by default: 4 for API models, 1 when a level runs the in-process model.
+# Evaluations in flight for API models: enough for a round of prompt candidates of every seed
+# (the model calls themselves stay bounded by each level's concurrency in the LM client).
+API_PARALLEL = 8
 
-    The embedded model serves one request at a time per instance; interleaving the calls of
-    several programs on it only evicts each program's prompt prefix from llama.cpp's cache, so
-    evaluations then run one after another (each still sends its examples together).
+
+def default_parallel(lm: LM) -> int:
+    """Evaluations in flight by default: `API_PARALLEL` for API models, one per llama.cpp instance for the embedded one.
+
+    Each instance of the embedded model serves one request at a time and keeps the prompt
+    prefix of what it served last (the pool routes a program's calls to the instance holding
+    its prefix); more evaluations in flight than instances would only evict those prefixes.
     """
-    local = any(lm.model(level).startswith("local/") for level in LEVELS)
-    if not local:
-        return 4
-    return max(1, int(getattr(lm.transport, "instances", 1) or 1))
+    if not any(lm.model(level).startswith("local/") for level in LEVELS):
+        return API_PARALLEL
+    local = getattr(lm.config, "local", None)
+    instances = getattr(local, "instances", None)
+    if instances is None:
+        threads = getattr(local, "threads", None) or 1
+        instances = max(1, (os.cpu_count() or 1) // threads)
+    return max(1, int(instances))
 
 
 class LocalExecutor(Executor):

@@ -92,8 +92,10 @@ class Evaluator:
         seed: the inner loop's seed.
         on_result: called with each Fitness (for progress displays).
         executor: runs the units; default a `LocalExecutor` with `default_parallel(lm)` slots.
-        max_error_rate: the share of program calls that may fail at the provider (after the
-            client's retries) before the search stops instead of choosing among failures.
+        max_error_rate: the share of model calls (all levels) that may fail at the provider after
+            the client's retries before the search stops instead of choosing among failures.
+        provider_retries: times a unit whose model calls failed at the provider is run again
+            before it is recorded as failed.
     """
 
     def __init__(
@@ -107,7 +109,8 @@ class Evaluator:
         seed: int = 0,
         on_result: Callable[[Fitness], None] | None = None,
         executor: Executor | None = None,
-        max_error_rate: float = 0.05,
+        max_error_rate: float = 0.02,
+        provider_retries: int = 1,
     ):
         self.task = task
         self.lm = lm
@@ -118,6 +121,7 @@ class Evaluator:
         self.on_result = on_result
         self.executor = executor or LocalExecutor(task, lm, default_parallel(lm))
         self.max_error_rate = max_error_rate
+        self.provider_retries = provider_retries
         self.scored_now = 0
         self.reused = 0
         self.failed = 0
@@ -210,6 +214,13 @@ class Evaluator:
         )
         self.store.start_evaluation(row.id)
         outcome = await self.executor.run(unit)
+        for _ in range(self.provider_retries):
+            if not outcome.provider_failed:
+                break
+            # Calls that outlived the client's retries: run the unit again (its finished calls
+            # come from the cache when there is one) before recording a failure.
+            self._check_error_rate(outcome)
+            outcome = await self.executor.run(unit)
         self._write(row.id, outcome)
         self.store.record_ledger(self.lm.ledger)
         evaluation = self.store.evaluation(row.id)
@@ -245,12 +256,15 @@ class Evaluator:
         )
 
     def _check_error_rate(self, outcome: UnitResult) -> None:
-        if not self.errors or self.errors <= self.max_error_rate * max(self.traces, 1):
+        """Raises RunError when the share of calls that failed for good passes `max_error_rate`."""
+        usage = self.lm.ledger.total()
+        failures, calls = usage.failures, usage.calls + usage.failures
+        if not failures or failures <= self.max_error_rate * calls:
             return
         raise RunError(
-            f"{self.errors} of {self.traces} program calls failed at the provider after retries"
-            f" ({self.errors / max(self.traces, 1):.0%}, above --max-error-rate {self.max_error_rate:g});"
-            f" last: {outcome.reason[:200]}; fix the provider and continue with --resume"
+            f"{failures} of {calls} model calls failed at the provider after retries"
+            f" ({failures / calls:.1%}, above --max-error-rate {self.max_error_rate:g}); last: {outcome.reason[:200]};"
+            " fix the provider (or raise --max-error-rate) and continue with --resume"
         )
 
     def _from_row(self, row: Any, evaluation: Any, *, from_store: bool, spec: GraphSpec | None = None) -> Fitness:

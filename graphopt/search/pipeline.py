@@ -75,14 +75,14 @@ async def run_search(
     seed: int = 0,
     on_event: Callable[[str, dict[str, Any]], None] | None = None,
     executor: Executor | None = None,
-    max_error_rate: float = 0.05,
+    max_error_rate: float = 0.02,
     phases: Sequence[Phase] | None = None,
 ) -> SearchReport:
     """Runs the search and writes `out_dir/run.sqlite`, `best.graph.json` and `best.program.json`.
 
     Args:
         executor: runs the graph evaluations (default: in this process, see `default_parallel`).
-        max_error_rate: share of program calls that may fail at the provider before it stops.
+        max_error_rate: share of model calls that may fail at the provider (after retries) before it stops.
         phases: the pipeline (default: `default_phases(seed_graphs)`); the last must set the winner.
 
     Raises:
@@ -96,7 +96,7 @@ async def run_search(
     store_file = out_dir / "run.sqlite"
     if store_file.exists() and not resume:
         raise ConfigError(f"{out_dir} already holds a run: add --resume to continue it, or choose another --out")
-    store = RunStore.open(out_dir)
+    store = RunStore.open(out_dir, lock=True)  # a second writer of this run dir is refused
     emit = on_event or (lambda kind, data: None)
     flusher: asyncio.Task | None = None
     try:

@@ -9,8 +9,9 @@ Statuses:
 - ``done``: the inner loop finished; its validation score is a measurement.
 - ``partial``: a budget cap stopped the inner loop; the best program so far and its scores are
   kept, but a resumed run with more budget evaluates the graph again.
-- ``failed``: the graph could not be compiled or run, or some of its program calls failed at the
-  provider after the client's retries (their zeros are not measurements); the reason says which.
+- ``failed``: the graph could not be compiled or run, or some of its model calls (any level)
+  failed at the provider after the client's retries: a zero scored for a failed program call,
+  or a critique dropped for a failed optimizer call, is not a measurement. The reason says which.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class UnitResult:
         result: the inner loop's result as a dict (`OptimizeResult.to_dict()`), None if it never ran.
         usage: the unit's own usage, a `Ledger.to_dict()`.
         traces, errors: program runs made and how many of them failed at the provider.
+        failures: model calls of any level that failed for good (after the client's retries).
     """
 
     status: str
@@ -67,6 +69,12 @@ class UnitResult:
     usage: dict[str, Any] = field(default_factory=dict)
     traces: int = 0
     errors: int = 0
+    failures: int = 0
+
+    @property
+    def provider_failed(self) -> bool:
+        """True when it failed only because model calls failed at the provider (worth a retry)."""
+        return self.status == "failed" and self.failures > 0
 
 
 async def run_unit(unit: EvalUnit, task: Task, lm: LM) -> UnitResult:
@@ -86,20 +94,19 @@ async def run_unit(unit: EvalUnit, task: Task, lm: LM) -> UnitResult:
         except LLMError as exc:
             if getattr(exc, "fatal", not exc.retryable):
                 raise
-            return UnitResult("failed", f"provider error: {exc}", usage=spent.to_dict())
+            return UnitResult("failed", f"provider error: {exc}", usage=spent.to_dict(), failures=max(1, spent.total().failures))
         except BudgetExceeded as exc:  # before the loop started (it catches its own)
             return UnitResult("partial", f"budget reached: {exc}", usage=spent.to_dict())
         except Exception as exc:  # noqa: BLE001  (a graph that cannot compile or run is a recorded failure)
             first = str(exc).splitlines()[0] if str(exc) else ""
             return UnitResult("failed", f"{type(exc).__name__}: {first}"[:500], usage=spent.to_dict())
     data = result.to_dict()
-    out = UnitResult("done", result=data, usage=spent.to_dict(), traces=result.traces, errors=result.errors)
-    if result.errors:
+    failures = spent.total().failures
+    out = UnitResult("done", result=data, usage=spent.to_dict(), traces=result.traces, errors=result.errors, failures=failures)
+    if failures or result.errors:
         out.status = "failed"
-        out.reason = (
-            f"{result.errors} of {result.traces} program calls failed at the provider after retries"
-            f" (first: {result.first_error[:300]})"
-        )
+        first = f" (first program error: {result.first_error[:300]})" if result.first_error else ""
+        out.reason = f"{max(failures, result.errors)} model calls failed at the provider after retries{first}"
     elif result.stopped == "budget":
         out.status = "partial"
         out.reason = f"budget reached: {result.stop_reason}"

@@ -1,0 +1,103 @@
+"""A whole search on the scripted search model, as a process of its own, and kill -9 trials of it.
+
+    python -m graphopt.testing.scripted_run RUN_DIR [--resume] [--latency S] [--parallel N]
+
+No response cache: a resumed run can only rebuild the search from its store. Prints the
+winner's candidate id on the last line when the search finishes. `trial` kills such a process
+with SIGKILL after a delay, resumes it to the end and compares it with a clean run
+(`benchmarks/kill_resume.py` runs 20 trials, the tests a few).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..graph.io import load_graph
+from ..lm import LM, LevelConfig, LMConfig
+from ..search.budgets import get_budget
+from ..search.executor import LocalExecutor
+from ..search.pipeline import run_search
+from ..store import RunStore
+from ..tasks import get_task
+from .fake import FakeModel
+from .search_model import scripted_search
+
+SEEDS = ("tgd", "tgd_select", "fewshot")
+
+
+def start(run_dir: Path, *, resume: bool = False) -> subprocess.Popen:
+    """Starts the scripted search in a process of its own."""
+    cmd = [sys.executable, "-m", "graphopt.testing.scripted_run", str(run_dir)] + (["--resume"] if resume else [])
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(run_dir: Path, *, resume: bool = False) -> str:
+    """Runs the scripted search to its end; returns the winner's candidate id."""
+    proc = start(run_dir, resume=resume)
+    out, err = proc.communicate(timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"scripted run failed ({proc.returncode}): {err.strip().splitlines()[-1:]}")
+    return out.strip().splitlines()[-1]
+
+
+def contents(run_dir: Path) -> list[tuple]:
+    """The store's candidates as (id, hash, parents, status, val score): what a resume must rebuild."""
+    with RunStore.open(run_dir, read_only=True) as store:
+        return [(c.id, c.graph_hash, c.parents, c.evaluation.status, c.evaluation.val_score) for c in store.candidates()]
+
+
+def done_times(run_dir: Path) -> dict[str, object]:
+    """Finish times of the done evaluations (a repeated evaluation gets a new one)."""
+    if not (run_dir / "run.sqlite").exists():
+        return {}
+    with RunStore.open(run_dir, read_only=True) as store:
+        return {c.id: c.evaluation.finished_at for c in store.candidates() if c.evaluation and c.evaluation.status == "done"}
+
+
+def trial(tmp: Path, n: int, delay: float, reference: list[tuple], winner: str) -> dict:
+    """Kills a scripted search with SIGKILL after `delay` seconds, resumes it, compares it with the reference."""
+    run_dir = tmp / f"trial{n}"
+    proc = start(run_dir)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = done_times(run_dir)
+    got = finish(run_dir, resume=(run_dir / "run.sqlite").exists())
+    after = done_times(run_dir)
+    repeated = sum(1 for cid, at in before.items() if after.get(cid) != at)
+    return {
+        "delay": delay,
+        "done_before": len(before),
+        "repeated": repeated,
+        "same_winner": got == winner,
+        "same_store": contents(run_dir) == reference,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="A scripted search, for kill and resume trials.")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--latency", type=float, default=0.01)
+    parser.add_argument("--parallel", type=int, default=2)
+    args = parser.parse_args(argv)
+    task = get_task("word_sorting", difficulty="easy", sizes=(12, 8, 8), seed=3)
+    budget = get_budget("tiny", val_limit=6, test_limit=6, minibatch=3, generations=3, children=3, seeds=SEEDS)
+    level = LevelConfig(model="fake/scripted")
+    lm = LM(LMConfig(program=level, optimizer=level, meta=level, cache_dir=None),
+            transport=FakeModel(fn=scripted_search, latency=args.latency))
+    graphs = [load_graph(name) for name in SEEDS]
+    report = asyncio.run(run_search(
+        task, lm, budget, args.run_dir, graphs, resume=args.resume, executor=LocalExecutor(task, lm, args.parallel),
+    ))
+    print(report.best.candidate_id)
+
+
+if __name__ == "__main__":
+    main()

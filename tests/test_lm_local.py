@@ -134,3 +134,23 @@ def test_a_prompt_longer_than_the_context_fails_once_without_retries(local_lm):
         asyncio.run(local_lm.complete("program", [{"role": "user", "content": long_prompt}], max_tokens=4))
     assert info.value.retryable is False and "context window" in str(info.value)
     assert local_lm.ledger.total().errors == 1  # one failure, not one per retry
+
+
+@pytest.mark.integration
+def test_loading_several_instances_at_once_keeps_the_process_output(capfd):
+    """llama-cpp-python silences a load through the process's file descriptors: loads must not overlap."""
+    import os
+    import threading
+
+    from graphopt.lm.local import _load, smollm2_path
+
+    loaded = []
+    threads = [threading.Thread(target=lambda: loaded.append(_load(smollm2_path(), 512, 1))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    os.write(1, b"still here\n")
+    assert "still here" in capfd.readouterr().out
+    for llama in loaded:
+        llama.close()

@@ -153,7 +153,7 @@ def print_usage(lm: LM, title: str = "Model usage") -> None:
         unknown = unknown or (not priced and row["calls"] > 0)
         table.add_row(
             row["level"],
-            row["model"],
+            _model_and_endpoint(lm, row["level"], row["model"]),
             str(row["calls"]),
             str(row["cache_hits"]),
             str(row["prompt_tokens"]),
@@ -167,6 +167,15 @@ def print_usage(lm: LM, title: str = "Model usage") -> None:
         str(total["completion_tokens"]), f"{total['cost']:.4f}" + (" + $?" if unknown else ""), f"{total['latency']:.1f}",
     )
     console.print(table)
+
+
+def _model_and_endpoint(lm: LM, level: str, model: str) -> str:
+    """"openai/qwen @ 127.0.0.1:8000" for a model on a self-hosted endpoint, else the model."""
+    if level in LEVELS and lm.model(level) == model and lm.config.level(level).api_base:
+        base = lm.config.level(level).api_base or ""
+        host = base.split("://", 1)[-1].split("/", 1)[0]
+        return f"{model} @ {host}"
+    return model
 
 
 def _row_priced(lm: LM, level: str, model: str) -> bool:

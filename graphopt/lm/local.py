@@ -118,11 +118,18 @@ class LocalModels:
 CHUNK = 32
 
 
+# llama-cpp-python silences a load by pointing the process's stdout and stderr at /dev/null and
+# back; two loads at once in two threads would restore each other's /dev/null and leave the
+# process without output for good. One load at a time.
+_LOAD_LOCK = threading.Lock()
+
+
 def _load(path: Path, n_ctx: int, threads: int) -> Any:
-    return _aligned_llama()(
-        model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, n_batch=CHUNK,
-        seed=0, verbose=False,
-    )  # fmt: skip
+    with _LOAD_LOCK:
+        return _aligned_llama()(
+            model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, n_batch=CHUNK,
+            seed=0, verbose=False,
+        )  # fmt: skip
 
 
 @functools.lru_cache(maxsize=1)

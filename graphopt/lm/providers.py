@@ -122,6 +122,14 @@ def litellm_arguments(request: Any, litellm: Any) -> dict[str, Any]:
         kwargs["stop"] = request.stop
     if request.response_format is not None and ok("response_format"):
         kwargs["response_format"] = request.response_format
+    if (
+        provider in ("openai", "hosted_vllm", "lm_studio")
+        and request.extra.get("api_base")
+        and not request.extra.get("api_key")
+        and not os.environ.get("OPENAI_API_KEY")
+    ):
+        # A self-hosted server usually takes no key, but litellm's OpenAI client insists on one.
+        kwargs["api_key"] = "no-key"
     for name, value in request.extra.items():
         if name == "transport":
             continue
@@ -135,7 +143,7 @@ def litellm_arguments(request: Any, litellm: Any) -> dict[str, Any]:
 _OPENAI_PARAMS = frozenset(
     {
         "frequency_penalty", "presence_penalty", "logit_bias", "logprobs", "top_logprobs", "n", "top_p",
-        "seed", "stop", "user", "parallel_tool_calls", "service_tier", "reasoning_effort", "top_k",
+        "seed", "stop", "user", "parallel_tool_calls", "service_tier", "reasoning_effort",
     }
 )  # fmt: skip
 

@@ -192,7 +192,7 @@ class LM:
         self.budget.check(self.ledger, level, self._pending, self.carried)
         prepare = getattr(self.transport, "prepare", None)
         if prepare is not None:
-            prepare()  # e.g. the litellm import: not part of the call's latency or timeout
+            prepare(request.model)  # e.g. the litellm import: not part of the call's latency or timeout
         self._pending[level] = self._pending.get(level, 0) + 1
         try:
             async with self._semaphore(request.model):

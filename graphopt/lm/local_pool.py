@@ -145,6 +145,23 @@ class LocalPool:
         finally:
             self._release(instance, prompt)
 
+    def fill(self) -> None:
+        """Loads every instance not loaded yet (e.g. before timing, or before output starts)."""
+        while True:
+            with self._cond:
+                if len(self._all) + self._loading >= self.size:
+                    return
+                self._loading += 1
+            try:
+                instance = _Instance(self._load())
+            finally:
+                with self._cond:
+                    self._loading -= 1
+            with self._cond:
+                self._all.append(instance)
+                self._free.append(instance)
+                self._cond.notify()
+
     def close(self) -> None:
         """Closes every instance (waits for the ones in use)."""
         with self._cond:

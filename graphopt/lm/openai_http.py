@@ -118,7 +118,7 @@ class OpenAIHTTPTransport:
                 if connector is not None and not connector.closed:
                     connector._close()
 
-    def prepare(self) -> None:
+    def prepare(self, model: str | None = None) -> None:
         """Loads litellm's price map (seconds, once) before the first call is timed."""
         if "litellm" not in sys.modules:
             import_litellm()

@@ -106,7 +106,7 @@ OPENAI_PREFIX = "openai/"
 
 
 class Transport(Protocol):
-    """Sends one request. May also define `prepare()`, called before the call is timed."""
+    """Sends one request. May also define `prepare(model)`, called before the call is timed."""
 
     async def send(self, request: Request) -> Response: ...
 
@@ -145,9 +145,13 @@ class LiteLLMTransport:
             self._litellm = import_litellm()
         return self._litellm
 
-    def prepare(self) -> None:
-        """Imports litellm (seconds, once) before the first call, outside its timeout."""
-        self.litellm  # noqa: B018
+    def prepare(self, model: str | None = None) -> None:
+        """Imports litellm (seconds, once) before the first call, outside its timeout.
+
+        The embedded model's calls do not go through litellm: they do not wait for it.
+        """
+        if model is None or not model.startswith(LOCAL_PREFIX):
+            self.litellm  # noqa: B018
 
     def check_model(self, model: str) -> None:
         """Raises ConfigError when litellm cannot route `model` (e.g. a typo in the provider)."""

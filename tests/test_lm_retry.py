@@ -132,3 +132,19 @@ def test_classify_reads_retry_after_ms_and_marks_timeouts_retryable():
     assert (error.status, error.retryable, error.retry_after, error.provider) == (429, True, 0.25, "openai")
     timeout = classify(TimeoutError(), "ollama/qwen")
     assert timeout.retryable and timeout.provider == "ollama" and timeout.reason == "TimeoutError"
+
+
+def test_a_call_abandoned_by_its_timeout_is_still_charged_as_an_estimate(stub):
+    stub.fail(Failure(None, delay=1.0))
+    level = LevelConfig(
+        model="openai/stub-model", timeout=0.3, api_base=stub.base_url, max_tokens=40,
+        input_price_per_million=1000, output_price_per_million=2000,
+    )  # fmt: skip
+    lm = LM(LMConfig(program=level, max_retries=0), cache_dir=None)
+    prompt = [{"role": "user", "content": "x" * 400}]
+    with pytest.raises(LLMError):
+        asyncio.run(lm.complete("program", prompt))
+    row = lm.ledger.rows[("program", "openai/stub-model (timed out, estimated)")]
+    assert (row.prompt_tokens, row.completion_tokens, row.calls) == (100, 40, 0)
+    assert row.cost == pytest.approx((100 * 1000 + 40 * 2000) / 1e6)
+    assert lm.ledger.level("program").tokens == 140  # counted toward the level's caps

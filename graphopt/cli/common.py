@@ -31,6 +31,7 @@ from rich.table import Table
 from ..errors import ConfigError
 from ..lm import LEVELS, LM
 from ..lm.budget import Budget
+from ..lm.client import ESTIMATED
 from ..lm.settings import Settings, resolve_settings
 
 # Piped or captured output is not cut to 80 columns: tables stay whole in logs and CI.
@@ -171,6 +172,8 @@ def print_usage(lm: LM, title: str = "Model usage") -> None:
 
 def _model_and_endpoint(lm: LM, level: str, model: str) -> str:
     """"openai/qwen @ 127.0.0.1:8000" for a model on a self-hosted endpoint, else the model."""
+    if model.endswith(ESTIMATED):
+        return _model_and_endpoint(lm, level, model.removesuffix(ESTIMATED)) + ESTIMATED
     if level in LEVELS and lm.model(level) == model and lm.config.level(level).api_base:
         base = lm.config.level(level).api_base or ""
         host = base.split("://", 1)[-1].split("/", 1)[0]
@@ -179,6 +182,7 @@ def _model_and_endpoint(lm: LM, level: str, model: str) -> str:
 
 
 def _row_priced(lm: LM, level: str, model: str) -> bool:
+    model = model.removesuffix(ESTIMATED)
     if level in LEVELS and lm.model(level) == model:
         return lm.price_known(level)
     known = getattr(lm.transport, "price_known", None)

@@ -29,6 +29,8 @@ from .ledger import Ledger, Usage, record_in_scopes
 from .transport import LiteLLMTransport, Request, Response, Transport, classify
 
 _UNSET: Any = object()
+# The ledger row of calls abandoned by a timeout: "MODEL (timed out, estimated)".
+ESTIMATED = " (timed out, estimated)"
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,8 @@ class LM:
                         raise
                     except Exception as exc:
                         error = classify(exc, request.model)
+                        if _timed_out(exc):
+                            self._account_abandoned(level, request)
                         final = not error.retryable or attempt >= self.config.max_retries
                         # errors: failed attempts; failures: calls that failed for good.
                         self._account(level, request.model, Usage(errors=1, failures=int(final)))
@@ -250,6 +254,24 @@ class LM:
         ) / 1e6
         return Response(**{**response.__dict__, "cost": cost})
 
+    def _account_abandoned(self, level: str, request: Request) -> None:
+        """Charges a call abandoned by its timeout: the provider may still have done (and billed) it.
+
+        Its tokens are estimated (prompt: characters / 4; completion: max_tokens, the most it could
+        have produced) and go to a row of their own, "MODEL (timed out, estimated)", which counts
+        toward the level's caps like any other.
+        """
+        prompt = sum(len(str(m.get("content", ""))) for m in request.messages) // 4
+        completion = request.max_tokens
+        cfg = self.config.level(level)
+        if cfg.priced:
+            cost = (prompt * cfg.input_price_per_million + completion * cfg.output_price_per_million) / 1e6
+        else:
+            estimate = getattr(self.transport, "estimate_cost", None)
+            cost = estimate(request.model, prompt, completion) if estimate is not None else 0.0
+        usage = Usage(prompt_tokens=prompt, completion_tokens=completion, cost=cost)
+        self._account(level, request.model + ESTIMATED, usage)
+
     def price_known(self, level: str) -> bool:
         """Whether dollars are counted at `level`: a price in the config, or one litellm knows."""
         cfg = self.config.level(level)
@@ -270,6 +292,15 @@ class LM:
         close = getattr(self.transport, "close", None)
         if close is not None:
             close()
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """True when the call was abandoned by a timeout (ours, or the HTTP client's)."""
+    if isinstance(exc, TimeoutError):
+        return True
+    if isinstance(exc, LLMError):
+        return exc.reason.startswith("no answer within")
+    return "Timeout" in type(exc).__name__
 
 
 if sys.version_info >= (3, 11):

@@ -258,6 +258,18 @@ class LiteLLMTransport:
             provider=PROVIDER,
         )
 
+    def estimate_cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
+        """Dollars for these token counts at litellm's price of `model` (0 when it has none)."""
+        if model.startswith(LOCAL_PREFIX) or not known_price(self.litellm, model):
+            return 0.0
+        try:
+            prompt_cost, completion_cost = self.litellm.cost_per_token(
+                model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+            )
+        except Exception:
+            return 0.0
+        return float(prompt_cost + completion_cost)
+
     def price_known(self, model: str) -> bool:
         """Whether dollars can be counted for `model` (litellm prices it, or it is the embedded one)."""
         if model.startswith(LOCAL_PREFIX):

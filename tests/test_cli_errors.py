@@ -142,6 +142,20 @@ def test_a_cache_dir_that_is_a_file_fails_before_any_model_call(server, tmp_path
     assert server.calls == 0
 
 
+def test_outputs_that_cannot_be_written_are_refused_before_any_model_call(server, tmp_path, capsys):
+    config = server_config(tmp_path, server)
+    assert evaluate("--limit", "3", "--config", str(config), "--out", str(tmp_path)) == 2
+    assert one_error(capsys) == f"error: --out {tmp_path} is a directory: give a file name, e.g. {tmp_path / 'result.json'}"
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    assert evaluate("--limit", "3", "--config", str(config), "--out", str(notes / "eval.json")) == 2
+    assert one_error(capsys) == f"error: --out {notes / 'eval.json'} cannot be written ({notes} is not a writable directory)"
+    args = ["optimize", "--graph", "tgd", "--task", "word_sorting", "--steps", "1", "--config", str(config), "--out", str(notes)]
+    assert main(args) == 2
+    assert one_error(capsys) == f"error: --out {notes} is a file: give a directory"
+    assert server.calls == 0 and notes.read_text() == "mine"
+
+
 def test_an_empty_program_model_is_refused_not_taken_for_the_embedded_model(capsys):
     assert main(["eval", "--task", "word_sorting", "--program-model", ""]) == 2
     lines = error_lines(capsys.readouterr().err)

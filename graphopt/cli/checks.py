@@ -8,8 +8,16 @@ failures is refused instead of being reported as a score.
 
 from __future__ import annotations
 
-__all__ = ["MaxErrorRate", "DEFAULT_MAX_ERROR_RATE", "check_cache_dir", "check_error_rate", "clean_line"]
+__all__ = [
+    "MaxErrorRate",
+    "DEFAULT_MAX_ERROR_RATE",
+    "check_cache_dir",
+    "check_output",
+    "check_error_rate",
+    "clean_line",
+]
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -56,6 +64,29 @@ def check_cache_dir(lm: LM) -> None:
                 pass
     except OSError as exc:
         raise ConfigError(f"cannot write the response cache in {directory} ({exc.strerror or exc}): {fix}") from None
+
+
+def check_output(path: Path, flag: str, *, directory: bool) -> None:
+    """Refuses, before any model call, an output the command could not write at its end.
+
+    Args:
+        path: the file (or directory, when `directory`) the command will write.
+        flag: the option that named it, for the message (e.g. "--out").
+        directory: whether `path` is a directory of outputs rather than one file.
+
+    Raises:
+        ConfigError: `path` is of the wrong kind, or the nearest existing folder above it
+            cannot be written.
+    """
+    if path.exists():
+        if directory and not path.is_dir():
+            raise ConfigError(f"{flag} {path} is a file: give a directory")
+        if not directory and path.is_dir():
+            raise ConfigError(f"{flag} {path} is a directory: give a file name, e.g. {path / 'result.json'}")
+    target = path if directory and path.is_dir() else path.parent
+    existing = next((p for p in (target, *target.parents) if p.exists()), None)
+    if existing is not None and (not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK)):
+        raise ConfigError(f"{flag} {path} cannot be written ({existing} is not a writable directory)")
 
 
 def check_error_rate(tally: ErrorTally, max_error_rate: float, what: str = "examples") -> None:

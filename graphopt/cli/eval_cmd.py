@@ -9,7 +9,7 @@ import typer
 
 from ..program import error_tally, evaluate
 from .app import app
-from .checks import DEFAULT_MAX_ERROR_RATE, MaxErrorRate, check_cache_dir, check_error_rate
+from .checks import DEFAULT_MAX_ERROR_RATE, MaxErrorRate, check_cache_dir, check_error_rate, check_output
 from .common import CacheDir, ConfigFile, SetOption, NoCache, ProgramModel, console, make_lm, print_usage, run_async, write_json
 from .taskopts import Difficulty, InputKey, Seed, Source, TargetKey, TaskName, build_task, load_program
 
@@ -39,6 +39,8 @@ def eval_command(
     more than --max-error-rate of them stops the command (exit 2, no --out file). A fatal model
     error (bad key, unknown model) stops it at once.
     """
+    if out is not None:
+        check_output(out, "--out", directory=False)
     the_task = build_task(task, source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key)
     the_program = load_program(program, the_task)
     examples = the_task.split(split)[:limit]

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from ..errors import BudgetExceeded, ConfigError
+from ..errors import BudgetExceeded
 from ..graph.io import load_graph
 from ..graph.validate import check
 from ..lm.budget import Budget, Caps
 from ..program import ErrorTally, error_tally, evaluate
 from .app import app
-from .checks import DEFAULT_MAX_ERROR_RATE, MaxErrorRate, check_cache_dir, check_error_rate
+from .checks import DEFAULT_MAX_ERROR_RATE, MaxErrorRate, check_cache_dir, check_error_rate, check_output
 from .common import CacheDir, ConfigFile, SetOption, NoCache, OptimizerModel, ProgramModel, console, make_lm, print_usage, run_async, write_json
 from .taskopts import Difficulty, InputKey, Seed, Source, TargetKey, TaskName, build_task, load_program
 
@@ -103,8 +103,7 @@ def optimize_command(
     --max-error-rate of them stops the command (exit 2, no files written), as does a fatal model
     error (bad key, unknown model) at once.
     """
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file: give a directory for program.json and history.json")
+    check_output(out, "--out", directory=True)
     spec = check(load_graph(graph))
     the_task = build_task(task, source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key)
     start = load_program(program, the_task)

@@ -106,3 +106,16 @@ def test_invalid_toml_is_one_config_error(tmp_path):
     path = write(tmp_path, "[program\nmodel=")
     with pytest.raises(ConfigError, match="not valid TOML"):
         resolve_settings(path, env={}, cwd=NOWHERE)
+
+
+def test_every_config_example_in_the_readme_is_valid(tmp_path):
+    import re
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    blocks = re.findall(r"```toml\n(.*?)```", readme.read_text(), re.S)
+    assert len(blocks) >= 4  # OpenAI, Anthropic, a self-hosted server, Ollama
+    for i, block in enumerate(blocks):
+        path = tmp_path / f"example{i}.toml"
+        path.write_text(block)
+        settings = resolve_settings(path, env={}, cwd=NOWHERE)
+        assert settings.config.program.model != "local/smollm2"

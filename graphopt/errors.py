@@ -106,7 +106,7 @@ def _fix(provider: str, model: str, status: int | None) -> str:
     key = f"{(provider or 'the provider').upper().replace('-', '_')}_API_KEY"
     flag = "--program-model/--optimizer-model/--meta-model"
     if status == 401:
-        return f"check {key} (or the api_key setting of the model)"
+        return f"check {key} (or the api_key_env setting of the model's level)"
     if status == 403:
         return f"the key has no access to {model or 'this model'}: check {key}'s permissions or use another model ({flag})"
     if status == 404:

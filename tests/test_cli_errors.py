@@ -65,7 +65,7 @@ def test_a_bad_key_stops_eval_at_once_with_provider_model_and_fix(server, tmp_pa
     assert evaluate("--limit", "40", "--config", str(server_config(tmp_path, server)), "--out", str(out)) == 2
     line = one_error(capsys)
     assert line.startswith("error: model call to openai/stub-model (openai, status 401) failed: Incorrect API key")
-    assert line.endswith("check OPENAI_API_KEY (or the api_key setting of the model)")
+    assert line.endswith("check OPENAI_API_KEY (or the api_key_env setting of the model's level)")
     assert server.calls < 40  # stopped at the first occurrence, not after every example
     assert not out.exists()
 

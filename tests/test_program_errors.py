@@ -37,7 +37,7 @@ def test_an_invalid_key_stops_the_evaluation_at_once_and_names_the_fix(task):
     assert info.value.fatal
     assert str(info.value) == (
         "model call to gpt-4o-mini (openai, status 401) failed: Incorrect API key provided; "
-        "check OPENAI_API_KEY (or the api_key setting of the model)"
+        "check OPENAI_API_KEY (or the api_key_env setting of the model's level)"
     )
     # Stopped at the first occurrence: only the calls already in flight were made, not all 40.
     assert len(calls) <= 2 * lm.config.level("program").concurrency < len(task.val)

@@ -54,7 +54,7 @@ def test_a_typo_in_a_level_or_key_is_one_line_with_did_you_mean_and_exit_2(capsy
 def test_an_empty_program_model_is_refused(capsys):
     assert main(["eval", "--task", "word_sorting", "--program-model", ""]) == 2
     err = capsys.readouterr().err
-    assert "program.model is empty" in err and "Traceback" not in err
+    assert "program.model = '': empty" in err and "Traceback" not in err and len(err.splitlines()) == 1
 
 
 def test_eval_reaches_a_server_through_the_config_file_and_warns_that_its_price_is_unknown(server, tmp_path, capsys):

@@ -63,7 +63,7 @@ def test_keys_written_in_a_file_or_a_flag_are_refused_with_the_env_fix(tmp_path)
 
 
 def test_an_empty_model_is_refused_not_taken_as_the_embedded_one():
-    with pytest.raises(SettingsError, match="program.model is empty"):
+    with pytest.raises(SettingsError, match="program.model = .*: empty: name a model"):
         resolve_settings(models={"program": ""}, env={}, cwd=NOWHERE)
     with pytest.raises(SettingsError, match="empty"):
         resolve_settings(env={"GRAPHOPT_META_MODEL": " "}, cwd=NOWHERE)

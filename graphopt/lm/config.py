@@ -63,7 +63,7 @@ class LevelConfig(BaseModel):
     @classmethod
     def _model_named(cls, model: str) -> str:
         if not model.strip():
-            raise ValueError("an empty model name: use a litellm model string, or local/smollm2 for the embedded model")
+            raise ValueError("empty: name a model, e.g. gpt-4o-mini, or local/smollm2 for the embedded one")
         return model
 
     @field_validator("api_base")

@@ -89,10 +89,10 @@ class LocalModels:
         config = config or local_config_from_env()
         threads = config.threads or 1
         key = (path, config.n_ctx, threads)
-        size = config.instances or pool_size(model_bytes(path), threads)
         with cls._guard:
             pool = cls._pools.get(key)
             if pool is None:
+                size = config.instances or pool_size(model_bytes(path), threads)
                 try:
                     import llama_cpp  # noqa: F401
                 except ImportError as exc:

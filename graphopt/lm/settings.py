@@ -254,8 +254,6 @@ def resolve_settings(
         problem = _secret_problem(name, value, source)
         if problem:
             problems.append(problem)
-        if name.endswith(".model") and isinstance(value, str) and not value.strip():
-            problems.append(f"{source}: {name} is empty: name a model, e.g. gpt-4o-mini, or local/smollm2 for the embedded one")
     # Check the values of the well-named settings too, so that one run lists every problem.
     valid = {name: entry for name, entry in chosen.items() if not _name_problem(name, "")}
     try:

@@ -88,13 +88,18 @@ class RunDirLock:
         try:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # BlockingIOError: held by another process (or another open of this one)
+        except BlockingIOError:  # held by another process (or another open in this one)
             holder = _read_pid(fd)
             os.close(fd)
             by = f"pid {holder}" if holder else "another process"
             raise ConfigError(
                 f"run dir {self.run_dir} is in use by {by} (another graphopt search); "
                 "wait for it or use another --out"
+            ) from None
+        except OSError as exc:  # e.g. a file system without locks
+            os.close(fd)
+            raise ConfigError(
+                f"cannot lock run dir {self.run_dir} ({exc.strerror or exc}): use an --out on a local disk"
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())

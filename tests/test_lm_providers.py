@@ -118,3 +118,20 @@ def test_sampling_parameters_and_response_format_change_the_key():
                        {"response_format": {"type": "json_object"}}, {"extra": {"top_p": 0.5}})
     }  # fmt: skip
     assert len(keys) == 7 and request_key(base.cache_fields()) in keys
+
+
+@pytest.mark.parametrize(
+    ("model", "sent", "absent"),
+    [
+        ("openai/gpt-4o-mini", {"temperature": 0.2, "max_tokens": 40, "seed": 3}, {"max_completion_tokens"}),
+        ("openai/o3-mini", {"max_completion_tokens": 40}, {"temperature", "max_tokens"}),
+    ],
+)
+def test_the_request_litellm_sends_holds_only_accepted_parameters(stub_server, model, sent, absent):
+    """Through litellm's real OpenAI client to the stub server: the body on the wire."""
+    level = LevelConfig(model=model, api_base=stub_server.base_url, transport="litellm", temperature=0.2, max_tokens=40, seed=3)
+    lm = LM(LMConfig(program=level), cache_dir=None)
+    assert asyncio.run(lm.complete("program", MSG)).text == "ok"
+    (body,) = stub_server.requests
+    assert {k: body.get(k) for k in sent} == sent
+    assert not absent & body.keys()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["LEVELS", "DEFAULT_MODEL", "LevelConfig", "LocalConfig", "LMConfig", "default_cache_dir"]
+__all__ = [
+    "LEVELS", "DEFAULT_MODEL", "LevelConfig", "LocalConfig", "LMConfig", "default_cache_dir", "local_config_from_env",
+]
 
 import os
 from pathlib import Path
@@ -134,7 +136,7 @@ class LMConfig(BaseModel):
     program: LevelConfig = Field(default_factory=LevelConfig)
     optimizer: LevelConfig = Field(default_factory=_optimizer_default)
     meta: LevelConfig = Field(default_factory=_optimizer_default)
-    local: LocalConfig = Field(default_factory=LocalConfig)
+    local: LocalConfig = Field(default_factory=lambda: local_config_from_env())
     cache_dir: Path | None = Field(default_factory=lambda: default_cache_dir())
     max_retries: int = Field(4, ge=0)
     backoff_base: float = Field(0.5, gt=0)
@@ -168,3 +170,21 @@ def default_cache_dir() -> Path | None:
         return None if value.strip().lower() in ("", "off", "none", "0") else Path(value)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "graphopt"
+
+
+def local_config_from_env(environ: Any = None) -> LocalConfig:
+    """The pool settings from $GRAPHOPT_LOCAL_INSTANCES, _THREADS and _N_CTX (unset: defaults)."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, int] = {}
+    for key in ("instances", "threads", "n_ctx"):
+        name = f"GRAPHOPT_LOCAL_{key.upper()}"
+        raw = environ.get(name)
+        if raw:
+            try:
+                values[key] = int(raw)
+            except ValueError:
+                raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    try:
+        return LocalConfig(**values)
+    except ValueError as exc:
+        raise ConfigError(f"GRAPHOPT_LOCAL_* settings: {exc.errors()[0]['msg']}") from None

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, LLMError
-from .config import LocalConfig
+from .config import LocalConfig, local_config_from_env
 from .local_pool import LocalPool, model_bytes, pool_size
 
 PROVIDER = "local"
@@ -57,24 +57,6 @@ def resolve_model_path(name: str) -> Path:
     if not path.exists():
         raise ConfigError(f"GGUF file not found: {path}")
     return path
-
-
-def local_config_from_env(environ: Any = None) -> LocalConfig:
-    """The pool settings from $GRAPHOPT_LOCAL_INSTANCES, _THREADS and _N_CTX (unset: defaults)."""
-    environ = os.environ if environ is None else environ
-    values: dict[str, int] = {}
-    for key in ("instances", "threads", "n_ctx"):
-        name = f"GRAPHOPT_LOCAL_{key.upper()}"
-        raw = environ.get(name)
-        if raw:
-            try:
-                values[key] = int(raw)
-            except ValueError:
-                raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-    try:
-        return LocalConfig(**values)
-    except ValueError as exc:
-        raise ConfigError(f"GRAPHOPT_LOCAL_* settings: {exc.errors()[0]['msg']}") from None
 
 
 class LocalModels:

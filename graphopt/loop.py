@@ -1,8 +1,19 @@
 """The inner loop: improve one program on a task by running an optimizer graph for a few steps.
 
 Each step samples a minibatch of train examples (seeded), runs the current program on it, runs
-the graph once on (program, traces, history), evaluates the distinct new candidates on
-validation and keeps the best one if the acceptance strategy agrees. Test data is never read.
+the graph once on (program, traces, history), scores the distinct new candidates on the
+acceptance examples and keeps the best one if the acceptance strategy agrees (by default only
+a strict improvement: on a tie the incumbent stays, so an all-zero plateau cannot swap the seed
+for junk). Test data is never read.
+
+Why a dev split: the outer search ranks graphs by the validation score of the program the loop
+returns. If the loop also chose that program on the same few validation examples, the score
+would be the maximum of several noisy draws on them and every graph would look better than it
+is, most of all the ones that try many candidates. So acceptance runs on a dev split carved
+from the end of train (the minibatches come from the rest), and validation is read once, for
+the program the loop returns (and for the start program, to report the gain). When train is
+too small to spare a dev split (under `MIN_TRAIN_FOR_DEV` examples), acceptance falls back to
+validation and the result says so (`accept_on`).
 
 Example:
     >>> import asyncio
@@ -27,6 +38,8 @@ __all__ = [
     "StepRecord",
     "OptimizeResult",
     "optimize",
+    "MIN_TRAIN_FOR_DEV",
+    "acceptance_split",
 ]
 
 import asyncio
@@ -77,6 +90,21 @@ class Better(AcceptStrategy):
 
 
 ACCEPT_STRATEGIES: dict[str, AcceptStrategy] = {"no_worse": NoWorse(), "better": Better()}
+DEFAULT_ACCEPT = "better"
+MIN_TRAIN_FOR_DEV = 9
+
+
+def acceptance_split(task: Task, val_limit: int | None) -> tuple[list[Example], list[Example], str]:
+    """(minibatch pool, acceptance examples, "dev" or "val") for a loop on `task`.
+
+    The dev split is the last third of train, at most as large as the validation set used.
+    """
+    val = task.val[:val_limit]
+    train = list(task.train)
+    if len(train) < MIN_TRAIN_FOR_DEV:
+        return train, val, "val"
+    n_dev = min(len(train) // 3, max(len(val), 4))
+    return train[:-n_dev], train[-n_dev:], "dev"
 
 
 def _accept_strategy(accept: str | AcceptStrategy) -> AcceptStrategy:
@@ -92,7 +120,11 @@ def _accept_strategy(accept: str | AcceptStrategy) -> AcceptStrategy:
 
 
 class CandidateRecord(BaseModel):
-    """A program the graph returned in one step, with its scores (None: not measured)."""
+    """A program the graph returned in one step, with its scores (None: not measured).
+
+    `val_score` is its score on the acceptance examples (the dev split, or validation when the
+    loop had no dev split: see `OptimizeResult.accept_on`).
+    """
 
     program: Program
     minibatch_score: float | None = None
@@ -109,7 +141,7 @@ class StepRecord(BaseModel):
         candidates: what the exit node returned, with minibatch and validation scores.
         dropped: [{"node", "reason", "text"}] for replies the nodes could not use.
         accepted: id of the program kept as the new best, or None.
-        best_val: best validation score after this step.
+        best_val: best acceptance score (dev, or validation) after this step.
         usage: level -> usage (calls, tokens, cost, ...) spent in this step.
         node_outputs: node id -> summary of what it produced.
         error: why the step ended early ("" when it finished).
@@ -134,8 +166,12 @@ class OptimizeResult(BaseModel):
 
     Attributes:
         best_program: the best program on validation (the seed if nothing beat it).
-        best_val, initial_val: validation accuracy of it and of the seed (None if not measured
-            because the budget ran out first); best_val_stderr: the standard error of best_val.
+        best_val, initial_val: validation accuracy of it and of the start program (None if not
+            measured because the budget ran out first); best_val_stderr: its standard error.
+        val_scores: the best program's score on each validation example, by example id (paired
+            comparisons between graphs use these).
+        accept_on: "dev" (a split carved from train) or "val": where candidates were accepted.
+        best_dev: the best program's acceptance score (equal to best_val when accept_on is "val").
         history: one record per step, including a step cut short by the budget.
         stopped: None when every step ran, "budget" when a cap ended the loop early.
         stop_reason: the budget message.
@@ -150,6 +186,9 @@ class OptimizeResult(BaseModel):
     best_val: float | None
     initial_val: float | None
     best_val_stderr: float | None = None
+    val_scores: dict[str, float] = Field(default_factory=dict)
+    accept_on: str = "val"
+    best_dev: float | None = None
     history: list[StepRecord] = Field(default_factory=list)
     stopped: str | None = None
     stop_reason: str = ""
@@ -173,7 +212,8 @@ class _Scorer:
     def __init__(self, task: Task, lm: LM):
         self.task, self.lm = task, lm
         self.traces: dict[tuple[str, str], Trace] = {}
-        self.val: dict[str, tuple[float, float]] = {}  # program id -> (accuracy, stderr)
+        self.val: dict[tuple[str, str], tuple[float, float]] = {}  # (program id, split) -> (accuracy, stderr)
+        self.per_example: dict[tuple[str, str], dict[str, float]] = {}
         self.runs = 0
         self.errors: list[str] = []  # provider errors that outlived the client's retries
 
@@ -189,12 +229,14 @@ class _Scorer:
             self.traces[(program.id, trace.example.id)] = trace
         return [self.traces[(program.id, ex.id)] for ex in examples]
 
-    async def validation(self, program: Program, examples: list[Example]) -> float:
-        if program.id not in self.val:
+    async def validation(self, program: Program, examples: list[Example], split: str = "val") -> float:
+        key = (program.id, split)
+        if key not in self.val:
             evaluation = await evaluate(program, examples, self.task, self.lm)
             self._count(evaluation.traces)
-            self.val[program.id] = (evaluation.accuracy, evaluation.stderr)
-        return self.val[program.id][0]
+            self.val[key] = (evaluation.accuracy, evaluation.stderr)
+            self.per_example[key] = {t.example.id: t.score for t in evaluation.traces}
+        return self.val[key][0]
 
 
 async def optimize(
@@ -205,7 +247,7 @@ async def optimize(
     *,
     steps: int = 3,
     minibatch_size: int = 8,
-    accept: str | AcceptStrategy = "no_worse",
+    accept: str | AcceptStrategy = DEFAULT_ACCEPT,
     val_limit: int | None = None,
     seed: int = 0,
     on_step: Callable[[StepRecord], None] | None = None,
@@ -218,12 +260,13 @@ async def optimize(
     Args:
         program: the program to start from (usually `task.seed_program`).
         graph: a spec (compiled here, after validation) or an already compiled optimizer.
-        task: supplies train (minibatches) and val (acceptance); test is not read.
+        task: supplies train (minibatches and the dev split) and val; test is not read.
         lm: the client for the program and optimizer levels.
         steps: optimizer steps to run.
         minibatch_size: train examples per step.
-        accept: "no_worse", "better" or an `AcceptStrategy`.
-        val_limit: evaluate on the first N validation examples only.
+        accept: "better" (default: ties keep the incumbent), "no_worse" or an `AcceptStrategy`.
+        val_limit: evaluate on the first N validation examples only (the dev split is at most
+            that large too).
         seed: seeds the minibatch sampling.
         on_step: called with each step's record as soon as the step ends.
 
@@ -243,39 +286,41 @@ async def optimize(
     val = task.val[:val_limit]
     if not val or not task.train:
         raise TaskError(f"task {task.name!r} needs train and validation examples to optimize")
+    pool, accept_set, accept_on = acceptance_split(task, val_limit)
     scorer = _Scorer(task, lm)
     rng = random.Random(seed)
-    result = OptimizeResult(best_program=program, best_val=None, initial_val=None, graph=compiled.spec.name)
+    result = OptimizeResult(
+        best_program=program, best_val=None, initial_val=None, graph=compiled.spec.name, accept_on=accept_on
+    )
     # Usage scopes, not diffs of the client's ledger: other evaluations may share the client.
     with usage_scope() as spent:
         try:
-            result.initial_val = result.best_val = await scorer.validation(program, val)
-            result.best_val_stderr = scorer.val[program.id][1]
+            result.best_dev = await scorer.validation(program, accept_set, accept_on)
         except BudgetExceeded as exc:
-            return _finish(result, spent, scorer, exc)
-        attempts = [Attempt(program=program, score=result.initial_val, step=0)]
+            return await _finish(result, spent, scorer, program, val, exc)
+        attempts = [Attempt(program=program, score=result.best_dev, step=0)]
 
         for step in range(1, steps + 1):
             record = StepRecord(step=step, current_id=result.best_program.id)
             clock = time.perf_counter()
             with usage_scope() as step_spent:
                 try:
-                    await _step(record, result, compiled, task, lm, scorer, strategy, attempts, val,
-                                rng.sample(task.train, min(minibatch_size, len(task.train))))
+                    await _step(record, result, compiled, task, lm, scorer, strategy, attempts, accept_set, accept_on,
+                                rng.sample(pool, min(minibatch_size, len(pool))))
                 except BudgetExceeded as exc:
                     record.error = str(exc)
                     _close(record, step_spent, clock, result)
-                    return _finish(result, spent, scorer, exc)
+                    return await _finish(result, spent, scorer, program, val, exc)
             _close(record, step_spent, clock, result)
             if on_step is not None:
                 on_step(record)
-        return _finish(result, spent, scorer, None)
+        return await _finish(result, spent, scorer, program, val, None)
 
 
 async def _step(
     record: StepRecord, result: OptimizeResult, compiled: CompiledOptimizer, task: Task, lm: LM,
-    scorer: _Scorer, strategy: AcceptStrategy, attempts: list[Attempt], val: list[Example],
-    minibatch: list[Example],
+    scorer: _Scorer, strategy: AcceptStrategy, attempts: list[Attempt], accept_set: list[Example],
+    accept_on: str, minibatch: list[Example],
 ) -> None:
     """One step, filling `record` as it goes (so a step cut short by the budget is still recorded)."""
     current = result.best_program
@@ -291,27 +336,41 @@ async def _step(
     distinct = list({c.id: c for c in outcome.candidates}.values())
     # Validation runs of the candidates overlap (an API model serves them concurrently);
     # acceptance then goes in the exit's order.
-    scores = await asyncio.gather(*(scorer.validation(c, val) for c in distinct))
-    for candidate, val_score in zip(distinct, scores):
-        entry = CandidateRecord(program=candidate, minibatch_score=ctx.scores.get(candidate.id), val_score=val_score)
+    scores = await asyncio.gather(*(scorer.validation(c, accept_set, accept_on) for c in distinct))
+    for candidate, score in zip(distinct, scores):
+        entry = CandidateRecord(program=candidate, minibatch_score=ctx.scores.get(candidate.id), val_score=score)
         record.candidates.append(entry)
         if candidate.id == current.id:
             continue
         attempts.append(Attempt(program=candidate, score=entry.val_score, step=record.step))
-        if strategy.accepts(entry.val_score, result.best_val):
+        if strategy.accepts(entry.val_score, result.best_dev):
             record.accepted = candidate.id
-            result.best_program, result.best_val = candidate, entry.val_score
-            result.best_val_stderr = scorer.val[candidate.id][1]
+            result.best_program, result.best_dev = candidate, entry.val_score
 
 
 def _close(record: StepRecord, spent: Ledger, clock: float, result: OptimizeResult) -> None:
     record.usage = spent.to_dict()["levels"]
     record.seconds = round(time.perf_counter() - clock, 3)
-    record.best_val = result.best_val
+    record.best_val = result.best_dev
     result.history.append(record)
 
 
-def _finish(result: OptimizeResult, spent: Ledger, scorer: _Scorer, exc: BudgetExceeded | None) -> OptimizeResult:
+async def _finish(
+    result: OptimizeResult, spent: Ledger, scorer: _Scorer, start: Program, val: list[Example],
+    exc: BudgetExceeded | None,
+) -> OptimizeResult:
+    """Scores the start and the returned program on validation, unless a cap stopped the loop."""
+    if exc is None:
+        try:
+            await asyncio.gather(*(scorer.validation(p, val, "val") for p in {start.id: start, result.best_program.id: result.best_program}.values()))
+        except BudgetExceeded as cut:
+            exc = cut
+    best, first = (result.best_program.id, "val"), (start.id, "val")
+    if best in scorer.val:
+        result.best_val, result.best_val_stderr = scorer.val[best]
+        result.val_scores = dict(scorer.per_example[best])
+    if first in scorer.val:
+        result.initial_val = scorer.val[first][0]
     if exc is not None:
         result.stopped, result.stop_reason = "budget", str(exc)
     result.usage = spent.to_dict()["levels"]

@@ -78,11 +78,39 @@ def test_a_garbage_rewrite_is_dropped_with_a_reason_and_the_loop_goes_on() -> No
 
 
 def test_a_budget_cap_stops_the_loop_and_keeps_the_best_so_far() -> None:
-    # program calls: 6 (seed on val) + 4 (minibatch) + 6 (candidate on val) = 16 in step 1
-    result = run("tgd", steps=5, budget=Budget(levels={"program": Caps(calls=18)}))
+    # program calls: 3 (seed on dev) + 4 (minibatch) + 3 (candidate on dev) = 10 in step 1,
+    # then 4 per step (minibatches; the same MAGIC candidate is not scored again)
+    result = run("tgd", steps=5, budget=Budget(levels={"program": Caps(calls=16)}))
     assert result.stopped == "budget" and "program cap" in result.stop_reason
-    assert result.best_program.instruction == MAGIC and result.best_val == 1.0
-    assert len(result.history) == 2 and result.history[1].error and result.history[0].error == ""
+    assert result.best_program.instruction == MAGIC and result.best_dev == 1.0
+    assert result.best_val is None  # validation is read only when the loop ends on its own
+    assert result.history[-1].error and result.history[0].error == ""
+
+
+def test_acceptance_runs_on_a_dev_split_and_validation_is_read_once_at_the_end() -> None:
+    seen: list[str] = []
+    base = fake()
+
+    def spy(messages, request):
+        if request.model == "fake/program":
+            seen.append(messages[-1]["content"])
+        return base.fn(messages, request)
+
+    result = run("tgd", steps=2, transport=FakeModel(fn=spy))
+    assert result.accept_on == "dev" and result.best_dev == 1.0 and result.best_val == 1.0
+    assert result.initial_val == 0.0
+    assert set(result.val_scores) == {f"va{i}" for i in range(6)}
+    assert sum("va q" in p for p in seen) == 12  # the seed and the winner, 6 examples each, nothing else
+    dev = {f"tr q{i}" for i in range(7, 10)}  # the last third of train
+    minibatch_inputs = {ex for record in result.history for ex in record.minibatch}
+    assert not minibatch_inputs & {f"tr{i}" for i in range(7, 10)}
+    assert any(any(d in p for d in dev) for p in seen)
+
+
+def test_a_tie_keeps_the_incumbent_by_default() -> None:
+    result = run("tgd", steps=2, transport=fake(rewrite_reply=json.dumps({"instruction": "Still wrong."})))
+    assert result.best_program == SEED
+    assert all(r.accepted is None for r in result.history)
 
 
 def test_a_budget_cap_before_the_first_validation_returns_the_seed_unmeasured() -> None:

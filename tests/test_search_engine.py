@@ -117,13 +117,17 @@ def test_caps_are_per_run_so_a_resume_cannot_spend_them_again(tmp_path):
     assert second.calls == 0  # the run's 40 calls are spent: nothing more goes out
 
 
-def test_an_evaluation_cut_by_a_cap_keeps_its_scores_as_partial(tmp_path):
-    report = _search(tmp_path / "run", FakeModel(fn=scripted), budget=_budget(calls=12), seeds=("tgd",))
+def test_an_evaluation_cut_by_a_cap_keeps_its_work_as_partial(tmp_path):
+    from graphopt.errors import RunError
+
+    with pytest.raises(RunError, match="no seed graph could be evaluated"):
+        _search(tmp_path / "run", FakeModel(fn=scripted), budget=_budget(calls=12), seeds=("tgd",))
     with RunStore.open(tmp_path / "run", create=False) as store:
-        (seed,) = [c for c in store.candidates() if c.origin == "seed"]
-    assert seed.evaluation.status == "partial"
-    assert seed.evaluation.val_score is not None and seed.evaluation.program_tokens > 0
-    assert report.best.candidate_id == seed.id  # the best there is, since nothing finished
+        (seed,) = store.candidates()
+        assert store.run().status == "interrupted"
+    assert seed.evaluation.status == "partial" and "budget" in seed.evaluation.error
+    assert seed.evaluation.program_tokens > 0 and seed.evaluation.usage["levels"]["program"]["calls"] >= 10
+    assert seed.evaluation.history  # the steps it finished are kept
 
 
 def _odd_id_proposals(messages, request=None):
@@ -202,3 +206,17 @@ def test_kill_9_at_two_moments_then_resume_without_cache_finishes_as_a_clean_run
         result = kill_resume.trial(tmp_path, n, share * wall, reference, winner)
         assert result["same_winner"] and result["same_store"], result
         assert result["repeated"] == 0, result
+
+
+def test_the_store_keeps_a_score_per_validation_example_and_the_winner_is_compared_paired(tmp_path):
+    report = _search(tmp_path / "run", FakeModel(fn=scripted), budget=_budget(generations=1))
+    with RunStore.open(tmp_path / "run", create=False) as store:
+        matrix = store.example_scores("val")
+        done = [c for c in store.candidates() if c.evaluation.status == "done"]
+    task = _task()
+    val_ids = {ex.id for ex in task.val[:6]}
+    assert done and all(set(matrix[c.id]) == val_ids for c in done)
+    for c in done:  # the mean of the row is the evaluation's score
+        assert abs(sum(matrix[c.id].values()) / len(val_ids) - c.evaluation.val_score) < 1e-9
+    best = report.rows[-1]
+    assert best.role == "best" and "vs " in best.vs_best_seed

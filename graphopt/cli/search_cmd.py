@@ -139,13 +139,14 @@ def search_command(
     finally:
         lm.close()
     table = Table(title="Search result", title_justify="left")
-    for column in ("role", "id", "graph", "val", "test", "program tok", "optimizer tok", "meta tok"):
-        table.add_column(column, justify="left" if column in ("role", "id", "graph") else "right")
+    for column in ("role", "id", "graph", "val", "test", "program tok", "optimizer tok", "meta tok", "val vs best seed (paired)"):
+        table.add_column(column, justify="left" if column in ("role", "id", "graph", "val vs best seed (paired)") else "right")
     for row in report.rows:
         table.add_row(
             row.role, row.candidate_id, row.name[:48], "n/a" if row.val_score is None else f"{row.val_score:.3f}",
             "n/a" if row.test_score is None else f"{row.test_score:.3f}",
             f"{row.tokens.get('program', 0):,}", f"{row.tokens.get('optimizer', 0):,}", f"{row.tokens.get('meta', 0):,}",
+            row.vs_best_seed,
         )
     console.print(table)
     console.print(

@@ -239,21 +239,26 @@ class Evaluator:
         return fitness
 
     def _write(self, cid: str, outcome: UnitResult) -> None:
-        result = outcome.result or {}
-        if outcome.status == "failed" or result.get("best_val") is None:
-            self.store.fail_evaluation(cid, outcome.reason or "no validation score", usage=outcome.usage,
+        result = outcome.result
+        if outcome.status == "failed" or result is None:
+            self.store.fail_evaluation(cid, outcome.reason or "no result", usage=outcome.usage,
                                        status="partial" if outcome.status == "partial" else "failed")
             return
+        if outcome.status == "done" and result.get("best_val") is None:
+            outcome.status, outcome.reason = "failed", "the inner loop returned no validation score"
         self.store.finish_evaluation(
             cid,
-            val_score=result["best_val"],
+            val_score=result.get("best_val"),
             val_stderr=result.get("best_val_stderr"),
+            val_scores=result.get("val_scores") or None,
             program=result.get("best_program"),
             history=result.get("history", []),
             usage=outcome.usage,
-            status=outcome.status,
+            status=outcome.status if outcome.status != "failed" else "partial",
             note=outcome.reason or None,
         )
+        if outcome.status == "failed":
+            self.store.fail_evaluation(cid, outcome.reason, usage=outcome.usage)
 
     def _check_error_rate(self, outcome: UnitResult) -> None:
         """Raises RunError when the share of calls that failed for good passes `max_error_rate`."""

@@ -25,6 +25,7 @@ from .evolution import StructureSearch
 from .fitness import EvalRequest, Fitness
 from .llm_mutation import LLMProposal
 from .mutations import default_mutations
+from .paired import paired_difference
 from .prompt_opt import MetaPromptOptimizer
 from .selection import Tournament
 from .stop import BudgetStop, MaxGenerations, NoImprovement, StopCondition, WallTime
@@ -133,12 +134,16 @@ class StructurePhase(Phase):
 
 @dataclass
 class ReportRow:
+    """One row of the result table; `vs_best_seed` is the paired validation difference of the
+    winner from the best seed (mean ± se over the shared examples, "within noise" when so)."""
+
     role: str
     candidate_id: str
     name: str
     val_score: float | None
     test_score: float | None
     tokens: dict[str, int]
+    vs_best_seed: str = ""
 
 
 class TestPhase(Phase):
@@ -156,6 +161,12 @@ class TestPhase(Phase):
             ReportRow(role, f.candidate_id, f.spec.name, f.val_score, test, _tokens(engine, f.candidate_id))
             for (role, f), test in zip(entries, tests)
         ]
+        seeds = [f for f in engine.seeds if f.ok]
+        if seeds:
+            top = max(seeds, key=lambda f: f.val_score)
+            matrix = engine.store.example_scores("val")
+            diff = paired_difference(matrix.get(best.candidate_id, {}), matrix.get(top.candidate_id, {}))
+            engine.rows[-1].vs_best_seed = f"{diff.text()} vs {top.spec.name}" if diff.n else ""
 
     @staticmethod
     async def _test(engine: SearchEngine, fitness: Fitness) -> float | None:

@@ -160,7 +160,7 @@ async def _flush_usage(store: RunStore, lm: LM) -> None:
 
 def _finish(engine: SearchEngine, out_dir: Path) -> SearchReport:
     best = engine.best or engine.winner()
-    stop_reason = engine.stop_reason or engine.search_stop
+    stop_reason = engine.stopped or engine.search_stop
     engine.store.add_event("stop", {"reason": stop_reason, "best": best.candidate_id})
     best_path = _export(out_dir, best, engine.task, engine.lm, engine.store, engine.rows)
     engine.store.set_summary(

@@ -126,6 +126,19 @@ evaluation = Table(
     ForeignKeyConstraint(["run_id", "candidate_id"], ["candidate.run_id", "candidate.id"]),
 )
 
+# The score matrix: each candidate's score on each validation example of its evaluation, so two
+# graphs can be compared paired (on the same examples) instead of by their means alone.
+example_score = Table(
+    "example_score",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("candidate_id", String(16), primary_key=True),
+    Column("split", String(16), primary_key=True),
+    Column("example_id", String(256), primary_key=True),
+    Column("score", Float, nullable=False),
+    ForeignKeyConstraint(["run_id", "candidate_id"], ["candidate.run_id", "candidate.id"]),
+)
+
 event = Table(
     "event",
     metadata,

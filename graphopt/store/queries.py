@@ -156,3 +156,20 @@ def usage_totals(conn: Connection, run_id: str, levels: Sequence[str]) -> dict[s
         usage["cost"] = float(usage["cost"])
         usage["latency"] = float(usage["latency"])
     return {"levels": by_level, "total": total}
+
+
+def example_scores(conn: Connection, run_id: str, split: str, candidate_id: str | None = None) -> dict[str, dict[str, float]]:
+    """{candidate id: {example id: score}} on a split (one candidate's, or every one's).
+
+    A store written before the score matrix existed (opened read-only) has no such table: {}.
+    """
+    if not conn.dialect.has_table(conn, t.example_score.name):
+        return {}
+    x = t.example_score
+    where = [x.c.run_id == run_id, x.c.split == split]
+    if candidate_id is not None:
+        where.append(x.c.candidate_id == candidate_id)
+    out: dict[str, dict[str, float]] = {}
+    for row in conn.execute(select(x.c.candidate_id, x.c.example_id, x.c.score).where(*where)):
+        out.setdefault(row.candidate_id, {})[row.example_id] = row.score
+    return out

@@ -329,8 +329,9 @@ class RunStore:
         self,
         ref: str,
         *,
-        val_score: float,
+        val_score: float | None,
         val_stderr: float | None = None,
+        val_scores: Mapping[str, float] | None = None,
         program: Mapping[str, Any] | Any = None,
         history: list[Any] | None = None,
         usage: Mapping[str, Any] | Any = None,
@@ -347,8 +348,9 @@ class RunStore:
 
         Args:
             ref: candidate id or graph hash.
-            val_score: validation score of the tuned program.
+            val_score: validation score of the tuned program (None only for a partial one).
             val_stderr: its standard error.
+            val_scores: its score on each validation example, by example id (the score matrix).
             program: the tuned program (dict or `Program`).
             history: the inner loop's steps (JSON data).
             usage: the evaluation's usage, a `Ledger` or its `to_dict()`.
@@ -367,6 +369,13 @@ class RunStore:
         """
         if status not in ("done", "partial"):
             raise RunError(f"finish_evaluation takes status 'done' or 'partial', not {status!r}")
+        if val_score is None and status == "done":
+            raise RunError("a done evaluation needs a val_score")
+        if val_scores:
+            self._require_run()
+            with self._lock, self._engine.begin() as conn:
+                cid = self._resolve(conn, ref, strict=True)
+                w.replace_example_scores(conn, self.run_id, cid, "val", val_scores)
         usage_d = jsonable(usage)
         spend = spend_values(
             usage_d, program=program_tokens, optimizer=optimizer_tokens, meta=meta_tokens, dollars=dollars
@@ -421,6 +430,14 @@ class RunStore:
         """The finished evaluation of a candidate (by id or graph hash), or None if it is not done."""
         found = self.evaluation(ref)
         return found if found is not None and found.status == "done" else None
+
+    def example_scores(self, split: str = "val", ref: str | None = None) -> dict[str, dict[str, float]]:
+        """The score matrix: {candidate id: {example id: score}} on a split (of one candidate, or all)."""
+        with self._lock, self._engine.connect() as conn:
+            cid = self._resolve(conn, ref, strict=False) if ref is not None else None
+            if ref is not None and cid is None:
+                return {}
+            return q.example_scores(conn, self.run_id, split, cid)
 
     def best(self, metric: str = "val_score") -> CandidateRow | None:
         """The done candidate with the highest `metric` ("val_score" or "test_score"); ties go to the earliest."""

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
 from . import models as t
 
@@ -110,3 +110,17 @@ def upsert_usage(conn: Connection, run_id: str, session: str, level: str, values
     key = and_(u.c.run_id == run_id, u.c.session == session, u.c.level == level)
     if conn.execute(update(u).where(key).values(**values)).rowcount == 0:
         conn.execute(insert(u).values(run_id=run_id, session=session, level=level, **values))
+
+
+def replace_example_scores(
+    conn: Connection, run_id: str, candidate_id: str, split: str, scores: Mapping[str, float]
+) -> None:
+    """Sets one candidate's per-example scores on a split (replacing earlier ones)."""
+    x = t.example_score
+    conn.execute(delete(x).where(x.c.run_id == run_id, x.c.candidate_id == candidate_id, x.c.split == split))
+    rows = [
+        {"run_id": run_id, "candidate_id": candidate_id, "split": split, "example_id": str(k), "score": float(v)}
+        for k, v in scores.items()
+    ]
+    if rows:
+        conn.execute(insert(x), rows)

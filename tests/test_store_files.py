@@ -140,7 +140,7 @@ def test_a_file_that_is_not_a_store_is_refused_in_one_line_and_left_as_it_was(tm
     db = run_dir / "run.sqlite"
     make(db)
     before = snapshot(run_dir)
-    kwargs = {"read_only": {"read_only": True}, "write": {}, "resume": {"create": False, "lock": True}}[mode]
+    kwargs = {"read_only": {"read_only": True}, "write": {"lock": True}, "resume": {"create": False, "lock": True}}[mode]
     with pytest.raises(ConfigError) as info:
         RunStore.open(run_dir, **kwargs)
     text = str(info.value)

@@ -48,6 +48,10 @@ def open_run_dir(
     if read_only:
         return path, read_only_url(db, immutable=read_only_mode(db)), None
     prepare_run_dir(path)
+    # Checked before the lock too, so refusing a bad file leaves no .lock behind; and again under
+    # the lock, since another writer may have changed the file in between.
+    if check_store_file(db, writing=True, fix="use another --out"):
+        _check_writable(db)
     dir_lock = RunDirLock(path).acquire() if lock else None
     try:
         if check_store_file(db, writing=True, fix="use another --out"):

@@ -238,6 +238,17 @@ def test_report_on_a_healthy_store_writes_only_the_report(tmp_path, capsys):
     assert (run_dir / "run.sqlite").read_bytes() == before
 
 
+def test_report_to_a_path_it_cannot_write_names_the_reason(tmp_path, capsys):
+    run_dir = make_run(tmp_path / "run")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    assert main(["report", str(run_dir), "-o", str(notes / "r.html")]) == 2
+    assert one_error(capsys) == f"error: cannot write {notes / 'r.html'}: {notes} is a file, not a directory"
+    assert main(["report", str(run_dir), "-o", str(tmp_path)]) == 2
+    assert one_error(capsys) == f"error: cannot write {tmp_path}: it is a directory; give a file name such as report.html"
+    assert notes.read_text() == "mine"
+
+
 def unprivileged(args: list[str]) -> subprocess.CompletedProcess:
     """Runs the CLI so that file modes apply to it, also when the tests run as root."""
     prefix: list[str] = []

@@ -70,7 +70,13 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
         hint = "; write it elsewhere with -o FILE" if out is None else ""
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}{hint}") from None
+        reason = exc.strerror or str(exc)
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):  # a file where a folder must be
+            blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), path.parent)
+            reason = f"{blocker} is a file, not a directory"
+        elif path.is_dir():
+            reason = "it is a directory; give a file name such as report.html"
+        raise ConfigError(f"cannot write {path}: {reason}{hint}") from None
     return path
 
 

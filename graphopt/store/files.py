@@ -39,28 +39,32 @@ def open_run_dir(
     """
     path = Path(run_dir)
     db = path / filename
-    if read_only or not create:
-        fix = "give the directory of a graphopt search" if read_only else "use another --out"
+    if read_only:
+        fix = "give the directory of a graphopt search"
         if path.exists() and not path.is_dir():
             raise ConfigError(f"{path} is a file, not a run directory: {fix}")
-        if not check_store_file(db, writing=not read_only, fix=fix):
+        if not check_store_file(db, writing=False, fix=fix):
             raise ConfigError(f"no run store in {path} (expected {db})")
-    if read_only:
         return path, read_only_url(db, immutable=read_only_mode(db)), None
+    if not create and not path.is_file() and not (db.exists() or db.is_symlink()):
+        raise ConfigError(f"no run store in {path} (expected {db})")
     prepare_run_dir(path)
-    # Checked before the lock too, so refusing a bad file leaves no .lock behind; and again under
-    # the lock, since another writer may have changed the file in between.
-    if check_store_file(db, writing=True, fix="use another --out"):
-        _check_writable(db)
+    # Checked before the lock, so refusing a bad file leaves no .lock behind, and again under
+    # it, since another writer may have changed the file in between.
+    _check_for_writing(db)
     dir_lock = RunDirLock(path).acquire() if lock else None
     try:
-        if check_store_file(db, writing=True, fix="use another --out"):
-            _check_writable(db)
+        _check_for_writing(db)
     except BaseException:
         if dir_lock is not None:
             dir_lock.release()
         raise
     return path, URL.create("sqlite", database=str(db.resolve())), dir_lock
+
+
+def _check_for_writing(db: Path) -> None:
+    if check_store_file(db, writing=True, fix="use another --out"):
+        _check_writable(db)
 
 
 def check_store_file(db: Path, *, writing: bool, fix: str) -> bool:

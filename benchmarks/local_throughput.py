@@ -1,7 +1,8 @@
 """Throughput of the embedded model: graphopt's pool against raw llama-cpp-python, in one run.
 
 Runs the seed program of word_sorting on 48 examples (temperature 0, the task's answer length
-and stop strings), each way on fresh instances, and prints prompts per second:
+and stop strings) three ways, in slices with the order rotated so that a change in the machine's
+load falls on all three alike, and prints prompts per second and CPU seconds per prompt:
 
 - raw single: one `llama_cpp.Llama` with one thread, calls one after another (graphopt's
   default before the pool);
@@ -14,7 +15,7 @@ the load average before and after, and the instance count. `--background N` adds
 processes on the machine for the whole measurement (the "under load" case; they stop by
 themselves). Exits non-zero only on errors, never on a missed target.
 
-Usage: `python benchmarks/local_throughput.py [--examples 48] [--instances N] [--background N] [--json]`.
+Usage: `python benchmarks/local_throughput.py [--examples 48] [--instances N] [--rounds 3] [--background N] [--json]`.
 """
 
 from __future__ import annotations
@@ -55,74 +56,105 @@ def _new_llama(path: str) -> Any:
     return Llama(model_path=path, n_ctx=2048, n_threads=1, n_threads_batch=1, seed=0, verbose=False)
 
 
-def raw_pool(path: str, prompts: list[list[dict]], task: Any, instances: int) -> float:
-    """Seconds for raw llama-cpp-python on `instances` one-thread instances (loading excluded)."""
-    llamas = [_new_llama(path) for _ in range(instances)]
-    work: queue.Queue = queue.Queue()
-    for messages in prompts:
-        work.put(messages)
+class RawPool:
+    """Raw llama-cpp-python: `size` one-thread instances, one Python thread each, on a shared queue."""
 
-    def worker(llama: Any) -> None:
-        while True:
-            try:
-                messages = work.get_nowait()
-            except queue.Empty:
-                return
-            llama.set_seed(0)
-            llama.create_chat_completion(**_raw_kwargs(task, messages))
+    def __init__(self, path: str, size: int):
+        self.llamas = [_new_llama(path) for _ in range(size)]
 
-    threads = [threading.Thread(target=worker, args=(llama,)) for llama in llamas]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    for llama in llamas:
-        llama.close()
-    return elapsed
+    def run(self, prompts: list[list[dict]], task: Any) -> None:
+        work: queue.Queue = queue.Queue()
+        for messages in prompts:
+            work.put(messages)
 
+        def worker(llama: Any) -> None:
+            while True:
+                try:
+                    messages = work.get_nowait()
+                except queue.Empty:
+                    return
+                llama.set_seed(0)
+                llama.create_chat_completion(**_raw_kwargs(task, messages))
 
-def graphopt_run(task: Any, examples: list, instances: int | None) -> tuple[float, int, float]:
-    """Seconds for graphopt's evaluate() (instances loaded first), the pool size, and the accuracy."""
-    from graphopt.lm import LM, LMConfig
-    from graphopt.lm.config import LocalConfig
-    from graphopt.lm.local import LocalModels, resolve_model_path
-    from graphopt.program import evaluate
+        threads = [threading.Thread(target=worker, args=(llama,)) for llama in self.llamas]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
-    config = LMConfig(local=LocalConfig(instances=instances), cache_dir=None)
-    lm = LM(config, cache_dir=None)
-    pool = LocalModels.pool(resolve_model_path("smollm2"), config.local)
-    pool.fill()  # loaded before timing, as the raw runs' instances are
-    started = time.perf_counter()
-    result = asyncio.run(evaluate(task.seed_program, examples, task, lm))
-    elapsed = time.perf_counter() - started
-    size = pool.loaded
-    lm.close()
-    LocalModels.close_all()
-    return elapsed, size, result.accuracy
+    def close(self) -> None:
+        for llama in self.llamas:
+            llama.close()
 
 
-def run(examples_count: int, instances: int | None) -> dict[str, Any]:
+class Graphopt:
+    """graphopt's evaluate() on the default pool (every instance loaded before timing), cache off."""
+
+    def __init__(self, instances: int | None):
+        from graphopt.lm import LM, LMConfig
+        from graphopt.lm.config import LocalConfig
+        from graphopt.lm.local import LocalModels, resolve_model_path
+
+        config = LMConfig(local=LocalConfig(instances=instances), cache_dir=None)
+        self.lm = LM(config, cache_dir=None)
+        self.pool = LocalModels.pool(resolve_model_path("smollm2"), config.local)
+        self.pool.fill()
+        self.scores: list[float] = []
+
+    def run(self, examples: list, task: Any) -> None:
+        from graphopt.program import evaluate
+
+        self.scores += asyncio.run(evaluate(task.seed_program, examples, task, self.lm)).scores
+
+    def close(self) -> None:
+        from graphopt.lm.local import LocalModels
+
+        self.lm.close()
+        LocalModels.close_all()
+
+
+def run(examples_count: int, instances: int | None, rounds: int) -> dict[str, Any]:
+    """Each way on the same examples, in `rounds` slices with the order rotated, so that a change
+    in the machine's load falls on all three alike; wall and CPU seconds are summed per way."""
     from graphopt.lm.local import smollm2_path
     from graphopt.tasks import get_task
 
     task = get_task("word_sorting")
     examples = (task.train + task.val + task.test)[:examples_count]
-    prompts = [task.seed_program.messages(ex.input) for ex in examples]
     path = str(smollm2_path())
     load_before = os.getloadavg()
-    graphopt_s, pool_size, accuracy = graphopt_run(task, examples, instances)
-    single_s = raw_pool(path, prompts, task, 1)
-    pool_s = raw_pool(path, prompts, task, pool_size)
+    ours = Graphopt(instances)
+    size = ours.pool.size
+    single, pool = RawPool(path, 1), RawPool(path, size)
+    ways = {
+        "raw_single": lambda chunk: single.run([task.seed_program.messages(ex.input) for ex in chunk], task),
+        "raw_pool": lambda chunk: pool.run([task.seed_program.messages(ex.input) for ex in chunk], task),
+        "graphopt": lambda chunk: ours.run(chunk, task),
+    }
+    wall = dict.fromkeys(ways, 0.0)
+    cpu = dict.fromkeys(ways, 0.0)
+    names = list(ways)
+    per_round = -(-len(examples) // rounds)
+    for r in range(rounds):
+        chunk = examples[r * per_round : (r + 1) * per_round]
+        for name in names[r % 3 :] + names[: r % 3]:
+            started, cpu_started = time.perf_counter(), time.process_time()
+            ways[name](chunk)
+            wall[name] += time.perf_counter() - started
+            cpu[name] += time.process_time() - cpu_started
     load_after = os.getloadavg()
-    n = len(prompts)
-    rates = {"raw_single": n / single_s, "raw_pool": n / pool_s, "graphopt": n / graphopt_s}
+    accuracy = sum(ours.scores) / max(len(ours.scores), 1)
+    for way in (ours, single, pool):
+        way.close()
+    n = len(examples)
+    rates = {name: n / wall[name] for name in ways}
     return {
         "examples": n,
-        "instances": pool_size,
+        "instances": size,
         "cores": os.cpu_count(),
+        "rounds": rounds,
         "prompts_per_s": rates,
+        "cpu_s_per_prompt": {name: cpu[name] / n for name in ways},
         "graphopt_vs_raw_single": rates["graphopt"] / rates["raw_single"],
         "graphopt_vs_raw_pool": rates["graphopt"] / rates["raw_pool"],
         "accuracy": accuracy,
@@ -136,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=48)
     parser.add_argument("--instances", type=int, default=None, help="pool size (default: graphopt's sizing)")
     parser.add_argument("--background", type=int, default=0, help="busy processes to run alongside")
+    parser.add_argument("--rounds", type=int, default=3, help="slices of the examples, the order of the ways rotated")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -143,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     for process in busy:
         process.start()
     try:
-        figures = run(args.examples, args.instances)
+        figures = run(args.examples, args.instances, args.rounds)
     finally:
         for process in busy:
             process.terminate()
@@ -159,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"raw llama-cpp-python, 1 instance x 1 thread:          {rates['raw_single']:.2f} prompts/s")
     print(f"raw llama-cpp-python, {figures['instances']} instances x 1 thread:         {rates['raw_pool']:.2f} prompts/s")
     print(f"graphopt evaluate(), pool of {figures['instances']} (accuracy {figures['accuracy']:.3f}): {rates['graphopt']:.2f} prompts/s")
+    cpu = figures["cpu_s_per_prompt"]
+    print(f"CPU s per prompt: raw single {cpu['raw_single']:.3f}, raw pool {cpu['raw_pool']:.3f}, graphopt {cpu['graphopt']:.3f}")
     vs_single, vs_pool = figures["graphopt_vs_raw_single"], figures["graphopt_vs_raw_pool"]
     print(f"graphopt / raw single: {vs_single:.2f}x (target >= {TARGET_VS_SINGLE}x) {'met' if vs_single >= TARGET_VS_SINGLE else 'MISSED'}")
     print(f"graphopt / raw pool:   {vs_pool:.2f}x (target >= {TARGET_VS_POOL}x) {'met' if vs_pool >= TARGET_VS_POOL else 'MISSED'}")

@@ -14,6 +14,8 @@ from graphopt.lm.ledger import Ledger, Usage
 from graphopt.store import SCHEMA_VERSION, RunStore, strip_secrets
 from graphopt.types import Program
 
+from store_backends import BACKENDS, backend_url
+
 CONFIG = {
     "task": "word_sorting",
     "models": {"program": "local/smollm2", "optimizer": "gpt-4o", "meta": "o1"},
@@ -26,19 +28,35 @@ def spec(name: str) -> dict:
     return {"name": name, "nodes": [{"id": "r", "op": "rewrite"}], "edges": []}
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = RunStore.open(tmp_path / "out")
+@pytest.fixture(params=BACKENDS)
+def store(request, tmp_path):
+    """A started run on each backend: a SQLite run dir, and a PostgreSQL database when one is given."""
+    if request.param == "sqlite":
+        s = RunStore.open(tmp_path / "out")
+    else:
+        s = RunStore(backend_url("postgresql", tmp_path))
     s.ensure_run(CONFIG)
     yield s
     s.close()
 
 
+def reader_of(store: RunStore) -> RunStore:
+    """A second store on the same database, as a new process would open it."""
+    if store.url.get_backend_name() == "sqlite":
+        return RunStore.open(store.location)
+    return RunStore(store.url, run_id=store.run_id)
+
+
 def reopen(store: RunStore, config: dict = CONFIG) -> RunStore:
-    """A second store on the same directory, as a new process would open it."""
-    other = RunStore.open(store.location)
+    """A second store on the same database that resumes the run, as a new process would."""
+    other = reader_of(store)
     other.ensure_run(config)
     return other
+
+
+def sqlite_only(store: RunStore) -> None:
+    if store.url.get_backend_name() != "sqlite":
+        pytest.skip("checks SQLite's write-ahead log; the same reads on PostgreSQL are in test_store_shared.py")
 
 
 def test_open_creates_the_directory_and_all_tables(tmp_path):
@@ -288,6 +306,7 @@ def test_strip_secrets_leaves_the_input_unchanged():
 
 
 def test_a_second_connection_reads_what_the_writer_committed_under_wal(store):
+    sqlite_only(store)
     with sqlite3.connect(store.url.database) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     reader = RunStore.open(store.location, create=False)
@@ -329,7 +348,7 @@ def test_usage_totals_add_up_across_sessions_and_repeated_records_do_not_double_
     assert totals["total"]["tokens"] == 390
     assert totals["total"]["cost"] == pytest.approx(0.625)
     other.close()
-    with RunStore.open(store.location) as reader:
+    with reader_of(store) as reader:
         assert reader.usage_totals() == totals
 
 

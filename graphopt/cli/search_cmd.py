@@ -13,6 +13,7 @@ from ..errors import ConfigError
 from ..graph.io import load_graph
 from ..lm import LEVELS
 from .app import app
+from .executors import ExecutorName, RayAddress, make_executor
 from .common import CacheDir, ConfigFile, SetOption, MetaModel, NoCache, OptimizerModel, ProgramModel, console, make_lm, print_usage, run_async
 from .taskopts import Difficulty, InputKey, Seed, Source, TargetKey, TaskName, build_task
 
@@ -68,6 +69,9 @@ def search_command(
     val_limit: Annotated[int | None, typer.Option("--val-limit", min=1, help="Validation examples per graph.")] = None,
     test_limit: Annotated[int | None, typer.Option("--test-limit", min=1, help="Test examples in the final report.")] = None,
     parallel: Annotated[int | None, typer.Option("--parallel", min=1, help="Graph evaluations in flight (default: 8 for API models, one per embedded-model instance).")] = None,
+    executor_name: ExecutorName = "local",
+    ray_address: RayAddress = None,
+    store_url: Annotated[str | None, typer.Option("--store", metavar="URL", help="Keep the run store in this database (e.g. postgresql+psycopg://USER@HOST/DB) instead of --out/run.sqlite.")] = None,
     max_error_rate: Annotated[float, typer.Option("--max-error-rate", min=0, max=1, help="Share of model calls that may fail at the provider (after retries) before the search stops; it is resumable.")] = 0.02,
     program_model: ProgramModel = None,
     optimizer_model: OptimizerModel = None,
@@ -84,7 +88,6 @@ def search_command(
 ) -> None:
     """Search for the best optimizer graph for a task and save it as best.graph.json."""
     from ..search.budgets import estimate, get_budget
-    from ..search.executor import LocalExecutor, default_parallel
     from ..search.pipeline import run_search
 
     if out is None:
@@ -122,12 +125,16 @@ def search_command(
         program_model, optimizer_model, meta_model, config_file=config_file, overrides=overrides,
         cache_dir=cache_dir, no_cache=no_cache, budget=plan.lm_budget(),
     )
-    executor = LocalExecutor(the_task, lm, parallel or default_parallel(lm))
+    try:
+        executor = make_executor(executor_name, the_task, lm, parallel, ray_address)
+    except BaseException:
+        lm.close()
+        raise
     console.print(f"search on {the_task.name}, budget {plan.name}, {executor.parallel} evaluation(s) in flight, run dir {out}")
     try:
         report = run_async(run_search(
             the_task, lm, plan, out, seeds, resume=resume, seed=seed, on_event=_progress,
-            executor=executor, max_error_rate=max_error_rate,
+            executor=executor, max_error_rate=max_error_rate, store_url=store_url,
         ))
     except ConfigError:
         raise  # refused before anything ran (another run's dir, its lock): leave its files alone
@@ -137,6 +144,7 @@ def search_command(
     else:
         _write_pictures(out)
     finally:
+        executor.close()
         lm.close()
     table = Table(title="Search result", title_justify="left")
     for column in ("role", "id", "graph", "val", "test", "program tok", "optimizer tok", "meta tok", "val vs best seed (paired)"):
@@ -164,7 +172,7 @@ def _write_pictures(out: Path) -> None:
     Written whatever happened to the search (a killed or failed run has a report too); they
     never change its outcome, so a failure to draw is ignored.
     """
-    if not (out / "run.sqlite").is_file():
+    if not (out / "run.sqlite").is_file() and not (out / "store.json").is_file():
         return
     try:
         from ..viz.report import write_report

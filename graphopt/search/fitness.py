@@ -212,7 +212,9 @@ class Evaluator:
             row.id, spec, self.seed_program, self.budget.inner_steps, self.budget.minibatch,
             self.budget.val_limit, self.seed,
         )
-        self.store.start_evaluation(row.id)
+        # Store writes run in a worker thread: a slow database (a remote PostgreSQL) does not
+        # hold up the event loop that drives the other evaluations in flight.
+        await asyncio.to_thread(self.store.start_evaluation, row.id)
         outcome = await self.executor.run(unit)
         for _ in range(self.provider_retries):
             if not outcome.provider_failed:
@@ -221,10 +223,7 @@ class Evaluator:
             # come from the cache when there is one) before recording a failure.
             self._check_error_rate(outcome)
             outcome = await self.executor.run(unit)
-        self._write(row.id, outcome)
-        self.store.record_ledger(self.lm.ledger)
-        evaluation = self.store.evaluation(row.id)
-        fitness = self._from_row(row, evaluation, from_store=False, spec=spec)
+        fitness = await asyncio.to_thread(self._record, row, outcome, spec)
         self.traces += outcome.traces
         self.errors += outcome.errors
         if outcome.status == "done":
@@ -233,10 +232,17 @@ class Evaluator:
             self.exhausted = self.exhausted or outcome.reason
         else:
             self.failed += 1
-            self.store.add_event("evaluation_failed", {"candidate": row.id, "reason": outcome.reason})
         self._report(fitness)
         self._check_error_rate(outcome)
         return fitness
+
+    def _record(self, row: Any, outcome: UnitResult, spec: GraphSpec) -> Fitness:
+        """Writes the unit's outcome and the spend so far, and reads the evaluation back (in a thread)."""
+        self._write(row.id, outcome)
+        if outcome.status == "failed":
+            self.store.add_event("evaluation_failed", {"candidate": row.id, "reason": outcome.reason})
+        self.store.record_ledger(self.lm.ledger)
+        return self._from_row(row, self.store.evaluation(row.id), from_store=False, spec=spec)
 
     def _write(self, cid: str, outcome: UnitResult) -> None:
         result = outcome.result

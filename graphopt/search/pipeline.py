@@ -27,6 +27,7 @@ from ..graph.io import save_graph
 from ..graph.spec import GraphSpec, Provenance
 from ..lm import LEVELS, LM
 from ..store import RunStore
+from ..store.shared import open_run_store, run_store_exists
 from ..tasks.base import Task
 from .budgets import SearchBudget
 from .engine import SearchEngine, carried_usage, run_identity
@@ -77,6 +78,7 @@ async def run_search(
     executor: Executor | None = None,
     max_error_rate: float = 0.02,
     phases: Sequence[Phase] | None = None,
+    store_url: str | None = None,
 ) -> SearchReport:
     """Runs the search and writes `out_dir/run.sqlite`, `best.graph.json` and `best.program.json`.
 
@@ -84,6 +86,8 @@ async def run_search(
         executor: runs the graph evaluations (default: in this process, see `default_parallel`).
         max_error_rate: share of model calls that may fail at the provider (after retries) before it stops.
         phases: the pipeline (default: `default_phases(seed_graphs)`); the last must set the winner.
+        store_url: keep the store in this database (e.g. PostgreSQL) instead of `out_dir/run.sqlite`
+            (see `graphopt.store.shared`); the run is named after `out_dir`.
 
     Raises:
         ConfigError: `out_dir` holds another run (pass resume=True to continue it), or a resumed
@@ -93,10 +97,9 @@ async def run_search(
     """
     if not seed_graphs:
         raise ConfigError("a search needs at least one seed graph")
-    store_file = out_dir / "run.sqlite"
-    if store_file.exists() and not resume:
+    if not resume and run_store_exists(out_dir, store_url):
         raise ConfigError(f"{out_dir} already holds a run: add --resume to continue it, or choose another --out")
-    store = RunStore.open(out_dir, lock=True)  # a second writer of this run dir is refused
+    store = open_run_store(out_dir, store_url, lock=True)  # a second writer of this run dir is refused
     emit = on_event or (lambda kind, data: None)
     flusher: asyncio.Task | None = None
     try:
@@ -155,7 +158,7 @@ async def _flush_usage(store: RunStore, lm: LM) -> None:
     """Writes the session's usage to the store every few seconds, so a kill loses little of it."""
     while True:
         await asyncio.sleep(USAGE_FLUSH_SECONDS)
-        store.record_ledger(lm.ledger)
+        await asyncio.to_thread(store.record_ledger, lm.ledger)  # off the loop that runs the evaluations
 
 
 def _finish(engine: SearchEngine, out_dir: Path) -> SearchReport:

@@ -31,9 +31,9 @@ from .search_model import scripted_search
 SEEDS = ("tgd", "tgd_select", "fewshot")
 
 
-def start(run_dir: Path, *, resume: bool = False) -> subprocess.Popen:
-    """Starts the scripted search in a process of its own."""
-    cmd = [sys.executable, "-m", "graphopt.testing.scripted_run", str(run_dir)] + (["--resume"] if resume else [])
+def start(run_dir: Path, *, resume: bool = False, extra: list[str] | None = None) -> subprocess.Popen:
+    """Starts the scripted search in a process of its own (`extra`: more of its arguments)."""
+    cmd = [sys.executable, "-m", "graphopt.testing.scripted_run", str(run_dir)] + (["--resume"] if resume else []) + (extra or [])
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--latency", type=float, default=0.01)
     parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--store", default=None, help="a database URL for the store (default RUN_DIR/run.sqlite)")
     args = parser.parse_args(argv)
     task = get_task("word_sorting", difficulty="easy", sizes=(12, 8, 8), seed=3)
     budget = get_budget("tiny", val_limit=6, test_limit=6, minibatch=3, generations=3, children=3, seeds=SEEDS)
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     graphs = [load_graph(name) for name in SEEDS]
     report = asyncio.run(run_search(
         task, lm, budget, args.run_dir, graphs, resume=args.resume, executor=LocalExecutor(task, lm, args.parallel),
+        store_url=args.store,
     ))
     print(report.best.candidate_id)
 

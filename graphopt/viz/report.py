@@ -37,6 +37,7 @@ from typing import Any
 from ..errors import ConfigError, GraphoptError, did_you_mean
 from ..graph.spec import GraphSpec
 from ..store import LEVELS, CandidateRow, EventRow, RunRow, RunStore
+from ..store.shared import open_run_store
 from . import report_assets as assets
 from .report_page import render_page
 
@@ -63,7 +64,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     if not run_dir.is_dir():
         raise ConfigError(f"no run directory {run_dir}")
     path = Path(out) if out is not None else run_dir / REPORT_FILENAME
-    with RunStore.open(run_dir, read_only=True) as store:
+    with open_run_store(run_dir, read_only=True) as store:
         text = build_report(store, source=str(run_dir))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,7 +90,7 @@ def candidate_spec(run_dir: str | Path, ref: str) -> GraphSpec:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ConfigError(f"no run directory {run_dir}")
-    with RunStore.open(run_dir, read_only=True) as store:
+    with open_run_store(run_dir, read_only=True) as store:
         row = _Run.read(store).winner if ref == "best" else store.candidate(ref)
         if row is None:
             ids = [c.id for c in store.candidates()]

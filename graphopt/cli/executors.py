@@ -1,0 +1,42 @@
+"""The `--executor`, `--ray-address` and `--parallel` options, shared by `search` and `study`."""
+
+from __future__ import annotations
+
+__all__ = ["ExecutorName", "RayAddress", "make_executor", "EXECUTORS"]
+
+from typing import Annotated
+
+import typer
+
+from ..errors import ConfigError, did_you_mean
+
+EXECUTORS = ("local", "ray")
+
+ExecutorName = Annotated[
+    str, typer.Option("--executor", help="Where evaluations run: local (this process) or ray (a Ray cluster).")
+]
+RayAddress = Annotated[
+    str | None,
+    typer.Option("--ray-address", metavar="auto|ray://HOST:PORT", help="Ray cluster to join (default: start a local one)."),
+]
+
+
+def make_executor(name: str, task, lm, parallel: int | None, ray_address: str | None):
+    """The executor a command asked for.
+
+    Raises:
+        ConfigError: an unknown executor, --ray-address without --executor ray, or no Ray.
+    """
+    from ..search.executor import LocalExecutor, default_parallel
+
+    if name not in EXECUTORS:
+        raise ConfigError(f"unknown --executor {name!r}{did_you_mean(name, EXECUTORS)}: use local or ray")
+    if name == "local":
+        if ray_address:
+            raise ConfigError("--ray-address needs --executor ray")
+        return LocalExecutor(task, lm, parallel or default_parallel(lm))
+    if ray_address is not None and ray_address != "auto" and not ray_address.startswith("ray://"):
+        raise ConfigError(f"--ray-address {ray_address!r} is not auto or ray://HOST:PORT")
+    from ..search.ray_executor import RayExecutor
+
+    return RayExecutor(task, lm, address=ray_address, parallel=parallel)

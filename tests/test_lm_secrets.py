@@ -32,6 +32,7 @@ def test_scrub_text_masks_environment_secrets_and_key_shapes():
     out = scrub_text(text, env=env)
     assert "tok-abcdef-123" not in out and "sk-proj" not in out and "eyJhbGciOi" not in out and "AIzaSy" not in out
     assert out.endswith("home /root abc")  # not secrets: a non-secret variable, a too-short value
+    assert scrub_text("POST https://bob:hunter22@proxy.example/v1 failed", env={}) == "POST https://bob:***@proxy.example/v1 failed"
 
 
 def test_classify_scrubs_the_message_when_the_error_is_created(monkeypatch):

@@ -176,7 +176,7 @@ def _model_and_endpoint(lm: LM, level: str, model: str) -> str:
         return _model_and_endpoint(lm, level, model.removesuffix(ESTIMATED)) + ESTIMATED
     if level in LEVELS and lm.model(level) == model and lm.config.level(level).api_base:
         base = lm.config.level(level).api_base or ""
-        host = base.split("://", 1)[-1].split("/", 1)[0]
+        host = base.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]  # no user:password@
         return f"{model} @ {host}"
     return model
 

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ..lm import LEVELS
 from ..lm.providers import resolved_endpoint
-from ..lm.secrets import MASK, is_secret_key
+from ..lm.secrets import MASK, is_secret_key, scrub_text
 from .app import app
 from .common import CacheDir, ConfigFile, MetaModel, NoCache, OptimizerModel, ProgramModel, SetOption, console, resolve
 
@@ -29,7 +29,7 @@ def _shown(name: str, value: Any) -> str:
         return MASK
     if isinstance(value, dict):
         return str({k: MASK if is_secret_key(k) else v for k, v in value.items()})
-    return "" if value is None else str(value)
+    return "" if value is None else scrub_text(str(value))
 
 
 @config_app.command("show")
@@ -65,7 +65,7 @@ def show_command(
     for level in LEVELS:
         cfg = config.level(level)
         endpoint = resolved_endpoint(cfg.model, cfg.provider_extra(environ={cfg.api_key_env: "x"} if cfg.api_key_env else {}))
-        table.add_row(f"{level} endpoint", endpoint or "the provider's default", "resolved")
+        table.add_row(f"{level} endpoint", scrub_text(endpoint) if endpoint else "the provider's default", "resolved")
         if cfg.model.startswith("local/"):
             price, source = "free (the embedded model)", "embedded"
         elif cfg.priced:

@@ -6,7 +6,7 @@ Two views of the same rule:
   `max_tokens` is a count, not a credential);
 - `scrub_text(text)` masks, inside free text such as a provider's error message, the values of
   the environment's secret-like variables (names with KEY, TOKEN, SECRET or PASSWORD) and
-  anything shaped like a key (sk-..., Bearer ..., AKIA...).
+  anything shaped like a key (sk-..., Bearer ..., AKIA..., a password in a URL).
 
 Example:
     >>> strip_secrets({"model": "gpt-4o-mini", "api_key": "sk-1", "max_tokens": 64})
@@ -35,6 +35,8 @@ _KEY_SHAPES = re.compile(
     r"|\bAIza[0-9A-Za-z_\-]{20,}"  # Google API keys
     r"|\b(?:ghp|gho|ghs|github_pat|hf|xox[abp])_[A-Za-z0-9_]{10,})",  # GitHub, Hugging Face, Slack
 )
+# A password in a URL: "https://user:PASSWORD@host".
+_URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)[^@\s/]+(?=@)")
 # A key after its label: "Bearer KEY", "?key=KEY", "api_key: KEY"; the label stays.
 _LABELLED = re.compile(
     r"""((?:\bBearer\s+|[?&](?:key|api_key|token|access_token)=|\bapi[_-]?key["']?\s*[:=]\s*["']?))"""
@@ -93,4 +95,5 @@ def scrub_text(text: str, *, extra: tuple[str, ...] = (), env: Mapping[str, str]
     for secret in (*[s for s in extra if s and len(s) >= _MIN_SECRET_LENGTH], *_env_secrets(os.environ if env is None else env)):
         if secret in text:
             text = text.replace(secret, MASK)
+    text = _URL_PASSWORD.sub(lambda m: m.group(1) + MASK, text)
     return _LABELLED.sub(lambda m: m.group(1) + MASK, _KEY_SHAPES.sub(MASK, text))

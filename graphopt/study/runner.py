@@ -1,0 +1,194 @@
+"""Running a study: every cell not yet done, fanned out on an executor, each result stored as it lands.
+
+The study store (`StudyStore`) is written by this process alone. Grid cells run first, then the
+transfer cells (each needs its source search's winner, from the store). A cell that raises is
+recorded failed with the reason and the study goes on; `--resume` runs the failed and the
+unfinished cells again, never a done one.
+
+Executors: `LocalCells` runs cells as asyncio tasks here (at most `parallel` at once);
+`RayCells` runs each cell as a Ray task whose worker builds its own transport from the model
+settings (keys from the worker's environment) and keeps it for its next cells.
+"""
+
+from __future__ import annotations
+
+__all__ = ["run_study", "LocalCells", "RayCells", "StudyProgress"]
+
+import asyncio
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, LLMError
+from ..lm import LMConfig
+from .cells import run_cell
+from .spec import Cell, StudySpec
+from .store import StudyStore
+
+StudyProgress = Callable[[str, dict[str, Any]], None]
+
+
+class _Slots:
+    def __init__(self, parallel: int):
+        if parallel < 1:
+            raise ConfigError(f"--parallel must be at least 1, got {parallel}")
+        self.parallel = parallel
+        self._sems: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def slot(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if loop not in self._sems:
+            self._sems[loop] = asyncio.Semaphore(self.parallel)
+        return self._sems[loop]
+
+
+class LocalCells(_Slots):
+    """Runs cells in this process, sharing one transport (the embedded model loads once).
+
+    Args:
+        config: the model settings.
+        transport: the shared transport (None: the settings' own, litellm or the embedded model).
+        parallel: cells in flight.
+    """
+
+    name = "local"
+
+    def __init__(self, config: LMConfig, transport: Any = None, parallel: int = 1):
+        super().__init__(parallel)
+        from ..lm import LiteLLMTransport
+
+        self.config = config
+        self.transport = transport if transport is not None else LiteLLMTransport(local=config.local)
+
+    async def run(self, cell: Cell, study: StudySpec, work_dir: Path, source_graph: dict | None) -> dict[str, Any]:
+        async with self.slot():
+            return await run_cell(cell, study, self.config, self.transport, work_dir, source_graph=source_graph)
+
+    def close(self) -> None:
+        close = getattr(self.transport, "close", None)
+        if close is not None:
+            close()
+
+
+_TRANSPORTS: dict[str, Any] = {}
+
+
+def _cell_on_worker(cell, study, config, factory, work_dir, source_graph):
+    """The Ray task of one cell: a transport per settings per worker process, one event loop."""
+    import hashlib
+
+    from ray import cloudpickle
+
+    from ..lm import LiteLLMTransport
+    from ..search.ray_executor import _worker_loop
+
+    key = config.model_dump_json() + (hashlib.sha256(cloudpickle.dumps(factory)).hexdigest() if factory else "")
+    transport = _TRANSPORTS.get(key)
+    if transport is None:
+        transport = _TRANSPORTS[key] = factory() if factory is not None else LiteLLMTransport(local=config.local)
+    coro = run_cell(cell, study, config, transport, work_dir, source_graph=source_graph)
+    try:
+        return asyncio.run_coroutine_threadsafe(coro, _worker_loop()).result()
+    except LLMError as exc:
+        if getattr(exc, "fatal", False):
+            return {"fatal": str(exc)}
+        raise
+
+
+class RayCells(_Slots):
+    """Runs cells as Ray tasks (one CPU each) on a local or remote cluster.
+
+    Args:
+        config: the model settings (shipped; keys are read on each worker).
+        address: None starts a local cluster, "auto" or "ray://HOST:PORT" joins one.
+        parallel: cells in flight (default: the cluster's CPUs).
+        transport_factory: a picklable callable that builds a worker's transport (tests).
+        max_retries: times Ray runs a cell again after its worker process died.
+    """
+
+    name = "ray"
+
+    def __init__(self, config: LMConfig, *, address: str | None = None, parallel: int | None = None,
+                 num_cpus: int | None = None, transport_factory: Callable[[], Any] | None = None, max_retries: int = 2):
+        from ..search.ray_executor import _import_ray
+
+        ray = _import_ray()
+        self._ray, self._started = ray, False
+        if not ray.is_initialized():
+            try:
+                ray.init(address=address, num_cpus=num_cpus if address is None else None,
+                         include_dashboard=False, log_to_driver=False, configure_logging=False)
+            except (ConnectionError, ValueError, RuntimeError) as exc:
+                raise ConfigError(f"cannot reach the Ray cluster at {address or 'a local cluster'} ({str(exc).splitlines()[0][:160]})") from None
+            self._started = True
+        super().__init__(parallel or max(1, int(ray.cluster_resources().get("CPU", 1))))
+        self.config, self.factory = config, transport_factory
+        self._remote = ray.remote(_cell_on_worker).options(num_cpus=1, max_retries=max_retries)
+
+    async def run(self, cell: Cell, study: StudySpec, work_dir: Path, source_graph: dict | None) -> dict[str, Any]:
+        async with self.slot():
+            out = await self._remote.remote(cell, study, self.config, self.factory, work_dir, source_graph)
+        if "fatal" in out:
+            raise ConfigError(out["fatal"])
+        return out
+
+    def close(self) -> None:
+        if self._started and self._ray.is_initialized():
+            self._ray.shutdown()
+        self._started = False
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[-1] if text else ''}"[:500]
+
+
+async def run_study(
+    study: StudySpec,
+    store: StudyStore,
+    executor: LocalCells | RayCells,
+    work_dir: Path,
+    *,
+    on_event: StudyProgress | None = None,
+) -> None:
+    """Runs the cells of `study` that the store does not hold as done.
+
+    Raises:
+        ConfigError: the store holds this study from another file, or a fatal provider error.
+    """
+    emit = on_event or (lambda kind, data: None)
+    cells = study.cells()
+    store.start(study.model_dump(mode="json"), [{"key": c.key, "order": i, **asdict(c)} for i, c in enumerate(cells)])
+    done = {r.key for r in store.cells() if r.status == "done"}
+    todo = [c for c in cells if c.key not in done]
+    emit("start", {"total": len(cells), "done": len(done), "todo": len(todo)})
+
+    async def one(cell: Cell) -> None:
+        source_graph = None
+        if cell.depends_on is not None:
+            source = next((r for r in store.cells() if r.key == cell.depends_on), None)
+            if source is None or source.status != "done" or not (source.result or {}).get("graph"):
+                store.fail(cell.key, f"its source search {cell.depends_on} has no winning graph")
+                emit("cell", {"key": cell.key, "status": "failed", "reason": "source search failed"})
+                return
+            source_graph = source.result["graph"]
+        started = time.monotonic()
+        try:
+            result = await executor.run(cell, study, work_dir, source_graph)
+        except ConfigError:
+            raise  # a fatal provider error or a bad setting: every cell would fail alike
+        except Exception as exc:  # noqa: BLE001  (a cell that cannot run is recorded, the study goes on)
+            store.fail(cell.key, _one_line(exc))
+            emit("cell", {"key": cell.key, "status": "failed", "reason": _one_line(exc), "seconds": time.monotonic() - started})
+            return
+        await asyncio.to_thread(store.finish, cell.key, result)
+        emit("cell", {"key": cell.key, "status": "done", "test": result["test"], "usage": result["usage"], "seconds": time.monotonic() - started})
+
+    grid = [c for c in todo if c.depends_on is None]
+    moved = [c for c in todo if c.depends_on is not None]
+    await asyncio.gather(*(one(c) for c in grid))
+    await asyncio.gather(*(one(c) for c in moved))
+    emit("end", {})

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 __all__ = ["Scored", "Archive", "graph_hash", "compact_graph_text"]
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Mapping, Iterable, Iterator
+from dataclasses import dataclass, field
 
 from ..graph.spec import GraphSpec
 
@@ -69,6 +69,7 @@ class Scored:
         cost_tokens: tokens the evaluation spent (all levels; lower is better).
         candidate_id: the run store's id of this evaluation, when there is one.
         generation: the search generation it was proposed in.
+        per_example: its score on each validation example (example id -> score), when known.
     """
 
     spec: GraphSpec
@@ -77,6 +78,7 @@ class Scored:
     cost_tokens: float = 0.0
     candidate_id: str | None = None
     generation: int = 0
+    per_example: Mapping[str, float] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, spec: GraphSpec, val_score: float, cost_tokens: float = 0.0, **kwargs) -> Scored:

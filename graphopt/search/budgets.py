@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __all__ = ["SearchBudget", "PRESETS", "get_budget", "estimate"]
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import ConfigError, did_you_mean
 from ..lm.budget import Budget, Caps
@@ -27,6 +27,8 @@ class SearchBudget(BaseModel):
         calls, tokens, dollars: caps for the whole search (None: none), per level in `levels`.
         wall_time: seconds before the structure search stops (None: no limit).
         patience: generations without improvement before the structure search stops.
+        selection: how parents and survivors are picked: "frontier" (per-example Pareto),
+            "tournament" (of 3, by mean score then cost) or "pareto" (score against cost).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -50,6 +52,15 @@ class SearchBudget(BaseModel):
     levels: dict[str, Caps] = Field(default_factory=dict)
     wall_time: float | None = None
     patience: int = Field(2, ge=1)
+    selection: str = "frontier"
+
+    @field_validator("selection")
+    @classmethod
+    def _known_selection(cls, value: str) -> str:
+        names = ("frontier", "tournament", "pareto")
+        if value not in names:
+            raise ValueError(f"unknown selection {value!r}{did_you_mean(value, names)}: use {', '.join(names)}")
+        return value
 
     def lm_budget(self) -> Budget:
         return Budget(total=Caps(calls=self.calls, tokens=self.tokens, dollars=self.dollars), levels=self.levels)
@@ -84,6 +95,11 @@ def get_budget(name: str, **overrides) -> SearchBudget:
     try:
         return SearchBudget.model_validate({**base.model_dump(), **update})
     except ValueError as exc:
+        errors = getattr(exc, "errors", None)
+        if callable(errors) and errors():
+            first = errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "budget"
+            raise ConfigError(f"bad budget setting {where}: {first.get('msg', exc)}") from exc
         raise ConfigError(f"bad budget setting: {str(exc).splitlines()[0]}") from exc
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BudgetExceeded, LLMError, RunError
-from .archive import Archive, Scored
+from .archive import Archive, Scored, graph_hash
 from .crossover import Crossover
 from .fitness import EvalRequest, Evaluator, Fitness
 from .journal import keyed_rng
@@ -160,11 +160,19 @@ class StructureSearch:
     ) -> tuple[list[EvalRequest], str]:
         """The generation's children as requests (registered, in slot order) and a budget message."""
         keys = [f"gen{generation}/child{i}" for i in range(self.children)]
+        # Mutations and crossovers are made here, in slot order, each avoiding every graph tried
+        # so far and this generation's earlier children; the meta model's proposals run together.
+        taken = {s.graph_hash for s in archive}
+        planned: dict[str, Any] = {}
+        for key in keys:
+            if evaluator.journal.get(key) is None:
+                planned[key] = self._plan(population, archive, keyed_rng(base, key), taken)
 
         async def slot(key: str) -> Any:
-            if evaluator.journal.get(key) is not None:
-                return None
-            return await self._propose(population, archive, keyed_rng(base, key))
+            plan = planned.get(key)
+            if plan is None or not callable(plan):
+                return plan
+            return await plan()
 
         made = await asyncio.gather(*(slot(k) for k in keys), return_exceptions=True)
         requests: list[EvalRequest] = []
@@ -193,25 +201,36 @@ class StructureSearch:
             requests.append(request)
         return requests, budget_stop
 
-    async def _propose(self, population: list[Scored], archive: Archive, rng: random.Random) -> tuple:
-        """One child: (origin, spec or None, parents, mutation name, rejection reasons)."""
+    def _plan(self, population: list[Scored], archive: Archive, rng: random.Random, taken: set[str]) -> Any:
+        """One child: a tuple (origin, spec or None, parents, mutation name, rejection reasons), or
+        for a meta-model proposal a coroutine function that makes it."""
         roll = rng.random()
         if roll < self.llm_share:
             parents = select_distinct(self.selection, population, 2, rng)
-            try:
-                proposal = await self.proposer.propose(parents, archive, rng)
-            except LLMError as exc:
-                if exc.fatal:
-                    raise
-                return "llm", None, parents, None, [f"meta call failed: {exc}"]
-            return "llm", proposal.spec, parents, "llm_proposal", proposal.rejected_reasons
+
+            async def ask() -> tuple:
+                try:
+                    proposal = await self.proposer.propose(parents, archive, rng)
+                except LLMError as exc:
+                    if exc.fatal:
+                        raise
+                    return "llm", None, parents, None, [f"meta call failed: {exc}"]
+                return "llm", proposal.spec, parents, "llm_proposal", proposal.rejected_reasons
+
+            return ask
         if roll < self.llm_share + self.crossover_share and len(population) >= 2:
             a, b = select_distinct(self.selection, population, 2, rng)
             child = self.crossover.cross(a.spec, b.spec, rng)
-            return "crossover", child, [a, b], self.crossover.name, ["no compatible cut points"]
+            if child is not None and graph_hash(child) in taken:
+                child = None
+            if child is not None:
+                taken.add(graph_hash(child))
+            return "crossover", child, [a, b], self.crossover.name, ["no new graph from these cut points"]
         (parent,) = select_distinct(self.selection, population, 1, rng)
-        child, failed = mutate(parent.spec, self.mutations, rng)
+        child, failed = mutate(parent.spec, self.mutations, rng, max_tries=20, avoid=taken)
         mutation = child.provenance.mutation if child is not None else None
+        if child is not None:
+            taken.add(graph_hash(child))
         return "mutation", child, [parent], mutation, [f"{name}: {why}" for name, why in failed]
 
     def _survivors(self, population: list[Scored], children: list[Scored], rng: random.Random) -> list[Scored]:
@@ -219,4 +238,4 @@ class StructureSearch:
         kept = elite(candidates, self.elites)
         taken = {k.graph_hash for k in kept}
         rest = [c for c in candidates if c.graph_hash not in taken]
-        return kept + select_distinct(self.selection, rest, self.population - len(kept), rng)
+        return kept + self.selection.survivors(rest, self.population - len(kept), rng)

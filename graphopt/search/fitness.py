@@ -40,6 +40,7 @@ class Fitness:
         cost_tokens: tokens of every model call the evaluation needed, answered from the response
             cache or not, so graphs scored later are not made to look cheaper by earlier ones.
         history: the inner loop's step records (each a dict), read by the meta prompt optimizer.
+        val_scores: the score on each validation example (the store's score matrix row).
         from_store: True when a finished evaluation in the store was reused.
     """
 
@@ -54,6 +55,7 @@ class Fitness:
     from_store: bool = False
     status: str = "done"
     reason: str = ""
+    val_scores: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -61,7 +63,10 @@ class Fitness:
         return self.status == "done" and self.val_score is not None
 
     def scored(self, generation: int = 0) -> Scored:
-        return Scored(self.spec, self.graph_hash, self.val_score or 0.0, self.cost_tokens, self.candidate_id, generation)
+        return Scored(
+            self.spec, self.graph_hash, self.val_score or 0.0, self.cost_tokens, self.candidate_id, generation,
+            per_example=self.val_scores or None,
+        )
 
 
 @dataclass(frozen=True)
@@ -292,6 +297,7 @@ class Evaluator:
             from_store=from_store,
             status=getattr(evaluation, "status", "failed"),
             reason=getattr(evaluation, "error", None) or "",
+            val_scores=self.store.example_scores("val", row.id).get(row.id, {}),
         )
 
     def _report(self, fitness: Fitness) -> Fitness:

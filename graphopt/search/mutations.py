@@ -36,7 +36,7 @@ __all__ = [
 
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import ClassVar
 
 from ..errors import GraphoptError
@@ -58,9 +58,13 @@ def _shuffled(items, rng: random.Random) -> list:
 
 
 class Mutation(ABC):
-    """A structural edit of a graph spec. Implement `propose`; return None when it does not apply."""
+    """A structural edit of a graph spec. Implement `propose`; return None when it does not apply.
+
+    `weight` is how often `mutate` draws it relative to the others (1.0 by default).
+    """
 
     name: ClassVar[str] = "mutation"
+    weight: ClassVar[float] = 1.0
 
     @abstractmethod
     def propose(self, parent: GraphSpec, rng: random.Random) -> GraphSpec | None:
@@ -336,6 +340,9 @@ class ChangeParams(StructuralMutation):
     """
 
     name = "params"
+    # Half as often as a change of structure: it nearly always applies and has many variants,
+    # so at weight 1 it takes most draws of a structure search while changing no structure.
+    weight = 0.5
 
     def __init__(self, limits: dict[str, tuple[float, float]] | None = None, max_candidates: int = 24):
         super().__init__(max_candidates=max_candidates)
@@ -363,14 +370,17 @@ def mutate(
     mutations: Sequence[Mutation],
     rng: random.Random,
     max_tries: int = 10,
+    avoid: Collection[str] = (),
 ) -> tuple[GraphSpec | None, list[tuple[str, str]]]:
     """Tries random mutations until one gives a valid child that differs from `parent`.
 
     Args:
         parent: the graph to mutate.
-        mutations: the strategies to draw from (uniformly; repeat one to weight it).
+        mutations: the strategies to draw from, each with its `weight`.
         rng: the random source (the same seed gives the same child).
         max_tries: mutations tried before giving up.
+        avoid: graph hashes already tried: such a child counts as a failed try, so the
+            neighbourhood of a parent is sampled without repeats.
 
     Returns:
         (child or None, the failed tries as (mutation name, reason)). A child a custom mutation
@@ -380,8 +390,10 @@ def mutate(
         raise ValueError("mutate needs at least one mutation")
     failed: list[tuple[str, str]] = []
     parent_hash = graph_hash(parent)
+    pool = list(mutations)
+    weights = [max(float(getattr(m, "weight", 1.0)), 0.0) for m in pool]
     for _ in range(max_tries):
-        mutation = rng.choice(list(mutations))
+        mutation = rng.choices(pool, weights=weights, k=1)[0]
         try:
             child, reason = mutation.propose_explained(parent, rng)
         except GraphoptError as exc:
@@ -392,6 +404,8 @@ def mutate(
                 child, reason = None, f"invalid: {problems[0]}"
             elif graph_hash(child) == parent_hash:
                 child, reason = None, "no change"
+            elif graph_hash(child) in avoid:
+                child, reason = None, "already tried"
         if child is not None:
             return child, failed
         failed.append((mutation.name, reason))

@@ -27,7 +27,7 @@ from .llm_mutation import LLMProposal
 from .mutations import default_mutations
 from .paired import paired_difference
 from .prompt_opt import MetaPromptOptimizer
-from .selection import Tournament
+from .selection import get_selection
 from .stop import BudgetStop, MaxGenerations, NoImprovement, StopCondition, WallTime
 
 
@@ -104,7 +104,7 @@ class StructurePhase(Phase):
         budget = engine.budget
         return StructureSearch(
             mutations=default_mutations(),
-            selection=Tournament(size=3),
+            selection=get_selection(budget.selection),
             stop=_stop(budget),
             crossover=SubgraphCrossover(),
             proposer=LLMProposal(engine.lm),

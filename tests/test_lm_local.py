@@ -151,6 +151,28 @@ def test_loading_several_instances_at_once_keeps_the_process_output(capfd):
     for thread in threads:
         thread.join()
     os.write(1, b"still here\n")
-    assert "still here" in capfd.readouterr().out
+    out, err = capfd.readouterr()
+    assert "still here" in out
+    assert "llama" not in out + err  # llama.cpp's load messages stay quiet
     for llama in loaded:
         llama.close()
+
+
+@pytest.mark.integration
+def test_what_the_main_thread_prints_during_a_load_is_not_lost(capfd):
+    import os
+    import threading
+    import time
+
+    from graphopt.lm.local import _load, smollm2_path
+
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (_load(smollm2_path(), 512, 1).close(), done.set()))
+    thread.start()
+    printed = 0
+    while not done.is_set():
+        os.write(1, b"tick\n")
+        printed += 1
+        time.sleep(0.002)
+    thread.join()
+    assert capfd.readouterr().out.count("tick") == printed

@@ -100,18 +100,39 @@ class LocalModels:
 CHUNK = 32
 
 
-# llama-cpp-python silences a load by pointing the process's stdout and stderr at /dev/null and
-# back; two loads at once in two threads would restore each other's /dev/null and leave the
-# process without output for good. One load at a time.
+# llama-cpp-python silences a load by pointing the whole process's stdout and stderr (the file
+# descriptors) at /dev/null and back: whatever another thread prints meanwhile is lost, and two
+# loads at once restore each other's /dev/null, leaving the process without output for good.
+# llama.cpp's own messages already go through its log callback, which verbose=False quiets; so
+# our loads run one at a time, without that redirection.
 _LOAD_LOCK = threading.Lock()
 
 
+class _NoRedirect:
+    def __init__(self, disable: bool = True) -> None:
+        pass
+
+    def __enter__(self) -> _NoRedirect:
+        return self
+
+    def __exit__(self, *exc: Any) -> bool:
+        return False
+
+
 def _load(path: Path, n_ctx: int, threads: int) -> Any:
+    import llama_cpp._internals as internals
+    import llama_cpp.llama as llama_module
+
     with _LOAD_LOCK:
-        return _aligned_llama()(
-            model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, n_batch=CHUNK,
-            seed=0, verbose=False,
-        )  # fmt: skip
+        saved = llama_module.suppress_stdout_stderr, internals.suppress_stdout_stderr
+        llama_module.suppress_stdout_stderr = internals.suppress_stdout_stderr = _NoRedirect
+        try:
+            return _aligned_llama()(
+                model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, n_batch=CHUNK,
+                seed=0, verbose=False,
+            )  # fmt: skip
+        finally:
+            llama_module.suppress_stdout_stderr, internals.suppress_stdout_stderr = saved
 
 
 @functools.lru_cache(maxsize=1)

@@ -15,8 +15,11 @@ from graphopt.graph.spec import INPUT_NODE, EdgeSpec, GraphSpec, NodeSpec
 def hash_before(spec: GraphSpec) -> str:
     """The algorithm as it was (refinement rounds until settled, up to one per node)."""
     labels = {INPUT_NODE: "input"}
+    wired = defaultdict(set)
+    for e in spec.edges:
+        wired[e.target_node].add(e.target_port)
     for node in spec.nodes:
-        labels.setdefault(node.id, _digest(_node_label(node)))
+        labels.setdefault(node.id, _digest(_node_label(node, wired[node.id])))
     for node_id in ({e.source_node for e in spec.edges} | {e.target_node for e in spec.edges}) - labels.keys():
         labels[node_id] = "missing"
     neighbours = defaultdict(list)

@@ -51,8 +51,9 @@ def test_edits_every_llm_node_and_keeps_the_graph_only_if_validation_improves(tm
     result = asyncio.run(MetaPromptOptimizer(lm, iterations=1, candidates=1).optimize(start, evaluator, task, random.Random(0)))
 
     edited = {(e.node, e.prompt_name) for e in result.edits}
-    expected = {(node.id, name) for node, op in llm_nodes(spec) for name in op.prompts}
-    assert edited == expected  # one proposal per prompt of every LLM-backed node
+    expected = {(node.id, name) for node, op, names in llm_nodes(spec) for name in names}
+    assert edited == expected  # one proposal per rendered prompt of every LLM-backed node
+    assert expected == {("critique", "critique"), ("rewrite", "rewrite"), ("rewrite", "feedback")}
     assert all(e.accepted for e in result.edits)
     assert len(result.tried) == 1
     tried = result.tried[0]
@@ -77,3 +78,16 @@ def test_unusable_replies_are_dropped_with_a_reason_and_nothing_is_scored(tmp_pa
     assert result.edits and not any(e.accepted for e in result.edits)
     assert {e.reason for e in result.edits} == {"reply has no usable prompt"}
     assert result.tried == [] and result.best is start
+
+
+def test_prompts_a_node_never_renders_are_not_edited_and_do_not_change_the_hash():
+    from graphopt.search.archive import graph_hash
+
+    spec = load_graph("tgd")  # its rewrite has no history edge: the history section is never shown
+    names = {node.id: names for node, _, names in llm_nodes(spec)}
+    assert "history" not in names["rewrite"] and "feedback" in names["rewrite"]
+    nodes = [n.model_copy(update={"prompts": {**n.prompts, "history": "Unused {attempts} text."}}) if n.op == "rewrite" else n for n in spec.nodes]
+    unused = spec.model_copy(update={"nodes": nodes})
+    assert graph_hash(unused) == graph_hash(spec)
+    nodes = [n.model_copy(update={"prompts": {**n.prompts, "feedback": "Critiques: {critiques}"}}) if n.op == "rewrite" else n for n in spec.nodes]
+    assert graph_hash(spec.model_copy(update={"nodes": nodes})) != graph_hash(spec)

@@ -58,8 +58,11 @@ def canonical_hash(spec: GraphSpec) -> str:
         True
     """
     labels: dict[str, str] = {INPUT_NODE: "input"}
+    wired: dict[str, set[str]] = defaultdict(set)
+    for edge in spec.edges:
+        wired[edge.target_node].add(edge.target_port)
     for node in spec.nodes:
-        labels.setdefault(node.id, _digest(_node_label(node)))
+        labels.setdefault(node.id, _digest(_node_label(node, wired[node.id])))
     missing = {e.source_node for e in spec.edges} | {e.target_node for e in spec.edges}
     for node_id in missing - labels.keys():
         labels[node_id] = "missing"
@@ -126,13 +129,19 @@ def _path_labels(labels: dict[str, str], neighbours: Neighbours, direction: str)
     return out
 
 
-def _node_label(node: NodeSpec) -> list[Any]:
+def _node_label(node: NodeSpec, wired: set[str]) -> list[Any]:
+    """The operator, its effective params and the effective text of each prompt it renders.
+
+    A prompt the node never renders in this wiring (rewrite's history section with no history
+    edge) is left out, so graphs that behave the same hash the same.
+    """
     params: Any = node.params
     prompts: dict[str, str] = dict(node.prompts)
     try:
         op = get_operator(node.op)
         params = op.Params.model_validate(node.params).model_dump(mode="json")
-        prompts = {name: node.prompts.get(name, p.text) for name, p in op.prompts.items()} | prompts
+        rendered = op(node.id, node.params, node.prompts).rendered_prompts(wired)
+        prompts = {name: node.prompts.get(name, p.text) for name, p in op.prompts.items() if name in rendered}
     except Exception:  # noqa: BLE001  (invalid nodes still get a label: their raw data)
         pass
     return [node.op, params, prompts]

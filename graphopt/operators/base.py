@@ -20,7 +20,7 @@ __all__ = [
 import asyncio
 import string
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -156,6 +156,14 @@ class Operator(ABC):
         self.params = self.Params.model_validate(params or {})
         overrides = prompts or {}
         self.prompt_texts = {name: overrides.get(name, p.text) for name, p in self.prompts.items()}
+
+    def rendered_prompts(self, wired: Collection[str]) -> set[str]:
+        """The names of the prompts this node renders when the input ports `wired` are connected.
+
+        The meta prompt optimizer edits only these, and the canonical hash counts only these.
+        Default: every prompt; an operator whose sections depend on its wiring or params says so.
+        """
+        return set(self.prompts)
 
     def prompt(self, name: str, **values: Any) -> str:
         """The node's prompt `name` (override or default), filled with `values`."""

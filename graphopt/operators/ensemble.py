@@ -11,6 +11,7 @@ from __future__ import annotations
 
 __all__ = ["Ensemble"]
 
+from collections.abc import Collection
 from typing import Any, Literal
 
 from pydantic import Field
@@ -50,6 +51,10 @@ class Ensemble(Operator):
         super().__init__(node_id, params, prompts)
         if self.params.mode == "combine":
             self.kind = "llm"
+
+    def rendered_prompts(self, wired: Collection[str]) -> set[str]:
+        """The combine prompt only in "combine" mode."""
+        return {"combine"} if self.params.mode == "combine" else set()
 
     async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
         union = unique_programs(list(inputs["candidates"]))

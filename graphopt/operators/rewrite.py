@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = ["Rewrite"]
 
 import re
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import Field
@@ -71,6 +72,10 @@ class Rewrite(Operator):
         parents: int = Field(1, ge=1, description="rewrite the first N candidates")
         min_chars: int = Field(10, ge=1, description="shorter instructions are dropped")
         max_history: int = Field(10, ge=1, description="best N attempts shown")
+
+    def rendered_prompts(self, wired: Collection[str]) -> set[str]:
+        """The request always; each section only when its input is wired."""
+        return {"rewrite"} | ({"feedback", "history"} & set(wired))
 
     def _request(self, parent: Program, feedback: list[Feedback], history: list[Attempt]) -> str:
         feedback_text = ""

@@ -126,13 +126,18 @@ class MetaPromptResult:
     edits: list[PromptEdit] = field(default_factory=list)
 
 
-def llm_nodes(spec: GraphSpec) -> list[tuple[NodeSpec, Operator]]:
-    """The nodes whose operator calls the optimizer model, with their operator instance."""
+def llm_nodes(spec: GraphSpec) -> list[tuple[NodeSpec, Operator, list[str]]]:
+    """The nodes whose operator calls the optimizer model, with their operator instance and the
+    prompts they render in this graph's wiring (the only ones worth editing)."""
+    wired: dict[str, set[str]] = {}
+    for edge in spec.edges:
+        wired.setdefault(edge.target_node, set()).add(edge.target_port)
     out = []
     for node in spec.nodes:
         operator = get_operator(node.op)(node.id, node.params, node.prompts)
-        if operator.kind == "llm" and operator.prompts:
-            out.append((node, operator))
+        names = [name for name in operator.prompts if name in operator.rendered_prompts(wired.get(node.id, set()))]
+        if operator.kind == "llm" and names:
+            out.append((node, operator, names))
     return out
 
 
@@ -261,12 +266,12 @@ class MetaPromptOptimizer:
         return results
 
     async def _candidate(
-        self, key: str, base: Fitness, nodes: list[tuple[NodeSpec, Operator]], task: Task, evaluator: Evaluator, seed: int
+        self, key: str, base: Fitness, nodes: list[tuple[NodeSpec, Operator, list[str]]], task: Task, evaluator: Evaluator, seed: int
     ) -> tuple[list[PromptEdit], GraphSpec | None, str] | None:
         """One candidate graph: every prompt of every LLM node edited at once (None: journaled)."""
         if evaluator.journal.get(key) is not None:
             return None
-        pairs = [(node, op, name) for node, op in nodes for name in op.prompts]
+        pairs = [(node, op, name) for node, op, names in nodes for name in names]
         edits = list(await asyncio.gather(*(
             self._edit(node, op, name, task, base.history, keyed_rng(seed, f"{key}/{node.id}/{name}"))
             for node, op, name in pairs

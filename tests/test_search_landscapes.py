@@ -127,3 +127,49 @@ def test_only_the_meta_prompt_optimizer_unlocks_the_top_and_the_search_wins_thro
         lineage.append(origins[cid].origin)
         cid = origins[cid].parents[0] if origins[cid].parents else None
     assert "prompt_opt" in lineage
+
+
+def _keeps_ids(messages, request) -> str:
+    """The meta model proposes tgd plus a select, keeping tgd's node ids and giving no prompts."""
+    text = messages[-1]["content"]
+    if "Propose ONE new graph" in text:
+        return json.dumps({
+            "rationale": "add a select", "name": "tgd_sel",
+            "nodes": [{"id": "critique", "op": "critique", "params": [], "prompts": []},
+                      {"id": "rewrite", "op": "rewrite", "params": [{"name": "k", "value": "2"}], "prompts": []},
+                      {"id": "pick", "op": "select", "params": [], "prompts": []}],
+            "edges": [{"source": "input.program", "target": "critique.candidates"},
+                      {"source": "input.traces", "target": "critique.traces"},
+                      {"source": "input.program", "target": "rewrite.candidates"},
+                      {"source": "critique.feedback", "target": "rewrite.feedback"},
+                      {"source": "rewrite.candidates", "target": "pick.candidates"}],
+        })
+    return meta_only(messages, request)
+
+
+def test_an_llm_proposed_child_keeps_its_parents_tuned_prompts_and_the_meta_model_sees_the_task(tmp_path):
+    task = _task()
+    seen: list[str] = []
+
+    def fn(messages, request):
+        if "Propose ONE new graph" in messages[-1]["content"]:
+            seen.append(messages[-1]["content"])
+        return _keeps_ids(messages, request)
+
+    lm = _lm(fn)
+    plan = get_budget(
+        "tiny", val_limit=8, test_limit=4, minibatch=4, inner_steps=1, seeds=("tgd",),
+        generations=1, children=1, population=2, prompt_iterations=1, llm_share=1.0, crossover_share=0.0,
+    )
+    asyncio.run(run_search(task, lm, plan, tmp_path / "run", [load_graph("tgd")], executor=LocalExecutor(task, lm, 2)))
+    with RunStore.open(tmp_path / "run", read_only=True) as store:
+        (child,) = [c for c in store.candidates() if c.origin == "llm"]
+        parent = store.candidate(child.parents[0])
+    assert parent.origin == "prompt_opt"  # the tuned graph (1.0) is the parent
+    tuned = {n["id"]: n.get("prompts", {}) for n in parent.spec["nodes"]}
+    kept = {n["id"]: n.get("prompts", {}) for n in child.spec["nodes"]}
+    assert kept["critique"] == tuned["critique"] and "MAGIC-AWARE" in kept["rewrite"]["rewrite"]
+    assert kept["pick"] == {}
+    # The meta model saw the task, examples, the best program and the parents' tuned prompts.
+    assert seen and "The task: word_sorting" in seen[0] and "Training examples" in seen[0]
+    assert "The best program so far" in seen[0] and "MAGIC-AWARE" in seen[0]

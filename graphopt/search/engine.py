@@ -105,6 +105,27 @@ class SearchEngine:
             total.record(level, model, usage)
         return {level: data for level, data in total.to_dict()["levels"].items()}
 
+    def task_context(self, examples: int = 3, failures: int = 3) -> str:
+        """What the meta model is shown of the task: description, examples, the best program so
+        far and validation examples it gets wrong (inputs and targets cut to 200 characters)."""
+        task = self.task
+        lines = [f"The task: {task.name}. {task.description}".strip()]
+        lines += ["Training examples (input -> answer):"]
+        lines += [f"- {ex.input[:200]!r} -> {ex.target[:200]!r}" for ex in task.train[:examples]]
+        usable = [f for f in self.pool.values() if f.ok]
+        if usable:
+            best = max(usable, key=lambda f: (f.val_score, -f.cost_tokens))
+            program = best.program or task.seed_program
+            lines.append(
+                f"The best program so far ({best.spec.name}, validation {best.val_score:.2f}): instruction "
+                f"{program.instruction[:300]!r}, {len(program.demos)} demos."
+            )
+            wrong = [ex for ex in task.val if best.val_scores.get(ex.id, 1.0) == 0.0][:failures]
+            if wrong:
+                lines.append("It gets these validation examples wrong (input -> answer):")
+                lines += [f"- {ex.input[:200]!r} -> {ex.target[:200]!r}" for ex in wrong]
+        return "\n".join(lines)
+
     def winner(self) -> Fitness:
         """The best finished evaluation in the store (partial ones only if nothing finished).
 

@@ -32,6 +32,7 @@ import json
 import random
 import re
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 from pydantic import ValidationError
@@ -121,9 +122,11 @@ def graph_proposal_schema(names: list[str] | None = None) -> dict[str, Any]:
 
     string = {"type": "string"}
     param = obj({"name": string, "value": string})
+    prompt = obj({"name": string, "text": string})
     # The node-id rule without its length bound (a bounded repeat is slow in llama.cpp's grammar).
     node = obj({"id": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_-]*$"}, "op": {"type": "string", "enum": list(names or operator_names())},
-                "params": {"type": "array", "items": param}})
+                "params": {"type": "array", "items": param},
+                "prompts": {"type": "array", "items": prompt}})
     edge = obj({"source": string, "target": string})
     return obj({"rationale": string, "name": string,
                 "nodes": {"type": "array", "items": node},
@@ -136,12 +139,21 @@ def spec_to_proposal(spec: GraphSpec) -> dict[str, Any]:
         "rationale": spec.description[:200],
         "name": spec.name,
         "nodes": [
-            {"id": n.id, "op": n.op, "params": [{"name": k, "value": json.dumps(v) if not isinstance(v, str) else v}
-                                                for k, v in n.params.items()]}
+            {"id": n.id, "op": n.op,
+             "params": [{"name": k, "value": json.dumps(v) if not isinstance(v, str) else v} for k, v in n.params.items()],
+             "prompts": [{"name": k, "text": v} for k, v in n.prompts.items()]}
             for n in spec.nodes
         ],
         "edges": [{"source": e.source, "target": e.target} for e in spec.edges],
     }
+
+
+def tuned_prompts_text(spec: GraphSpec, limit: int = 400) -> str:
+    """The prompts a graph's nodes override (tuned by the meta prompt optimizer), for a prompt."""
+    lines = [
+        f"\n  prompt {n.id}.{name}: {text[:limit]!r}" for n in spec.nodes for name, text in sorted(n.prompts.items())
+    ]
+    return "".join(lines)
 
 
 def _parse_value(text: Any) -> Any:
@@ -163,6 +175,18 @@ def _first_json_object(text: str) -> Any:
     return None
 
 
+def _proposed_prompts(raw: Any) -> dict[str, str]:
+    """Prompt overrides from a proposal: [{"name", "text"}] (or a {name: text} object); blanks skipped."""
+    if isinstance(raw, dict):
+        raw = [{"name": k, "text": v} for k, v in raw.items()]
+    out: dict[str, str] = {}
+    for item in raw if isinstance(raw, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("name"), str) and isinstance(item.get("text"), str):
+            if item["text"].strip():
+                out[item["name"].strip()] = item["text"]
+    return out
+
+
 def spec_from_proposal(data: Any, parents: list[GraphSpec] = ()) -> tuple[GraphSpec | None, list[str]]:
     """Builds a GraphSpec from parsed proposal JSON; returns (spec or None, problems).
 
@@ -176,6 +200,8 @@ def spec_from_proposal(data: Any, parents: list[GraphSpec] = ()) -> tuple[GraphS
         return None, ["the reply needs a 'nodes' array and an 'edges' array"]
     problems: list[str] = []
     nodes = []
+    # A node the proposal keeps from a parent (same id and operator) keeps its tuned prompts.
+    inherited = {(n.id, n.op): dict(n.prompts) for p in reversed(list(parents)) for n in p.nodes if n.prompts}
     for i, raw in enumerate(nodes_in):
         if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not isinstance(raw.get("op"), str):
             problems.append(f"nodes[{i}]: needs string fields 'id' and 'op'")
@@ -189,7 +215,9 @@ def spec_from_proposal(data: Any, parents: list[GraphSpec] = ()) -> tuple[GraphS
         op = raw["op"].strip()
         if op in operator_names():
             params = clamp_params(get_operator(op), params)
-        nodes.append(NodeSpec(id=raw["id"].strip(), op=op, params=params))
+        node_id = raw["id"].strip()
+        prompts = _proposed_prompts(raw.get("prompts")) or inherited.get((node_id, op), {})
+        nodes.append(NodeSpec(id=node_id, op=op, params=params, prompts=prompts))
     edges = []
     for i, raw in enumerate(edges_in):
         if not isinstance(raw, dict) or not isinstance(raw.get("source"), str) or not isinstance(raw.get("target"), str):
@@ -237,11 +265,14 @@ class LLMProposal:
         max_repairs: repair turns after an unusable reply (the problems are sent back).
         max_graphs: graphs of the archive shown to the model.
         max_tokens: reply length cap (a graph in JSON needs several hundred tokens).
+        context: what the meta model should know of the task (its description, examples, the
+            best program so far and where it fails), or a function giving it at each proposal.
     """
 
     def __init__(self, lm: LM, level: str = "meta", max_repairs: int = 1, max_graphs: int = 8,
-                 max_tokens: int | None = 1024):
+                 max_tokens: int | None = 1024, context: Callable[[], str] | str = ""):
         self.lm = lm
+        self.context = context
         self.level = level
         self.max_repairs = max_repairs
         self.max_graphs = max_graphs
@@ -250,7 +281,9 @@ class LLMProposal:
     def messages(self, parents: list[GraphSpec], archive: Archive) -> list[dict[str, str]]:
         """The first request's messages (the archive summary, the catalogue, the parents)."""
         names = operator_names()
+        context = self.context() if callable(self.context) else self.context
         parts = [
+            *([context] if context else []),
             "Operators (name (kind): what it does; typed ports; params):\n" + operator_catalogue(names),
             _RULES,
             "Graphs tried so far, with validation score (higher is better) and token cost:\n"
@@ -259,13 +292,14 @@ class LLMProposal:
         for i, parent in enumerate(parents, 1):
             known = archive.get(graph_hash(parent))
             score = f" (val={known.val_score:.3f}, tokens={known.cost_tokens:g})" if known else ""
-            parts.append(f"Parent {i}: {parent.name}{score}\n{compact_graph_text(parent, '  ')}")
+            parts.append(f"Parent {i}: {parent.name}{score}\n{compact_graph_text(parent, '  ')}{tuned_prompts_text(parent)}")
         parts.append(
             "Propose ONE new graph you expect to reach a higher validation score than the graphs above, "
             "or the same score at a lower token cost. Build on the parents: combine their ideas, add, "
             "remove or rewire operators, or change params. Do not repeat a graph already tried. Reply with "
             'JSON only: {"rationale": one or two sentences, "name": a short name, "nodes": [{"id", "op", '
-            '"params": [{"name", "value"}]}], "edges": [{"source", "target"}]}.'
+            '"params": [{"name", "value"}], "prompts": [{"name", "text"}]}], "edges": [{"source", "target"}]}. '
+            "A node you keep from a parent (same id and operator) keeps its tuned prompts unless you give new ones."
         )
         system = ("You design optimizer graphs: typed DAGs of operators that improve a prompt program from its "
                   "failures. You answer with a graph as JSON data.")

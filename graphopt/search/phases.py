@@ -107,7 +107,7 @@ class StructurePhase(Phase):
             selection=get_selection(budget.selection),
             stop=_stop(budget),
             crossover=SubgraphCrossover(),
-            proposer=LLMProposal(engine.lm),
+            proposer=LLMProposal(engine.lm, context=engine.task_context),
             population=budget.population,
             children=budget.children,
             llm_share=budget.llm_share,

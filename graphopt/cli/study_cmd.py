@@ -31,17 +31,18 @@ def _prompt_tokens(study) -> dict[str, int]:
 
 def _dry_run(study) -> None:
     from ..study.estimate import estimate_study
+    from ..study.runner import check_study
 
+    check_study(study)
     rows, total = estimate_study(study, _prompt_tokens(study))
-    table = Table(title=f"Dry run of study {study.name}: {len(rows)} cells", title_justify="left")
-    table.add_column("cell", no_wrap=True)
-    for level in LEVELS:
-        table.add_column(f"{level} calls", justify="right")
-        table.add_column(f"{level} tokens", justify="right")
-    for cell, figures in [*rows, (None, total)]:
-        name = cell.key if cell is not None else "total"
-        table.add_row(name, *(f"{figures[lvl][k]:,}" for lvl in LEVELS for k in ("calls", "tokens")))
-    console.print(table)
+    console.print(f"Dry run of study {study.name}: {len(rows)} cells")
+
+    def spend(figures: dict) -> str:
+        return ", ".join(f"{lvl} {figures[lvl]['calls']:,} calls {figures[lvl]['tokens']:,} tok" for lvl in LEVELS)
+
+    for cell, figures in rows:
+        console.print(f"  {cell.key}: {spend(figures)}", soft_wrap=True, highlight=False)
+    console.print(f"total: {spend(total)}", soft_wrap=True, highlight=False)
     console.print("Upper estimates before caching; nothing was spent.")
 
 

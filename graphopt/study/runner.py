@@ -12,7 +12,7 @@ settings (keys from the worker's environment) and keeps it for its next cells.
 
 from __future__ import annotations
 
-__all__ = ["run_study", "LocalCells", "RayCells", "StudyProgress"]
+__all__ = ["run_study", "check_study", "LocalCells", "RayCells", "StudyProgress"]
 
 import asyncio
 import time
@@ -83,7 +83,7 @@ def _cell_on_worker(cell, study, config, factory, work_dir, source_graph):
     from ray import cloudpickle
 
     from ..lm import LiteLLMTransport
-    from ..search.ray_executor import _worker_loop
+    from ..search.ray_executor import _fatal_payload, _worker_loop
 
     key = config.model_dump_json() + (hashlib.sha256(cloudpickle.dumps(factory)).hexdigest() if factory else "")
     transport = _TRANSPORTS.get(key)
@@ -94,7 +94,7 @@ def _cell_on_worker(cell, study, config, factory, work_dir, source_graph):
         return asyncio.run_coroutine_threadsafe(coro, _worker_loop()).result()
     except LLMError as exc:
         if getattr(exc, "fatal", False):
-            return {"fatal": str(exc)}
+            return {"fatal": _fatal_payload(exc)}
         raise
 
 
@@ -132,13 +132,35 @@ class RayCells(_Slots):
         async with self.slot():
             out = await self._remote.remote(cell, study, self.config, self.factory, work_dir, source_graph)
         if "fatal" in out:
-            raise ConfigError(out["fatal"])
+            raise LLMError(**out["fatal"])
         return out
 
     def close(self) -> None:
         if self._started and self._ray.is_initialized():
             self._ray.shutdown()
         self._started = False
+
+
+def check_study(study: StudySpec) -> None:
+    """Loads every task and graph the study names, so a typo stops it before any cell runs.
+
+    Raises:
+        ConfigError, TaskError: an unknown task, task option or graph (one line naming it).
+    """
+    from ..graph.io import load_graph
+    from ..tasks import get_task
+
+    for entry in study.tasks:
+        get_task(entry.name, seed=study.seeds[0], **entry.options())
+    for method in study.methods:
+        if method.kind == "graph":
+            load_graph(method.graph or "")
+        if method.kind == "search":
+            from ..search.budgets import get_budget
+
+            budget = get_budget(method.budget, **{k: tuple(v) if isinstance(v, list) else v for k, v in method.settings.items()})
+            for name in budget.seeds:
+                load_graph(name)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -160,6 +182,7 @@ async def run_study(
         ConfigError: the store holds this study from another file, or a fatal provider error.
     """
     emit = on_event or (lambda kind, data: None)
+    check_study(study)
     cells = study.cells()
     store.start(study.model_dump(mode="json"), [{"key": c.key, "order": i, **asdict(c)} for i, c in enumerate(cells)])
     done = {r.key for r in store.cells() if r.status == "done"}
@@ -178,8 +201,12 @@ async def run_study(
         started = time.monotonic()
         try:
             result = await executor.run(cell, study, work_dir, source_graph)
-        except ConfigError:
-            raise  # a fatal provider error or a bad setting: every cell would fail alike
+        except LLMError as exc:
+            if getattr(exc, "fatal", False):
+                raise  # a bad key or an unknown model: every cell would fail alike
+            store.fail(cell.key, _one_line(exc))
+            emit("cell", {"key": cell.key, "status": "failed", "reason": _one_line(exc)})
+            return
         except Exception as exc:  # noqa: BLE001  (a cell that cannot run is recorded, the study goes on)
             store.fail(cell.key, _one_line(exc))
             emit("cell", {"key": cell.key, "status": "failed", "reason": _one_line(exc), "seconds": time.monotonic() - started})

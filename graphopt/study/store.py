@@ -77,12 +77,23 @@ class StudyStore:
         self._lock = threading.Lock()
         self._engine = open_engine(self.url)
         try:
-            with self._engine.begin() as conn:
-                metadata.create_all(conn)
+            self._create_tables()
         except DBAPIError as exc:
             self._engine.dispose()
             reason = " ".join(str(exc.orig or exc).split())[:200]
             raise ConfigError(f"study store {self.url.render_as_string(hide_password=True)} cannot be written ({reason})") from None
+
+    def _create_tables(self) -> None:
+        # Two processes opening a new store at once (a study and a reader) may both find the
+        # tables missing; the one that loses the race finds them there on its second look.
+        for attempt in (1, 2):
+            try:
+                with self._engine.begin() as conn:
+                    metadata.create_all(conn)
+                return
+            except DBAPIError:
+                if attempt == 2:
+                    raise
 
     @classmethod
     def in_dir(cls, out_dir: str | Path, study_id: str) -> StudyStore:

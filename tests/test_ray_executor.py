@@ -135,3 +135,22 @@ def test_a_fatal_provider_error_on_a_worker_stops_the_search_on_the_driver(tmp_p
         _search(tmp_path / "run", lambda task, lm: RayExecutor(task, lm, transport_factory=BadKey))
     with RunStore.open(tmp_path / "run", create=False) as store:
         assert store.run().status == "interrupted"
+
+
+def test_a_study_on_ray_gives_the_same_cells_as_on_the_local_executor(tmp_path):
+    from graphopt.study import LocalCells, RayCells, StudyStore, run_study
+    from graphopt.testing.scripted_study import scripted_config, scripted_study
+
+    study = scripted_study(seeds=[0])
+    results = {}
+    for name, cells in (
+        ("local", LocalCells(scripted_config(), FakeModel(fn=scripted_search), 1)),
+        ("ray", RayCells(scripted_config(), transport_factory=functools.partial(FakeModel, fn=scripted_search))),
+    ):
+        with StudyStore.in_dir(tmp_path / name, study.name) as store:
+            asyncio.run(run_study(study, store, cells, tmp_path / name))
+            results[name] = {r.key: (r.status, r.result["test"], r.result["scores"], r.result["graph"]) for r in store.cells()}
+        cells.close()
+    assert results["ray"] == results["local"]
+    assert len(results["ray"]) == 2 * 4 + 1 and all(v[0] == "done" for v in results["ray"].values())
+    assert (tmp_path / "ray" / "cells").is_dir()  # the workers' search cells wrote their run dirs there

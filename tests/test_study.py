@@ -200,3 +200,19 @@ def test_progress_is_plain_lines_off_a_terminal_with_spend_and_eta():
     assert line.startswith("2/4 cells | tokens program 1.5k optimizer 0 meta 20 | $0.0100")
     assert "ETA" in line and "cell a done" in line and "\r" not in stream.getvalue()
     assert eta_text(1, 3, 10.0) == "ETA 20s" and eta_text(0, 3, 1.0) == "ETA ?"
+
+
+def test_search_progress_prints_the_search_lines_then_done_total_with_the_runs_spend():
+    import io
+
+    from graphopt.cli.progress import search_progress
+
+    stream, seen = io.StringIO(), []
+    on_event = search_progress(10, lambda kind, data: seen.append(kind), stream=stream, tty=False)
+    usage = {"program": {"tokens": 2000, "cost": 0.5}, "optimizer": {"tokens": 300}}
+    on_event("phase", {"name": "seeds", "count": 2})
+    on_event("candidate", {"reused": True, "usage": usage})
+    on_event("candidate", {"reused": False, "usage": usage})
+    lines = stream.getvalue().splitlines()
+    assert seen == ["phase", "candidate", "candidate"]
+    assert len(lines) == 2 and lines[-1].startswith("2/10 evaluations | tokens program 2.0k optimizer 300 meta 0 | $0.5000")

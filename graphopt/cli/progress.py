@@ -6,7 +6,7 @@ prints one plain line per update, so logs stay readable.
 
 from __future__ import annotations
 
-__all__ = ["Progress", "eta_text"]
+__all__ = ["Progress", "eta_text", "search_progress"]
 
 import sys
 import time
@@ -73,3 +73,30 @@ class Progress:
         if self.tty:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def search_progress(total: int, handler, *, stream: TextIO | None = None, tty: bool | None = None):
+    """An `on_event` for a search: `handler`'s lines, then the progress line after each evaluation.
+
+    Args:
+        total: evaluations at most (the budget's estimate: a search that stops early finishes below it).
+        handler: the search's own event printer.
+    """
+    progress = Progress(total, what="evaluations", stream=stream, tty=tty)
+
+    def on_event(kind: str, data: dict) -> None:
+        if progress.tty:  # clear the status line before the handler prints above it
+            progress.stream.write("\r\x1b[2K")
+            progress.stream.flush()
+        handler(kind, data)
+        if kind == "candidate":
+            progress.done += 1
+            if data.get("reused"):
+                progress._before += 1  # a result from the store says nothing about the rate
+            for level, usage in (data.get("usage") or {}).items():
+                progress.tokens[level] = usage.get("tokens", 0)
+            progress.dollars = sum(u.get("cost", 0.0) for u in (data.get("usage") or {}).values())
+            progress.show()
+
+    on_event.progress = progress  # type: ignore[attr-defined]
+    return on_event

@@ -131,9 +131,14 @@ def search_command(
         lm.close()
         raise
     console.print(f"search on {the_task.name}, budget {plan.name}, {executor.parallel} evaluation(s) in flight, run dir {out}")
+    from .progress import search_progress
+
+    sample = the_task.train[:5]
+    chars = sum(sum(len(m["content"]) for m in the_task.seed_program.messages(ex.input)) for ex in sample)
+    on_event = search_progress(estimate(plan, prompt_tokens=max(1, chars // max(len(sample), 1) // 4))["graphs"]["calls"], _progress)
     try:
         report = run_async(run_search(
-            the_task, lm, plan, out, seeds, resume=resume, seed=seed, on_event=_progress,
+            the_task, lm, plan, out, seeds, resume=resume, seed=seed, on_event=on_event,
             executor=executor, max_error_rate=max_error_rate, store_url=store_url,
         ))
     except ConfigError:
@@ -144,6 +149,7 @@ def search_command(
     else:
         _write_pictures(out)
     finally:
+        on_event.progress.close()
         executor.close()
         lm.close()
     table = Table(title="Search result", title_justify="left")

@@ -11,7 +11,10 @@ from ..program import error_tally, evaluate
 from .app import app
 from .checks import DEFAULT_MAX_ERROR_RATE, MaxErrorRate, check_cache_dir, check_error_rate, check_output
 from .common import CacheDir, ConfigFile, SetOption, NoCache, ProgramModel, console, make_lm, print_usage, run_async, write_json
-from .taskopts import Difficulty, InputKey, Seed, Source, TargetKey, TaskName, build_task, load_program
+from .taskopts import (
+    AnswerTokens, Difficulty, Extract, InputKey, InputTemplate, Instruction, Metric, OutputFormat, Seed, Source,
+    TargetKey, TaskName, build_task, load_program,
+)
 
 
 @app.command("eval")
@@ -27,6 +30,12 @@ def eval_command(
     seed: Seed = 0,
     input_key: InputKey = None,
     target_key: TargetKey = None,
+    input_template: InputTemplate = None,
+    instruction: Instruction = None,
+    output_format: OutputFormat = None,
+    extract: Extract = None,
+    metric: Metric = None,
+    answer_tokens: AnswerTokens = None,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
     config_file: ConfigFile = None,
@@ -41,7 +50,11 @@ def eval_command(
     """
     if out is not None:
         check_output(out, "--out", directory=False)
-    the_task = build_task(task, source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key)
+    the_task = build_task(
+        task, source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key,
+        input_template=input_template, instruction=instruction, output_format=output_format,
+        extract=extract, metric=metric, answer_tokens=answer_tokens,
+    )
     the_program = load_program(program, the_task)
     examples = the_task.split(split)[:limit]
     lm = make_lm(

@@ -22,7 +22,10 @@ from ..program import ErrorTally, error_tally, evaluate
 from .app import app
 from .checks import DEFAULT_MAX_ERROR_RATE, MaxErrorRate, check_cache_dir, check_error_rate, check_output
 from .common import CacheDir, ConfigFile, SetOption, NoCache, OptimizerModel, ProgramModel, console, make_lm, print_usage, run_async, write_json
-from .taskopts import Difficulty, InputKey, Seed, Source, TargetKey, TaskName, build_task, load_program
+from .taskopts import (
+    AnswerTokens, Difficulty, Extract, InputKey, InputTemplate, Instruction, Metric, OutputFormat, Seed, Source,
+    TargetKey, TaskName, build_task, load_program,
+)
 
 if TYPE_CHECKING:  # the loop pulls in LangGraph: imported when the command runs, so --help stays fast
     from ..lm import LM
@@ -91,6 +94,12 @@ def optimize_command(
     seed: Seed = 0,
     input_key: InputKey = None,
     target_key: TargetKey = None,
+    input_template: InputTemplate = None,
+    instruction: Instruction = None,
+    output_format: OutputFormat = None,
+    extract: Extract = None,
+    metric: Metric = None,
+    answer_tokens: AnswerTokens = None,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
     config_file: ConfigFile = None,
@@ -105,7 +114,11 @@ def optimize_command(
     """
     check_output(out, "--out", directory=True)
     spec = check(load_graph(graph))
-    the_task = build_task(task, source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key)
+    the_task = build_task(
+        task, source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key,
+        input_template=input_template, instruction=instruction, output_format=output_format,
+        extract=extract, metric=metric, answer_tokens=answer_tokens,
+    )
     start = load_program(program, the_task)
     budget = Budget(total=Caps(calls=max_calls, dollars=max_dollars))
     lm = make_lm(

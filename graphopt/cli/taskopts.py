@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["TaskName", "Source", "Difficulty", "Seed", "InputKey", "TargetKey", "build_task", "load_program"]
+__all__ = [
+    "TaskName", "Source", "Difficulty", "Seed", "InputKey", "TargetKey", "InputTemplate", "Instruction",
+    "OutputFormat", "Extract", "Metric", "AnswerTokens", "build_task", "load_program", "unescape",
+]
 
 import inspect
 import json
@@ -28,10 +31,44 @@ Difficulty = Annotated[
 Seed = Annotated[int, typer.Option("--seed", help="Seed for data generation and splits.")]
 InputKey = Annotated[str | None, typer.Option("--input-key", help="Input column of a custom data file.")]
 TargetKey = Annotated[str | None, typer.Option("--target-key", help="Target column of a custom data file.")]
+InputTemplate = Annotated[
+    str | None,
+    typer.Option("--input-template", help='Input of a custom data file over several columns, e.g. "Question: {question}\\nChoices: {choices}" (\\n is a line break).'),
+]
+Instruction = Annotated[str | None, typer.Option("--instruction", help="Instruction of a custom task's seed program.")]
+OutputFormat = Annotated[str | None, typer.Option("--output-format", help="Output format of a custom task's seed program.")]
+Extract = Annotated[
+    str | None,
+    typer.Option("--extract", help="How the answer is read from the output: whole, first_line, last_line, marker[:TEXT], "
+                 "regex:PATTERN, json[:FIELD], letter, last_letter, bbh, bbh_spaced (default: the task's)."),
+]
+Metric = Annotated[
+    str | None,
+    typer.Option("--metric", help="How an answer is scored: exact, normalized_exact, contains, numeric[:TOLERANCE], "
+                 "token_f1, choice_letter, regex, or MODULE:FUNCTION (answer, example) -> float (default: the task's)."),
+]
+AnswerTokens = Annotated[
+    int | None, typer.Option("--answer-tokens", min=1, help="Tokens the program may write per answer (default: the task's).")
+]
 
 
-def build_task(name: str, **options) -> Task:
-    """get_task with the options the task's builder accepts; an option it does not take is an error."""
+def unescape(text: str | None) -> str | None:
+    """A command-line text with "\\n" and "\\t" turned into a line break and a tab (shells pass them as typed)."""
+    if text is None:
+        return None
+    return text.replace("\\n", "\n").replace("\\t", "\t")
+
+
+def build_task(
+    name: str, *, extract: str | None = None, metric: str | None = None, answer_tokens: int | None = None, **options
+) -> Task:
+    """get_task with the options the task's builder accepts; an option it does not take is an error.
+
+    `extract`, `metric` and `answer_tokens` apply to any task (`Task.with_answer`); they are
+    checked (names, a user metric's import and signature) before anything runs.
+    """
+    for key in ("input_template", "instruction", "output_format"):
+        options[key] = unescape(options.get(key))
     options = {k: v for k, v in options.items() if v is not None}
     task_names()  # loads the built-in tasks
     factory = _REGISTRY.get(name)
@@ -46,9 +83,12 @@ def build_task(name: str, **options) -> Task:
                 flag = "--" + key.replace("_", "-")
                 raise ConfigError(f"task {name!r} does not take {flag}: drop it")
     try:
-        return get_task(name, **options)
+        task = get_task(name, **options)
     except (TypeError, ValueError, ValidationError) as exc:
         raise TaskError(f"bad option for task {name!r}: {exc}") from exc
+    if extract is None and metric is None and answer_tokens is None:
+        return task
+    return task.with_answer(extract=extract, metric=metric, max_tokens=answer_tokens)
 
 
 def load_program(path: Path | None, task: Task) -> Program:

@@ -12,6 +12,7 @@ __all__ = [
     "shuffled_split",
 ]
 
+import dataclasses
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,10 @@ class Task:
         stop: strings that end the program's answer (None: none).
         max_tokens: answer length the program model gets unless its level sets max_tokens.
         source: where the examples came from ("generated(seed=0, difficulty=...)", a path, a Hub id).
+        extract_rule: the name of `extract` when it is a registered rule ("bbh_spaced",
+            "marker:Answer:"; see `tasks.answers`), saved with programs so `predict` reads answers
+            the same way; "" for a function of your own.
+        metric_rule: the name of `metric` ("exact", "numeric:0.01", "module:function"), or "".
     """
 
     name: str
@@ -55,11 +60,42 @@ class Task:
     source: str = ""
     stop: list[str] | None = field(default=None)
     max_tokens: int | None = None
+    extract_rule: str = ""
+    metric_rule: str = ""
 
     def split(self, name: str) -> list[Example]:
         if name not in SPLITS:
             raise TaskError(f"unknown split {name!r}: use one of {', '.join(SPLITS)}")
         return getattr(self, name)
+
+    def with_answer(
+        self, *, extract: str | None = None, metric: str | None = None, max_tokens: int | None = None
+    ) -> Task:
+        """A copy reading answers by the rule `extract`, scoring by `metric`, with `max_tokens` room.
+
+        Args:
+            extract: an extractor rule (`tasks.answers.get_extractor`); None keeps the task's.
+            metric: a metric rule (`tasks.metrics.get_metric`); None keeps the task's.
+            max_tokens: the answer length; None keeps the task's.
+
+        Raises:
+            ConfigError: an unknown rule, or a user metric that cannot be imported or used.
+        """
+        from .answers import get_extractor
+        from .metrics import get_metric
+
+        changes: dict = {}
+        if extract is not None:
+            changes.update(extract=get_extractor(extract), extract_rule=extract)
+        if metric is not None:
+            changes.update(metric=get_metric(metric), metric_rule=metric)
+        if max_tokens is not None:
+            changes["max_tokens"] = max_tokens
+        return dataclasses.replace(self, **changes)
+
+    def with_seed_program(self, program: Program) -> Task:
+        """A copy starting from `program` (e.g. `graphopt search --program FILE`)."""
+        return dataclasses.replace(self, seed_program=program)
 
     def score(self, output: str, example: Example) -> tuple[str, float]:
         """Extracts the answer from `output` and scores it."""

@@ -142,6 +142,8 @@ def _bbh_task(
         seed_program=recipe.program,
         extract=extract_spaced,
         metric=exact_match,
+        extract_rule="bbh_spaced",
+        metric_rule="exact",
         description=recipe.description,
         source=label,
         stop=None,

@@ -15,11 +15,12 @@ __all__ = ["read_records", "load_hub_rows", "records_to_examples", "file_task", 
 import csv
 import io
 import json
+import string
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import TaskError
+from ..errors import TaskError, did_you_mean
 from ..types import Example, Program
 from .base import DEFAULT_SIZES, Task, exact_match, shuffled_split
 from .extract import extract_answer
@@ -29,6 +30,7 @@ FILE_TYPES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv")
 
 DEFAULT_INSTRUCTION = "Read the input and give the correct answer."
 DEFAULT_OUTPUT_FORMAT = "Write only the final answer, on the first line."
+MULTILINE_OUTPUT_FORMAT = "Write only the final answer, nothing before or after it."
 
 
 def _one_line(text: object, limit: int = 160) -> str:
@@ -130,31 +132,87 @@ def _hub_label(dataset_id: str, config: str | None, split: str) -> str:
 
 
 def records_to_examples(
-    records: Sequence[dict[str, Any]], *, input_key: str, target_key: str, where: str, id_prefix: str
+    records: Sequence[dict[str, Any]], *, input_key: str, target_key: str, where: str, id_prefix: str,
+    input_template: str | None = None,
 ) -> list[Example]:
-    """Examples from rows: `input_key` and `target_key` give the text; other fields go to meta.
+    """Examples from rows: `input_key` (or `input_template`) and `target_key` give the text; other fields go to meta.
+
+    Args:
+        records: the rows.
+        input_key: the column holding the input (ignored when `input_template` is given).
+        target_key: the column holding the expected answer (kept whole: multi-line targets stay).
+        where: how messages name the data.
+        id_prefix: example ids are "{id_prefix}-{row}".
+        input_template: a `str.format` template over the columns, e.g.
+            "Question: {question}\nChoices: {choices}"; a list or dict value is shown as JSON.
 
     Raises:
-        TaskError: a column is missing (listing the columns there are) or a row has no value.
+        TaskError: a column is missing (listing the columns there are), a row has no value, or the
+            template is malformed.
     """
     columns = list(records[0]) if records else []
-    for key in (input_key, target_key):
+    input_key = _default_column(input_key, columns, _INPUT_NAMES)
+    target_key = _default_column(target_key, columns, _TARGET_NAMES)
+    fix = "pick the columns with --input-key/--target-key (input_key=/target_key= in Python)"
+    needed = [target_key]
+    if input_template is None:
+        needed.insert(0, input_key)
+    else:
+        for name in template_columns(input_template):
+            if name not in columns:
+                raise TaskError(
+                    f"--input-template names column {name!r}{did_you_mean(name, columns)}, not in {where}; "
+                    f"columns are: {', '.join(map(str, columns))}"
+                )
+    for key in needed:
         if key not in columns:
-            raise TaskError(
-                f"column {key!r} not in {where}; columns are: {', '.join(map(str, columns))}; "
-                "pick the columns with --input-key/--target-key (input_key=/target_key= in Python)"
-            )
+            raise TaskError(f"column {key!r} not in {where}; columns are: {', '.join(map(str, columns))}; {fix}")
+    used = set(needed) | (template_columns(input_template) if input_template else set())
     examples = []
     for i, record in enumerate(records):
-        values = [record.get(input_key), record.get(target_key)]
-        for key, value in zip((input_key, target_key), values):
+        for key in needed:
+            value = record.get(key)
             if value is None or (isinstance(value, str) and not value.strip()):
                 raise TaskError(f"row {i + 1} of {where} has no value for {key!r}")
-        meta = {k: v for k, v in record.items() if k not in (input_key, target_key) and _is_plain(v)}
-        examples.append(
-            Example(id=f"{id_prefix}-{i}", input=str(values[0]), target=str(values[1]).strip(), meta=meta)
-        )
+        if input_template is None:
+            text = str(record[input_key])
+        else:
+            text = input_template.format(**{k: _as_text(v) for k, v in record.items()})
+        meta = {k: v for k, v in record.items() if k not in used and _is_plain(v)}
+        examples.append(Example(id=f"{id_prefix}-{i}", input=text, target=_as_text(record[target_key]).strip(), meta=meta))
     return examples
+
+
+_INPUT_NAMES = ("input", "question", "prompt", "text")
+_TARGET_NAMES = ("target", "answer", "output", "label")
+
+
+def _default_column(key: str, columns: list[str], names: tuple[str, ...]) -> str:
+    """`key`, or when it is the default name and absent, the first usual name the file has ("answer")."""
+    if key != names[0] or key in columns:
+        return key
+    return next((name for name in names if name in columns), key)
+
+
+def template_columns(template: str) -> set[str]:
+    """The column names a `str.format` input template uses.
+
+    Raises:
+        TaskError: the template is malformed (an unmatched brace) or uses positional fields.
+    """
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise TaskError(f"--input-template {template!r} is malformed ({exc}): write {{column}}, and {{{{ for a brace") from None
+    if any(not name or name.isdigit() for name in fields):
+        raise TaskError(f"--input-template {template!r} has a positional field: name a column, e.g. {{question}}")
+    return {name.split(".")[0].split("[")[0] for name in fields}
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
 
 
 def _is_plain(value: object) -> bool:
@@ -174,15 +232,22 @@ def _custom_task(
     shuffle: bool,
     instruction: str | None,
     output_format: str | None,
+    input_template: str | None,
 ) -> Task:
-    """The task of the rows read from `where`: split, seed program and scoring shared by "file" and "hub"."""
+    """The task of the rows read from `where`: split, seed program and scoring shared by "file" and "hub".
+
+    Answers are read like BBH's (after "So the answer is ", else the first line) unless a target
+    spans several lines: then the whole output is the answer.
+    """
     examples = records_to_examples(
-        records, input_key=input_key, target_key=target_key, where=where, id_prefix=id_prefix
+        records, input_key=input_key, target_key=target_key, where=where, id_prefix=id_prefix,
+        input_template=input_template,
     )
+    multiline = any("\n" in ex.target for ex in examples)
     train, val, test = shuffled_split(examples, sizes, seed, shuffle=shuffle)  # type: ignore[arg-type]
     program = Program(
         instruction=instruction or DEFAULT_INSTRUCTION,
-        output_format=DEFAULT_OUTPUT_FORMAT if output_format is None else output_format,
+        output_format=(MULTILINE_OUTPUT_FORMAT if multiline else DEFAULT_OUTPUT_FORMAT) if output_format is None else output_format,
     )
     return Task(
         name=name,
@@ -190,8 +255,10 @@ def _custom_task(
         val=val,
         test=test,
         seed_program=program,
-        extract=extract_answer,
+        extract=(lambda text: text.strip()) if multiline else extract_answer,
         metric=exact_match,
+        extract_rule="whole" if multiline else "bbh",
+        metric_rule="exact",
         description=f"examples from {where}",
         source=where,
     )
@@ -209,6 +276,7 @@ def file_task(
     shuffle: bool = True,
     instruction: str | None = None,
     output_format: str | None = None,
+    input_template: str | None = None,
 ) -> Task:
     """A task from a local file of input/target rows, scored by exact match on the first line.
 
@@ -220,6 +288,8 @@ def file_task(
         seed: seed of the shuffle before splitting.
         shuffle: False keeps the file order (train first, then val, then test).
         instruction, output_format: the seed program's text (defaults are generic).
+        input_template: the input shown to the program, over several columns
+            ("Question: {question}\nChoices: {choices}"), in place of `input_key`.
 
     Raises:
         TaskError: no path, missing file, unsupported type, empty file, bad line or missing column.
@@ -233,7 +303,7 @@ def file_task(
     return _custom_task(
         "file", read_records(path), where=str(path), id_prefix=Path(path).stem,
         input_key=input_key, target_key=target_key, sizes=sizes, seed=seed, shuffle=shuffle,
-        instruction=instruction, output_format=output_format,
+        instruction=instruction, output_format=output_format, input_template=input_template,
     )
 
 
@@ -251,6 +321,7 @@ def hub_task(
     shuffle: bool = True,
     instruction: str | None = None,
     output_format: str | None = None,
+    input_template: str | None = None,
 ) -> Task:
     """A task from one split of a Hub dataset, scored by exact match on the first line.
 
@@ -259,7 +330,7 @@ def hub_task(
         config: the dataset configuration (subset), e.g. "main".
         split: the split to read; it is then cut into train/val/test.
         input_key, target_key: the columns holding the input and the expected answer.
-        sizes, seed, shuffle, instruction, output_format: as for the "file" task.
+        sizes, seed, shuffle, instruction, output_format, input_template: as for the "file" task.
 
     Raises:
         TaskError: no dataset id, the dataset cannot be loaded (offline, gated), or a missing column.
@@ -275,5 +346,5 @@ def hub_task(
     return _custom_task(
         "hub", rows, where=where, id_prefix=prefix,
         input_key=input_key, target_key=target_key, sizes=sizes, seed=seed, shuffle=shuffle,
-        instruction=instruction, output_format=output_format,
+        instruction=instruction, output_format=output_format, input_template=input_template,
     )

@@ -93,6 +93,8 @@ def _task(
         seed_program=program,
         extract=extract_letter,
         metric=letter_match,
+        extract_rule="letter",
+        metric_rule="exact",
         description=description,
         source=label,
         max_tokens=64,  # a letter, or a short justification ending in one

@@ -216,3 +216,17 @@ def test_search_progress_prints_the_search_lines_then_done_total_with_the_runs_s
     lines = stream.getvalue().splitlines()
     assert seen == ["phase", "candidate", "candidate"]
     assert len(lines) == 2 and lines[-1].startswith("2/10 evaluations | tokens program 2.0k optimizer 300 meta 0 | $0.5000")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--executor", "rai"], "unknown --executor 'rai'"),
+        (["--ray-address", "auto"], "--ray-address needs --executor ray"),
+        (["--executor", "ray", "--ray-address", "bogus"], "is not auto or ray://HOST:PORT"),
+    ],
+)
+def test_executor_mistakes_are_one_line_and_exit_2(tmp_path, capsys, args, message):
+    assert main(["study", "examples/study.yaml", "--out", str(tmp_path / "s"), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ExecutorName", "RayAddress", "make_executor", "EXECUTORS"]
+__all__ = ["ExecutorName", "RayAddress", "make_executor", "check_ray_address", "EXECUTORS"]
 
 from typing import Annotated
 
@@ -21,6 +21,12 @@ RayAddress = Annotated[
 ]
 
 
+def check_ray_address(address: str | None) -> None:
+    """Raises ConfigError for a --ray-address that is neither auto nor ray://HOST:PORT."""
+    if address is not None and address != "auto" and not address.startswith("ray://"):
+        raise ConfigError(f"--ray-address {address!r} is not auto or ray://HOST:PORT")
+
+
 def make_executor(name: str, task, lm, parallel: int | None, ray_address: str | None):
     """The executor a command asked for.
 
@@ -35,8 +41,7 @@ def make_executor(name: str, task, lm, parallel: int | None, ray_address: str | 
         if ray_address:
             raise ConfigError("--ray-address needs --executor ray")
         return LocalExecutor(task, lm, parallel or default_parallel(lm))
-    if ray_address is not None and ray_address != "auto" and not ray_address.startswith("ray://"):
-        raise ConfigError(f"--ray-address {ray_address!r} is not auto or ray://HOST:PORT")
+    check_ray_address(ray_address)
     from ..search.ray_executor import RayExecutor
 
     return RayExecutor(task, lm, address=ray_address, parallel=parallel)

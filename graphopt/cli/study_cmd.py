@@ -14,7 +14,7 @@ from ..errors import ConfigError
 from ..lm import LEVELS
 from .app import app
 from .common import CacheDir, ConfigFile, MetaModel, NoCache, OptimizerModel, ProgramModel, SetOption, console, make_lm, run_async
-from .executors import ExecutorName, RayAddress
+from .executors import ExecutorName, RayAddress, check_ray_address
 
 
 def _prompt_tokens(study) -> dict[str, int]:
@@ -88,6 +88,7 @@ def study_command(
         raise ConfigError(f"unknown --executor {executor_name!r}: use local or ray")
     if ray_address and executor_name != "ray":
         raise ConfigError("--ray-address needs --executor ray")
+    check_ray_address(ray_address)
     store = StudyStore(store_url, study.name) if store_url else StudyStore.in_dir(out, study.name)
     try:
         if store.exists() and not resume:

@@ -122,7 +122,10 @@ class RayCells(_Slots):
                 ray.init(address=address, num_cpus=num_cpus if address is None else None,
                          include_dashboard=False, log_to_driver=False, configure_logging=False)
             except (ConnectionError, ValueError, RuntimeError) as exc:
-                raise ConfigError(f"cannot reach the Ray cluster at {address or 'a local cluster'} ({str(exc).splitlines()[0][:160]})") from None
+                raise ConfigError(
+                    f"cannot reach the Ray cluster at {address or 'a local cluster'} ({str(exc).splitlines()[0][:160]}):"
+                    " start one with `ray start --head`, or drop --ray-address to start a local one"
+                ) from None
             self._started = True
         super().__init__(parallel or max(1, int(ray.cluster_resources().get("CPU", 1))))
         self.config, self.factory = config, transport_factory

@@ -154,3 +154,11 @@ def test_a_study_on_ray_gives_the_same_cells_as_on_the_local_executor(tmp_path):
     assert results["ray"] == results["local"]
     assert len(results["ray"]) == 2 * 4 + 1 and all(v[0] == "done" for v in results["ray"].values())
     assert (tmp_path / "ray" / "cells").is_dir()  # the workers' search cells wrote their run dirs there
+
+
+def test_workers_get_one_embedded_model_instance_unless_the_settings_chose_a_number():
+    from graphopt.lm.config import LocalConfig
+    from graphopt.search.ray_executor import worker_config
+
+    assert worker_config(LMConfig(cache_dir=None, local=LocalConfig())).local.instances == 1
+    assert worker_config(LMConfig(cache_dir=None, local=LocalConfig(instances=3, threads=2))).local.instances == 3

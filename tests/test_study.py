@@ -230,3 +230,22 @@ def test_executor_mistakes_are_one_line_and_exit_2(tmp_path, capsys, args, messa
     assert main(["study", "examples/study.yaml", "--out", str(tmp_path / "s"), *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_study_store_works_on_any_url_and_resumes_there(backend, tmp_path):
+    import asyncio
+
+    from store_backends import backend_url
+
+    url = backend_url(backend, tmp_path)
+    study = scripted_study(seeds=[0], transfer=[], tasks=[scripted_study().tasks[0].model_dump()], methods=scripted_study().methods[:3])
+    fake = FakeModel(fn=scripted_search)
+    with StudyStore(url, "on-a-url") as store:
+        asyncio.run(run_study(study, store, LocalCells(scripted_config(), fake), tmp_path))
+    calls = fake.calls
+    with StudyStore(url, "on-a-url") as store:
+        assert store.exists() and [r.status for r in store.cells()] == ["done"] * 3
+        asyncio.run(run_study(study, store, LocalCells(scripted_config(), fake), tmp_path))
+        assert _results(store.cells())["word_sorting|tgd|default|seed 0"] == 1.0
+    assert fake.calls == calls  # nothing ran again

@@ -18,7 +18,7 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["RayExecutor", "ray_available"]
+__all__ = ["RayExecutor", "ray_available", "worker_config"]
 
 import asyncio
 import threading
@@ -80,6 +80,17 @@ def _client(config: LMConfig, budget: Budget, transport_factory: Callable[[], An
         transport = transport_factory() if transport_factory is not None else None
         lm = _CLIENTS[key] = LM(config, transport=transport, budget=budget)
     return lm
+
+
+def worker_config(config: LMConfig) -> LMConfig:
+    """The settings a worker gets: one embedded-model instance unless the settings chose a number.
+
+    A worker runs one unit at a time on the one CPU its Ray task claims; a pool sized by the
+    machine's cores in every worker would load the model many times over on the same cores.
+    """
+    if config.local.instances is not None:
+        return config
+    return config.model_copy(update={"local": config.local.model_copy(update={"instances": 1})})
 
 
 def _fatal_payload(exc: LLMError) -> dict[str, Any]:
@@ -160,6 +171,7 @@ class RayExecutor(Executor):
         self.task, self.lm = task, lm
         self.parallel = parallel or max(1, int(ray.cluster_resources().get("CPU", 1)))
         self.transport_factory = transport_factory
+        self._config = worker_config(lm.config)
         self._task_ref = ray.put(task)
         self._remote = ray.remote(_run_on_worker).options(num_cpus=1, max_retries=max_retries, retry_exceptions=False)
         self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
@@ -184,7 +196,7 @@ class RayExecutor(Executor):
             LLMError: a fatal provider error on the worker (bad key, unknown model).
         """
         async with self._slot():
-            ref = self._remote.remote(unit, self._task_ref, self.lm.config, self.lm.budget, self._spent_so_far(), self.transport_factory)
+            ref = self._remote.remote(unit, self._task_ref, self._config, self.lm.budget, self._spent_so_far(), self.transport_factory)
             try:
                 out = await ref
             except self._ray.exceptions.RayError as exc:

@@ -128,7 +128,9 @@ class RayCells(_Slots):
                 ) from None
             self._started = True
         super().__init__(parallel or max(1, int(ray.cluster_resources().get("CPU", 1))))
-        self.config, self.factory = config, transport_factory
+        from ..search.ray_executor import worker_config
+
+        self.config, self.factory = worker_config(config), transport_factory
         self._remote = ray.remote(_cell_on_worker).options(num_cpus=1, max_retries=max_retries)
 
     async def run(self, cell: Cell, study: StudySpec, work_dir: Path, source_graph: dict | None) -> dict[str, Any]:

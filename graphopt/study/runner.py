@@ -209,11 +209,11 @@ async def run_study(
         except LLMError as exc:
             if getattr(exc, "fatal", False):
                 raise  # a bad key or an unknown model: every cell would fail alike
-            store.fail(cell.key, _one_line(exc))
+            await asyncio.to_thread(store.fail, cell.key, _one_line(exc))
             emit("cell", {"key": cell.key, "status": "failed", "reason": _one_line(exc)})
             return
         except Exception as exc:  # noqa: BLE001  (a cell that cannot run is recorded, the study goes on)
-            store.fail(cell.key, _one_line(exc))
+            await asyncio.to_thread(store.fail, cell.key, _one_line(exc))
             emit("cell", {"key": cell.key, "status": "failed", "reason": _one_line(exc), "seconds": time.monotonic() - started})
             return
         await asyncio.to_thread(store.finish, cell.key, result)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from .errors import LLMError
 from .lm import LM
 from .tasks.base import Task
-from .types import Example, Program, Trace, mean_and_stderr
+from .types import REASON_TOKENS, Example, Program, StepTrace, Trace, mean_and_stderr
 
 
 @dataclass(frozen=True)
@@ -126,18 +126,35 @@ def error_tally() -> Iterator[ErrorTally]:
 
 
 async def _run_one(program: Program, example: Example, task: Task, lm: LM, level: str) -> Trace:
+    outputs: dict[str, str] = {}
+    seen: list[StepTrace] = []
     try:
-        # The task's answer length applies unless the level sets its own max_tokens.
-        max_tokens = None if lm.config.level(level).max_tokens else task.max_tokens
-        completion = await lm.complete(level, program.messages(example.input), stop=task.stop, max_tokens=max_tokens)
+        for step in program.steps:
+            last = step is program.answer_step
+            step_input = step.render_input(example.input, outputs)
+            # The task's answer length applies to the answering step unless the step or the level
+            # sets its own; earlier steps get room to reason.
+            default = task.max_tokens if last else REASON_TOKENS
+            max_tokens = None if lm.config.level(level).max_tokens else (step.max_tokens or default)
+            completion = await lm.complete(
+                level, step.messages(step_input), stop=task.stop if last else None, max_tokens=max_tokens
+            )
+            outputs[step.name] = completion.text
+            seen.append(StepTrace(name=step.name, input=step_input, output=completion.text))
     except LLMError as exc:
         if exc.fatal:  # a bad key or model fails every call alike: stop instead of scoring zeros
             raise
         # The call outlived its retries: the example scores 0, the error is kept in its trace
         # (counted by Evaluation.errors), and the evaluation goes on.
-        return Trace(example=example, output="", answer="", score=0.0, error=str(exc))
-    answer, score = task.score(completion.text, example)
-    return Trace(example=example, output=completion.text, answer=answer, score=score)
+        return Trace(example=example, output="", answer="", score=0.0, error=str(exc), steps=_steps(program, seen))
+    text = outputs[program.answer_step.name]
+    answer, score = task.score(program.answer_text(text), example)
+    return Trace(example=example, output=text, answer=answer, score=score, steps=_steps(program, seen))
+
+
+def _steps(program: Program, seen: list[StepTrace]) -> tuple[StepTrace, ...]:
+    """The step traces worth keeping: none for a flat one-step program (its output is the trace's)."""
+    return () if program.is_flat else tuple(seen)
 
 
 async def run_program(

@@ -6,16 +6,21 @@ prompt is never changed in place behind a caller's back.
 
 from __future__ import annotations
 
-__all__ = ["Example", "Demo", "Program", "Trace", "Feedback", "Attempt", "Message", "SCHEMA_VERSION", "mean_and_stderr"]
+__all__ = ["Example", "Demo", "Step", "Program", "StepTrace", "ANSWER_STEP", "REASON_TOKENS", "Trace", "Feedback", "Attempt", "Message", "SCHEMA_VERSION", "mean_and_stderr"]
 
 import hashlib
 import json
 import math
+import re
+import string
+from types import SimpleNamespace
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
-SCHEMA_VERSION = 1
+from .errors import did_you_mean
+
+SCHEMA_VERSION = 2  # 2: programs are named steps (version 1 files load as one step)
 
 Message = dict[str, str]
 
@@ -40,36 +45,33 @@ class Demo(BaseModel):
     output: str
 
 
-class Program(BaseModel):
-    """A prompt program: an instruction, optional few-shot demos and an output-format instruction.
+ANSWER_STEP = "answer"
+INPUT_FIELD = "input"
+_STEP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LEGACY_KEYS = ("instruction", "demos", "output_format")
 
-    Example:
-        >>> p = Program(instruction="Sort the words alphabetically.")
-        >>> p.with_instruction("Sort the words.").instruction
-        'Sort the words.'
+
+class Step(BaseModel):
+    """One prompt of a program: an instruction, demos, an output format, and the input it is shown.
+
+    Attributes:
+        name: the step's name; later steps read its output as `{steps.NAME}`.
+        instruction, demos, output_format: the prompt (the system message is the instruction,
+            then the output format; demos are user/assistant turns).
+        input: the user message, a template over `{input}` (the example's input) and
+            `{steps.NAME}` (an earlier step's output).
+        max_tokens: tokens the step may write; None: the task's answer length for the answering
+            step, `REASON_TOKENS` for the steps before it.
     """
 
     model_config = ConfigDict(frozen=True)
 
+    name: str = ANSWER_STEP
     instruction: str
     demos: tuple[Demo, ...] = ()
     output_format: str = ""
-    schema_version: int = SCHEMA_VERSION
-
-    @property
-    def id(self) -> str:
-        """A short content hash: equal programs have equal ids."""
-        blob = json.dumps(self.model_dump(exclude={"schema_version"}), sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-    def with_instruction(self, instruction: str) -> Program:
-        return self.model_copy(update={"instruction": instruction})
-
-    def with_demos(self, demos: list[Demo] | tuple[Demo, ...]) -> Program:
-        return self.model_copy(update={"demos": tuple(demos)})
-
-    def with_output_format(self, output_format: str) -> Program:
-        return self.model_copy(update={"output_format": output_format})
+    input: str = "{" + INPUT_FIELD + "}"
+    max_tokens: int | None = Field(None, ge=1)
 
     def system_prompt(self) -> str:
         parts = [self.instruction.strip()]
@@ -77,26 +79,222 @@ class Program(BaseModel):
             parts.append(self.output_format.strip())
         return "\n\n".join(p for p in parts if p)
 
-    def messages(self, program_input: str) -> list[Message]:
-        """The chat messages for one input: instruction first, demos, then the input last.
+    def fields(self) -> set[str]:
+        """The template fields of `input`: "input" and "steps.NAME" (raises ValueError when malformed)."""
+        return {name for _, name, _, _ in string.Formatter().parse(self.input) if name is not None}
 
-        The input comes last so a local model can reuse the cached prefix across examples.
-        """
+    def render_input(self, program_input: str, outputs: dict[str, str]) -> str:
+        """The user message: `input` filled with the example's input and earlier steps' outputs."""
+        return self.input.format(**{INPUT_FIELD: program_input}, steps=SimpleNamespace(**outputs))
+
+    def messages(self, step_input: str) -> list[Message]:
+        """The chat messages: the system prompt, the demos, then `step_input` last (prefix reuse)."""
         out: list[Message] = [{"role": "system", "content": self.system_prompt()}]
         for demo in self.demos:
             out.append({"role": "user", "content": demo.input})
             out.append({"role": "assistant", "content": demo.output})
-        out.append({"role": "user", "content": program_input})
+        out.append({"role": "user", "content": step_input})
         return out
+
+
+REASON_TOKENS = 256
+
+
+class Program(BaseModel):
+    """A prompt program: named steps run in order; the last step's output is the answer.
+
+    A one-step program is written and read in the flat form of schema version 1
+    (`instruction`, `demos`, `output_format`); `instruction`, `demos` and `output_format` read
+    (and `with_instruction` etc. edit) the answering step, so one-step callers need not know
+    about steps. Older files (schema version 1) load unchanged.
+
+    Attributes:
+        steps: the steps, in the order they run; names are unique identifiers.
+        answer_marker: when set, the answer is read from the text after the last occurrence of
+            this marker in the final output (a reasoning program's "Answer:"), by the task's rule.
+
+    Example:
+        >>> p = Program(instruction="Sort the words alphabetically.")
+        >>> p.with_instruction("Sort the words.").instruction
+        'Sort the words.'
+        >>> two = Program(steps=[Step(name="reason", instruction="Think."),
+        ...                      Step(instruction="Answer.", input="{input}\\n{steps.reason}")])
+        >>> [s.name for s in two.steps]
+        ['reason', 'answer']
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    steps: tuple[Step, ...]
+    answer_marker: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate(cls, data: Any) -> Any:
+        """Schema version 1 (and the flat one-step form): instruction/demos/output_format -> one step."""
+        if not isinstance(data, dict) or "steps" in data:
+            return data
+        data = dict(data)
+        step = {key: data.pop(key) for key in _LEGACY_KEYS if key in data}
+        for key in ("name", "input", "max_tokens"):
+            if key in data:
+                step[key] = data.pop(key)
+        if "instruction" not in step:
+            return data  # let validation report the missing field
+        data["steps"] = [step]
+        data["schema_version"] = SCHEMA_VERSION
+        return data
+
+    @model_validator(mode="after")
+    def _check_steps(self) -> Program:
+        if not self.steps:
+            raise ValueError("a program needs at least one step")
+        seen: list[str] = []
+        for step in self.steps:
+            if not _STEP_NAME.match(step.name):
+                raise ValueError(f"step name {step.name!r} is not an identifier (letters, digits, _)")
+            if step.name in seen:
+                raise ValueError(f"two steps are named {step.name!r}")
+            try:
+                fields = step.fields()
+            except ValueError as exc:
+                raise ValueError(f"step {step.name!r}: input template {step.input!r} is malformed ({exc})") from None
+            for field_name in fields:
+                if field_name == INPUT_FIELD:
+                    continue
+                ref = field_name.removeprefix("steps.")
+                if ref == field_name or ref not in seen:
+                    known = ["{input}"] + [f"{{steps.{n}}}" for n in seen]
+                    raise ValueError(
+                        f"step {step.name!r} reads {{{field_name}}}, which is not an earlier step's output"
+                        f"{did_you_mean('{' + field_name + '}', known)}; it may read {', '.join(known)}"
+                    )
+            seen.append(step.name)
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        if self.is_flat and isinstance(data, dict) and "steps" in data:
+            (step,) = data.pop("steps")
+            flat = {key: step[key] for key in _LEGACY_KEYS if key in step}
+            if self.steps[0].max_tokens is not None and "max_tokens" in step:
+                flat["max_tokens"] = step["max_tokens"]
+            if not self.answer_marker:
+                data.pop("answer_marker", None)
+            data = {**flat, **data}
+        return data
+
+    @property
+    def is_flat(self) -> bool:
+        """True for a one-step program written in the schema-1 form (named "answer", input "{input}")."""
+        return len(self.steps) == 1 and self.steps[0].name == ANSWER_STEP and self.steps[0].input == "{input}"
+
+    @property
+    def answer_step(self) -> Step:
+        """The last step, whose output is the answer."""
+        return self.steps[-1]
+
+    @property
+    def instruction(self) -> str:
+        """The answering step's instruction."""
+        return self.answer_step.instruction
+
+    @property
+    def demos(self) -> tuple[Demo, ...]:
+        """The answering step's demos."""
+        return self.answer_step.demos
+
+    @property
+    def output_format(self) -> str:
+        """The answering step's output format."""
+        return self.answer_step.output_format
+
+    @property
+    def id(self) -> str:
+        """A short content hash: equal programs have equal ids (a one-step program's is the same as in schema 1)."""
+        blob = json.dumps(self.model_dump(exclude={"schema_version"}), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def step(self, name: str | None = None) -> Step:
+        """The step named `name` (None: the answering step).
+
+        Raises:
+            KeyError: no step has that name.
+        """
+        if name is None:
+            return self.answer_step
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(name)
+
+    def with_step(self, name: str | None, **changes: Any) -> Program:
+        """A copy with the fields `changes` of step `name` (None: the answering step) replaced."""
+        target = self.step(name).name
+        steps = tuple(s.model_copy(update=changes) if s.name == target else s for s in self.steps)
+        return self.model_copy(update={"steps": steps})
+
+    def with_instruction(self, instruction: str, step: str | None = None) -> Program:
+        return self.with_step(step, instruction=instruction)
+
+    def with_demos(self, demos: list[Demo] | tuple[Demo, ...], step: str | None = None) -> Program:
+        return self.with_step(step, demos=tuple(demos))
+
+    def with_output_format(self, output_format: str, step: str | None = None) -> Program:
+        return self.with_step(step, output_format=output_format)
+
+    def system_prompt(self) -> str:
+        """The answering step's system prompt."""
+        return self.answer_step.system_prompt()
+
+    def messages(self, program_input: str) -> list[Message]:
+        """The chat messages of the first step for one input: instruction first, demos, then the input last.
+
+        For a one-step program these are the whole program's messages. The input comes last so a
+        local model can reuse the cached prefix across examples.
+        """
+        first = self.steps[0]
+        return first.messages(first.render_input(program_input, {}))
+
+    def answer_text(self, output: str) -> str:
+        """The part of the final output the task's rule reads: after the last `answer_marker`, if any."""
+        if not self.answer_marker:
+            return output
+        at = output.lower().rfind(self.answer_marker.lower())
+        return output[at + len(self.answer_marker) :].strip() if at >= 0 else output
 
     def render(self) -> str:
         """The whole program as readable text (for optimizer prompts and reports)."""
-        text = f"Instruction:\n{self.instruction}"
-        if self.output_format:
-            text += f"\n\nOutput format:\n{self.output_format}"
-        for i, demo in enumerate(self.demos, 1):
-            text += f"\n\nDemo {i}:\nInput: {demo.input}\nOutput: {demo.output}"
-        return text
+        if self.is_flat:
+            return _render_step(self.steps[0])
+        parts = [
+            f"Step {i} ({step.name}){', gives the answer' if step is self.answer_step else ''}:\n"
+            + (f"Input: {step.input}\n" if step.input != "{input}" else "")
+            + _render_step(step)
+            for i, step in enumerate(self.steps, 1)
+        ]
+        return "\n\n".join(parts)
+
+
+def _render_step(step: Step) -> str:
+    text = f"Instruction:\n{step.instruction}"
+    if step.output_format:
+        text += f"\n\nOutput format:\n{step.output_format}"
+    for i, demo in enumerate(step.demos, 1):
+        text += f"\n\nDemo {i}:\nInput: {demo.input}\nOutput: {demo.output}"
+    return text
+
+
+class StepTrace(BaseModel):
+    """What one step of a multi-step program (or of a user pipeline) saw and wrote on one example."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    input: str
+    output: str
 
 
 class Trace(BaseModel):
@@ -109,6 +307,7 @@ class Trace(BaseModel):
     answer: str
     score: float
     error: str = ""
+    steps: tuple[StepTrace, ...] = ()
 
     @property
     def correct(self) -> bool:
@@ -122,6 +321,7 @@ class Feedback(BaseModel):
 
     program_id: str
     text: str
+    step: str = ""  # the step the critique blames ("" : none named, the answering step)
 
 
 def mean_and_stderr(scores: list[float]) -> tuple[float, float]:

@@ -12,6 +12,7 @@ import asyncio
 import inspect
 import itertools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,8 @@ from graphopt.operators import Operator, Port, Prompt, StepContext, operator_nam
 from graphopt.operators.base import PORT_TYPES
 from graphopt.operators.registry import OPERATORS, get_operator
 from graphopt.tasks.base import Task
-from graphopt.types import Attempt, Example, Feedback, Program, Trace
+from graphopt.shapes import make_shape
+from graphopt.types import Attempt, Example, Feedback, Program, StepTrace, Trace
 
 # Params that make an operator use every one of its prompts (defaults otherwise).
 EXERCISE_PARAMS: dict[str, dict[str, Any]] = {"ensemble": {"mode": "combine"}}
@@ -47,7 +49,9 @@ def fake_lm() -> tuple[LM, FakeModel]:
 
     def reply(messages: list[dict[str, str]], request: Any) -> str:
         if request.model == "fake/program":
-            number = messages[-1]["content"].split()[-1]
+            if "do not write the final answer" in messages[0]["content"]:
+                return "Some reasoning."
+            number = re.findall(r"question (\d+)", messages[-1]["content"])[-1]
             return f"answer {number}" if int(number) % 2 == 0 else "no idea"
         return json.dumps({"instruction": f"Improved instruction number {next(counter)}: answer exactly."})
 
@@ -56,20 +60,31 @@ def fake_lm() -> tuple[LM, FakeModel]:
     return LM(config, transport=fake, cache_dir=None), fake
 
 
-def sample_inputs(op: type[Operator], task: Task, *, required_only: bool = False) -> dict[str, Any]:
-    """A value of the declared type for each input port."""
+def sample_inputs(
+    op: type[Operator], task: Task, *, required_only: bool = False, multi_step: bool = False
+) -> dict[str, Any]:
+    """A value of the declared type for each input port (programs of two steps with `multi_step`)."""
     first = Program(instruction="Answer the question carefully.")
     second = Program(instruction="Answer briefly and exactly.")
+    if multi_step:
+        first, second = make_shape("reason_then_answer", first), make_shape("reason_then_answer", second)
+
+    def steps(ex: Example, output: str) -> tuple[StepTrace, ...]:
+        if not multi_step:
+            return ()
+        return (StepTrace(name="reason", input=ex.input, output="Some reasoning."),
+                StepTrace(name="answer", input=f"{ex.input}\n\nReasoning:\nSome reasoning.", output=output))
+
     traces = [
         Trace(example=ex, output=ex.target if i % 2 == 0 else "no idea", answer=ex.target if i % 2 == 0 else "no idea",
-              score=1.0 if i % 2 == 0 else 0.0)
+              score=1.0 if i % 2 == 0 else 0.0, steps=steps(ex, ex.target if i % 2 == 0 else "no idea"))
         for i, ex in enumerate(task.train[:4])
     ]
     values = {
         "Program": first,
         "Candidates": [first, second],
         "Traces": traces,
-        "Feedback": [Feedback(program_id=first.id, text="State the answer format.")],
+        "Feedback": [Feedback(program_id=first.id, text="State the answer format.", step="reason" if multi_step else "")],
         "History": [Attempt(program=second, score=0.2, step=1), Attempt(program=first, score=0.5, step=2)],
     }
     return {name: values[port.type] for name, port in op.inputs.items() if port.required or not required_only}
@@ -119,23 +134,46 @@ def check_prompts_filled_exactly(cls: type[Operator], params: dict[str, Any]) ->
         return original(name, **values)
 
     op.prompt = spy  # type: ignore[method-assign]
-    _, fake, _ = run(op, sample_inputs(cls, toy_task()))
+    # Some prompts show only for programs of several steps: the union over both kinds counts.
+    for multi_step in (False, True):
+        _, fake, _ = run(op, sample_inputs(cls, toy_task(), multi_step=multi_step))
+        if cls.prompts:
+            # A step's input template ({input}, {steps.reason}) is program text, not a placeholder.
+            seen = prompts_seen(fake).replace('{"instruction"', "").replace("{input}", "").replace("{steps.reason}", "")
+            assert fake.requests and "{" not in seen
     assert set(filled) == set(cls.prompts), f"{cls.name} used {sorted(filled)} of {sorted(cls.prompts)}"
     for name, values in filled.items():
         assert values == cls.prompts[name].placeholders(), f"{cls.name} prompt {name!r}"
-    if cls.prompts:
-        assert fake.requests and "{" not in prompts_seen(fake).replace('{"instruction"', "")
 
 
 def check_prompt_override_used(cls: type[Operator], params: dict[str, Any]) -> None:
     for name, prompt in cls.prompts.items():
         marker = f"OVERRIDDEN-{name.upper()}"
         text = marker + " " + " ".join("{" + p + "}" for p in sorted(prompt.placeholders()))
-        _, fake, _ = run(cls("node", params, {name: text}), sample_inputs(cls, toy_task()))
-        assert marker in prompts_seen(fake), f"{cls.name}: override of {name!r} did not reach the model"
+        seen = ""
+        for multi_step in (False, True):
+            _, fake, _ = run(cls("node", params, {name: text}), sample_inputs(cls, toy_task(), multi_step=multi_step))
+            seen += prompts_seen(fake)
+        assert marker in seen, f"{cls.name}: override of {name!r} did not reach the model"
 
 
-CHECKS = [check_params, check_outputs, check_prompts_filled_exactly, check_prompt_override_used]
+def check_multi_step_programs(cls: type[Operator], params: dict[str, Any]) -> None:
+    """On programs of two steps: outputs of the declared types, programs keep their step names,
+    and a program derived from an input one differs from it in one step at most."""
+    inputs = sample_inputs(cls, toy_task(), multi_step=True)
+    outputs, _, _ = run(cls("node", params), inputs)
+    parents = [p for name, port in cls.inputs.items() if port.type == "Candidates" for p in inputs.get(name, [])]
+    for name, value in outputs.items():
+        assert is_port_value(cls.outputs[name].type, value), f"{cls.name}.{name}: {value!r}"
+        if cls.outputs[name].type != "Candidates":
+            continue
+        for program in value:
+            assert [s.name for s in program.steps] == ["reason", "answer"], f"{cls.name} changed the steps"
+            changed = min(sum(a != b for a, b in zip(program.steps, parent.steps)) for parent in parents)
+            assert changed <= 1, f"{cls.name} edited {changed} steps of one program"
+
+
+CHECKS = [check_params, check_outputs, check_prompts_filled_exactly, check_prompt_override_used, check_multi_step_programs]
 
 
 # --- over every registered operator -------------------------------------------------------------

@@ -22,7 +22,7 @@ def eval_command(
     task: TaskName,
     limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="Evaluate only the first N examples.")] = None,
     split: Annotated[str, typer.Option("--split", help="train, val or test.")] = "test",
-    program: Annotated[Path | None, typer.Option("--program", help="Program JSON (default: the task's seed program).")] = None,
+    program: Annotated[str | None, typer.Option("--program", help="Program JSON, or a shape of the task's seed program: direct, cot, reason_then_answer (default: direct).")] = None,
     program_model: ProgramModel = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write the accuracy, traces and usage as JSON.")] = None,
     source: Source = None,

@@ -83,7 +83,7 @@ def optimize_command(
     val_limit: Annotated[int | None, typer.Option("--val-limit", min=1, help="Validate on the first N val examples.")] = None,
     test_limit: Annotated[int | None, typer.Option("--test-limit", min=1, help="Report test accuracy on the first N.")] = None,
     accept: Annotated[str, typer.Option("--accept", help="Keep a new program when val is no_worse or better.")] = "no_worse",
-    program: Annotated[Path | None, typer.Option("--program", help="Program JSON to start from (default: the task's seed).")] = None,
+    program: Annotated[str | None, typer.Option("--program", help="Program JSON to start from, or a shape of the task's seed program: direct, cot, reason_then_answer (default: direct).")] = None,
     out: Annotated[Path, typer.Option("--out", help="Directory for program.json and history.json.")] = Path("runs/optimize"),
     max_calls: Annotated[int | None, typer.Option("--max-calls", min=1, help="Cap on model calls (all levels).")] = None,
     max_dollars: Annotated[float | None, typer.Option("--max-dollars", min=0, help="Cap on dollars (all levels).")] = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "TaskName", "Source", "Difficulty", "Seed", "InputKey", "TargetKey", "InputTemplate", "Instruction",
-    "OutputFormat", "Extract", "Metric", "AnswerTokens", "build_task", "load_program", "unescape",
+    "OutputFormat", "Extract", "Metric", "AnswerTokens", "build_task", "load_program", "read_program_file", "unescape",
 ]
 
 import inspect
@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from ..errors import ConfigError, TaskError
+from ..errors import ConfigError, TaskError, did_you_mean
 from ..tasks import Task, get_task
 from ..tasks.registry import _REGISTRY, task_names
 from ..types import Program
@@ -91,12 +91,34 @@ def build_task(
     return task.with_answer(extract=extract, metric=metric, max_tokens=answer_tokens)
 
 
-def load_program(path: Path | None, task: Task) -> Program:
-    """The program in a JSON file (a Program, or a file with a "program" key), or the task's seed."""
+def load_program(path: Path | str | None, task: Task) -> Program:
+    """The program `path` names: a built-in shape (direct, cot, reason_then_answer) of the task's
+    seed program, a JSON file (a Program, or a file with a "program" key), or, for None, the seed.
+
+    Raises:
+        ConfigError: no such shape or file, or a file that is not a program (naming what is wrong).
+    """
+    from ..shapes import SHAPES, make_shape
+
     if path is None:
         return task.seed_program
+    path = Path(path)
+    if not path.exists() and str(path) in SHAPES:
+        return make_shape(str(path), task.seed_program)
+    return read_program_file(path)
+
+
+def read_program_file(path: Path) -> Program:
+    """The program in a JSON file (a Program, or a file with a "program" key).
+
+    Raises:
+        ConfigError: no such file, a directory, or not a program (naming what is wrong).
+    """
+    from ..shapes import SHAPES
+
     if not path.exists():
-        raise ConfigError(f"program file not found: {path}")
+        hint = "" if path.suffix else f"{did_you_mean(str(path), SHAPES)}: give a program file or a shape ({', '.join(SHAPES)})"
+        raise ConfigError(f"program file not found: {path}{hint}")
     if path.is_dir():
         raise ConfigError(f"--program {path} is a directory: give a program JSON file (e.g. {path / 'program.json'})")
     try:
@@ -106,6 +128,11 @@ def load_program(path: Path | None, task: Task) -> Program:
         return Program.model_validate(data)
     except OSError as exc:
         raise ConfigError(f"cannot read program file {path}: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, ValidationError, UnicodeDecodeError) as exc:
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ())) or "the program"
+        message = str(first.get("msg", "")).removeprefix("Value error, ")
+        raise ConfigError(f"{path} is not a valid program ({where}: {message}): fix the file or use one written by graphopt optimize") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         first = str(exc).splitlines()[0]
         raise ConfigError(f"{path} is not a program file ({first}): use a file written by graphopt optimize") from exc

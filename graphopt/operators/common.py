@@ -18,6 +18,7 @@ __all__ = [
     "feedback_for",
     "shorten",
     "unique_programs",
+    "step_targets",
     "LLMParams",
     "ask",
     "propose_instruction",
@@ -108,8 +109,10 @@ def instruction_problem(new: str | None, old: str, *, min_chars: int) -> str | N
 
 def format_trace(trace: Trace, *, limit: int = 600) -> str:
     """One trace as the optimizer model sees it: input, output, extracted answer, expected answer."""
-    lines = [
-        f"Input: {shorten(trace.example.input, limit)}",
+    lines = [f"Input: {shorten(trace.example.input, limit)}"]
+    # A multi-step program's earlier steps, so a critique can tell which step went wrong.
+    lines += [f"Step {s.name} output: {shorten(s.output, limit) or '(empty)'}" for s in trace.steps[:-1]]
+    lines += [
         f"Model output: {shorten(trace.output, limit) or '(empty)'}",
         f"Extracted answer: {shorten(trace.answer, limit) or '(none)'}",
         f"Expected answer: {shorten(trace.example.target, limit)}",
@@ -134,6 +137,27 @@ def format_attempts(attempts: list[Attempt]) -> str:
 def format_programs(programs: list[Program]) -> str:
     """Programs rendered one after another, numbered."""
     return "\n\n".join(f"Program {i}:\n{p.render()}" for i, p in enumerate(programs, 1))
+
+
+def step_targets(program: Program, choice: str, blamed: Sequence[str] = ()) -> list[str | None]:
+    """The steps an editing operator changes: its `step` param resolved against `program`.
+
+    Args:
+        program: the parent program.
+        choice: "" (the step a critique blames, else the answering step), "each" (every step),
+            or a step name (that step; the answering step when the program has no such step).
+        blamed: step names critiques of this program blame, first first.
+
+    Returns:
+        Step names, or [None] for the answering step.
+    """
+    names = [s.name for s in program.steps]
+    if choice == "each":
+        return list(names) if len(names) > 1 else [None]
+    if choice and choice in names:
+        return [choice]
+    found = next((name for name in blamed if name in names), None)
+    return [found] if found and not choice else [None]
 
 
 def unique_programs(programs: list[Program]) -> list[Program]:
@@ -204,30 +228,33 @@ async def propose_instruction(
 async def propose_programs(
     ctx: StepContext,
     node_id: str,
-    requests: Sequence[tuple[Program, str]],
+    requests: Sequence[tuple[Program, str] | tuple[Program, str, str | None]],
     params: LLMParams,
     *,
     per_request: int,
     min_chars: int,
     duplicate: str,
 ) -> list[Program]:
-    """New programs from `per_request` concurrent asks of each (parent, prompt) pair.
+    """New programs from `per_request` concurrent asks of each (parent, prompt[, step]) request.
 
-    Each usable instruction replaces its parent's (demos and output format kept); unusable replies,
-    and programs equal to an earlier one, are recorded as dropped (the latter with reason `duplicate`).
+    Each usable instruction replaces the instruction of the request's step (None or absent: the
+    answering step) of its parent, demos and output format kept; unusable replies, and programs
+    equal to an earlier one, are recorded as dropped (the latter with reason `duplicate`).
     """
-    jobs = [
-        (parent, propose_instruction(ctx, node_id, request, parent.instruction, params, min_chars=min_chars))
-        for parent, request in requests
-        for _ in range(per_request)
-    ]
-    proposals = await asyncio.gather(*(job for _, job in jobs))
+    jobs = []
+    for request in requests:
+        parent, text = request[0], request[1]
+        step = request[2] if len(request) > 2 else None
+        old = parent.step(step).instruction
+        for _ in range(per_request):
+            jobs.append((parent, step, propose_instruction(ctx, node_id, text, old, params, min_chars=min_chars)))
+    proposals = await asyncio.gather(*(job for _, _, job in jobs))
     out: list[Program] = []
     seen: set[str] = set()
-    for (parent, _), instruction in zip(jobs, proposals):
+    for (parent, step, _), instruction in zip(jobs, proposals):
         if instruction is None:
             continue
-        program = parent.with_instruction(instruction)
+        program = parent.with_instruction(instruction, step)
         if program.id in seen:
             ctx.dropped.append(Dropped(node_id, duplicate, instruction))
             continue

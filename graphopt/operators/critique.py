@@ -9,9 +9,11 @@ Which traces a critique reads:
 
 from __future__ import annotations
 
-__all__ = ["Critique"]
+__all__ = ["Critique", "blamed_step"]
 
 import asyncio
+import re
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import Field
@@ -44,6 +46,27 @@ must help on new inputs too. Do not write the new instruction itself.""",
 )
 
 
+BLAME_SECTION = Prompt(
+    """The program has several steps ({steps}); their outputs are shown for each example.
+Begin your reply with one line "Step: NAME", naming the step whose instruction should change.""",
+    doc="Shown for a program of several steps: asks which step to blame.",
+)
+_BLAME_LINE = re.compile(r"^\W*step\W*:\s*\W*([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
+
+
+def blamed_step(reply: str, names: list[str]) -> tuple[str, str]:
+    """The step a critique names on its first line ("Step: reason"), and the rest of the critique.
+
+    Returns:
+        (step name or "" when the first line names no step of the program, the critique text).
+    """
+    first, _, rest = reply.strip().partition("\n")
+    match = _BLAME_LINE.match(first)
+    if match and match.group(1) in names:
+        return match.group(1), (rest.strip() or first.strip())
+    return "", reply.strip()
+
+
 @register_operator
 class Critique(Operator):
     """Writes one critique per candidate (the first `max_candidates`) from its minibatch failures.
@@ -59,7 +82,11 @@ class Critique(Operator):
         "traces": Port("Traces", required=False, doc="minibatch traces of the first candidate"),
     }
     outputs = {"feedback": Port("Feedback", doc="one critique per critiqued candidate")}
-    prompts = {"critique": CRITIQUE_PROMPT}
+    prompts = {"critique": CRITIQUE_PROMPT, "blame": BLAME_SECTION}
+
+    def rendered_prompts(self, wired: Collection[str]) -> set[str]:
+        """The critique; the blame section only shows for programs of several steps, so it is not counted."""
+        return {"critique"}
 
     class Params(LLMParams):
         max_candidates: int = Field(1, ge=1, description="critique the first N candidates")
@@ -87,13 +114,17 @@ class Critique(Operator):
             failures=format_traces(failures[: self.params.max_failures]),
             successes=format_traces(successes[: self.params.max_successes]),
         )
+        names = [s.name for s in program.steps]
+        if len(names) > 1:
+            prompt += "\n\n" + self.prompt("blame", steps=", ".join(names))
         reply = await ask(ctx, self.node_id, prompt, self.params)
         if reply is None:
             return None
         if not reply.strip():
             ctx.dropped.append(Dropped(self.node_id, "empty critique"))
             return None
-        return Feedback(program_id=program.id, text=reply.strip())
+        step, text = blamed_step(reply, names) if len(names) > 1 else ("", reply.strip())
+        return Feedback(program_id=program.id, text=text, step=step)
 
     async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
         programs = inputs["candidates"][: self.params.max_candidates]

@@ -9,7 +9,9 @@ Where the demos come from (`source`):
         target is the bare answer, so these demos teach the answer format, not the reasoning.
     "auto" (default): correct traces first, filled up to `max_demos` from train.
 Each of the `k` variants draws its own sample (seeded by the step and the variant number) and
-replaces the parent's demos.
+replaces the parent's demos. Demos go to the answering step; in a program of several steps a
+bootstrapped demo shows that step's own input (earlier outputs filled in), and train targets are
+used only when the answering step reads the bare input.
 """
 
 from __future__ import annotations
@@ -48,12 +50,16 @@ class FewShot(Operator):
         parents: int = Field(1, ge=1, description="give demos to the first N candidates")
         source: Literal["auto", "traces", "train"] = "auto"
 
-    def _pools(self, ctx: StepContext, traces: list[Trace]) -> tuple[list[Demo], list[Demo]]:
+    def _pools(self, ctx: StepContext, traces: list[Trace], reads_input: bool) -> tuple[list[Demo], list[Demo]]:
         bootstrapped: list[Demo] = []
         if self.params.source in ("auto", "traces"):
-            bootstrapped = [Demo(input=t.example.input, output=t.output) for t in traces if t.correct and t.output]
+            # The answering step's own input (earlier steps' outputs filled in) and output.
+            bootstrapped = [
+                Demo(input=t.steps[-1].input if t.steps else t.example.input, output=t.output)
+                for t in traces if t.correct and t.output
+            ]
         from_train: list[Demo] = []
-        if self.params.source in ("auto", "train"):
+        if self.params.source in ("auto", "train") and reads_input:
             seen = {ex.id for ex in ctx.minibatch}
             from_train = [Demo(input=ex.input, output=ex.target) for ex in ctx.task.train if ex.id not in seen]
         return bootstrapped, from_train
@@ -65,13 +71,16 @@ class FewShot(Operator):
         return demos
 
     async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
-        bootstrapped, from_train = self._pools(ctx, inputs.get("traces") or [])
+        candidates = inputs["candidates"][: self.params.parents]
+        # Train targets fit as demos only when the answering step sees the bare input.
+        reads_input = all(p.answer_step.input == "{input}" for p in candidates)
+        bootstrapped, from_train = self._pools(ctx, inputs.get("traces") or [], reads_input)
         if not bootstrapped and not from_train:
             ctx.dropped.append(Dropped(self.node_id, f"no demos available (source {self.params.source!r})"))
             return {"candidates": []}
         out: list[Program] = []
         seen: set[str] = set()
-        for p, parent in enumerate(inputs["candidates"][: self.params.parents]):
+        for p, parent in enumerate(candidates):
             for i in range(self.params.k):
                 rng = random.Random(f"{ctx.step}:{p}:{i}")
                 program = parent.with_demos(self._sample(rng, bootstrapped, from_train))

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import Field
 
 from .base import Operator, Port, Prompt, StepContext
-from .common import LLMParams, propose_programs
+from .common import LLMParams, propose_programs, step_targets
 from .registry import register_operator
 
 PARAPHRASE_PROMPT = Prompt(
@@ -44,10 +44,15 @@ class Paraphrase(Operator):
         n: int = Field(3, ge=1, le=32, description="variants per parent")
         parents: int = Field(1, ge=1, description="reword the first N candidates")
         min_chars: int = Field(10, ge=1, description="shorter instructions are dropped")
+        step: str = Field("", description='step to reword: "" the answer step, "each", or a name')
 
     async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
         parents = inputs["candidates"][: self.params.parents]
-        requests = [(parent, self.prompt("paraphrase", instruction=parent.instruction)) for parent in parents]
+        requests = [
+            (parent, self.prompt("paraphrase", instruction=parent.step(step).instruction), step)
+            for parent in parents
+            for step in step_targets(parent, self.params.step)
+        ]
         out = await propose_programs(
             ctx, self.node_id, requests, self.params,
             per_request=self.params.n, min_chars=self.params.min_chars, duplicate="duplicate of another variant",

@@ -210,6 +210,8 @@ def _winner(data: _Run, chain: Sequence[CandidateRow], prompts: Sequence[PromptV
     seed = chain[0] if chain and chain[0].origin == "seed" else None
     program = (data.winner.evaluation.program if data.winner.evaluation else None) or {}
     program_html = ""
+    if program.get("steps"):  # a program of several steps: show its answering step
+        program = program["steps"][-1]
     if program.get("instruction") or program.get("output_format"):
         demos = len(program.get("demos") or [])
         program_html = (

@@ -1,0 +1,81 @@
+"""`graphopt eval --program`: built-in shapes, old program files, and one-line errors for bad ones."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from graphopt.cli import eval_cmd, main
+from graphopt.lm import LM, FakeModel, LMConfig
+
+PREFIX = "Sort the following words alphabetically: List: "
+
+
+@pytest.fixture
+def seen(monkeypatch: pytest.MonkeyPatch) -> list[list[dict[str, str]]]:
+    """A fake program model that reasons when asked to, and sorts the words."""
+    calls: list[list[dict[str, str]]] = []
+
+    def reply(messages: list[dict[str, str]], request: Any) -> str:
+        calls.append(messages)
+        words = messages[-1]["content"].split("\n")[0].removeprefix(PREFIX).split()
+        if "do not write the final answer" in messages[0]["content"]:
+            return "The words start with different letters."
+        if "Answer:" in messages[0]["content"]:
+            return f"First letters decide.\nAnswer: {' '.join(sorted(words))}"
+        return " ".join(sorted(words))
+
+    def make_lm(*args: Any, **kwargs: Any) -> LM:
+        return LM(LMConfig().with_models(program="fake/program"), transport=FakeModel(fn=reply), cache_dir=None)
+
+    monkeypatch.setattr(eval_cmd, "make_lm", make_lm)
+    return calls
+
+
+def run_eval(tmp_path: Path, *extra: str) -> dict:
+    out = tmp_path / "e.json"
+    code = main(["eval", "--task", "word_sorting", "--difficulty", "easy", "--limit", "3", "--out", str(out), *extra])
+    assert code == 0
+    return json.loads(out.read_text())
+
+
+def test_eval_program_cot_reasons_then_its_answer_line_is_scored(tmp_path, seen):
+    data = run_eval(tmp_path, "--program", "cot")
+    assert data["accuracy"] == 1.0 and data["program"]["answer_marker"] == "Answer:"
+    assert all(t["output"].startswith("First letters decide.") for t in data["traces"])
+
+
+def test_eval_program_reason_then_answer_makes_two_calls_per_example(tmp_path, seen):
+    data = run_eval(tmp_path, "--program", "reason_then_answer")
+    assert data["accuracy"] == 1.0 and len(seen) == 6
+    assert [s["name"] for s in data["traces"][0]["steps"]] == ["reason", "answer"]
+    assert "Reasoning:\nThe words start" in seen[-1][-1]["content"]
+
+
+def test_a_schema_1_program_file_still_evaluates(tmp_path, seen):
+    old = tmp_path / "best.program.json"
+    old.write_text(json.dumps({"task": "word_sorting", "program": {
+        "instruction": "Sort them.", "demos": [], "output_format": "", "schema_version": 1}}))
+    data = run_eval(tmp_path, "--program", str(old))
+    assert data["program"] == {"instruction": "Sort them.", "demos": [], "output_format": "", "schema_version": 2}
+    assert seen[0][0]["content"] == "Sort them."
+
+
+@pytest.mark.parametrize(
+    ("program", "message"),
+    [
+        ("cto", "error: program file not found: cto (did you mean 'cot'?): give a program file or a shape"),
+        ("BAD_STEPS", "is not a valid program (the program: step 'answer' reads {steps.nope}, which is not an earlier step's output"),
+    ],
+)
+def test_bad_programs_are_one_line_exit_2_before_any_call(tmp_path, seen, capsys, program, message):
+    if program == "BAD_STEPS":
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps({"steps": [{"name": "answer", "instruction": "x", "input": "{steps.nope}"}]}))
+        program = str(path)
+    code = main(["eval", "--task", "word_sorting", "--program", program])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1 and seen == []

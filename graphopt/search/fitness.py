@@ -23,6 +23,7 @@ from ..lm import LM
 from ..store import RunStore
 from ..tasks.base import Task
 from ..types import Program
+from .admission import UnitEstimate, estimate_unit, headroom, waves
 from .archive import Scored, graph_hash
 from .budgets import SearchBudget
 from .executor import Executor, LocalExecutor, default_parallel
@@ -182,12 +183,30 @@ class Evaluator:
         return fitness
 
     async def evaluate_many(self, requests: Sequence[EvalRequest]) -> list[Fitness]:
-        """Evaluates a batch concurrently; the results come back in the order of `requests`."""
+        """Evaluates a batch concurrently; the results come back in the order of `requests`.
+
+        Under a call or token cap the batch runs in waves that fit the budget left (see
+        `admission`), so a cap cuts as few evaluations as possible.
+        """
         rows = [
             self.register(r.spec, parents=r.parents, origin=r.origin, mutation=r.mutation, generation=r.generation)
             for r in requests
         ]
-        return list(await asyncio.gather(*(self._fitness(row) for row in rows)))
+        results: list[Fitness | None] = [None] * len(rows)
+        todo = list(range(len(rows)))
+        while todo:
+            room = headroom(self.lm)
+            estimates = [None if self.store.done_evaluation(rows[i].id) else self._estimate(rows[i]) for i in todo]
+            wave = [todo[j] for j in waves(estimates, room)]
+            for i, fitness in zip(wave, await asyncio.gather(*(self._fitness(rows[i]) for i in wave))):
+                results[i] = fitness
+            todo = [i for i in todo if i not in wave]
+        return results  # type: ignore[return-value]
+
+    def _estimate(self, row: Any) -> UnitEstimate:
+        messages = self.seed_program.messages(self.task.train[0].input) if self.task.train else []
+        prompt = sum(len(m["content"]) for m in messages) // 4 + (self.task.max_tokens or 32)
+        return estimate_unit(GraphSpec.model_validate(row.spec), self.budget, prompt)
 
     async def _fitness(self, row: Any) -> Fitness:
         done = self.store.done_evaluation(row.id)

@@ -65,7 +65,14 @@ class PromptPhase(Phase):
         budget = engine.budget
         if not budget.prompt_iterations or engine.stopped:
             return
-        seeds = [f for f in engine.seeds if f.ok]
+        # Budget goes where the signal is: a graph whose inner loop never changed the program
+        # gives the meta model nothing to improve on, so its prompts are not edited.
+        seeds = [f for f in engine.seeds if f.ok and f.program is not None and f.program != engine.task.seed_program]
+        skipped = [f.spec.name for f in engine.seeds if f.ok and f not in seeds]
+        if skipped:
+            engine.store.add_event("prompt_phase_skipped", {"graphs": skipped, "reason": "the inner loop changed nothing"})
+        if not seeds:
+            return
         engine.emit("phase", {"name": self.name, "count": len(seeds)})
         optimizer = MetaPromptOptimizer(engine.lm, iterations=budget.prompt_iterations, candidates=budget.prompt_candidates)
         results = await optimizer.optimize_many(seeds, engine.evaluator, engine.task)

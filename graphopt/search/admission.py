@@ -1,0 +1,114 @@
+"""Admission under a cap: which evaluations of a batch to start now, so a cap cuts as few as possible.
+
+Started together, the evaluations of a batch share whatever budget is left: under a tight cap
+every one of them is cut half-way and none finishes, which is worse than finishing some. So when
+the client has a call or token cap, a batch runs in waves: each wave admits the evaluations whose
+estimated spend fits in what is left (the cheapest first, so as many graphs as possible get a
+score; at least one per wave, so the search always moves), and the next wave is chosen when it
+has finished and the budget left is known again. Without caps a batch is one wave.
+
+The estimate counts an inner loop's calls from its sizes and the graph's model-calling nodes,
+with the prompt length of the start program; it only orders and packs a batch.
+"""
+
+from __future__ import annotations
+
+__all__ = ["UnitEstimate", "estimate_unit", "headroom", "waves"]
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..graph.spec import GraphSpec
+from ..lm import LM, Usage
+from ..operators.registry import get_operator
+from .budgets import SearchBudget
+
+OPTIMIZER_CALL_TOKENS = 900  # prompt and reply of one optimizer call, for the estimate
+
+
+@dataclass(frozen=True)
+class UnitEstimate:
+    """Estimated spend of one evaluation: calls and tokens at the program and optimizer levels."""
+
+    program_calls: int
+    optimizer_calls: int
+    program_tokens: int
+    optimizer_tokens: int
+
+    @property
+    def calls(self) -> int:
+        return self.program_calls + self.optimizer_calls
+
+    @property
+    def tokens(self) -> int:
+        return self.program_tokens + self.optimizer_tokens
+
+
+def estimate_unit(spec: GraphSpec, budget: SearchBudget, program_call_tokens: int) -> UnitEstimate:
+    """The spend of one inner loop of `spec` with the search's loop sizes."""
+    candidates, optimizer = 1, 0
+    for node in spec.nodes:
+        try:
+            op = get_operator(node.op)(node.id, node.params, node.prompts)
+        except Exception:  # noqa: BLE001  (an invalid graph fails fast: it costs nothing)
+            continue
+        k = int(getattr(op.params, "k", 1) or 1)
+        if op.kind == "llm":
+            optimizer += k
+        candidates = max(candidates, k)
+    dev = budget.val_limit
+    program = dev + budget.inner_steps * (budget.minibatch + candidates * dev) + 2 * budget.val_limit
+    optimizer_calls = budget.inner_steps * optimizer
+    return UnitEstimate(program, optimizer_calls, program * program_call_tokens, optimizer_calls * OPTIMIZER_CALL_TOKENS)
+
+
+def headroom(lm: LM) -> dict[str, float]:
+    """What the client's caps leave, as {"calls": n, "tokens": n, "program_calls": ..., ...}; {} uncapped."""
+    spent, program = Usage(), Usage()
+    spent.add(lm.ledger.total())
+    spent.add(lm.carried.total())
+    program.add(lm.ledger.level("program"))
+    program.add(lm.carried.level("program"))
+    room: dict[str, float] = {}
+    total = lm.budget.total
+    if total.calls is not None:
+        room["calls"] = total.calls - spent.calls
+    if total.tokens is not None:
+        room["tokens"] = total.tokens - spent.tokens
+    caps = lm.budget.levels.get("program")
+    if caps is not None and caps.calls is not None:
+        room["program_calls"] = caps.calls - program.calls
+    if caps is not None and caps.tokens is not None:
+        room["program_tokens"] = caps.tokens - program.tokens
+    return room
+
+
+def _need(estimate: UnitEstimate) -> dict[str, float]:
+    return {
+        "calls": estimate.calls,
+        "tokens": estimate.tokens,
+        "program_calls": estimate.program_calls,
+        "program_tokens": estimate.program_tokens,
+    }
+
+
+def waves(estimates: Sequence[UnitEstimate | None], room: dict[str, float]) -> list[int]:
+    """Indices of the next wave: cheapest first while the cumulative estimate fits in `room`.
+
+    None estimates (nothing to run: reused from the store) always join. Without caps (`room`
+    empty) everything joins. At least one index is returned when any is given.
+    """
+    free = [i for i, e in enumerate(estimates) if e is None]
+    costed = sorted((i for i, e in enumerate(estimates) if e is not None), key=lambda i: (estimates[i].tokens, i))
+    if not room:
+        return free + costed
+    chosen: list[int] = []
+    used = dict.fromkeys(room, 0.0)
+    for i in costed:
+        need = _need(estimates[i])
+        if chosen and any(used[k] + need[k] > room[k] for k in room):
+            continue
+        chosen.append(i)
+        for k in room:
+            used[k] += need[k]
+    return sorted(free + chosen)

@@ -125,7 +125,9 @@ def error_tally() -> Iterator[ErrorTally]:
         _TALLIES.reset(token)
 
 
-async def _run_one(program: Program, example: Example, task: Task, lm: LM, level: str) -> Trace:
+async def _run_one(
+    program: Program, example: Example, task: Task, lm: LM, level: str, temperature: float | None = None
+) -> Trace:
     outputs: dict[str, str] = {}
     seen: list[StepTrace] = []
     try:
@@ -137,7 +139,8 @@ async def _run_one(program: Program, example: Example, task: Task, lm: LM, level
             default = task.max_tokens if last else REASON_TOKENS
             max_tokens = None if lm.config.level(level).max_tokens else (step.max_tokens or default)
             completion = await lm.complete(
-                level, step.messages(step_input), stop=task.stop if last else None, max_tokens=max_tokens
+                level, step.messages(step_input), stop=task.stop if last else None, max_tokens=max_tokens,
+                temperature=temperature,
             )
             outputs[step.name] = completion.text
             seen.append(StepTrace(name=step.name, input=step_input, output=completion.text))
@@ -158,11 +161,13 @@ def _steps(program: Program, seen: list[StepTrace]) -> tuple[StepTrace, ...]:
 
 
 async def run_program(
-    program: Program, examples: list[Example], task: Task, lm: LM, *, level: str = "program"
+    program: Program, examples: list[Example], task: Task, lm: LM, *, level: str = "program",
+    temperature: float | None = None,
 ) -> list[Trace]:
     """Runs `program` on every example concurrently (the client bounds the concurrency).
 
     An example whose call failed after its retries gets a trace with `error` set and score 0.
+    `temperature` (None: the level's setting) above 0 makes each run a fresh sample.
 
     Raises:
         BudgetExceeded: a cap was reached; traces finished before it are lost only for this call.
@@ -180,7 +185,7 @@ async def run_program(
             if fatal:  # every later call would fail alike: do not make them
                 raise fatal[0]
             try:
-                return await _run_one(program, example, task, lm, level)
+                return await _run_one(program, example, task, lm, level, temperature)
             except LLMError as exc:  # _run_one lets only fatal errors through
                 fatal.append(exc)
                 raise

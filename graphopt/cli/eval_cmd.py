@@ -10,7 +10,7 @@ import typer
 from ..program import error_tally, evaluate
 from .app import app
 from .checks import DEFAULT_MAX_ERROR_RATE, MaxErrorRate, check_cache_dir, check_error_rate, check_output
-from .common import CacheDir, ConfigFile, SetOption, NoCache, ProgramModel, console, make_lm, print_usage, run_async, write_json
+from .common import CacheDir, ConfigFile, SetOption, NoCache, OptimizerModel, ProgramModel, console, make_lm, print_usage, run_async, write_json
 from .taskopts import (
     AnswerTokens, Difficulty, Extract, InputKey, InputTemplate, Instruction, Metric, OutputFormat, Seed, Source,
     TargetKey, TaskName, build_task, load_program,
@@ -41,13 +41,24 @@ def eval_command(
     config_file: ConfigFile = None,
     overrides: SetOption = None,
     max_error_rate: MaxErrorRate = DEFAULT_MAX_ERROR_RATE,
+    baseline: Annotated[str | None, typer.Option("--baseline", help="Run a built-in baseline: zero_shot_cot, few_shot_cot, self_consistency, best_of_n (from --program, default the cot shape).")] = None,
+    samples: Annotated[int, typer.Option("--samples", min=1, help="Samples per example (self_consistency, best_of_n).")] = 5,
+    demos: Annotated[int, typer.Option("--demos", min=1, help="Demos bootstrapped from train (few_shot_cot).")] = 3,
+    temperature: Annotated[float, typer.Option("--temperature", min=0.0, max=2.0, help="Sampling temperature (self_consistency, best_of_n).")] = 0.7,
+    optimizer_model: OptimizerModel = None,
 ) -> None:
     """Evaluate a program on a task: accuracy with its standard error, and the usage table.
 
     An example whose model call failed after its retries scores 0 and is counted as errored;
     more than --max-error-rate of them stops the command (exit 2, no --out file). A fatal model
     error (bad key, unknown model) stops it at once.
+
+    --baseline runs one of the seed paper's baselines instead (best_of_n's judge is the
+    --optimizer-model).
     """
+    from ..baselines import check_baseline, run_baseline
+
+    levels = ("program",) if baseline is None else check_baseline(baseline, samples=samples, temperature=temperature)
     if out is not None:
         check_output(out, "--out", directory=False)
     the_task = build_task(
@@ -55,25 +66,34 @@ def eval_command(
         input_template=input_template, instruction=instruction, output_format=output_format,
         extract=extract, metric=metric, answer_tokens=answer_tokens,
     )
-    the_program = load_program(program, the_task)
+    the_program = load_program(program or ("cot" if baseline else None), the_task)
     examples = the_task.split(split)[:limit]
     lm = make_lm(
-        program_model, config_file=config_file, overrides=overrides, cache_dir=cache_dir, no_cache=no_cache,
-        levels=("program",),
+        program_model, optimizer_model, config_file=config_file, overrides=overrides, cache_dir=cache_dir,
+        no_cache=no_cache, levels=levels,
     )
     try:
         check_cache_dir(lm)
         with error_tally() as tally:
-            result = run_async(evaluate(the_program, examples, the_task, lm))
+            if baseline is None:
+                result = run_async(evaluate(the_program, examples, the_task, lm))
+            else:
+                result = run_async(run_baseline(
+                    baseline, the_task, examples, lm, program=the_program, samples=samples, demos=demos,
+                    temperature=temperature,
+                ))
     finally:
         lm.close()
     check_error_rate(tally, max_error_rate)
     errored = f", {result.errors} errored" if result.errors else ""
+    what = "" if baseline is None else f" {baseline}"
     console.print(
-        f"{the_task.name} [{split}] n={len(result.traces)}{errored}  accuracy {result.accuracy:.3f} ± {result.stderr:.3f}"
-        f"  (model {lm.model('program')})"
+        f"{the_task.name}{what} [{split}] n={len(result.traces)}{errored}  accuracy {result.accuracy:.3f} ± {result.stderr:.3f}"
+        f"  (model {lm.model('program')})",
+        markup=False,  # "[test]" is the split, not a style
     )
     print_usage(lm)
     if out is not None:
-        write_json(out, {"task": the_task.name, "split": split, **result.to_dict(), "usage": lm.ledger.to_dict()})
+        run = {} if baseline is None else {"baseline": baseline, "samples": samples, "demos": demos, "temperature": temperature}
+        write_json(out, {"task": the_task.name, "split": split, **run, **result.to_dict(), "usage": lm.ledger.to_dict()})
         console.print(f"wrote {out}")

@@ -15,7 +15,7 @@ from ..lm import LEVELS
 from .app import app
 from .executors import ExecutorName, RayAddress, make_executor
 from .common import CacheDir, ConfigFile, SetOption, MetaModel, NoCache, OptimizerModel, ProgramModel, console, make_lm, print_usage, run_async
-from .taskopts import Difficulty, InputKey, Seed, Source, TargetKey, TaskName, build_task
+from .taskopts import Difficulty, InputKey, Seed, Source, TargetKey, TaskName, build_task, load_program
 
 
 def _k(n: float) -> str:
@@ -85,6 +85,7 @@ def search_command(
     no_cache: NoCache = False,
     config_file: ConfigFile = None,
     overrides: SetOption = None,
+    program: Annotated[str | None, typer.Option("--program", help="Program JSON (or a shape: direct, cot, reason_then_answer) every graph starts from, instead of the task's seed.")] = None,
 ) -> None:
     """Search for the best optimizer graph for a task and save it as best.graph.json."""
     from ..search.budgets import estimate, get_budget
@@ -108,6 +109,8 @@ def search_command(
         seeds=tuple(seed_graph) if seed_graph else None,
     )
     the_task = build_task(task, source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key)
+    if program is not None:  # every inner loop starts from the user's program
+        the_task = the_task.with_seed_program(load_program(program, the_task))
     seeds = [load_graph(name) for name in plan.seeds]
     if dry_run:
         sample = the_task.train[:5]

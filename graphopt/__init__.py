@@ -4,7 +4,7 @@ Importing this package is cheap: litellm, LangGraph and llama.cpp load only when
 """
 
 from .errors import BudgetExceeded, ConfigError, GraphoptError, LLMError, SpecError, TaskError
-from .types import Demo, Example, Feedback, Program, Trace
+from .types import Demo, Example, Feedback, Program, ProgramIO, Step, Trace
 
 __version__ = "0.1.0"
 
@@ -18,7 +18,28 @@ __all__ = [
     "Example",
     "Demo",
     "Program",
+    "Step",
+    "ProgramIO",
+    "load_program",
     "Trace",
     "Feedback",
     "__version__",
 ]
+
+
+def load_program(path, lm=None):  # noqa: ANN001, ANN201  (see graphopt.predict.load_program)
+    """A saved program ready to call: `graphopt.load_program("best.program.json")("input").answer`.
+
+    Args:
+        path: the program file (best.program.json, or optimize's program.json).
+        lm: a `graphopt.lm.LM` (default: the configured program model).
+
+    Returns:
+        A `graphopt.predict.Runner` with `__call__(input)` and `acall(input)`.
+
+    Raises:
+        ConfigError: the file is missing or not a valid program.
+    """
+    from .predict import load_program as _load
+
+    return _load(path, lm)

@@ -60,7 +60,7 @@ def reason_then_answer(seed: Program) -> Program:
         max_tokens=REASON_TOKENS,
     )
     final = answer.model_copy(update={"name": ANSWER_STEP, "input": ANSWER_INPUT})
-    return Program(steps=(reason, final))
+    return Program(steps=(reason, final), io=seed.io)
 
 
 @dataclass(frozen=True)

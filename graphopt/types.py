@@ -6,7 +6,7 @@ prompt is never changed in place behind a caller's back.
 
 from __future__ import annotations
 
-__all__ = ["Example", "Demo", "Step", "Program", "StepTrace", "ANSWER_STEP", "REASON_TOKENS", "Trace", "Feedback", "Attempt", "Message", "SCHEMA_VERSION", "mean_and_stderr"]
+__all__ = ["Example", "Demo", "Step", "Program", "StepTrace", "ProgramIO", "ANSWER_STEP", "REASON_TOKENS", "Trace", "Feedback", "Attempt", "Message", "SCHEMA_VERSION", "mean_and_stderr"]
 
 import hashlib
 import json
@@ -100,6 +100,26 @@ class Step(BaseModel):
 REASON_TOKENS = 256
 
 
+class ProgramIO(BaseModel):
+    """How a program is fed and read outside its task: carried with it so `predict` and `export`
+    give the same answers as the task's evaluation.
+
+    Attributes:
+        input_template: builds the input from a record's fields ("Question: {question}"); ""
+            reads the record's "input" field (or the record itself when it is a string).
+        extract: the task's extractor rule (`graphopt.tasks.answers`); "" keeps the whole output.
+        stop: strings that end the answering step's output.
+        max_tokens: the answering step's length, unless the step sets its own.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    input_template: str = ""
+    extract: str = ""
+    stop: tuple[str, ...] = ()
+    max_tokens: int | None = Field(None, ge=1)
+
+
 class Program(BaseModel):
     """A prompt program: named steps run in order; the last step's output is the answer.
 
@@ -112,6 +132,8 @@ class Program(BaseModel):
         steps: the steps, in the order they run; names are unique identifiers.
         answer_marker: when set, the answer is read from the text after the last occurrence of
             this marker in the final output (a reasoning program's "Answer:"), by the task's rule.
+        io: the task's input template, answer rule, stop strings and answer length, so the
+            program runs the same outside its task (None: not recorded).
 
     Example:
         >>> p = Program(instruction="Sort the words alphabetically.")
@@ -127,6 +149,7 @@ class Program(BaseModel):
 
     steps: tuple[Step, ...]
     answer_marker: str = ""
+    io: ProgramIO | None = None
     schema_version: int = SCHEMA_VERSION
 
     @model_validator(mode="before")
@@ -176,6 +199,8 @@ class Program(BaseModel):
     @model_serializer(mode="wrap")
     def _dump(self, handler: Any) -> dict[str, Any]:
         data = handler(self)
+        if isinstance(data, dict) and data.get("io", 0) is None:
+            data.pop("io")
         if self.is_flat and isinstance(data, dict) and "steps" in data:
             (step,) = data.pop("steps")
             flat = {key: step[key] for key in _LEGACY_KEYS if key in step}
@@ -214,7 +239,8 @@ class Program(BaseModel):
     @property
     def id(self) -> str:
         """A short content hash: equal programs have equal ids (a one-step program's is the same as in schema 1)."""
-        blob = json.dumps(self.model_dump(exclude={"schema_version"}), sort_keys=True)
+        # How it is fed and read (`io`) is the task's, not the program's: not part of its identity.
+        blob = json.dumps(self.model_dump(exclude={"schema_version", "io"}), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def step(self, name: str | None = None) -> Step:
@@ -257,6 +283,10 @@ class Program(BaseModel):
         """
         first = self.steps[0]
         return first.messages(first.render_input(program_input, {}))
+
+    def with_io(self, io: ProgramIO | None) -> Program:
+        """A copy fed and read by `io` (see `ProgramIO`)."""
+        return self.model_copy(update={"io": io})
 
     def answer_text(self, output: str) -> str:
         """The part of the final output the task's rule reads: after the last `answer_marker`, if any."""

@@ -60,7 +60,9 @@ def test_a_schema_1_program_file_still_evaluates(tmp_path, seen):
     old.write_text(json.dumps({"task": "word_sorting", "program": {
         "instruction": "Sort them.", "demos": [], "output_format": "", "schema_version": 1}}))
     data = run_eval(tmp_path, "--program", str(old))
+    io = data["program"].pop("io")
     assert data["program"] == {"instruction": "Sort them.", "demos": [], "output_format": "", "schema_version": 2}
+    assert io["extract"] == "bbh_spaced" and io["max_tokens"] == 96  # the task's rule, kept with the program
     assert seen[0][0]["content"] == "Sort them."
 
 

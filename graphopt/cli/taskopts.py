@@ -105,7 +105,7 @@ def load_program(path: Path | str | None, task: Task) -> Program:
     path = Path(path)
     if not path.exists() and str(path) in SHAPES:
         return make_shape(str(path), task.seed_program)
-    return read_program_file(path)
+    return task.with_seed_program(read_program_file(path)).seed_program  # fed and read by this task
 
 
 def read_program_file(path: Path) -> Program:

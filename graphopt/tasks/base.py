@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import TaskError
-from ..types import Example, Program
+from ..types import Example, Program, ProgramIO
 
 SPLITS = ("train", "val", "test")
 DEFAULT_SIZES = (50, 100, 100)
@@ -47,6 +47,7 @@ class Task:
             "marker:Answer:"; see `tasks.answers`), saved with programs so `predict` reads answers
             the same way; "" for a function of your own.
         metric_rule: the name of `metric` ("exact", "numeric:0.01", "module:function"), or "".
+        input_template: how a custom file's rows became inputs ("" : one column), for `predict`.
     """
 
     name: str
@@ -62,6 +63,20 @@ class Task:
     max_tokens: int | None = None
     extract_rule: str = ""
     metric_rule: str = ""
+    input_template: str = ""
+
+    def __post_init__(self) -> None:
+        # The seed program carries how the task feeds and reads it, so every program derived from
+        # it (and saved) runs the same outside the task (`graphopt predict`).
+        if self.seed_program.io is None and self.extract_rule:
+            self.seed_program = self.seed_program.with_io(self.io())
+
+    def io(self) -> ProgramIO:
+        """How this task feeds and reads a program: input template, extractor rule, stop, answer length."""
+        return ProgramIO(
+            input_template=self.input_template, extract=self.extract_rule, stop=tuple(self.stop or ()),
+            max_tokens=self.max_tokens,
+        )
 
     def split(self, name: str) -> list[Example]:
         if name not in SPLITS:
@@ -91,11 +106,12 @@ class Task:
             changes.update(metric=get_metric(metric), metric_rule=metric)
         if max_tokens is not None:
             changes["max_tokens"] = max_tokens
-        return dataclasses.replace(self, **changes)
+        task = dataclasses.replace(self, **changes)
+        return task.with_seed_program(task.seed_program)
 
     def with_seed_program(self, program: Program) -> Task:
-        """A copy starting from `program` (e.g. `graphopt search --program FILE`)."""
-        return dataclasses.replace(self, seed_program=program)
+        """A copy starting from `program` (e.g. `graphopt search --program FILE`), fed and read by this task."""
+        return dataclasses.replace(self, seed_program=program.with_io(self.io() if self.extract_rule else program.io))
 
     def score(self, output: str, example: Example) -> tuple[str, float]:
         """Extracts the answer from `output` and scores it."""

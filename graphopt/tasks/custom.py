@@ -259,6 +259,7 @@ def _custom_task(
         metric=exact_match,
         extract_rule="whole" if multiline else "bbh",
         metric_rule="exact",
+        input_template=input_template or "{" + _default_column(input_key, list(records[0]), _INPUT_NAMES) + "}",
         description=f"examples from {where}",
         source=where,
     )

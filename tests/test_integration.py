@@ -77,3 +77,35 @@ def test_bad_input_exits_2_with_one_line(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "did you mean 'word_sorting'" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_eval_cot_program_on_the_embedded_model_reasons_and_reads_its_answer_line(tmp_path):
+    result = graphopt(
+        "eval", "--task", "word_sorting", "--difficulty", "easy", "--program", "cot", "--limit", "3",
+        "--out", "cot.json", cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert 0.0 <= _accuracy(result.stdout) <= 1.0
+    data = json.loads((tmp_path / "cot.json").read_text())
+    assert data["program"]["answer_marker"] == "Answer:" and len(data["traces"]) == 3
+    assert all(t["output"] for t in data["traces"])
+    # The answer is what follows the last "Answer:" when the model wrote one.
+    for t in data["traces"]:
+        if "answer:" in t["output"].lower():
+            assert t["answer"] in t["output"].split("nswer:")[-1]
+
+
+def test_predict_with_a_saved_program_on_the_embedded_model_writes_one_answer_per_input(tmp_path):
+    from graphopt.tasks import get_task
+
+    program = get_task("word_sorting", difficulty="easy", sizes=(3, 3, 3)).seed_program
+    (tmp_path / "best.program.json").write_text(program.model_dump_json())
+    (tmp_path / "new.jsonl").write_text(
+        "".join(json.dumps({"input": f"Sort the following words alphabetically: List: {w}"}) + "\n"
+                for w in ("pear apple", "zebra cat dog", "moon sun"))
+    )
+    result = graphopt("predict", "--program", "best.program.json", "--input", "new.jsonl", "--out", "out.jsonl", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 and all(r["output"] and isinstance(r["answer"], str) for r in rows)
+    assert rows[0]["input"].endswith("pear apple") and "3/3 inputs" in result.stderr

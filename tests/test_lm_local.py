@@ -88,7 +88,7 @@ def test_pool_settings_come_from_the_environment_and_bad_values_name_the_variabl
     monkeypatch.setenv("GRAPHOPT_LOCAL_INSTANCES", "3")
     monkeypatch.setenv("GRAPHOPT_LOCAL_THREADS", "2")
     config = local.local_config_from_env()
-    assert (config.instances, config.threads, config.n_ctx) == (3, 2, 2048)
+    assert (config.instances, config.threads, config.n_ctx) == (3, 2, 4096)
     monkeypatch.setenv("GRAPHOPT_LOCAL_THREADS", "many")
     with pytest.raises(ConfigError, match="GRAPHOPT_LOCAL_THREADS"):
         local.local_config_from_env()

@@ -113,14 +113,15 @@ class LocalConfig(BaseModel):
             by cores and free memory.
         threads: threads per instance; None: one (several threads per instance spin at
             barriers and lose to several one-thread instances on a busy machine).
-        n_ctx: context length of each instance, in tokens.
+        n_ctx: context length of each instance, in tokens (4096: the meta model's graph
+            proposals, with the operator catalogue and the task, run to about 2,000 tokens).
     """
 
     model_config = ConfigDict(frozen=True)
 
     instances: int | None = Field(None, ge=1, le=64)
     threads: int | None = Field(None, ge=1, le=256)
-    n_ctx: int = Field(2048, ge=128)
+    n_ctx: int = Field(4096, ge=128)
 
 
 def _optimizer_default() -> LevelConfig:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# Per instance beyond the shared weights: the KV cache at n_ctx 2048 (~50 MB for SmolLM2-135M),
+# Per instance beyond the shared weights: the KV cache at n_ctx 4096 (~100 MB for SmolLM2-135M),
 # compute buffers and llama-cpp-python's own arrays, rounded up.
 _INSTANCE_OVERHEAD = 256 * 2**20
 

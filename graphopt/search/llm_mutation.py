@@ -148,6 +148,12 @@ def spec_to_proposal(spec: GraphSpec) -> dict[str, Any]:
     }
 
 
+def is_context_overflow(exc: LLMError) -> bool:
+    """True for a request too long for the model: graphopt's own meta prompt, not the user's setup."""
+    text = str(exc).lower()
+    return exc.status in (400, 413) and ("context" in text or "too long" in text or "maximum" in text)
+
+
 def tuned_prompts_text(spec: GraphSpec, limit: int = 400) -> str:
     """The prompts a graph's nodes override (tuned by the meta prompt optimizer), for a prompt."""
     lines = [
@@ -279,20 +285,47 @@ class LLMProposal:
         self.max_tokens = max_tokens
 
     def messages(self, parents: list[GraphSpec], archive: Archive) -> list[dict[str, str]]:
-        """The first request's messages (the archive summary, the catalogue, the parents)."""
+        """The first request's messages (task, catalogue, rules, archive, parents), cut to fit.
+
+        The parts that can shrink do, in this order, until the prompt fits `prompt_chars()`: the
+        parents' tuned prompts, the archive (down to 2 graphs), the task context (down to none).
+        """
         names = operator_names()
         context = self.context() if callable(self.context) else self.context
+        budget = self.prompt_chars()
+        attempts = [(context, self.max_graphs, 400)]
+        attempts += [(context, g, 120) for g in (4, 2)] + [(context.split("\nIt gets")[0], 2, 0), ("", 2, 0)]
+        for ctx, graphs, prompt_limit in attempts:
+            text = self._user_text(names, ctx, archive, parents, graphs, prompt_limit)
+            if len(text) <= budget:
+                break
+        system = ("You design optimizer graphs: typed DAGs of operators that improve a prompt program from its "
+                  "failures. You answer with a graph as JSON data.")
+        return [{"role": "system", "content": system}, {"role": "user", "content": text}]
+
+    def prompt_chars(self) -> int:
+        """How long the request may be: an embedded model's context window leaves room for the reply."""
+        model = self.lm.model(self.level)
+        if not model.startswith("local/"):
+            return 60_000
+        n_ctx = getattr(getattr(self.lm.config, "local", None), "n_ctx", 4096)
+        reply = min(self.max_tokens or 512, n_ctx // 2)
+        return max(1000, int((n_ctx - reply) * 2.4))  # about 2.4 characters per token in this text
+
+    def _user_text(self, names: list[str], context: str, archive: Archive, parents: list[GraphSpec],
+                   max_graphs: int, prompt_limit: int) -> str:
         parts = [
             *([context] if context else []),
             "Operators (name (kind): what it does; typed ports; params):\n" + operator_catalogue(names),
             _RULES,
             "Graphs tried so far, with validation score (higher is better) and token cost:\n"
-            + archive.summary(self.max_graphs),
+            + archive.summary(max_graphs),
         ]
         for i, parent in enumerate(parents, 1):
             known = archive.get(graph_hash(parent))
             score = f" (val={known.val_score:.3f}, tokens={known.cost_tokens:g})" if known else ""
-            parts.append(f"Parent {i}: {parent.name}{score}\n{compact_graph_text(parent, '  ')}{tuned_prompts_text(parent)}")
+            prompts = tuned_prompts_text(parent, prompt_limit) if prompt_limit else ""
+            parts.append(f"Parent {i}: {parent.name}{score}\n{compact_graph_text(parent, '  ')}{prompts}")
         parts.append(
             "Propose ONE new graph you expect to reach a higher validation score than the graphs above, "
             "or the same score at a lower token cost. Build on the parents: combine their ideas, add, "
@@ -301,9 +334,7 @@ class LLMProposal:
             '"params": [{"name", "value"}], "prompts": [{"name", "text"}]}], "edges": [{"source", "target"}]}. '
             "A node you keep from a parent (same id and operator) keeps its tuned prompts unless you give new ones."
         )
-        system = ("You design optimizer graphs: typed DAGs of operators that improve a prompt program from its "
-                  "failures. You answer with a graph as JSON data.")
-        return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(parts)}]
+        return "\n\n".join(parts)
 
     async def propose(self, parents: list[GraphSpec | Scored], archive: Archive, rng: random.Random) -> Proposal:
         """One proposal: a valid new graph, or None with the reasons each attempt was rejected.
@@ -329,7 +360,7 @@ class LLMProposal:
                 reply = await self.lm.complete(self.level, messages, max_tokens=self.max_tokens,
                                                seed=rng.randrange(2**31), response_format=response_format)
             except LLMError as exc:
-                if exc.fatal:
+                if exc.fatal and not is_context_overflow(exc):
                     raise
                 reasons.append(f"model call failed: {exc}")
                 break

@@ -26,7 +26,7 @@ from .fitness import EvalRequest, Fitness
 from .llm_mutation import LLMProposal
 from .mutations import default_mutations
 from .paired import paired_difference
-from .prompt_opt import MetaPromptOptimizer
+from .prompt_opt import MetaPromptOptimizer, llm_nodes
 from .selection import get_selection
 from .stop import BudgetStop, MaxGenerations, NoImprovement, StopCondition, WallTime
 
@@ -67,10 +67,15 @@ class PromptPhase(Phase):
             return
         # Budget goes where the signal is: a graph whose inner loop never changed the program
         # gives the meta model nothing to improve on, so its prompts are not edited.
-        seeds = [f for f in engine.seeds if f.ok and f.program is not None and f.program != engine.task.seed_program]
+        seeds = [
+            f for f in engine.seeds
+            if f.ok and llm_nodes(f.spec) and f.program is not None and f.program != engine.task.seed_program
+        ]
         skipped = [f.spec.name for f in engine.seeds if f.ok and f not in seeds]
         if skipped:
-            engine.store.add_event("prompt_phase_skipped", {"graphs": skipped, "reason": "the inner loop changed nothing"})
+            engine.store.add_event(
+                "prompt_phase_skipped", {"graphs": skipped, "reason": "no model-calling node, or its inner loop changed nothing"}
+            )
         if not seeds:
             return
         engine.emit("phase", {"name": self.name, "count": len(seeds)})

@@ -27,6 +27,7 @@ from ..operators.registry import get_operator
 from ..tasks.base import Task
 from .fitness import EvalRequest, Evaluator, Fitness
 from .journal import keyed_rng
+from .llm_mutation import is_context_overflow
 
 META_PROMPT = Prompt(
     """You improve one prompt of an automatic prompt optimizer. The optimizer is a graph of nodes;
@@ -291,7 +292,7 @@ class MetaPromptOptimizer:
         try:
             return await self.propose_prompt(node, op, name, task, history, rng)
         except LLMError as exc:
-            if exc.fatal:
+            if exc.fatal and not is_context_overflow(exc):
                 raise
             return PromptEdit(node.id, name, op.prompt_texts[name], "", False, f"meta call failed: {exc}")
 

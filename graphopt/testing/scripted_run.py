@@ -37,6 +37,14 @@ def start(run_dir: Path, *, resume: bool = False, extra: list[str] | None = None
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def wait_for_store(run_dir: Path, proc: subprocess.Popen, timeout: float = 60.0) -> float:
+    """Waits until the process has created its run store (imports done, search started); returns when."""
+    deadline = time.perf_counter() + timeout
+    while not (run_dir / "run.sqlite").exists() and proc.poll() is None and time.perf_counter() < deadline:
+        time.sleep(0.02)
+    return time.perf_counter()
+
+
 def finish(run_dir: Path, *, resume: bool = False) -> str:
     """Runs the scripted search to its end; returns the winner's candidate id."""
     proc = start(run_dir, resume=resume)
@@ -60,10 +68,22 @@ def done_times(run_dir: Path) -> dict[str, object]:
         return {c.id: c.evaluation.finished_at for c in store.candidates() if c.evaluation and c.evaluation.status == "done"}
 
 
+def search_seconds(run_dir: Path) -> tuple[str, float]:
+    """Runs the scripted search to its end: (winner, seconds from the store's creation to the end)."""
+    proc = start(run_dir)
+    began = wait_for_store(run_dir, proc)
+    out, err = proc.communicate(timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"scripted run failed ({proc.returncode}): {err.strip().splitlines()[-1:]}")
+    return out.strip().splitlines()[-1], time.perf_counter() - began
+
+
 def trial(tmp: Path, n: int, delay: float, reference: list[tuple], winner: str) -> dict:
-    """Kills a scripted search with SIGKILL after `delay` seconds, resumes it, compares it with the reference."""
+    """Kills a scripted search with SIGKILL `delay` seconds after its store appeared, resumes it,
+    and compares it with the reference."""
     run_dir = tmp / f"trial{n}"
     proc = start(run_dir)
+    wait_for_store(run_dir, proc)
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -84,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="A scripted search, for kill and resume trials.")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--latency", type=float, default=0.01)
+    parser.add_argument("--latency", type=float, default=0.03)
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--store", default=None, help="a database URL for the store (default RUN_DIR/run.sqlite)")
     args = parser.parse_args(argv)

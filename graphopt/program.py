@@ -128,6 +128,10 @@ def error_tally() -> Iterator[ErrorTally]:
 async def _run_one(
     program: Program, example: Example, task: Task, lm: LM, level: str, temperature: float | None = None
 ) -> Trace:
+    if program.pipeline:
+        from .pipeline import run_pipeline
+
+        return await run_pipeline(program, example, task, lm, level)
     outputs: dict[str, str] = {}
     seen: list[StepTrace] = []
     try:

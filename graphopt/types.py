@@ -134,6 +134,8 @@ class Program(BaseModel):
             this marker in the final output (a reasoning program's "Answer:"), by the task's rule.
         io: the task's input template, answer rule, stop strings and answer length, so the
             program runs the same outside its task (None: not recorded).
+        pipeline: "module:function" of a user pipeline that runs the steps as its components
+            (see `graphopt.pipeline`); "" runs the steps in order.
 
     Example:
         >>> p = Program(instruction="Sort the words alphabetically.")
@@ -150,6 +152,7 @@ class Program(BaseModel):
     steps: tuple[Step, ...]
     answer_marker: str = ""
     io: ProgramIO | None = None
+    pipeline: str = ""
     schema_version: int = SCHEMA_VERSION
 
     @model_validator(mode="before")
@@ -201,6 +204,8 @@ class Program(BaseModel):
         data = handler(self)
         if isinstance(data, dict) and data.get("io", 0) is None:
             data.pop("io")
+        if isinstance(data, dict) and data.get("pipeline", 0) == "":
+            data.pop("pipeline")
         if self.is_flat and isinstance(data, dict) and "steps" in data:
             (step,) = data.pop("steps")
             flat = {key: step[key] for key in _LEGACY_KEYS if key in step}
@@ -338,6 +343,7 @@ class Trace(BaseModel):
     score: float
     error: str = ""
     steps: tuple[StepTrace, ...] = ()
+    raised: str = ""  # what a user pipeline raised on this example (scored 0; not a model error)
 
     @property
     def correct(self) -> bool:

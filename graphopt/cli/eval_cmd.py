@@ -12,7 +12,7 @@ from .app import app
 from .checks import DEFAULT_MAX_ERROR_RATE, MaxErrorRate, check_cache_dir, check_error_rate, check_output
 from .common import CacheDir, ConfigFile, SetOption, NoCache, OptimizerModel, ProgramModel, console, make_lm, print_usage, run_async, write_json
 from .taskopts import (
-    AnswerTokens, Difficulty, Extract, InputKey, InputTemplate, Instruction, Metric, OutputFormat, Seed, Source,
+    AnswerTokens, Difficulty, Extract, InputKey, InputTemplate, Instruction, Metric, OutputFormat, Pipeline, Seed, Source,
     TargetKey, TaskName, build_task, load_program,
 )
 
@@ -36,6 +36,7 @@ def eval_command(
     extract: Extract = None,
     metric: Metric = None,
     answer_tokens: AnswerTokens = None,
+    pipeline: Pipeline = None,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
     config_file: ConfigFile = None,
@@ -66,7 +67,7 @@ def eval_command(
         input_template=input_template, instruction=instruction, output_format=output_format,
         extract=extract, metric=metric, answer_tokens=answer_tokens,
     )
-    the_program = load_program(program or ("cot" if baseline else None), the_task)
+    the_program = load_program(program or ("cot" if baseline and not pipeline else None), the_task, pipeline)
     examples = the_task.split(split)[:limit]
     lm = make_lm(
         program_model, optimizer_model, config_file=config_file, overrides=overrides, cache_dir=cache_dir,
@@ -92,6 +93,9 @@ def eval_command(
         f"  (model {lm.model('program')})",
         markup=False,  # "[test]" is the split, not a style
     )
+    raised = [t.raised for t in result.traces if t.raised]
+    if raised:
+        console.print(f"{len(raised)} examples raised in the pipeline (scored 0); first: {raised[0]}", markup=False)
     print_usage(lm)
     if out is not None:
         run = {} if baseline is None else {"baseline": baseline, "samples": samples, "demos": demos, "temperature": temperature}

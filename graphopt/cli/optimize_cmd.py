@@ -23,7 +23,7 @@ from .app import app
 from .checks import DEFAULT_MAX_ERROR_RATE, MaxErrorRate, check_cache_dir, check_error_rate, check_output
 from .common import CacheDir, ConfigFile, SetOption, NoCache, OptimizerModel, ProgramModel, console, make_lm, print_usage, run_async, write_json
 from .taskopts import (
-    AnswerTokens, Difficulty, Extract, InputKey, InputTemplate, Instruction, Metric, OutputFormat, Seed, Source,
+    AnswerTokens, Difficulty, Extract, InputKey, InputTemplate, Instruction, Metric, OutputFormat, Pipeline, Seed, Source,
     TargetKey, TaskName, build_task, load_program,
 )
 
@@ -100,6 +100,7 @@ def optimize_command(
     extract: Extract = None,
     metric: Metric = None,
     answer_tokens: AnswerTokens = None,
+    pipeline: Pipeline = None,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
     config_file: ConfigFile = None,
@@ -119,7 +120,7 @@ def optimize_command(
         input_template=input_template, instruction=instruction, output_format=output_format,
         extract=extract, metric=metric, answer_tokens=answer_tokens,
     )
-    start = load_program(program, the_task)
+    start = load_program(program, the_task, pipeline)
     budget = Budget(total=Caps(calls=max_calls, dollars=max_dollars))
     lm = make_lm(
         program_model, optimizer_model, config_file=config_file, overrides=overrides,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "TaskName", "Source", "Difficulty", "Seed", "InputKey", "TargetKey", "InputTemplate", "Instruction",
-    "OutputFormat", "Extract", "Metric", "AnswerTokens", "build_task", "load_program", "read_program_file", "unescape",
+    "OutputFormat", "Extract", "Metric", "AnswerTokens", "Pipeline", "build_task", "load_program", "read_program_file", "unescape",
 ]
 
 import inspect
@@ -46,6 +46,11 @@ Metric = Annotated[
     str | None,
     typer.Option("--metric", help="How an answer is scored: exact, normalized_exact, contains, numeric[:TOLERANCE], "
                  "token_f1, choice_letter, regex, or MODULE:FUNCTION (answer, example) -> float (default: the task's)."),
+]
+Pipeline = Annotated[
+    str | None,
+    typer.Option("--pipeline", metavar="MODULE:FUNCTION", help="Your own pipeline (components, example) -> output runs the program; "
+                 "its components come from --program or the module's COMPONENTS."),
 ]
 AnswerTokens = Annotated[
     int | None, typer.Option("--answer-tokens", min=1, help="Tokens the program may write per answer (default: the task's).")
@@ -91,15 +96,23 @@ def build_task(
     return task.with_answer(extract=extract, metric=metric, max_tokens=answer_tokens)
 
 
-def load_program(path: Path | str | None, task: Task) -> Program:
+def load_program(path: Path | str | None, task: Task, pipeline: str | None = None) -> Program:
     """The program `path` names: a built-in shape (direct, cot, reason_then_answer) of the task's
     seed program, a JSON file (a Program, or a file with a "program" key), or, for None, the seed.
 
+    With `pipeline` ("module:function"), the program runs that function, its components the
+    file's steps (or, without a file, the module's COMPONENTS).
+
     Raises:
-        ConfigError: no such shape or file, or a file that is not a program (naming what is wrong).
+        ConfigError: no such shape or file, a file that is not a program (naming what is wrong),
+            or a pipeline that cannot be imported or has the wrong signature.
     """
+    from ..pipeline import pipeline_program
     from ..shapes import SHAPES, make_shape
 
+    if pipeline:
+        base = None if path is None else read_program_file(Path(path))
+        return task.with_seed_program(pipeline_program(pipeline, base)).seed_program
     if path is None:
         return task.seed_program
     path = Path(path)

@@ -112,13 +112,15 @@ def format_trace(trace: Trace, *, limit: int = 600) -> str:
     lines = [f"Input: {shorten(trace.example.input, limit)}"]
     # A multi-step program's earlier steps, so a critique can tell which step went wrong.
     lines += [f"Step {s.name} output: {shorten(s.output, limit) or '(empty)'}" for s in trace.steps[:-1]]
+    if trace.steps and not trace.steps[-1].output == trace.output:  # a pipeline's last call is not its output
+        lines.append(f"Step {trace.steps[-1].name} output: {shorten(trace.steps[-1].output, limit) or '(empty)'}")
     lines += [
         f"Model output: {shorten(trace.output, limit) or '(empty)'}",
         f"Extracted answer: {shorten(trace.answer, limit) or '(none)'}",
         f"Expected answer: {shorten(trace.example.target, limit)}",
     ]
-    if trace.error:
-        lines.append(f"Error: {shorten(trace.error, 200)}")
+    if trace.error or trace.raised:
+        lines.append(f"Error: {shorten(trace.error or trace.raised, 200)}")
     return "\n".join(lines)
 
 

@@ -50,12 +50,14 @@ class FewShot(Operator):
         parents: int = Field(1, ge=1, description="give demos to the first N candidates")
         source: Literal["auto", "traces", "train"] = "auto"
 
-    def _pools(self, ctx: StepContext, traces: list[Trace], reads_input: bool) -> tuple[list[Demo], list[Demo]]:
+    def _pools(
+        self, ctx: StepContext, traces: list[Trace], reads_input: bool, answer: str
+    ) -> tuple[list[Demo], list[Demo]]:
         bootstrapped: list[Demo] = []
         if self.params.source in ("auto", "traces"):
             # The answering step's own input (earlier steps' outputs filled in) and output.
             bootstrapped = [
-                Demo(input=t.steps[-1].input if t.steps else t.example.input, output=t.output)
+                Demo(input=next((s.input for s in reversed(t.steps) if s.name == answer), t.example.input), output=t.output)
                 for t in traces if t.correct and t.output
             ]
         from_train: list[Demo] = []
@@ -73,8 +75,9 @@ class FewShot(Operator):
     async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
         candidates = inputs["candidates"][: self.params.parents]
         # Train targets fit as demos only when the answering step sees the bare input.
-        reads_input = all(p.answer_step.input == "{input}" for p in candidates)
-        bootstrapped, from_train = self._pools(ctx, inputs.get("traces") or [], reads_input)
+        reads_input = all(p.answer_step.input == "{input}" and not p.pipeline for p in candidates)
+        answer = candidates[0].answer_step.name if candidates else ""
+        bootstrapped, from_train = self._pools(ctx, inputs.get("traces") or [], reads_input, answer)
         if not bootstrapped and not from_train:
             ctx.dropped.append(Dropped(self.node_id, f"no demos available (source {self.params.source!r})"))
             return {"candidates": []}

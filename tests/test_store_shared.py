@@ -63,3 +63,24 @@ def test_a_store_url_with_a_password_is_refused_and_the_pointer_names_none(tmp_p
     assert pointer == {"url": f"sqlite:///{tmp_path / 'shared.sqlite'}", "run_id": "b"}
     with pytest.raises(ConfigError, match="keeps its store at"):
         open_run_store(tmp_path / "b", f"sqlite:///{tmp_path / 'other.sqlite'}")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--store", "postgresql+psycopg://u:pw@127.0.0.1:1/db"], "--store holds a password: leave it out of the URL and set PGPASSWORD"),
+        (["--store", "postgresql+psycopg://u@127.0.0.1:1/db"], "check that the database server runs and that the --store URL names it"),
+        (["--store", "::nonsense"], "is not a database URL"),
+        (["--executor", "rai"], "unknown --executor 'rai' (did you mean 'ray'?)"),
+        (["--ray-address", "auto"], "--ray-address needs --executor ray"),
+    ],
+)
+def test_search_store_and_executor_mistakes_are_one_line_exit_2_and_no_password_is_kept(tmp_path, capsys, args, message):
+    from graphopt.cli.app import main
+
+    out = tmp_path / "run"
+    assert main(["search", "--task", "word_sorting", "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert "pw" not in err[0]
+    assert not (out / "store.json").exists()

@@ -60,7 +60,10 @@ def open_store(url: URL, location: str, *, read_only: bool = False) -> Engine:
     except DBAPIError as exc:
         engine.dispose()
         reason = " ".join(str(exc.orig or exc).split())[:200]
-        fix = "check the file, or give another run directory" if read_only else "use another --out"
+        if url.get_backend_name() != "sqlite":
+            fix = "check that the database server runs and that the --store URL names it"
+        else:
+            fix = "check the file, or give another run directory" if read_only else "use another --out"
         raise ConfigError(f"run store {location} cannot be {'read' if read_only else 'written'} ({reason}): {fix}") from None
     except BaseException:
         engine.dispose()

@@ -143,7 +143,7 @@ def _odd_id_proposals(messages, request=None):
 
 
 def test_a_meta_model_proposing_odd_node_ids_is_rejected_and_the_search_goes_on(tmp_path):
-    budget = _budget(llm_share=1.0, crossover_share=0.0, generations=1, children=2, prompt_iterations=0)
+    budget = _budget(llm_share=1.0, crossover_share=0.0, generations=1, children=2, prompt_iterations=0, meta_share=1.0)
     report = _search(tmp_path / "run", FakeModel(fn=_odd_id_proposals), budget=budget)
 
     assert report.rejected == 2

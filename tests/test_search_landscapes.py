@@ -160,6 +160,7 @@ def test_an_llm_proposed_child_keeps_its_parents_tuned_prompts_and_the_meta_mode
     plan = get_budget(
         "tiny", val_limit=8, test_limit=4, minibatch=4, inner_steps=1, seeds=("tgd",),
         generations=1, children=1, population=2, prompt_iterations=1, llm_share=1.0, crossover_share=0.0,
+        meta_share=1.0,
     )
     asyncio.run(run_search(task, lm, plan, tmp_path / "run", [load_graph("tgd")], executor=LocalExecutor(task, lm, 2)))
     with RunStore.open(tmp_path / "run", read_only=True) as store:
@@ -173,3 +174,25 @@ def test_an_llm_proposed_child_keeps_its_parents_tuned_prompts_and_the_meta_mode
     # The meta model saw the task, examples, the best program and the parents' tuned prompts.
     assert seen and "The task: word_sorting" in seen[0] and "Training examples" in seen[0]
     assert "The best program so far" in seen[0] and "MAGIC-AWARE" in seen[0]
+
+
+def test_the_meta_share_turns_proposal_slots_into_mutations_while_meta_calls_would_dominate(tmp_path):
+    calls: list[str] = []
+
+    def fn(messages, request):
+        if "Propose ONE new graph" in messages[-1]["content"]:
+            calls.append("proposal")
+        return _keeps_ids(messages, request)
+
+    task = _task()
+    lm = _lm(fn)
+    plan = get_budget(
+        "tiny", val_limit=8, test_limit=4, minibatch=4, inner_steps=1, seeds=("tgd",),
+        generations=1, children=3, prompt_iterations=0, llm_share=1.0, crossover_share=0.0,
+    )
+    assert plan.meta_share == 0.05  # the default
+    report = asyncio.run(run_search(task, lm, plan, tmp_path / "run", [load_graph("tgd")], executor=LocalExecutor(task, lm, 2)))
+    assert calls == []  # a proposal would be most of this small run's tokens
+    with RunStore.open(tmp_path / "run", read_only=True) as store:
+        origins = [c.origin for c in store.candidates() if c.generation == 1]
+    assert origins and set(origins) == {"mutation"} and report.best.val_score is not None

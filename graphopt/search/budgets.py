@@ -27,6 +27,9 @@ class SearchBudget(BaseModel):
         calls, tokens, dollars: caps for the whole search (None: none), per level in `levels`.
         wall_time: seconds before the structure search stops (None: no limit).
         patience: generations without improvement before the structure search stops.
+        meta_share: the most the meta level may have of the run's tokens before the structure
+            search asks the meta model for a graph (None: no limit); over it, those children
+            are mutations. Meta calls are the dearest and, on small models, the least useful.
         selection: how parents and survivors are picked: "frontier" (per-example Pareto),
             "tournament" (of 3, by mean score then cost) or "pareto" (score against cost).
     """
@@ -53,6 +56,7 @@ class SearchBudget(BaseModel):
     wall_time: float | None = None
     patience: int = Field(2, ge=1)
     selection: str = "frontier"
+    meta_share: float | None = Field(0.05, ge=0, le=1)
 
     @field_validator("selection")
     @classmethod

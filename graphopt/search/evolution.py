@@ -51,6 +51,9 @@ class StructureSearch:
         population: survivors per generation; elites: how many of them are kept by rank alone.
         children: proposals per generation.
         llm_share, crossover_share: the fraction of proposals made by the meta model / crossover.
+        meta_share: the most the meta level may have of the run's tokens (all levels, cache hits
+            counted as work) when a generation starts for its children to include meta-model
+            proposals; above it those slots are mutations. None: no limit.
     """
 
     def __init__(
@@ -66,6 +69,7 @@ class StructureSearch:
         children: int = 3,
         llm_share: float = 0.34,
         crossover_share: float = 0.2,
+        meta_share: float | None = None,
     ):
         self.mutations = list(mutations) if mutations is not None else default_mutations()
         self.selection = selection or Tournament(size=3)
@@ -77,6 +81,7 @@ class StructureSearch:
         self.children = children
         self.llm_share = llm_share if proposer is not None else 0.0
         self.crossover_share = crossover_share if crossover is not None else 0.0
+        self.meta_share = meta_share
 
     async def run(
         self,
@@ -112,7 +117,8 @@ class StructureSearch:
                 outcome.stop_reason = reason
                 break
             generation = state.generation + 1
-            requests, budget_stop = await self._proposals(population, archive, evaluator, base, generation, outcome)
+            meta_ok = self._meta_allowed(usage() if usage else {})
+            requests, budget_stop = await self._proposals(population, archive, evaluator, base, generation, outcome, meta_ok)
             children: list[Scored] = []
             for fitness in await evaluator.evaluate_many(requests):
                 if not fitness.ok:
@@ -157,6 +163,7 @@ class StructureSearch:
         base: int,
         generation: int,
         outcome: SearchOutcome,
+        meta_ok: bool = True,
     ) -> tuple[list[EvalRequest], str]:
         """The generation's children as requests (registered, in slot order) and a budget message."""
         keys = [f"gen{generation}/child{i}" for i in range(self.children)]
@@ -166,7 +173,7 @@ class StructureSearch:
         planned: dict[str, Any] = {}
         for key in keys:
             if evaluator.journal.get(key) is None:
-                planned[key] = self._plan(population, archive, keyed_rng(base, key), taken)
+                planned[key] = self._plan(population, archive, keyed_rng(base, key), taken, meta_ok)
 
         async def slot(key: str) -> Any:
             plan = planned.get(key)
@@ -201,10 +208,12 @@ class StructureSearch:
             requests.append(request)
         return requests, budget_stop
 
-    def _plan(self, population: list[Scored], archive: Archive, rng: random.Random, taken: set[str]) -> Any:
+    def _plan(self, population: list[Scored], archive: Archive, rng: random.Random, taken: set[str], meta_ok: bool = True) -> Any:
         """One child: a tuple (origin, spec or None, parents, mutation name, rejection reasons), or
         for a meta-model proposal a coroutine function that makes it."""
         roll = rng.random()
+        if roll < self.llm_share and not meta_ok:
+            roll = self.llm_share + rng.random() * (1.0 - self.llm_share)  # the slot goes to the others
         if roll < self.llm_share:
             parents = select_distinct(self.selection, population, 2, rng)
 
@@ -232,6 +241,15 @@ class StructureSearch:
         if child is not None:
             taken.add(graph_hash(child))
         return "mutation", child, [parent], mutation, [f"{name}: {why}" for name, why in failed]
+
+    def _meta_allowed(self, usage: dict) -> bool:
+        """Whether the meta level's share of the run's work tokens leaves room for proposals."""
+        if self.meta_share is None or self.llm_share <= 0:
+            return True
+        work = {lv: float(u.get("tokens", 0) + u.get("cached_tokens", 0)) for lv, u in usage.items()}
+        total = sum(work.values())
+        meta_cost = 3000.0  # about one proposal: the request with the catalogue, and a graph in JSON
+        return (work.get("meta", 0.0) + meta_cost) <= self.meta_share * (total + meta_cost)
 
     def _survivors(self, population: list[Scored], children: list[Scored], rng: random.Random) -> list[Scored]:
         candidates = [*population, *children]

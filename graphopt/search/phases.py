@@ -124,6 +124,7 @@ class StructurePhase(Phase):
             children=budget.children,
             llm_share=budget.llm_share,
             crossover_share=budget.crossover_share,
+            meta_share=budget.meta_share,
         )
 
     async def run(self, engine: SearchEngine) -> None:

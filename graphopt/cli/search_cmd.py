@@ -13,6 +13,7 @@ from ..errors import ConfigError
 from ..graph.io import load_graph
 from ..lm import LEVELS
 from .app import app
+from .checks import check_cache_dir, check_output
 from .executors import ExecutorName, RayAddress, make_executor
 from .common import CacheDir, ConfigFile, SetOption, MetaModel, NoCache, OptimizerModel, ProgramModel, console, make_lm, print_usage, run_async
 from .taskopts import Difficulty, InputKey, Seed, Source, TargetKey, TaskName, build_task, load_program
@@ -68,6 +69,7 @@ def search_command(
     inner_steps: Annotated[int | None, typer.Option("--inner-steps", min=1, help="Inner-loop steps per graph.")] = None,
     val_limit: Annotated[int | None, typer.Option("--val-limit", min=1, help="Validation examples per graph.")] = None,
     test_limit: Annotated[int | None, typer.Option("--test-limit", min=1, help="Test examples in the final report.")] = None,
+    selection: Annotated[str | None, typer.Option("--selection", help="Parent and survivor selection: frontier (per-example Pareto, default), tournament or pareto.")] = None,
     parallel: Annotated[int | None, typer.Option("--parallel", min=1, help="Graph evaluations in flight (default: 8 for API models, one per embedded-model instance).")] = None,
     executor_name: ExecutorName = "local",
     ray_address: RayAddress = None,
@@ -107,6 +109,7 @@ def search_command(
         val_limit=val_limit,
         test_limit=test_limit,
         seeds=tuple(seed_graph) if seed_graph else None,
+        selection=selection,
     )
     the_task = build_task(task, source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key)
     if program is not None:  # every inner loop starts from the user's program
@@ -124,11 +127,13 @@ def search_command(
         console.print(table)
         console.print("Upper estimate before caching; nothing was spent.")
         return
+    check_output(out, "--out", directory=True)
     lm = make_lm(
         program_model, optimizer_model, meta_model, config_file=config_file, overrides=overrides,
         cache_dir=cache_dir, no_cache=no_cache, budget=plan.lm_budget(),
     )
     try:
+        check_cache_dir(lm)
         executor = make_executor(executor_name, the_task, lm, parallel, ray_address)
     except BaseException:
         lm.close()

@@ -103,7 +103,8 @@ def get_budget(name: str, **overrides) -> SearchBudget:
         if callable(errors) and errors():
             first = errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ())) or "budget"
-            raise ConfigError(f"bad budget setting {where}: {first.get('msg', exc)}") from exc
+            message = str(first.get("msg", exc)).removeprefix("Value error, ")
+            raise ConfigError(f"bad budget setting {where}: {message}") from exc
         raise ConfigError(f"bad budget setting: {str(exc).splitlines()[0]}") from exc
 
 

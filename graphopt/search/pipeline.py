@@ -26,6 +26,7 @@ from ..errors import ConfigError
 from ..graph.io import save_graph
 from ..graph.spec import GraphSpec, Provenance
 from ..lm import LEVELS, LM
+from ..store.files import check_store_file
 from ..store import RunStore
 from ..store.shared import open_run_store, run_store_exists
 from ..tasks.base import Task
@@ -97,6 +98,8 @@ async def run_search(
     """
     if not seed_graphs:
         raise ConfigError("a search needs at least one seed graph")
+    if not resume and store_url is None:  # a file that is no store is named as such, not as "a run"
+        check_store_file(Path(out_dir) / "run.sqlite", writing=True, fix="use another --out")
     if not resume and run_store_exists(out_dir, store_url):
         raise ConfigError(f"{out_dir} already holds a run: add --resume to continue it, or choose another --out")
     store = open_run_store(out_dir, store_url, lock=True)  # a second writer of this run dir is refused

@@ -52,13 +52,18 @@ def export_messages(program: Program) -> dict[str, Any]:
     for step in program.steps:
         messages = step.messages(step.input)
         steps.append({"name": step.name, "messages": messages, "max_tokens": step.max_tokens})
-    return {"program_id": program.id, "steps": steps, "answer": _answer(program)}
+    data: dict[str, Any] = {"program_id": program.id, "steps": steps, "answer": _answer(program)}
+    if program.pipeline:
+        data["pipeline"] = program.pipeline
+    return data
 
 
 def _how_to_read(program: Program) -> list[str]:
     answer = _answer(program)
     lines = []
-    if len(program.steps) > 1:
+    if program.pipeline:
+        lines.append(f"The steps are the components of the pipeline {program.pipeline}: it calls them and returns the output.")
+    elif len(program.steps) > 1:
         lines.append("Run the steps in order; {steps.NAME} in a step's input is that step's output.")
     lines.append(f"The input is built as: {answer['input_template']}")
     if answer["answer_marker"]:

@@ -114,3 +114,10 @@ def test_export_text_and_markdown_name_the_marker_the_rule_and_the_stops(saved, 
 def test_export_with_an_unknown_format_names_the_close_one(saved, capsys):
     assert main(["export", "--program", str(saved), "--format", "mesages"]) == 2
     assert "unknown export format 'mesages' (did you mean 'messages'?)" in capsys.readouterr().err
+
+
+def test_export_of_a_pipeline_program_names_its_function():
+    program = Program(steps=[{"name": "notes", "instruction": "Take notes."}, {"name": "answer", "instruction": "Answer."}],
+                      pipeline="my_pipes:run")
+    assert export_messages(program)["pipeline"] == "my_pipes:run"
+    assert "components of the pipeline my_pipes:run" in export_program(program, "text")

@@ -142,9 +142,13 @@ def run_async(coro: Any) -> Any:
 
 
 def print_usage(lm: LM, title: str = "Model usage") -> None:
-    """The usage table: one row per level and model, then the total."""
+    """The usage table: one row per level and model, then the total.
+
+    "failed" counts calls that failed for good (not retryable, or past the retries); "retried"
+    the failed attempts the client retried.
+    """
     table = Table(title=title, title_justify="left")
-    for column in ("level", "model", "calls", "cache hits", "prompt tok", "completion tok", "cost $", "latency s"):
+    for column in ("level", "model", "calls", "cache hits", "prompt tok", "completion tok", "cost $", "latency s", "failed", "retried"):
         table.add_column(column, justify="left" if column in ("level", "model") else "right")
     data = lm.ledger.to_dict()
     unknown = False
@@ -161,11 +165,14 @@ def print_usage(lm: LM, title: str = "Model usage") -> None:
             str(row["completion_tokens"]),
             f"{row['cost']:.4f}" if priced else "$?",
             f"{row['latency']:.1f}",
+            str(row.get("failures", 0)),
+            str(max(row.get("errors", 0) - row.get("failures", 0), 0)),
         )
     total = data["total"]
     table.add_row(
         "total", "", str(total["calls"]), str(total["cache_hits"]), str(total["prompt_tokens"]),
         str(total["completion_tokens"]), f"{total['cost']:.4f}" + (" + $?" if unknown else ""), f"{total['latency']:.1f}",
+        str(total.get("failures", 0)), str(max(total.get("errors", 0) - total.get("failures", 0), 0)),
     )
     console.print(table)
 

@@ -25,7 +25,10 @@ from __future__ import annotations
 __all__ = ["Components", "run_pipeline", "load_pipeline", "pipeline_program"]
 
 import asyncio
+import contextvars
+import functools
 import inspect
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +41,17 @@ if TYPE_CHECKING:
     from .tasks.base import Task
 
 SIGNATURE = "(components, example) -> str"
+
+# Sync pipelines run here, not in the loop's default executor: they block while their model
+# calls run, and the embedded model's calls need the default executor's threads.
+_THREADS: ThreadPoolExecutor | None = None
+
+
+def _threads() -> ThreadPoolExecutor:
+    global _THREADS
+    if _THREADS is None:
+        _THREADS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="graphopt-pipeline")
+    return _THREADS
 
 
 class Components(Mapping[str, str]):
@@ -140,7 +154,8 @@ async def run_pipeline(program: Program, example: Example, task: Task, lm: LM, l
         if inspect.iscoroutinefunction(fn):
             output = await fn(components, example)
         else:
-            output = await asyncio.to_thread(fn, components, example)
+            call = functools.partial(contextvars.copy_context().run, fn, components, example)
+            output = await asyncio.get_running_loop().run_in_executor(_threads(), call)
             if inspect.isawaitable(output):
                 output = await output
     except LLMError as exc:

@@ -132,3 +132,23 @@ def test_a_pipeline_without_components_says_how_to_give_them(tmp_path):
     (tmp_path / "user_pipes.py").write_text("def run(components, example):\n    return ''\n")
     with pytest.raises(ConfigError, match="has no components to start from: define COMPONENTS"):
         pipeline_program("user_pipes:run")
+
+
+class ThreadedFake:
+    """A transport that answers in the default executor's threads, as the embedded model does."""
+
+    def __init__(self, fake: FakeModel):
+        self.fake = fake
+
+    async def send(self, request):
+        return await asyncio.to_thread(lambda: asyncio.run(self.fake.send(request)))
+
+
+def test_many_sync_pipelines_at_once_do_not_starve_a_model_that_answers_in_threads():
+    config = LMConfig().with_models(program="fake/program")
+    fake = FakeModel(fn=lambda messages, request: program_reply(messages))
+    lm = LM(config, transport=ThreadedFake(fake), cache_dir=None)
+    many = get_task("word_sorting", difficulty="medium", sizes=(40, 2, 2)).train
+    program = pipeline_program("two_prompt_pipeline:run").with_instruction(BETTER_NOTES, "notes")
+    traces = asyncio.run(asyncio.wait_for(run_program(program, many, task(), lm), timeout=60))
+    assert len(traces) == 40 and all(len(t.steps) == 2 for t in traces)

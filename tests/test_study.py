@@ -249,3 +249,16 @@ def test_the_study_store_works_on_any_url_and_resumes_there(backend, tmp_path):
         asyncio.run(run_study(study, store, LocalCells(scripted_config(), fake), tmp_path))
         assert _results(store.cells())["word_sorting|tgd|default|seed 0"] == 1.0
     assert fake.calls == calls  # nothing ran again
+
+
+def test_the_few_shot_baseline_shows_the_first_train_examples_as_demos(clean):
+    from graphopt.study.cells import _few_shot
+    from graphopt.tasks import get_task
+    from graphopt.types import Program
+
+    task = get_task("word_sorting", difficulty="easy", sizes=(10, 6, 8), seed=0)
+    messages = _few_shot(task, 2).messages(task.test[0].input)
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert messages[2]["content"] == task.train[0].target and task.train[1].input in messages[3]["content"]
+    stored = next(r for r in clean[1] if r.key == "word_sorting|few-shot|default|seed 0")
+    assert len(Program.model_validate(stored.result["program"]).demos) == 2

@@ -32,7 +32,7 @@ def cell_dir(root: Path, cell: Cell) -> Path:
 
 def _few_shot(task, k: int) -> Program:
     demos = tuple(Demo(input=ex.input, output=ex.target) for ex in task.train[:k])
-    return task.seed_program.model_copy(update={"demos": demos})
+    return task.seed_program.with_demos(demos)
 
 
 async def run_cell(

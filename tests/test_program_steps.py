@@ -207,3 +207,12 @@ def test_fewshot_gives_the_answering_step_demos_of_its_own_input():
     demos = out[0].steps[1].demos
     assert len(demos) == 2 and all("\nNotes: NOTES " in d.input for d in demos)
     assert out[0].steps[0].demos == ()
+
+
+def test_opro_history_shows_every_step_of_a_multi_step_attempt():
+    from graphopt.operators.common import format_attempts
+    from graphopt.types import Attempt
+
+    text = format_attempts([Attempt(program=_task().seed_program, score=0.5), Attempt(program=two_steps(), score=0.7)])
+    assert text.startswith("Instruction: Sort the words.\nScore: 0.500")
+    assert "Instruction of step reason: Think about the words.\nInstruction of step answer: Give the answer.\nScore: 0.700" in text

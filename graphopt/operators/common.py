@@ -133,7 +133,14 @@ def format_traces(traces: list[Trace], *, limit: int = 600) -> str:
 
 def format_attempts(attempts: list[Attempt]) -> str:
     """Earlier instructions with their scores, one block each, in the order given."""
-    return "\n\n".join(f"Instruction: {a.program.instruction}\nScore: {a.score:.3f}" for a in attempts) or "(none)"
+    return "\n\n".join(f"{_instructions(a.program)}\nScore: {a.score:.3f}" for a in attempts) or "(none)"
+
+
+def _instructions(program: Program) -> str:
+    """"Instruction: ..." for a one-step program; one "Instruction of step NAME: ..." line per step otherwise."""
+    if len(program.steps) == 1:
+        return f"Instruction: {program.instruction}"
+    return "\n".join(f"Instruction of step {s.name}: {s.instruction}" for s in program.steps)
 
 
 def format_programs(programs: list[Program]) -> str:

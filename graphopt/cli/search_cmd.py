@@ -64,6 +64,7 @@ def search_command(
     max_calls: Annotated[int | None, typer.Option("--max-calls", min=1, help="Cap on model calls (all levels).")] = None,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1, help="Cap on tokens (all levels).")] = None,
     max_dollars: Annotated[float | None, typer.Option("--max-dollars", min=0, help="Cap on dollars (all levels).")] = None,
+    level_cap: Annotated[list[str] | None, typer.Option("--level-cap", metavar="LEVEL.KIND=N", help="Cap one level (repeatable): KIND is calls, tokens or dollars, e.g. --level-cap program.tokens=20000.")] = None,
     generations: Annotated[int | None, typer.Option("--generations", min=0, help="Structure search generations.")] = None,
     children: Annotated[int | None, typer.Option("--children", min=1, help="Proposals per generation.")] = None,
     inner_steps: Annotated[int | None, typer.Option("--inner-steps", min=1, help="Inner-loop steps per graph.")] = None,
@@ -90,7 +91,7 @@ def search_command(
     program: Annotated[str | None, typer.Option("--program", help="Program JSON (or a shape: direct, cot, reason_then_answer) every graph starts from, instead of the task's seed.")] = None,
 ) -> None:
     """Search for the best optimizer graph for a task and save it as best.graph.json."""
-    from ..search.budgets import estimate, get_budget
+    from ..search.budgets import estimate, get_budget, parse_level_caps
     from ..search.pipeline import run_search
 
     if out is None:
@@ -110,6 +111,7 @@ def search_command(
         test_limit=test_limit,
         seeds=tuple(seed_graph) if seed_graph else None,
         selection=selection,
+        levels=parse_level_caps(level_cap) if level_cap else None,
     )
     the_task = build_task(task, source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key)
     if program is not None:  # every inner loop starts from the user's program

@@ -6,7 +6,7 @@ and caps spend per level; the dry run multiplies the loop sizes out before anyth
 
 from __future__ import annotations
 
-__all__ = ["SearchBudget", "PRESETS", "get_budget", "estimate"]
+__all__ = ["SearchBudget", "PRESETS", "get_budget", "estimate", "parse_level_caps"]
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -138,3 +138,32 @@ def estimate(budget: SearchBudget, *, prompt_tokens: int, answer_tokens: int = 2
         "meta": {"calls": meta_calls, "tokens": meta_calls * (meta_prompt + meta_answer)},
         "graphs": {"calls": graphs, "tokens": 0},
     }
+
+
+def parse_level_caps(items: list[str]) -> dict[str, dict[str, float]]:
+    """{"program": {"tokens": 20000}} from ["program.tokens=20000", ...] (the --level-cap flag).
+
+    Raises:
+        ConfigError: an unknown level or kind, or a value that is not a number >= 0.
+    """
+    from ..lm import LEVELS
+
+    kinds = ("calls", "tokens", "dollars")
+    caps: dict[str, dict[str, float]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        level, dot, kind = key.strip().partition(".")
+        if not sep or not dot:
+            raise ConfigError(f"--level-cap {item!r}: write LEVEL.KIND=N, e.g. program.tokens=20000")
+        if level not in LEVELS:
+            raise ConfigError(f"--level-cap {item!r}: unknown level {level!r}{did_you_mean(level, LEVELS)}: use {', '.join(LEVELS)}")
+        if kind not in kinds:
+            raise ConfigError(f"--level-cap {item!r}: unknown kind {kind!r}{did_you_mean(kind, kinds)}: use {', '.join(kinds)}")
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if number < 0:
+            raise ConfigError(f"--level-cap {item!r}: {value!r} is not a number >= 0")
+        caps.setdefault(level, {})[kind] = number if kind == "dollars" else int(number)
+    return caps

@@ -21,9 +21,23 @@ from .unit import EvalUnit, UnitResult, run_unit
 
 
 class Executor(ABC):
-    """Runs evaluation units. Implementations must not write the run store."""
+    """Runs evaluation units. Implementations must not write the run store.
+
+    `slot()` is a semaphore of `parallel` places for the running event loop, for executors
+    that bound the units in flight.
+    """
 
     name = "custom"
+    parallel = 1
+
+    def slot(self) -> asyncio.Semaphore:
+        # One semaphore per event loop: a semaphore belongs to the loop it was first used in.
+        slots = self.__dict__.setdefault("_slots", weakref.WeakKeyDictionary())
+        loop = asyncio.get_running_loop()
+        sem = slots.get(loop)
+        if sem is None:
+            sem = slots[loop] = asyncio.Semaphore(self.parallel)
+        return sem
 
     @abstractmethod
     async def run(self, unit: EvalUnit) -> UnitResult:
@@ -70,18 +84,9 @@ class LocalExecutor(Executor):
         if parallel < 1:
             raise ConfigError(f"--parallel must be at least 1, got {parallel}")
         self.task, self.lm, self.parallel = task, lm, parallel
-        # One semaphore per event loop: a semaphore belongs to the loop it was first used in.
-        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
-
-    def _slot(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        sem = self._slots.get(loop)
-        if sem is None:
-            sem = self._slots[loop] = asyncio.Semaphore(self.parallel)
-        return sem
 
     async def run(self, unit: EvalUnit) -> UnitResult:
-        async with self._slot():
+        async with self.slot():
             return await run_unit(unit, self.task, self.lm)
 
     def __repr__(self) -> str:

@@ -22,7 +22,6 @@ __all__ = ["RayExecutor", "ray_available", "worker_config"]
 
 import asyncio
 import threading
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -174,14 +173,7 @@ class RayExecutor(Executor):
         self._config = worker_config(lm.config)
         self._task_ref = ray.put(task)
         self._remote = ray.remote(_run_on_worker).options(num_cpus=1, max_retries=max_retries, retry_exceptions=False)
-        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
-    def _slot(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        sem = self._slots.get(loop)
-        if sem is None:
-            sem = self._slots[loop] = asyncio.Semaphore(self.parallel)
-        return sem
 
     def _spent_so_far(self) -> dict[str, Any]:
         total = self.lm.carried.snapshot()
@@ -195,7 +187,7 @@ class RayExecutor(Executor):
         Raises:
             LLMError: a fatal provider error on the worker (bad key, unknown model).
         """
-        async with self._slot():
+        async with self.slot():
             ref = self._remote.remote(unit, self._task_ref, self._config, self.lm.budget, self._spent_so_far(), self.transport_factory)
             try:
                 out = await ref

@@ -143,7 +143,7 @@ class SearchEngine:
         if best is None:
             raise RunError(f"no graph of the run in {self.store.location} has a validation score: nothing to export")
         row = best[1]
-        return self.evaluator._from_row(row, row.evaluation, from_store=True)
+        return self.evaluator.fitness_of(row, row.evaluation, from_store=True)
 
 
 def _tokens(evaluation: Any) -> float:

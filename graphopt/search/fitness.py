@@ -212,7 +212,7 @@ class Evaluator:
         done = self.store.done_evaluation(row.id)
         if done is not None:
             self.reused += 1
-            return self._report(self._from_row(row, done, from_store=True))
+            return self._report(self.fitness_of(row, done, from_store=True))
         running = self._inflight.get(row.graph_hash)
         if running is not None:  # the same graph twice in one batch: run it once
             return await asyncio.shield(running)
@@ -266,7 +266,7 @@ class Evaluator:
         if outcome.status == "failed":
             self.store.add_event("evaluation_failed", {"candidate": row.id, "reason": outcome.reason})
         self.store.record_ledger(self.lm.ledger)
-        return self._from_row(row, self.store.evaluation(row.id), from_store=False, spec=spec)
+        return self.fitness_of(row, self.store.evaluation(row.id), from_store=False, spec=spec)
 
     def _write(self, cid: str, outcome: UnitResult) -> None:
         result = outcome.result
@@ -302,7 +302,8 @@ class Evaluator:
             " fix the provider (or raise --max-error-rate) and continue with --resume"
         )
 
-    def _from_row(self, row: Any, evaluation: Any, *, from_store: bool, spec: GraphSpec | None = None) -> Fitness:
+    def fitness_of(self, row: Any, evaluation: Any, *, from_store: bool, spec: GraphSpec | None = None) -> Fitness:
+        """The Fitness of a stored candidate row and its evaluation row (with its score matrix row)."""
         program = getattr(evaluation, "program", None)
         return Fitness(
             spec=spec or GraphSpec.model_validate(row.spec),

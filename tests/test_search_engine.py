@@ -216,3 +216,25 @@ def test_the_store_keeps_a_score_per_validation_example_and_the_winner_is_compar
         assert abs(sum(matrix[c.id].values()) / len(val_ids) - c.evaluation.val_score) < 1e-9
     best = report.rows[-1]
     assert best.role == "best" and "vs " in best.vs_best_seed
+
+
+def test_a_unit_without_a_validation_score_is_stored_as_failed_not_as_a_score(tmp_path):
+    from graphopt.search.executor import Executor
+    from graphopt.search.fitness import Evaluator
+    from graphopt.search.unit import UnitResult
+
+    class NoScore(Executor):
+        async def run(self, unit):
+            return UnitResult("done", result={"best_val": None, "history": []}, usage={})
+
+    task = _task()
+    store = RunStore.open(tmp_path / "run")
+    store.ensure_run({"task": task.name, "models": {}})
+    lm = LM(LMConfig(cache_dir=None), transport=FakeModel(fn=scripted))
+    evaluator = Evaluator(task, lm, store, _budget(), task.seed_program, executor=NoScore())
+    fitness = asyncio.run(evaluator.evaluate(load_graph("tgd")))
+    assert fitness.status == "failed" and fitness.val_score is None and not fitness.ok
+    row = store.evaluation(fitness.candidate_id)
+    assert row.status == "failed" and row.val_score is None and "no validation score" in row.error
+    assert store.done_evaluation(fitness.candidate_id) is None  # a resume evaluates it again
+    store.close()

@@ -131,8 +131,6 @@ class Evaluator:
         self.scored_now = 0
         self.reused = 0
         self.failed = 0
-        self.traces = 0
-        self.errors = 0
         self.exhausted = ""  # the budget message once a cap cut an evaluation
         self._inflight: dict[str, asyncio.Future] = {}
         self.journal = Journal(store)
@@ -248,8 +246,6 @@ class Evaluator:
             self._check_error_rate(outcome)
             outcome = await self.executor.run(unit)
         fitness = await asyncio.to_thread(self._record, row, outcome, spec)
-        self.traces += outcome.traces
-        self.errors += outcome.errors
         if outcome.status == "done":
             self.scored_now += 1
         elif outcome.status == "partial":
@@ -269,13 +265,14 @@ class Evaluator:
         return self.fitness_of(row, self.store.evaluation(row.id), from_store=False, spec=spec)
 
     def _write(self, cid: str, outcome: UnitResult) -> None:
+        """Stores a unit's outcome: a score only for done or partial work, a reason for failures."""
         result = outcome.result
+        if outcome.status == "done" and (result is None or result.get("best_val") is None):
+            outcome.status, outcome.reason = "failed", "the inner loop returned no validation score"
         if outcome.status == "failed" or result is None:
             self.store.fail_evaluation(cid, outcome.reason or "no result", usage=outcome.usage,
                                        status="partial" if outcome.status == "partial" else "failed")
             return
-        if outcome.status == "done" and result.get("best_val") is None:
-            outcome.status, outcome.reason = "failed", "the inner loop returned no validation score"
         self.store.finish_evaluation(
             cid,
             val_score=result.get("best_val"),
@@ -284,11 +281,9 @@ class Evaluator:
             program=result.get("best_program"),
             history=result.get("history", []),
             usage=outcome.usage,
-            status=outcome.status if outcome.status != "failed" else "partial",
+            status=outcome.status,
             note=outcome.reason or None,
         )
-        if outcome.status == "failed":
-            self.store.fail_evaluation(cid, outcome.reason, usage=outcome.usage)
 
     def _check_error_rate(self, outcome: UnitResult) -> None:
         """Raises RunError when the share of calls that failed for good passes `max_error_rate`."""

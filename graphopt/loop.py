@@ -15,6 +15,12 @@ the program the loop returns (and for the start program, to report the gain). Wh
 too small to spare a dev split (under `MIN_TRAIN_FOR_DEV` examples), acceptance falls back to
 validation and the result says so (`accept_on`).
 
+A loop can be run in two rungs (the search's successive halving): a short first run scored on a
+few validation examples (`final_limit`), and, for the graphs that won their race, a continuation
+(`resume=` the first run's result) that runs the remaining steps with the same dev split and the
+same minibatch sequence and scores the full validation set. Two rungs make the same steps as one
+run, so racing costs the winners almost nothing (their start program's calls come from the cache).
+
 Example:
     >>> import asyncio
     >>> from graphopt.graph.io import load_graph
@@ -172,6 +178,8 @@ class OptimizeResult(BaseModel):
             comparisons between graphs use these).
         accept_on: "dev" (a split carved from train) or "val": where candidates were accepted.
         best_dev: the best program's acceptance score (equal to best_val when accept_on is "val").
+        initial_dev: the start program's acceptance score (a continuation needs it).
+        val_limit: validation examples `best_val` is measured on.
         history: one record per step, including a step cut short by the budget.
         stopped: None when every step ran, "budget" when a cap ended the loop early.
         stop_reason: the budget message.
@@ -189,6 +197,8 @@ class OptimizeResult(BaseModel):
     val_scores: dict[str, float] = Field(default_factory=dict)
     accept_on: str = "val"
     best_dev: float | None = None
+    initial_dev: float | None = None
+    val_limit: int = 0
     history: list[StepRecord] = Field(default_factory=list)
     stopped: str | None = None
     stop_reason: str = ""
@@ -251,6 +261,8 @@ async def optimize(
     val_limit: int | None = None,
     seed: int = 0,
     on_step: Callable[[StepRecord], None] | None = None,
+    final_limit: int | None = None,
+    resume: OptimizeResult | None = None,
 ) -> OptimizeResult:
     """Optimizes `program` on `task` with an optimizer graph.
 
@@ -269,6 +281,10 @@ async def optimize(
             that large too).
         seed: seeds the minibatch sampling.
         on_step: called with each step's record as soon as the step ends.
+        final_limit: score the returned program on the first N validation examples only (a
+            screen); the dev split is still sized by `val_limit`, so a continuation matches.
+        resume: an earlier result of this loop (same program, graph, sizes and seed) to continue
+            from: its steps count towards `steps`, its best program and history are kept.
 
     Returns:
         The best program with its history. When a budget cap is reached the loop stops and
@@ -283,24 +299,28 @@ async def optimize(
     if steps < 0 or minibatch_size < 1 or (val_limit is not None and val_limit < 1):
         raise ConfigError("steps must be >= 0, minibatch size and val limit >= 1")
     compiled = graph if isinstance(graph, CompiledOptimizer) else compile_graph(graph)
-    val = task.val[:val_limit]
+    val = task.val[:val_limit][:final_limit]
     if not val or not task.train:
         raise TaskError(f"task {task.name!r} needs train and validation examples to optimize")
     pool, accept_set, accept_on = acceptance_split(task, val_limit)
     scorer = _Scorer(task, lm)
     rng = random.Random(seed)
     result = OptimizeResult(
-        best_program=program, best_val=None, initial_val=None, graph=compiled.spec.name, accept_on=accept_on
+        best_program=program, best_val=None, initial_val=None, graph=compiled.spec.name, accept_on=accept_on,
+        val_limit=len(val),
     )
     # Usage scopes, not diffs of the client's ledger: other evaluations may share the client.
     with usage_scope() as spent:
-        try:
-            result.best_dev = await scorer.validation(program, accept_set, accept_on)
-        except BudgetExceeded as exc:
-            return await _finish(result, spent, scorer, program, val, exc)
-        attempts = [Attempt(program=program, score=result.best_dev, step=0)]
+        if resume is not None and resume.initial_dev is not None:
+            attempts = _resumed(result, resume, program, pool, minibatch_size, rng)
+        else:
+            try:
+                result.best_dev = result.initial_dev = await scorer.validation(program, accept_set, accept_on)
+            except BudgetExceeded as exc:
+                return await _finish(result, spent, scorer, program, val, exc)
+            attempts = [Attempt(program=program, score=result.best_dev, step=0)]
 
-        for step in range(1, steps + 1):
+        for step in range(len(result.history) + 1, steps + 1):
             record = StepRecord(step=step, current_id=result.best_program.id)
             clock = time.perf_counter()
             with usage_scope() as step_spent:
@@ -346,6 +366,24 @@ async def _step(
         if strategy.accepts(entry.val_score, result.best_dev):
             record.accepted = candidate.id
             result.best_program, result.best_dev = candidate, entry.val_score
+
+
+def _resumed(
+    result: OptimizeResult, earlier: OptimizeResult, start: Program, pool: list[Example], minibatch_size: int,
+    rng: random.Random,
+) -> list[Attempt]:
+    """Puts an earlier run's state into `result` and returns its attempts; `rng` is moved past
+    its minibatches, so the continuation samples what one uninterrupted run would have."""
+    result.best_program, result.best_dev, result.initial_dev = earlier.best_program, earlier.best_dev, earlier.initial_dev
+    result.history = [StepRecord.model_validate(r.model_dump()) for r in earlier.history]
+    attempts = [Attempt(program=start, score=earlier.initial_dev, step=0)]
+    for record in result.history:
+        rng.sample(pool, min(minibatch_size, len(pool)))
+        attempts += [
+            Attempt(program=c.program, score=c.val_score, step=record.step)
+            for c in record.candidates if c.program.id != record.current_id and c.val_score is not None
+        ]
+    return attempts
 
 
 def _close(record: StepRecord, spent: Ledger, clock: float, result: OptimizeResult) -> None:

@@ -13,9 +13,10 @@ with the prompt length of the start program; it only orders and packs a batch.
 
 from __future__ import annotations
 
-__all__ = ["UnitEstimate", "estimate_unit", "headroom", "waves"]
+__all__ = ["UnitEstimate", "estimate_unit", "headroom", "waves", "fits", "cap_text"]
 
 from collections.abc import Sequence
+from typing import Any
 from dataclasses import dataclass
 
 from ..graph.spec import GraphSpec
@@ -112,3 +113,25 @@ def waves(estimates: Sequence[UnitEstimate | None], room: dict[str, float]) -> l
         for k in room:
             used[k] += need[k]
     return sorted(free + chosen)
+
+
+def fits(estimates: Sequence[UnitEstimate | None], room: dict[str, float]) -> bool:
+    """True when the estimates together fit in `room` (always without caps)."""
+    used = dict.fromkeys(room, 0.0)
+    for estimate in estimates:
+        if estimate is not None:
+            for k, v in _need(estimate).items():
+                if k in used:
+                    used[k] += v
+    return all(used[k] <= room[k] for k in room)
+
+
+def cap_text(lm: LM) -> str:
+    """The client's caps in words, e.g. "run cap of 40 calls; program cap of 9000 tokens"."""
+
+    def words(caps: Any) -> str:
+        return " and ".join(f"{v:g} {name}" for name in ("calls", "tokens", "dollars") if (v := getattr(caps, name)) is not None)
+
+    parts = [f"run cap of {words(lm.budget.total)}"] if lm.budget.total.limited else []
+    parts += [f"{level} cap of {words(caps)}" for level, caps in lm.budget.levels.items() if caps.limited]
+    return "; ".join(parts) or "no cap"

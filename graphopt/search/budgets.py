@@ -20,6 +20,11 @@ class SearchBudget(BaseModel):
     Attributes:
         seeds: built-in graph names (or files) the search starts from.
         inner_steps, minibatch, val_limit: the inner loop run to score one graph.
+        screen, promote: successive halving. A batch of graphs (the seeds, a generation's
+            children) is raced first: each gets its first inner-loop step scored on `screen`
+            validation examples, and only the best `promote` share goes on to the full inner
+            loop and validation set (continuing from its screen, so a winner's screen is not
+            wasted). 0 turns racing off.
         prompt_iterations, prompt_candidates: meta prompt optimization per seed graph.
         generations, population, children: structure search sizes.
         llm_share, crossover_share: fraction of children proposed by the meta model / by crossover.
@@ -41,6 +46,8 @@ class SearchBudget(BaseModel):
     inner_steps: int = Field(2, ge=1)
     minibatch: int = Field(6, ge=1)
     val_limit: int = Field(20, ge=1)
+    screen: int = Field(0, ge=0)
+    promote: float = Field(0.5, gt=0, le=1)
     prompt_iterations: int = Field(1, ge=0)
     prompt_candidates: int = Field(1, ge=1)
     generations: int = Field(2, ge=0)
@@ -74,17 +81,17 @@ PRESETS: dict[str, SearchBudget] = {
     # About 5 minutes on the embedded model with two cores.
     "tiny": SearchBudget(
         name="tiny", seeds=("tgd", "tgd_select", "fewshot"), inner_steps=1, minibatch=4, val_limit=8,
-        prompt_iterations=1, prompt_candidates=1, generations=1, population=3, children=2,
+        screen=4, prompt_iterations=1, prompt_candidates=1, generations=1, population=3, children=2,
         test_limit=20, wall_time=900,
     ),
     "small": SearchBudget(
         name="small", seeds=("tgd", "tgd_select", "opro", "fewshot"), inner_steps=2, minibatch=6, val_limit=20,
-        prompt_iterations=1, prompt_candidates=2, generations=3, population=4, children=3,
+        screen=6, prompt_iterations=1, prompt_candidates=2, generations=3, population=4, children=3,
         test_limit=50,
     ),
     "medium": SearchBudget(
         name="medium", seeds=("tgd", "tgd_select", "opro", "ensemble", "fewshot"), inner_steps=3,
-        minibatch=8, val_limit=50, prompt_iterations=2, prompt_candidates=2, generations=6,
+        minibatch=8, val_limit=50, screen=12, prompt_iterations=2, prompt_candidates=2, generations=6,
         population=6, children=4, test_limit=100,
     ),
 }

@@ -1,9 +1,10 @@
 """The meta structure optimizer: evolutionary search over optimizer graphs.
 
 Each generation proposes children of the current population, by structural mutation, by
-crossover, or by the meta model (LLM-guided proposal); every child is scored by the `Evaluator`
-(the run store doubles as its fitness cache) and the next population keeps the elites plus the
-choice of the selection strategy. Strategies are objects: swap any of them without flags.
+crossover, or by the meta model (LLM-guided proposal); the children are raced by the `Evaluator`
+(successive halving: a screen on a few validation examples, then the full evaluation for the
+best of them; the run store doubles as its fitness cache) and the next population keeps the
+elites plus the choice of the selection strategy. Strategies are objects: swap any of them without flags.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class SearchOutcome:
     generations: int = 0
     rejected: int = 0
     stop_reason: str = ""
+    screened: set[str] = field(default_factory=set)  # graph hashes of children that lost their race
 
 
 class StructureSearch:
@@ -108,6 +110,7 @@ class StructureSearch:
         state = SearchState(usage=usage() if usage else {})
         state.best_scores.append(max(s.val_score for s in population))
         outcome = SearchOutcome(best=max(usable, key=lambda f: (f.val_score, -f.cost_tokens)), archive=archive)
+        outcome.screened = {c.graph_hash for c in evaluator.store.candidates() if c.evaluation and c.evaluation.status == "screened"}
         logged = {e.payload.get("generation") for e in evaluator.store.events("generation") if isinstance(e.payload, dict)}
         if 0 not in logged:
             evaluator.store.add_event("generation", {"generation": 0, "best": state.best_scores[-1], "population": [s.candidate_id for s in population]})
@@ -120,7 +123,9 @@ class StructureSearch:
             meta_ok = self._meta_allowed(usage() if usage else {})
             requests, budget_stop = await self._proposals(population, archive, evaluator, base, generation, outcome, meta_ok)
             children: list[Scored] = []
-            for fitness in await evaluator.evaluate_many(requests):
+            for fitness in await evaluator.evaluate_many(requests, race=True):
+                if fitness.status == "screened":
+                    outcome.screened.add(fitness.graph_hash)
                 if not fitness.ok:
                     outcome.rejected += fitness.status == "failed"
                     continue
@@ -169,7 +174,7 @@ class StructureSearch:
         keys = [f"gen{generation}/child{i}" for i in range(self.children)]
         # Mutations and crossovers are made here, in slot order, each avoiding every graph tried
         # so far and this generation's earlier children; the meta model's proposals run together.
-        taken = {s.graph_hash for s in archive}
+        taken = {s.graph_hash for s in archive} | outcome.screened
         planned: dict[str, Any] = {}
         for key in keys:
             if evaluator.journal.get(key) is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = ["Fitness", "Evaluator", "EvalRequest"]
 
 import asyncio
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,7 @@ from ..lm import LM
 from ..store import RunStore
 from ..tasks.base import Task
 from ..types import Program
-from .admission import UnitEstimate, estimate_unit, headroom, waves
+from .admission import UnitEstimate, cap_text, estimate_unit, fits, headroom, waves
 from .archive import Scored, graph_hash
 from .budgets import SearchBudget
 from .executor import Executor, LocalExecutor, default_parallel
@@ -36,7 +37,8 @@ class Fitness:
     """One graph's evaluation.
 
     Attributes:
-        status: "done", "partial" (cut by a budget cap) or "failed" (see `reason`).
+        status: "done", "partial" (cut by a budget cap), "failed" (see `reason`), "screened"
+            (lost its race: scored on the screen's examples only) or, inside a race, "screen".
         val_score: the validation score (None when there is none: failed, or cut before it).
         cost_tokens: tokens of every model call the evaluation needed, answered from the response
             cache or not, so graphs scored later are not made to look cheaper by earlier ones.
@@ -79,6 +81,16 @@ class EvalRequest:
     origin: str = "seed"
     mutation: str | None = None
     generation: int = 0
+
+
+def merged_usage(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """Two units' usage (`Ledger.to_dict()`) as one."""
+    from ..lm import Ledger
+
+    total = Ledger.from_dict(first or {})
+    for key, usage in Ledger.from_dict(second or {}).rows.items():
+        total.record(*key, usage)
+    return total.to_dict()
 
 
 def _work_tokens(usage: dict[str, Any]) -> float:
@@ -132,7 +144,8 @@ class Evaluator:
         self.reused = 0
         self.failed = 0
         self.exhausted = ""  # the budget message once a cap cut an evaluation
-        self._inflight: dict[str, asyncio.Future] = {}
+        self._inflight: dict[Any, asyncio.Future] = {}
+        self._screens: dict[str, UnitResult] = {}  # screens that may continue, by candidate id
         self.journal = Journal(store)
 
     def register(
@@ -180,44 +193,149 @@ class Evaluator:
         (fitness,) = await self.evaluate_many([EvalRequest(spec, tuple(parents), origin, mutation, generation)])
         return fitness
 
-    async def evaluate_many(self, requests: Sequence[EvalRequest]) -> list[Fitness]:
+    async def evaluate_many(self, requests: Sequence[EvalRequest], *, race: bool = False) -> list[Fitness]:
         """Evaluates a batch concurrently; the results come back in the order of `requests`.
 
         Under a call or token cap the batch runs in waves that fit the budget left (see
-        `admission`), so a cap cuts as few evaluations as possible.
+        `admission`), so a cap cuts as few evaluations as possible. With `race` (and a budget
+        with `screen` examples), the batch is raced first: see `race`.
         """
         rows = [
             self.register(r.spec, parents=r.parents, origin=r.origin, mutation=r.mutation, generation=r.generation)
             for r in requests
         ]
+        if race and self._races(rows):
+            return await self._race(rows)
+        return await self._in_waves(rows, self._fitness, self._estimate)
+
+    async def _in_waves(self, rows: Sequence[Any], run: Callable, estimate: Callable, *, strict: bool = False) -> list[Fitness]:
+        """Runs `run(row)` for every row in waves that fit the caps (see `admission`). `strict`:
+        once a wave ran, work that does not fit what is left is not started (a screen that
+        would eat the budget its race's winner needs) but recorded as cut by the budget."""
         results: list[Fitness | None] = [None] * len(rows)
         todo = list(range(len(rows)))
         while todo:
             room = headroom(self.lm)
-            estimates = [None if self.store.done_evaluation(rows[i].id) else self._estimate(rows[i]) for i in todo]
-            wave = [todo[j] for j in waves(estimates, room)]
-            for i, fitness in zip(wave, await asyncio.gather(*(self._fitness(rows[i]) for i in wave))):
+            estimates = [None if self.store.done_evaluation(rows[i].id) else estimate(rows[i]) for i in todo]
+            chosen = waves(estimates, room)
+            if strict and len(todo) < len(rows) and not fits([estimates[j] for j in chosen], room):
+                for i in todo:
+                    results[i] = await asyncio.to_thread(self._not_started, rows[i])
+                break
+            wave = [todo[j] for j in chosen]
+            for i, fitness in zip(wave, await asyncio.gather(*(run(rows[i]) for i in wave))):
                 results[i] = fitness
             todo = [i for i in todo if i not in wave]
         return results  # type: ignore[return-value]
+
+    def _not_started(self, row: Any) -> Fitness:
+        """Records a graph the budget left no room for (partial, no score: a resume with more
+        budget evaluates it) and reads it back (in a thread)."""
+        reason = f"budget reached: {cap_text(self.lm)}: too little left to start it"
+        self.exhausted = self.exhausted or reason
+        self.store.fail_evaluation(row.id, reason, status="partial")
+        return self._report(self.fitness_of(row, self.store.evaluation(row.id), from_store=False))
+
+    def _races(self, rows: Sequence[Any]) -> bool:
+        """True when the budget races: a screen smaller than the validation set. (A batch of one
+        graph is raced too, so a resumed batch decides as the first session did.)"""
+        return bool(self.budget.screen) and self.budget.screen < self.budget.val_limit and bool(rows)
+
+    async def _race(self, rows: Sequence[Any]) -> list[Fitness]:
+        """Successive halving over a batch: every graph gets a screen (its first inner-loop step,
+        scored on the first `screen` validation examples); the best `promote` share of the batch
+        by screen score (ties: fewer tokens) continues to the full inner loop and validation set;
+        the others are recorded as "screened". Finished or screened graphs (a resumed run) keep
+        their stored outcome; a graph whose screen failed or was cut is recorded as such."""
+        screens = await self._in_waves(rows, self._screen, self._screen_estimate, strict=True)
+        # A graph finished or screened out before a resume is ranked by its recorded screen,
+        # so the resumed race promotes what the first one did.
+        recorded = {
+            g["candidate"]: (g["score"], g["tokens"])
+            for e in self.store.events("race") for g in (e.payload or {}).get("graphs", [])
+        }
+        entry = {i: recorded.get(rows[i].id, (screens[i].val_score or 0.0, screens[i].cost_tokens)) for i in range(len(rows))}
+        ranked = sorted(
+            (i for i, f in enumerate(screens) if f.status in ("done", "screen", "screened")),
+            key=lambda i: (-entry[i][0], entry[i][1], i),
+        )
+        keep = set(ranked[: max(1, math.ceil(self.budget.promote * len(ranked)))])
+        promoted = [i for i in sorted(keep) if screens[i].status == "screen"]
+        self.store.add_event("race", {
+            "screen": self.budget.screen,
+            "graphs": [
+                {"candidate": rows[i].id, "score": entry[i][0], "tokens": entry[i][1], "promoted": i in keep}
+                for i in ranked
+            ],
+        })
+        out = list(screens)
+        finished = await self._in_waves([rows[i] for i in promoted], self._fitness, self._estimate)
+        for i, fitness in zip(promoted, finished):
+            out[i] = fitness
+        for i, fitness in enumerate(out):
+            if fitness.status == "screen":
+                out[i] = await asyncio.to_thread(self._screened_out, rows[i], fitness)
+        return out
 
     def _estimate(self, row: Any) -> UnitEstimate:
         messages = self.seed_program.messages(self.task.train[0].input) if self.task.train else []
         prompt = sum(len(m["content"]) for m in messages) // 4 + (self.task.max_tokens or 32)
         return estimate_unit(GraphSpec.model_validate(row.spec), self.budget, prompt)
 
+    def _screen_estimate(self, row: Any) -> UnitEstimate:
+        full = self._estimate(row)
+        share = 1.0 / max(self.budget.inner_steps, 1)
+        return UnitEstimate(*(max(1, int(v * share)) for v in (
+            full.program_calls, full.optimizer_calls, full.program_tokens, full.optimizer_tokens)))
+
+    async def _screen(self, row: Any) -> Fitness:
+        """A graph's screen: its stored outcome when it has one, else its first step, run now
+        (status "screen": held in memory, with the unit's result, until the race decides)."""
+        stored = self.store.evaluation(row.id)
+        if stored is not None and stored.status in ("done", "screened"):
+            self.reused += 1
+            return self._report(self.fitness_of(row, stored, from_store=True))
+        unit = self._unit(row, steps=min(1, self.budget.inner_steps), final_limit=self.budget.screen)
+        return await self._once(("screen", row.graph_hash), lambda: self._run(row, unit, screen=True))
+
+    def _screened_out(self, row: Any, screen: Fitness) -> Fitness:
+        """Records a graph that lost its race (status "screened") and reads it back (in a thread)."""
+        outcome = self._screens.pop(row.id)
+        result = outcome.result or {}
+        self.store.finish_evaluation(
+            row.id, val_score=result.get("best_val"), val_stderr=result.get("best_val_stderr"),
+            val_scores=result.get("val_scores") or None, program=result.get("best_program"),
+            history=result.get("history", []), usage=outcome.usage, status="screened",
+            note=f"screened out: {screen.val_score:.3f} on {self.budget.screen} validation examples",
+        )
+        self.store.record_ledger(self.lm.ledger)
+        return self._report(self.fitness_of(row, self.store.evaluation(row.id), from_store=False))
+
+    def _unit(self, row: Any, *, steps: int | None = None, final_limit: int | None = None, resume: dict | None = None) -> EvalUnit:
+        return EvalUnit(
+            row.id, GraphSpec.model_validate(row.spec), self.seed_program,
+            self.budget.inner_steps if steps is None else steps, self.budget.minibatch,
+            self.budget.val_limit, self.seed, final_limit=final_limit, resume=resume,
+        )
+
     async def _fitness(self, row: Any) -> Fitness:
         done = self.store.done_evaluation(row.id)
         if done is not None:
             self.reused += 1
             return self._report(self.fitness_of(row, done, from_store=True))
-        running = self._inflight.get(row.graph_hash)
-        if running is not None:  # the same graph twice in one batch: run it once
+        screen = self._screens.pop(row.id, None)  # a race's winner continues from its screen
+        unit = self._unit(row, resume=screen.result if screen is not None else None)
+        return await self._once(row.graph_hash, lambda: self._run(row, unit, earlier=screen))
+
+    async def _once(self, key: Any, make: Callable) -> Fitness:
+        """Runs `make()` once per key at a time: the same graph twice in one batch runs once."""
+        running = self._inflight.get(key)
+        if running is not None:
             return await asyncio.shield(running)
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._inflight[row.graph_hash] = future
+        self._inflight[key] = future
         try:
-            fitness = await self._run(row)
+            fitness = await make()
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: joiners re-raise it themselves
@@ -225,15 +343,11 @@ class Evaluator:
         else:
             future.set_result(fitness)
         finally:
-            self._inflight.pop(row.graph_hash, None)
+            self._inflight.pop(key, None)
         return fitness
 
-    async def _run(self, row: Any) -> Fitness:
-        spec = GraphSpec.model_validate(row.spec)
-        unit = EvalUnit(
-            row.id, spec, self.seed_program, self.budget.inner_steps, self.budget.minibatch,
-            self.budget.val_limit, self.seed,
-        )
+    async def _run(self, row: Any, unit: EvalUnit, *, screen: bool = False, earlier: UnitResult | None = None) -> Fitness:
+        spec = unit.spec
         # Store writes run in a worker thread: a slow database (a remote PostgreSQL) does not
         # hold up the event loop that drives the other evaluations in flight.
         await asyncio.to_thread(self.store.start_evaluation, row.id)
@@ -245,6 +359,16 @@ class Evaluator:
             # come from the cache when there is one) before recording a failure.
             self._check_error_rate(outcome)
             outcome = await self.executor.run(unit)
+        if earlier is not None:  # the evaluation's spend includes its screen's
+            outcome.usage = merged_usage(earlier.usage, outcome.usage)
+        if screen and outcome.status == "done" and (outcome.result or {}).get("best_val") is not None:
+            self._screens[row.id] = outcome
+            result = outcome.result
+            return Fitness(
+                spec, row.id, row.graph_hash, result["best_val"], result.get("best_val_stderr") or 0.0,
+                _work_tokens(outcome.usage), Program.model_validate(result["best_program"]),
+                status="screen", val_scores=result.get("val_scores") or {},
+            )
         fitness = await asyncio.to_thread(self._record, row, outcome, spec)
         if outcome.status == "done":
             self.scored_now += 1

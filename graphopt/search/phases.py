@@ -42,7 +42,9 @@ class Phase(ABC):
 
 
 class SeedPhase(Phase):
-    """Scores every seed graph, all of them together."""
+    """Scores every seed graph, all of them together, racing them first when the budget has a
+    screen: the budget goes to the seeds that show signal on a few examples, before any seed
+    gets a full inner loop or meta prompt optimization."""
 
     name = "seed graphs"
 
@@ -51,7 +53,7 @@ class SeedPhase(Phase):
 
     async def run(self, engine: SearchEngine) -> None:
         engine.emit("phase", {"name": self.name, "count": len(self.graphs)})
-        engine.seeds = await engine.evaluator.evaluate_many([EvalRequest(g) for g in self.graphs])
+        engine.seeds = await engine.evaluator.evaluate_many([EvalRequest(g) for g in self.graphs], race=True)
         engine.evaluator.check_seeds(engine.seeds)
         engine.add(engine.seeds)
 
@@ -166,9 +168,12 @@ class TestPhase(Phase):
 
     async def run(self, engine: SearchEngine) -> None:
         best = engine.winner()
-        entries = [("seed", f) for f in engine.seeds if f.val_score is not None] + [("best", best)]
+        entries = [("seed", f) for f in engine.seeds if f.val_score is not None and f.status != "screened"] + [("best", best)]
         engine.emit("phase", {"name": self.name, "count": len(entries)})
         tests = await asyncio.gather(*(self._test(engine, f) for _, f in entries))
+        # Seeds that lost the race: their screen score (on fewer examples), and no test run.
+        screened = [("screened seed", f) for f in engine.seeds if f.status == "screened"]
+        entries[-1:-1], tests[-1:-1] = screened, [None] * len(screened)
         engine.best = best
         engine.rows = [
             ReportRow(role, f.candidate_id, f.spec.name, f.val_score, test, _tokens(engine, f.candidate_id))

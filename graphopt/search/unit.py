@@ -39,6 +39,8 @@ class EvalUnit:
         spec: the optimizer graph.
         program: the program the inner loop starts from.
         steps, minibatch, val_limit, seed: the inner loop's sizes and seed.
+        final_limit: a screen: the returned program is scored on this many validation examples.
+        resume: a screen's inner-loop result (`OptimizeResult.to_dict()`) to continue from.
     """
 
     candidate_id: str
@@ -48,6 +50,8 @@ class EvalUnit:
     minibatch: int
     val_limit: int
     seed: int = 0
+    final_limit: int | None = None
+    resume: dict[str, Any] | None = None
 
 
 @dataclass
@@ -83,13 +87,15 @@ async def run_unit(unit: EvalUnit, task: Task, lm: LM) -> UnitResult:
     Raises:
         LLMError: a fatal provider error (bad key, unknown model, ...): the command must stop.
     """
-    from ..loop import optimize
+    from ..loop import OptimizeResult, optimize
 
     with usage_scope() as spent:
         try:
             result = await optimize(
                 unit.program, unit.spec, task, lm,
                 steps=unit.steps, minibatch_size=unit.minibatch, val_limit=unit.val_limit, seed=unit.seed,
+                final_limit=unit.final_limit,
+                resume=OptimizeResult.from_dict(unit.resume) if unit.resume else None,
             )
         except LLMError as exc:
             if getattr(exc, "fatal", not exc.retryable):

@@ -344,7 +344,8 @@ class RunStore:
         status: str = "done",
         note: str | None = None,
     ) -> EvaluationRow:
-        """Records a finished evaluation, or one a budget cap cut short (status "partial").
+        """Records a finished evaluation, one a budget cap cut short (status "partial"), or one
+        that stopped after its screen (status "screened": scored on a validation minibatch only).
 
         Args:
             ref: candidate id or graph hash.
@@ -360,22 +361,25 @@ class RunStore:
             optimizer_tokens: see `program_tokens`.
             meta_tokens: see `program_tokens`.
             dollars: defaults to the usage's total cost.
-            status: "done", or "partial" for an inner loop a budget stopped: its scores are kept
-                for the report, but it is not reused (a resumed run evaluates it again).
+            status: "done"; "partial" for an inner loop a budget stopped: its scores are kept
+                for the report, but it is not reused (a resumed run evaluates it again);
+                "screened" for a graph that lost its race: its score is on the screen's few
+                validation examples (its per-example scores go to split "screen", not "val", so
+                the score matrix holds full evaluations only), and it is never a winner.
             note: why it is partial (stored as the evaluation's error text).
 
         Returns:
             The stored evaluation.
         """
-        if status not in ("done", "partial"):
-            raise RunError(f"finish_evaluation takes status 'done' or 'partial', not {status!r}")
-        if val_score is None and status == "done":
-            raise RunError("a done evaluation needs a val_score")
+        if status not in ("done", "partial", "screened"):
+            raise RunError(f"finish_evaluation takes status 'done', 'partial' or 'screened', not {status!r}")
+        if val_score is None and status != "partial":
+            raise RunError(f"a {status} evaluation needs a val_score")
         if val_scores:
             self._require_run()
             with self._lock, self._engine.begin() as conn:
                 cid = self._resolve(conn, ref, strict=True)
-                w.replace_example_scores(conn, self.run_id, cid, "val", val_scores)
+                w.replace_example_scores(conn, self.run_id, cid, "screen" if status == "screened" else "val", val_scores)
         usage_d = jsonable(usage)
         spend = spend_values(
             usage_d, program=program_tokens, optimizer=optimizer_tokens, meta=meta_tokens, dollars=dollars

@@ -87,3 +87,14 @@ def test_a_screened_graph_is_never_the_winner_and_keeps_its_outcome_on_resume(tm
     again, _, fake = _race(tmp_path / "run", screen=3)
     assert fake.calls == 0  # finished and screened graphs come from the store
     assert [f.status for f in again] == [f.status for f in raced]
+
+
+def test_the_report_says_which_graphs_were_screened_out(tmp_path):
+    from graphopt.viz.report import build_report
+
+    raced, store, _ = _race(tmp_path / "run", screen=3)
+    page = build_report(store)
+    screened = [f for f in raced if f.status == "screened"]
+    assert "2 screened out" in page
+    for f in screened:
+        assert f"screened {f.val_score:.3f}" in page

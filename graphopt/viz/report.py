@@ -168,7 +168,8 @@ def _finite(value: float | None) -> float | None:
 def _candidate_data(c: CandidateRow, seq: int) -> dict[str, Any]:
     e = c.evaluation
     done = e is not None and e.status == "done"
-    tokens = {level: getattr(e, f"{level}_tokens") if e is not None and (done or e.status == "failed") else None for level in LEVELS}
+    spent = e is not None and e.status in ("done", "failed", "screened")
+    tokens = {level: getattr(e, f"{level}_tokens") if spent else None for level in LEVELS}
     spend = [v for v in tokens.values() if v is not None]
     spec = c.spec or {}
     program = (e.program or {}) if e is not None else {}
@@ -183,6 +184,7 @@ def _candidate_data(c: CandidateRow, seq: int) -> dict[str, Any]:
         "status": e.status if e is not None else "pending",
         "val": _finite(e.val_score) if done else None,
         "val_stderr": _finite(e.val_stderr) if done else None,
+        "screen": _finite(e.val_score) if e is not None and e.status == "screened" else None,
         "test": _finite(e.test_score) if e is not None else None,
         "test_stderr": _finite(e.test_stderr) if e is not None else None,
         "tokens": tokens,

@@ -139,12 +139,19 @@ def render_page(
 # ---------------------------------------------------------------------------------- sections
 
 
+def _status_text(row: Mapping[str, Any]) -> str:
+    """The val cell of an evaluation without a full score: its status (and a screen's score)."""
+    if row["status"] == "screened" and row.get("screen") is not None:
+        return f"screened {row['screen']:.3f}"
+    return row["status"]
+
+
 def _header(data: _Run, rows: Sequence[Mapping[str, Any]], source: str) -> str:
     run = data.run
     config = run.config if run else {}
     status = run.status if run else "unknown"
     note = STATUS_NOTES.get(status, "")
-    counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("done", "pending", "running", "failed")}
+    counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("done", "screened", "pending", "running", "failed")}
     rejected = len([e for e in data.events if e.kind == "rejected_proposal"])
     stops = [e for e in data.events if e.kind == "stop" and isinstance(e.payload, Mapping)]
     stop = ((run.summary or {}).get("stop_reason") if run else None) or (stops[-1].payload.get("reason") if stops else None)
@@ -161,7 +168,7 @@ def _header(data: _Run, rows: Sequence[Mapping[str, Any]], source: str) -> str:
     total = data.usage["total"]
     cards = [
         ("win", "Winner" if data.final else "Best so far", winner_card),
-        ("", "Candidates", f'<div class="big">{len(rows)}</div><div>{counts["done"]} scored · {counts["pending"] + counts["running"]} pending · '
+        ("", "Candidates", f'<div class="big">{len(rows)}</div><div>{counts["done"]} scored · {counts["screened"]} screened out · {counts["pending"] + counts["running"]} pending · '
          f'{counts["failed"]} failed · {rejected} proposal{"s" if rejected != 1 else ""} rejected</div>'),
         ("", "Stopped because", f'<div class="big small">{_e(stop or ("not yet" if status == "running" else DASH))}</div>'
          f"<div>{generations} generation{'s' if generations != 1 else ''}{' · budget ' + _e(budget) if budget else ''}</div>"),
@@ -302,7 +309,7 @@ def _table(rows: Sequence[Mapping[str, Any]], winner: str | None) -> str:
             (r["generation"], r["generation"]),
             (how, how),
             (", ".join(r["parents"]), ", ".join(r["parents"]) or DASH),
-            (r["val"], _Html(_cell_score(r["val"], r["val_stderr"]) if r["status"] == "done" else _e(r["status"]))),
+            (r["val"], _Html(_cell_score(r["val"], r["val_stderr"]) if r["status"] == "done" else _e(_status_text(r)))),
             (r["test"], _Html(_cell_score(r["test"], r["test_stderr"]))),
             *((tokens[level], _num(tokens[level])) for level in LEVELS),
             (r["total_tokens"], _num(r["total_tokens"])),

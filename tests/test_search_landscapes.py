@@ -196,3 +196,33 @@ def test_the_meta_share_turns_proposal_slots_into_mutations_while_meta_calls_wou
     with RunStore.open(tmp_path / "run", read_only=True) as store:
         origins = [c.origin for c in store.candidates() if c.generation == 1]
     assert origins and set(origins) == {"mutation"} and report.best.val_score is not None
+
+
+def test_a_family_whose_meta_proposals_gain_nothing_stops_getting_them(tmp_path):
+    proposals: list[int] = []
+
+    def fn(messages, request):
+        if "Propose ONE new graph" in messages[-1]["content"]:
+            proposals.append(1)  # a new tgd variant each time, no better than tgd
+            return json.dumps({
+                "rationale": "more rewrites", "name": f"tgd_k{len(proposals)}",
+                "nodes": [{"id": "critique", "op": "critique", "params": [], "prompts": []},
+                          {"id": "rewrite", "op": "rewrite", "params": [{"name": "temperature", "value": str(0.1 * len(proposals))}], "prompts": []}],
+                "edges": [{"source": "input.program", "target": "critique.candidates"},
+                          {"source": "input.traces", "target": "critique.traces"},
+                          {"source": "input.program", "target": "rewrite.candidates"},
+                          {"source": "critique.feedback", "target": "rewrite.feedback"}],
+            })
+        return structural(messages, request)
+
+    report = _search(
+        tmp_path / "run", fn, ("tgd",), generations=4, children=2, prompt_iterations=0, llm_share=1.0,
+        crossover_share=0.0, meta_share=1.0, patience=10,
+    )
+    with RunStore.open(tmp_path / "run", read_only=True) as store:
+        by_generation = {}
+        for c in store.candidates():
+            by_generation.setdefault(c.generation, []).append(c.origin)
+    assert len(proposals) == 2 and by_generation[1] == ["llm", "llm"]  # two tries without a gain...
+    assert all(set(by_generation[g]) == {"mutation"} for g in (2, 3, 4))  # ...then mutations only
+    assert report.best.val_score is not None

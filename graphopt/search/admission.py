@@ -45,8 +45,12 @@ class UnitEstimate:
         return self.program_tokens + self.optimizer_tokens
 
 
-def estimate_unit(spec: GraphSpec, budget: SearchBudget, program_call_tokens: int) -> UnitEstimate:
-    """The spend of one inner loop of `spec` with the search's loop sizes."""
+def estimate_unit(
+    spec: GraphSpec, budget: SearchBudget, program_call_tokens: int, *, screen: bool = False, train: int | None = None
+) -> UnitEstimate:
+    """The spend of one inner loop of `spec` with the search's loop sizes (`screen`: of its
+    screen, the first step scored on `budget.screen` validation examples; `train`: the task's
+    train size, which bounds the dev split)."""
     candidates, optimizer = 1, 0
     for node in spec.nodes:
         try:
@@ -57,9 +61,11 @@ def estimate_unit(spec: GraphSpec, budget: SearchBudget, program_call_tokens: in
         if op.kind == "llm":
             optimizer += k
         candidates = max(candidates, k)
-    dev = budget.val_limit
-    program = dev + budget.inner_steps * (budget.minibatch + candidates * dev) + 2 * budget.val_limit
-    optimizer_calls = budget.inner_steps * optimizer
+    dev = budget.val_limit if train is None or train < 9 else min(train // 3, max(budget.val_limit, 4))
+    steps = min(1, budget.inner_steps) if screen else budget.inner_steps
+    final = budget.screen if screen and budget.screen else budget.val_limit
+    program = dev + steps * (budget.minibatch + candidates * dev) + 2 * final
+    optimizer_calls = steps * optimizer
     return UnitEstimate(program, optimizer_calls, program * program_call_tokens, optimizer_calls * OPTIMIZER_CALL_TOKENS)
 
 

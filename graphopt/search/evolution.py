@@ -9,7 +9,7 @@ elites plus the choice of the selection strategy. Strategies are objects: swap a
 
 from __future__ import annotations
 
-__all__ = ["StructureSearch", "SearchOutcome"]
+__all__ = ["StructureSearch", "SearchOutcome", "meta_record"]
 
 import asyncio
 import random
@@ -41,6 +41,43 @@ class SearchOutcome:
     screened: set[str] = field(default_factory=set)  # graph hashes of children that lost their race
 
 
+def meta_record(store: Any, patience: int) -> tuple[dict[str, str], set[str]]:
+    """({candidate id: its family}, the families whose meta proposals gained nothing).
+
+    A family is the seed graph a candidate descends from (through first parents). A family is
+    barren once `patience` of its meta-model children were scored (fully or on a screen) and
+    none beat the best of its parents on validation. Read from the store, so a resumed search
+    decides as the first session did.
+    """
+    rows = {c.id: c for c in store.candidates()}
+    families: dict[str, str] = {}
+
+    def family(cid: str) -> str:
+        chain = []
+        while cid not in families:
+            row = rows.get(cid)
+            if row is None or not row.parents:
+                families[cid] = row.name if row is not None else cid
+                break
+            chain.append(cid)
+            cid = row.parents[0]
+        for link in chain:
+            families[link] = families[cid]
+        return families[cid]
+
+    tried: dict[str, list[bool]] = {}
+    for row in rows.values():
+        family(row.id)
+        e = row.evaluation
+        if row.origin != "llm" or e is None or e.val_score is None or e.status not in ("done", "screened"):
+            continue
+        parents = [rows[p].evaluation.val_score for p in row.parents if p in rows and rows[p].evaluation is not None]
+        best_parent = max((v for v in parents if v is not None), default=0.0)
+        tried.setdefault(families[row.id], []).append(e.status == "done" and e.val_score > best_parent)
+    barren = {f for f, gains in tried.items() if len(gains) >= patience and not any(gains)}
+    return families, barren
+
+
 class StructureSearch:
     """Evolution over graph specs with elitism.
 
@@ -56,6 +93,8 @@ class StructureSearch:
         meta_share: the most the meta level may have of the run's tokens (all levels, cache hits
             counted as work) when a generation starts for its children to include meta-model
             proposals; above it those slots are mutations. None: no limit.
+        meta_patience: meta-model proposals a family (the graphs descended from one seed) gets
+            without any gain over their parents before its slots go to mutations instead.
     """
 
     def __init__(
@@ -72,6 +111,7 @@ class StructureSearch:
         llm_share: float = 0.34,
         crossover_share: float = 0.2,
         meta_share: float | None = None,
+        meta_patience: int = 2,
     ):
         self.mutations = list(mutations) if mutations is not None else default_mutations()
         self.selection = selection or Tournament(size=3)
@@ -84,6 +124,9 @@ class StructureSearch:
         self.llm_share = llm_share if proposer is not None else 0.0
         self.crossover_share = crossover_share if crossover is not None else 0.0
         self.meta_share = meta_share
+        self.meta_patience = meta_patience
+        self._families: dict[str, str] = {}
+        self._barren: set[str] = set()
 
     async def run(
         self,
@@ -121,6 +164,7 @@ class StructureSearch:
                 break
             generation = state.generation + 1
             meta_ok = self._meta_allowed(usage() if usage else {})
+            self._families, self._barren = meta_record(evaluator.store, self.meta_patience)
             requests, budget_stop = await self._proposals(population, archive, evaluator, base, generation, outcome, meta_ok)
             children: list[Scored] = []
             for fitness in await evaluator.evaluate_many(requests, race=True):
@@ -219,8 +263,11 @@ class StructureSearch:
         roll = rng.random()
         if roll < self.llm_share and not meta_ok:
             roll = self.llm_share + rng.random() * (1.0 - self.llm_share)  # the slot goes to the others
+        parents = select_distinct(self.selection, population, 2, rng) if roll < self.llm_share else []
+        if parents and all(self._families.get(p.candidate_id) in self._barren for p in parents):
+            # The parents' families gave the meta model's proposals no gain: a mutation instead.
+            roll = self.llm_share + rng.random() * (1.0 - self.llm_share)
         if roll < self.llm_share:
-            parents = select_distinct(self.selection, population, 2, rng)
 
             async def ask() -> tuple:
                 try:

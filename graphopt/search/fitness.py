@@ -210,8 +210,9 @@ class Evaluator:
 
     async def _in_waves(self, rows: Sequence[Any], run: Callable, estimate: Callable, *, strict: bool = False) -> list[Fitness]:
         """Runs `run(row)` for every row in waves that fit the caps (see `admission`). `strict`:
-        once a wave ran, work that does not fit what is left is not started (a screen that
-        would eat the budget its race's winner needs) but recorded as cut by the budget."""
+        once a wave ran, work whose estimate does not fit what is left is not started (a
+        screen that would eat the budget its race's winner needs) but recorded as cut by the
+        budget."""
         results: list[Fitness | None] = [None] * len(rows)
         todo = list(range(len(rows)))
         while todo:
@@ -277,16 +278,13 @@ class Evaluator:
                 out[i] = await asyncio.to_thread(self._screened_out, rows[i], fitness)
         return out
 
-    def _estimate(self, row: Any) -> UnitEstimate:
+    def _estimate(self, row: Any, *, screen: bool = False) -> UnitEstimate:
         messages = self.seed_program.messages(self.task.train[0].input) if self.task.train else []
         prompt = sum(len(m["content"]) for m in messages) // 4 + (self.task.max_tokens or 32)
-        return estimate_unit(GraphSpec.model_validate(row.spec), self.budget, prompt)
+        return estimate_unit(GraphSpec.model_validate(row.spec), self.budget, prompt, screen=screen, train=len(self.task.train))
 
     def _screen_estimate(self, row: Any) -> UnitEstimate:
-        full = self._estimate(row)
-        share = 1.0 / max(self.budget.inner_steps, 1)
-        return UnitEstimate(*(max(1, int(v * share)) for v in (
-            full.program_calls, full.optimizer_calls, full.program_tokens, full.optimizer_tokens)))
+        return self._estimate(row, screen=True)
 
     async def _screen(self, row: Any) -> Fitness:
         """A graph's screen: its stored outcome when it has one, else its first step, run now

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 __all__ = ["SearchBudget", "PRESETS", "get_budget", "estimate", "parse_level_caps"]
 
+import math
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import ConfigError, did_you_mean
@@ -128,17 +130,33 @@ def estimate(budget: SearchBudget, *, prompt_tokens: int, answer_tokens: int = 2
     meta_prompt, meta_answer = 1200, 400
     per_step_program = budget.minibatch * (1 + k) + budget.val_limit
     per_step_optimizer = 1 + k
-    per_graph = {
-        "program": budget.val_limit + budget.inner_steps * per_step_program,
+    # A graph's program calls: the start program on dev, the steps, then start and best on validation.
+    full = {
+        "program": budget.val_limit + budget.inner_steps * per_step_program + 2 * budget.val_limit,
         "optimizer": budget.inner_steps * per_step_optimizer,
     }
     n_seeds = len(budget.seeds)
+    raced = bool(budget.screen) and budget.screen < budget.val_limit
+
+    def batch(n: int, level: str) -> int:
+        """Calls of a batch of n graphs, raced or not (a winner continues from its screen)."""
+        if not raced or n == 0:
+            return n * full[level]
+        steps = min(1, budget.inner_steps)
+        screen = budget.val_limit + steps * per_step_program + 2 * budget.screen if level == "program" else steps * per_step_optimizer
+        winners = max(1, math.ceil(budget.promote * n))
+        return n * screen + winners * max(full[level] - screen, 0)
+
     prompt_graphs = n_seeds * budget.prompt_iterations * budget.prompt_candidates
     search_graphs = budget.generations * budget.children
     graphs = n_seeds + prompt_graphs + search_graphs
     meta_calls = prompt_graphs * 2 + int(search_graphs * budget.llm_share) * 2
-    program_calls = graphs * per_graph["program"] + (n_seeds + 1) * budget.test_limit
-    optimizer_calls = graphs * per_graph["optimizer"]
+    tested = (max(1, math.ceil(budget.promote * n_seeds)) if raced else n_seeds) + 1
+    program_calls = (
+        batch(n_seeds, "program") + prompt_graphs * full["program"] + budget.generations * batch(budget.children, "program")
+        + tested * budget.test_limit
+    )
+    optimizer_calls = batch(n_seeds, "optimizer") + prompt_graphs * full["optimizer"] + budget.generations * batch(budget.children, "optimizer")
     return {
         "program": {"calls": program_calls, "tokens": program_calls * (prompt_tokens + answer_tokens)},
         "optimizer": {"calls": optimizer_calls, "tokens": optimizer_calls * (optimizer_prompt + optimizer_answer)},

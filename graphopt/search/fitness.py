@@ -6,6 +6,12 @@ its lineage), reuses a finished evaluation of the same canonical hash (in this r
 work that run concurrently, each with its own usage account. Only the evaluator writes the
 store. `evaluate_many` registers a batch in order before running any of it, so candidate ids do
 not depend on which evaluation finishes first.
+
+Racing (successive halving, `race=True` with a budget `screen`): the seeds and each generation's
+children are first scored on a screen (the first inner-loop step, its program scored on a few
+validation examples); the best `promote` share continues from its screen to the full inner loop
+and validation set, the rest are stored as "screened". Both rungs are in the evaluation's usage
+and the run's ledger; the `race` event records each graph's screen score and whether it went on.
 """
 
 from __future__ import annotations

@@ -89,6 +89,15 @@ class EvalRequest:
     generation: int = 0
 
 
+def _scaled(estimate: UnitEstimate | None, scale: float) -> UnitEstimate | None:
+    """An estimate with its tokens scaled (calls are left as they are)."""
+    if estimate is None:
+        return None
+    return UnitEstimate(
+        estimate.program_calls, estimate.optimizer_calls, int(estimate.program_tokens * scale), int(estimate.optimizer_tokens * scale)
+    )
+
+
 def merged_usage(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
     """Two units' usage (`Ledger.to_dict()`) as one."""
     from ..lm import Ledger
@@ -218,20 +227,25 @@ class Evaluator:
         """Runs `run(row)` for every row in waves that fit the caps (see `admission`). `strict`:
         once a wave ran, work whose estimate does not fit what is left is not started (a
         screen that would eat the budget its race's winner needs) but recorded as cut by the
-        budget."""
+        budget; the estimates are scaled by what the batch's finished work really spent."""
         results: list[Fitness | None] = [None] * len(rows)
         todo = list(range(len(rows)))
+        guessed = spent = 0.0  # estimated and measured tokens of this batch's finished work
         while todo:
             room = headroom(self.lm)
             estimates = [None if self.store.done_evaluation(rows[i].id) else estimate(rows[i]) for i in todo]
             chosen = waves(estimates, room)
-            if strict and len(todo) < len(rows) and not fits([estimates[j] for j in chosen], room):
+            # Estimates are upper bounds; the work already run in this batch says by how much.
+            scale = spent / guessed if strict and guessed and spent else 1.0
+            if strict and len(todo) < len(rows) and not fits([_scaled(estimates[j], scale) for j in chosen], room):
                 for i in todo:
                     results[i] = await asyncio.to_thread(self._not_started, rows[i])
                 break
             wave = [todo[j] for j in chosen]
-            for i, fitness in zip(wave, await asyncio.gather(*(run(rows[i]) for i in wave))):
+            for j, i, fitness in zip(chosen, wave, await asyncio.gather(*(run(rows[i]) for i in wave))):
                 results[i] = fitness
+                if estimates[j] is not None and not fitness.from_store:
+                    guessed, spent = guessed + estimates[j].tokens, spent + fitness.cost_tokens
             todo = [i for i in todo if i not in wave]
         return results  # type: ignore[return-value]
 

@@ -98,3 +98,13 @@ def test_the_report_says_which_graphs_were_screened_out(tmp_path):
     assert "2 screened out" in page
     for f in screened:
         assert f"screened {f.val_score:.3f}" in page
+
+
+def test_the_estimate_counts_the_race_and_screen_0_turns_it_off():
+    from graphopt.cli import main
+    from graphopt.search.budgets import estimate
+
+    raced, plain = get_budget("small"), get_budget("small", screen=0)
+    assert estimate(raced, prompt_tokens=80)["program"]["calls"] < estimate(plain, prompt_tokens=80)["program"]["calls"]
+    assert main(["search", "--task", "word_sorting", "--budget", "small", "--screen", "0", "--dry-run"]) == 0
+    assert main(["search", "--task", "word_sorting", "--screen", "-1", "--dry-run"]) == 2

@@ -92,7 +92,7 @@ def search_command(
     program: Annotated[str | None, typer.Option("--program", help="Program JSON (or a shape: direct, cot, reason_then_answer) every graph starts from, instead of the task's seed.")] = None,
 ) -> None:
     """Search for the best optimizer graph for a task and save it as best.graph.json."""
-    from ..search.budgets import estimate, get_budget, parse_level_caps
+    from ..search.budgets import embedded_minutes, estimate, get_budget, parse_level_caps
     from ..search.pipeline import run_search
 
     if out is None:
@@ -127,9 +127,13 @@ def search_command(
         for column in ("level", "calls", "tokens"):
             table.add_column(column, justify="left" if column == "level" else "right")
         for level in LEVELS:
-            table.add_row(level, f"{figures[level]['calls']:,}", f"{figures[level]['tokens']:,}")
+            row = figures.get(level, {"calls": 0, "tokens": 0})  # judge: only with a judge metric
+            table.add_row(level, f"{row['calls']:,}", f"{row['tokens']:,}")
         console.print(table)
-        console.print("Upper estimate before caching; nothing was spent.")
+        console.print(
+            f"Upper estimate before caching (on the embedded model with 2 cores, at most about {embedded_minutes(figures):.0f} minutes;"
+            " runs take about two thirds of it); nothing was spent."
+        )
         return
     check_output(out, "--out", directory=True)
     lm = make_lm(

@@ -6,7 +6,7 @@ and caps spend per level; the dry run multiplies the loop sizes out before anyth
 
 from __future__ import annotations
 
-__all__ = ["SearchBudget", "PRESETS", "get_budget", "estimate", "parse_level_caps"]
+__all__ = ["SearchBudget", "PRESETS", "get_budget", "estimate", "embedded_minutes", "parse_level_caps"]
 
 import math
 
@@ -79,8 +79,10 @@ class SearchBudget(BaseModel):
         return Budget(total=Caps(calls=self.calls, tokens=self.tokens, dollars=self.dollars), levels=self.levels)
 
 
+# Presets are sized in time on the embedded model with two cores: `embedded_minutes` of the dry-run
+# estimate is about 5.5 (tiny), 20 (small) and 66 (medium) minutes; runs spend about 0.6-0.7 of the
+# upper estimate (the cache, early stops, shorter answers): tiny measured 3 to 5 minutes.
 PRESETS: dict[str, SearchBudget] = {
-    # About 5 minutes on the embedded model with two cores.
     "tiny": SearchBudget(
         name="tiny", seeds=("tgd", "tgd_select", "fewshot"), inner_steps=1, minibatch=4, val_limit=8,
         screen=4, prompt_iterations=1, prompt_candidates=1, generations=1, population=3, children=2,
@@ -88,12 +90,12 @@ PRESETS: dict[str, SearchBudget] = {
     ),
     "small": SearchBudget(
         name="small", seeds=("tgd", "tgd_select", "opro", "fewshot"), inner_steps=2, minibatch=6, val_limit=20,
-        screen=6, prompt_iterations=1, prompt_candidates=2, generations=3, population=4, children=3,
+        screen=6, prompt_iterations=1, prompt_candidates=2, generations=2, population=4, children=3,
         test_limit=50,
     ),
     "medium": SearchBudget(
-        name="medium", seeds=("tgd", "tgd_select", "opro", "ensemble", "fewshot"), inner_steps=3,
-        minibatch=8, val_limit=50, screen=12, prompt_iterations=2, prompt_candidates=2, generations=6,
+        name="medium", seeds=("tgd", "tgd_select", "opro", "ensemble", "fewshot"), inner_steps=2,
+        minibatch=8, val_limit=40, screen=10, prompt_iterations=2, prompt_candidates=2, generations=6,
         population=6, children=4, test_limit=100,
     ),
 }
@@ -147,7 +149,8 @@ def estimate(budget: SearchBudget, *, prompt_tokens: int, answer_tokens: int = 2
         winners = max(1, math.ceil(budget.promote * n))
         return n * screen + winners * max(full[level] - screen, 0)
 
-    prompt_graphs = n_seeds * budget.prompt_iterations * budget.prompt_candidates
+    # Only the seeds that won their race get meta prompt optimization.
+    prompt_graphs = (max(1, math.ceil(budget.promote * n_seeds)) if raced else n_seeds) * budget.prompt_iterations * budget.prompt_candidates
     search_graphs = budget.generations * budget.children
     graphs = n_seeds + prompt_graphs + search_graphs
     meta_calls = prompt_graphs * 2 + int(search_graphs * budget.llm_share) * 2
@@ -163,6 +166,18 @@ def estimate(budget: SearchBudget, *, prompt_tokens: int, answer_tokens: int = 2
         "meta": {"calls": meta_calls, "tokens": meta_calls * (meta_prompt + meta_answer)},
         "graphs": {"calls": graphs, "tokens": 0},
     }
+
+
+# Seconds per token on the embedded model with two cores, measured on the development machine
+# (benchmarks/search_quality.py runs: program calls are short prompts with short answers; the
+# optimizer's and meta model's are long generations).
+EMBEDDED_SECONDS_PER_TOKEN = {"program": 0.00125, "optimizer": 0.01, "meta": 0.01}
+
+
+def embedded_minutes(figures: dict[str, dict[str, int]]) -> float:
+    """Upper estimate of a search's minutes on the embedded model with two cores, from `estimate`."""
+    seconds = sum(figures.get(level, {}).get("tokens", 0) * rate for level, rate in EMBEDDED_SECONDS_PER_TOKEN.items())
+    return seconds / 60
 
 
 def parse_level_caps(items: list[str]) -> dict[str, dict[str, float]]:

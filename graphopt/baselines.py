@@ -9,7 +9,7 @@ any program.
   train examples, as DSPy's BootstrapFewShot), then evaluated.
 - self_consistency: n samples per example at temperature > 0, majority vote on the extracted
   answer (ties: the answer sampled first).
-- best_of_n: n samples per example; a judge (the optimizer level's model) picks one.
+- best_of_n: n samples per example; a judge (the judge level's model) picks one.
 
 Example:
     >>> import asyncio
@@ -89,12 +89,10 @@ async def _samples(program: Program, examples: list[Example], task: Task, lm: LM
     return [[run[i] for run in runs] for i in range(len(examples))]
 
 
-def _voted(example: Example, samples: list[Trace], task: Task) -> Trace:
+def _voted(samples: list[Trace]) -> Trace:
+    """The majority's trace (already scored by the task's metric when it ran), else the first sample."""
     chosen = majority_vote(samples)
-    if chosen is None:
-        return samples[0]
-    score = float(task.metric(chosen.answer, example))
-    return chosen.model_copy(update={"score": score})
+    return samples[0] if chosen is None else chosen
 
 
 async def _judge(lm: LM, example: Example, samples: list[Trace]) -> Trace | None:
@@ -104,7 +102,7 @@ async def _judge(lm: LM, example: Example, samples: list[Trace]) -> Trace | None
     listed = "\n\n".join(f"Candidate {i}:\n{t.output.strip()}" for i, t in enumerate(usable, 1))
     prompt = JUDGE_PROMPT.format(input=example.input, candidates=listed)
     try:
-        reply = await lm.complete("optimizer", [{"role": "user", "content": prompt}], response_format=_JUDGE_FORMAT)
+        reply = await lm.complete("judge", [{"role": "user", "content": prompt}], response_format=_JUDGE_FORMAT)
     except LLMError as exc:
         if exc.fatal:
             raise
@@ -135,19 +133,14 @@ async def _few_shot_cot(program: Program, task: Task, examples: list[Example], l
 
 async def _self_consistency(program: Program, task: Task, examples: list[Example], lm: LM, opts: Options) -> Evaluation:
     samples = await _samples(program, examples, task, lm, opts.samples, opts.temperature)
-    return Evaluation(program, [_voted(ex, s, task) for ex, s in zip(examples, samples)])
+    return Evaluation(program, [_voted(s) for s in samples])
 
 
 async def _best_of_n(program: Program, task: Task, examples: list[Example], lm: LM, opts: Options) -> Evaluation:
     samples = await _samples(program, examples, task, lm, opts.samples, opts.temperature)
     picks = await asyncio.gather(*(_judge(lm, ex, s) for ex, s in zip(examples, samples)))
-    traces = []
-    for example, sample, pick in zip(examples, samples, picks):
-        if pick is None:
-            traces.append(sample[0])
-        else:
-            traces.append(pick.model_copy(update={"score": float(task.metric(pick.answer, example))}))
-    return Evaluation(program, traces)
+    # Each sample was scored by the task's metric when it ran: the pick keeps its score.
+    return Evaluation(program, [sample[0] if pick is None else pick for sample, pick in zip(samples, picks)])
 
 
 @dataclass(frozen=True)
@@ -161,7 +154,7 @@ BASELINES: dict[str, _Baseline] = {
     "zero_shot_cot": _Baseline(_zero_shot_cot, "reason step by step, then an Answer: line"),
     "few_shot_cot": _Baseline(_few_shot_cot, "zero-shot CoT with --demos K demos bootstrapped from train"),
     "self_consistency": _Baseline(_self_consistency, "--samples N CoT samples at --temperature, majority vote"),
-    "best_of_n": _Baseline(_best_of_n, "--samples N CoT samples; the optimizer model picks one", ("program", "optimizer")),
+    "best_of_n": _Baseline(_best_of_n, "--samples N CoT samples; the judge model picks one", ("program", "judge")),
 }
 
 
@@ -194,7 +187,7 @@ async def run_baseline(
         name: zero_shot_cot, few_shot_cot, self_consistency or best_of_n.
         task: the task (its train split gives few-shot demos).
         examples: what to score (e.g. the test split).
-        lm: the client; best_of_n also calls its optimizer level (the judge).
+        lm: the client; best_of_n also calls its judge level.
         program: the program sampled; default the task's seed in the `cot` shape.
         samples: samples per example (self_consistency, best_of_n).
         demos: demos to bootstrap (few_shot_cot).

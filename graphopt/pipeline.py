@@ -165,6 +165,7 @@ async def run_pipeline(program: Program, example: Example, task: Task, lm: LM, l
     except Exception as exc:  # noqa: BLE001  (the user's code: any failure scores this example 0)
         raised = f"pipeline {program.pipeline} raised {type(exc).__name__}: {exc}"
         return Trace(example=example, output="", answer="", score=0.0, raised=raised, steps=tuple(components.trace))
+    from .program import scored_trace  # program runs pipelines: imported here, not at the top
+
     text = "" if output is None else str(output)
-    answer, score = task.score(program.answer_text(text), example)
-    return Trace(example=example, output=text, answer=answer, score=score, steps=tuple(components.trace))
+    return await scored_trace(program, example, task, lm, text, tuple(components.trace))

@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["run_program", "evaluate", "Evaluation", "ErrorTally", "error_tally"]
+__all__ = ["run_program", "evaluate", "scored_trace", "Evaluation", "ErrorTally", "error_tally"]
 
 import asyncio
 import contextlib
@@ -154,9 +154,31 @@ async def _run_one(
         # The call outlived its retries: the example scores 0, the error is kept in its trace
         # (counted by Evaluation.errors), and the evaluation goes on.
         return Trace(example=example, output="", answer="", score=0.0, error=str(exc), steps=_steps(program, seen))
-    text = outputs[program.answer_step.name]
-    answer, score = task.score(program.answer_text(text), example)
-    return Trace(example=example, output=text, answer=answer, score=score, steps=_steps(program, seen))
+    return await scored_trace(program, example, task, lm, outputs[program.answer_step.name], _steps(program, seen))
+
+
+async def scored_trace(
+    program: Program, example: Example, task: Task, lm: LM, text: str, steps: tuple[StepTrace, ...]
+) -> Trace:
+    """The trace of `program`'s output `text` on `example`, scored by the task's metric.
+
+    A model metric (the judge) whose call failed after its retries leaves the example errored
+    (score 0, the error in the trace), like a failed program call; what it said of the answer is
+    kept in `Trace.metric_note`.
+
+    Raises:
+        LLMError: a fatal model error of the metric's level.
+        BudgetExceeded: a cap of the metric's level was reached.
+    """
+    try:
+        answer, scored = await task.ascore(program.answer_text(text), example, lm)
+    except LLMError as exc:
+        if exc.fatal:
+            raise
+        return Trace(example=example, output=text, answer="", score=0.0, error=f"metric: {exc}", steps=steps)
+    return Trace(
+        example=example, output=text, answer=answer, score=scored.score, metric_note=scored.note, steps=steps
+    )
 
 
 def _steps(program: Program, seen: list[StepTrace]) -> tuple[StepTrace, ...]:

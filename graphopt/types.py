@@ -344,6 +344,7 @@ class Trace(BaseModel):
     error: str = ""
     steps: tuple[StepTrace, ...] = ()
     raised: str = ""  # what a user pipeline raised on this example (scored 0; not a model error)
+    metric_note: str = ""  # what a model metric said of the answer (the judge's reply), to read its score
 
     @property
     def correct(self) -> bool:

@@ -33,7 +33,7 @@ def sampling_lm(answers: list[str], record: list[Any] | None = None) -> LM:
     def reply(messages: list[dict[str, str]], request: Any) -> str:
         if record is not None:
             record.append(request)
-        if request.model == "fake/optimizer":  # the judge picks candidate 2
+        if request.model == "fake/judge":  # the judge picks candidate 2
             return json.dumps({"best": 2})
         question = messages[-1]["content"]
         n = counts.get(question, 0)
@@ -42,7 +42,7 @@ def sampling_lm(answers: list[str], record: list[Any] | None = None) -> LM:
         text = answers[n % len(answers)].format(right=2 * i, wrong=2 * i + 1)
         return f"Thinking.\nAnswer: {text}"
 
-    config = LMConfig().with_models(program="fake/program", optimizer="fake/optimizer")
+    config = LMConfig().with_models(program="fake/program", optimizer="fake/optimizer", judge="fake/judge")
     return LM(config, transport=FakeModel(fn=reply), cache_dir=None)
 
 
@@ -66,11 +66,12 @@ def test_self_consistency_outvotes_a_wrong_first_sample_at_the_temperature_given
     assert len(record) == 6 and {r.temperature for r in record} == {0.9}
 
 
-def test_best_of_n_scores_the_sample_the_judge_picks():
+def test_best_of_n_scores_the_sample_the_judge_picks_on_the_judge_level():
     lm = sampling_lm(["{wrong}", "{right}", "{wrong}"])
     result = asyncio.run(run_baseline("best_of_n", task(), task().test, lm, samples=3))
     assert result.accuracy == 1.0  # the judge picked candidate 2, the only right one
-    assert lm.ledger.to_dict()["levels"]["optimizer"]["calls"] == 2
+    levels = lm.ledger.to_dict()["levels"]
+    assert levels["judge"]["calls"] == 2 and "optimizer" not in levels
 
 
 def test_few_shot_cot_bootstraps_k_correct_train_reasonings_as_demos():

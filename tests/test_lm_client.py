@@ -153,9 +153,9 @@ def test_check_models_asks_the_transport_for_every_level():
         def check_model(self, model):
             seen.append(model)
 
-    config = LMConfig().with_models(program="fake/p", optimizer="fake/o", meta=None)
+    config = LMConfig().with_models(program="fake/p", optimizer="fake/o", meta=None, judge="fake/j")
     LM(config, transport=Checking(), cache_dir=None).check_models()
-    assert seen == ["fake/p", "fake/o", config.meta.model]
+    assert seen == ["fake/p", "fake/o", config.meta.model, "fake/j"]
 
 
 def test_one_client_serves_several_event_loops():

@@ -43,7 +43,7 @@ def test_each_metric_scores_as_named(rule, answer, target, score):
 
 
 def test_every_registered_metric_is_covered():
-    assert set(metric_names()) == {"exact", "normalized_exact", "contains", "numeric", "token_f1", "choice_letter", "regex"}
+    assert set(metric_names()) == {"exact", "normalized_exact", "contains", "numeric", "token_f1", "choice_letter", "regex", "judge"}  # judge: test_tasks_judge.py
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ __all__ = [
     "ProgramModel",
     "OptimizerModel",
     "MetaModel",
+    "JudgeModel",
     "ConfigFile",
     "SetOption",
     "CacheDir",
@@ -29,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import ConfigError
-from ..lm import LEVELS, LM
+from ..lm import LEVELS, LM, OPTIONAL_LEVELS
 from ..lm.budget import Budget
 from ..lm.client import ESTIMATED
 from ..lm.settings import Settings, resolve_settings
@@ -45,6 +46,9 @@ OptimizerModel = Annotated[
     str | None, typer.Option("--optimizer-model", help="Model of the optimizer nodes (critique, rewrite, ...).")
 ]
 MetaModel = Annotated[str | None, typer.Option("--meta-model", help="Model of the meta optimizers.")]
+JudgeModel = Annotated[
+    str | None, typer.Option("--judge-model", help="Model of the judge level (the judge metric, best_of_n's picker).")
+]
 CacheDir = Annotated[
     Path | None, typer.Option("--cache-dir", help="Response cache directory (default ~/.cache/graphopt).")
 ]
@@ -69,6 +73,7 @@ def resolve(
     optimizer_model: str | None = None,
     meta_model: str | None = None,
     *,
+    judge_model: str | None = None,
     config_file: Path | None = None,
     overrides: list[str] | None = None,
     cache_dir: Path | None = None,
@@ -80,7 +85,7 @@ def resolve(
         flags["cache_dir"] = ("off", "flag --no-cache")
     elif cache_dir is not None:
         flags["cache_dir"] = (str(cache_dir), "flag --cache-dir")
-    models = {"program": program_model, "optimizer": optimizer_model, "meta": meta_model}
+    models = {"program": program_model, "optimizer": optimizer_model, "meta": meta_model, "judge": judge_model}
     return resolve_settings(config_file, overrides or (), models, flags=flags)
 
 
@@ -89,33 +94,37 @@ def make_lm(
     optimizer_model: str | None = None,
     meta_model: str | None = None,
     *,
+    judge_model: str | None = None,
     config_file: Path | None = None,
     overrides: list[str] | None = None,
     cache_dir: Path | None = None,
     no_cache: bool = False,
     budget: Budget | None = None,
-    levels: tuple[str, ...] = LEVELS,
+    levels: tuple[str, ...] | None = None,
 ) -> LM:
     """An LM client for a command, with the settings and models checked before anything is spent.
 
     Args:
-        program_model, optimizer_model, meta_model: the `--LEVEL-model` flags (None: not given).
+        program_model, optimizer_model, meta_model, judge_model: the `--LEVEL-model` flags (None: not given).
         config_file: the `--config` file (else $GRAPHOPT_CONFIG, else ./graphopt.toml).
         overrides: the `--set LEVEL.KEY=VALUE` flags.
         cache_dir, no_cache: the `--cache-dir` and `--no-cache` flags.
         budget: the command's caps; a dollar cap on a level with no known price is refused.
-        levels: the levels the command calls (eval: only "program"): the price warning and the
-            dollar-cap check look at these.
+        levels: the levels the command calls (eval: "program", and "judge" with the judge metric):
+            the price warning and the dollar-cap check look at these. Default: every level but
+            the optional ones (judge), which a command adds when it calls them.
 
     Raises:
         ConfigError: a setting, a model or a cap that cannot be used (one line per problem).
     """
     settings = resolve(
-        program_model, optimizer_model, meta_model,
+        program_model, optimizer_model, meta_model, judge_model=judge_model,
         config_file=config_file, overrides=overrides, cache_dir=cache_dir, no_cache=no_cache,
     )  # fmt: skip
     lm = LM(settings.config, budget=budget)
     lm.check_models()
+    if levels is None:
+        levels = tuple(level for level in LEVELS if level not in OPTIONAL_LEVELS)
     unpriced = [level for level in levels if not lm.price_known(level)]
     if budget is not None:
         capped = [

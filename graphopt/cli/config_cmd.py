@@ -14,7 +14,7 @@ from ..lm import LEVELS
 from ..lm.providers import resolved_endpoint
 from ..lm.secrets import MASK, is_secret_key, scrub_text
 from .app import app
-from .common import CacheDir, ConfigFile, MetaModel, NoCache, OptimizerModel, ProgramModel, SetOption, console, resolve
+from .common import CacheDir, ConfigFile, JudgeModel, MetaModel, NoCache, OptimizerModel, ProgramModel, SetOption, console, resolve
 
 config_app = typer.Typer(help="Show and check the model settings (graphopt.toml, environment, flags).", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -39,6 +39,7 @@ def show_command(
     program_model: ProgramModel = None,
     optimizer_model: OptimizerModel = None,
     meta_model: MetaModel = None,
+    judge_model: JudgeModel = None,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
 ) -> None:
@@ -46,7 +47,7 @@ def show_command(
     from ..lm.transport import LiteLLMTransport
 
     settings = resolve(
-        program_model, optimizer_model, meta_model,
+        program_model, optimizer_model, meta_model, judge_model=judge_model,
         config_file=config_file, overrides=overrides, cache_dir=cache_dir, no_cache=no_cache,
     )  # fmt: skip
     config = settings.config

@@ -10,10 +10,13 @@ import typer
 from ..program import error_tally, evaluate
 from .app import app
 from .checks import DEFAULT_MAX_ERROR_RATE, MaxErrorRate, check_cache_dir, check_error_rate, check_output
-from .common import CacheDir, ConfigFile, SetOption, NoCache, OptimizerModel, ProgramModel, console, make_lm, print_usage, run_async, write_json
+from .common import (
+    CacheDir, ConfigFile, JudgeModel, NoCache, OptimizerModel, ProgramModel, SetOption, console, make_lm, print_usage, run_async,
+    write_json,
+)
 from .taskopts import (
     AnswerTokens, Difficulty, Extract, InputKey, InputTemplate, Instruction, Metric, OutputFormat, Pipeline, Seed, Source,
-    TargetKey, TaskName, build_task, load_program,
+    TargetKey, TaskName, calling_levels, task_and_program,
 )
 
 
@@ -47,6 +50,7 @@ def eval_command(
     demos: Annotated[int, typer.Option("--demos", min=1, help="Demos bootstrapped from train (few_shot_cot).")] = 3,
     temperature: Annotated[float, typer.Option("--temperature", min=0.0, max=2.0, help="Sampling temperature (self_consistency, best_of_n).")] = 0.7,
     optimizer_model: OptimizerModel = None,
+    judge_model: JudgeModel = None,
 ) -> None:
     """Evaluate a program on a task: accuracy with its standard error, and the usage table.
 
@@ -55,23 +59,23 @@ def eval_command(
     error (bad key, unknown model) stops it at once.
 
     --baseline runs one of the seed paper's baselines instead (best_of_n's judge is the
-    --optimizer-model).
+    --judge-model, as is the judge metric's, --metric judge).
     """
     from ..baselines import check_baseline, run_baseline
 
     levels = ("program",) if baseline is None else check_baseline(baseline, samples=samples, temperature=temperature)
     if out is not None:
         check_output(out, "--out", directory=False)
-    the_task = build_task(
-        task, source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key,
+    the_task, the_program = task_and_program(
+        task, program=program or ("cot" if baseline and not pipeline else None), pipeline=pipeline,
+        source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key,
         input_template=input_template, instruction=instruction, output_format=output_format,
         extract=extract, metric=metric, answer_tokens=answer_tokens,
     )
-    the_program = load_program(program or ("cot" if baseline and not pipeline else None), the_task, pipeline)
     examples = the_task.split(split)[:limit]
     lm = make_lm(
-        program_model, optimizer_model, config_file=config_file, overrides=overrides, cache_dir=cache_dir,
-        no_cache=no_cache, levels=levels,
+        program_model, optimizer_model, judge_model=judge_model, config_file=config_file, overrides=overrides,
+        cache_dir=cache_dir, no_cache=no_cache, levels=calling_levels(the_task, *levels),
     )
     try:
         check_cache_dir(lm)

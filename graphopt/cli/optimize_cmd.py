@@ -21,10 +21,13 @@ from ..lm.budget import Budget, Caps
 from ..program import ErrorTally, error_tally, evaluate
 from .app import app
 from .checks import DEFAULT_MAX_ERROR_RATE, MaxErrorRate, check_cache_dir, check_error_rate, check_output
-from .common import CacheDir, ConfigFile, SetOption, NoCache, OptimizerModel, ProgramModel, console, make_lm, print_usage, run_async, write_json
+from .common import (
+    CacheDir, ConfigFile, JudgeModel, NoCache, OptimizerModel, ProgramModel, SetOption, console, make_lm, print_usage, run_async,
+    write_json,
+)
 from .taskopts import (
     AnswerTokens, Difficulty, Extract, InputKey, InputTemplate, Instruction, Metric, OutputFormat, Pipeline, Seed, Source,
-    TargetKey, TaskName, build_task, load_program,
+    TargetKey, TaskName, calling_levels, task_and_program,
 )
 
 if TYPE_CHECKING:  # the loop pulls in LangGraph: imported when the command runs, so --help stays fast
@@ -89,6 +92,7 @@ def optimize_command(
     max_dollars: Annotated[float | None, typer.Option("--max-dollars", min=0, help="Cap on dollars (all levels).")] = None,
     program_model: ProgramModel = None,
     optimizer_model: OptimizerModel = None,
+    judge_model: JudgeModel = None,
     source: Source = None,
     difficulty: Difficulty = None,
     seed: Seed = 0,
@@ -115,16 +119,16 @@ def optimize_command(
     """
     check_output(out, "--out", directory=True)
     spec = check(load_graph(graph))
-    the_task = build_task(
-        task, source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key,
+    the_task, start = task_and_program(
+        task, program=program, pipeline=pipeline,
+        source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key,
         input_template=input_template, instruction=instruction, output_format=output_format,
         extract=extract, metric=metric, answer_tokens=answer_tokens,
     )
-    start = load_program(program, the_task, pipeline)
     budget = Budget(total=Caps(calls=max_calls, dollars=max_dollars))
     lm = make_lm(
-        program_model, optimizer_model, config_file=config_file, overrides=overrides,
-        cache_dir=cache_dir, no_cache=no_cache, budget=budget, levels=("program", "optimizer"),
+        program_model, optimizer_model, judge_model=judge_model, config_file=config_file, overrides=overrides,
+        cache_dir=cache_dir, no_cache=no_cache, budget=budget, levels=calling_levels(the_task, "program", "optimizer"),
     )
     console.print(
         f"optimize {the_task.name} with graph {spec.name}: {steps} steps, minibatch {minibatch} "
@@ -158,7 +162,7 @@ def optimize_command(
               "test_before": test_before, "test_after": test_after}
     write_json(out / "program.json", {
         "task": the_task.name, "graph": spec.name, "program": result.best_program.model_dump(mode="json"),
-        "scores": scores, "models": {"program": lm.model("program"), "optimizer": lm.model("optimizer")},
+        "scores": scores, "models": {level: lm.model(level) for level in calling_levels(the_task, "program", "optimizer")},
         "stopped": result.stopped,
     })
     write_json(out / "history.json", {"task": the_task.name, **result.to_dict(), "usage_total": lm.ledger.to_dict()})

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import TextIO
 
-from ..lm import LEVELS
+from ..lm import LEVELS, levels_shown
 
 
 def _k(n: float) -> str:
@@ -57,7 +57,8 @@ class Progress:
 
     def line(self) -> str:
         elapsed = time.monotonic() - self.started
-        spend = " ".join(f"{level} {_k(self.tokens[level])}" for level in LEVELS)
+        shown = levels_shown(level for level, tokens in self.tokens.items() if tokens)
+        spend = " ".join(f"{level} {_k(self.tokens.get(level, 0))}" for level in shown)
         eta = eta_text(self.done - self._before, self.total - self._before, elapsed)
         return f"{self.done}/{self.total} {self.what} | tokens {spend} | ${self.dollars:.4f} | {elapsed:.0f}s, {eta}"
 

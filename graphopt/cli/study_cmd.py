@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from ..errors import ConfigError
-from ..lm import LEVELS
+from ..lm import levels_shown
 from .app import app
 from .common import CacheDir, ConfigFile, MetaModel, NoCache, OptimizerModel, ProgramModel, SetOption, console, make_lm, run_async
 from .executors import ExecutorName, RayAddress, check_ray_address
@@ -38,7 +38,8 @@ def _dry_run(study) -> None:
     console.print(f"Dry run of study {study.name}: {len(rows)} cells")
 
     def spend(figures: dict) -> str:
-        return ", ".join(f"{lvl} {figures[lvl]['calls']:,} calls {figures[lvl]['tokens']:,} tok" for lvl in LEVELS)
+        shown = levels_shown(lvl for lvl, f in figures.items() if f.get("calls"))
+        return ", ".join(f"{lvl} {figures[lvl]['calls']:,} calls {figures[lvl]['tokens']:,} tok" for lvl in shown)
 
     for cell, figures in rows:
         console.print(f"  {cell.key}: {spend(figures)}", soft_wrap=True, highlight=False)
@@ -48,11 +49,12 @@ def _dry_run(study) -> None:
 
 def _print_table(rows, baseline: str | None) -> None:
     table = Table(title="Study result", title_justify="left")
-    for column in ("task", "method", "seeds", "test (mean ± 95% CI)", f"vs {baseline or 'baseline'} (paired)", "program tok", "optimizer tok", "meta tok", "$"):
+    shown = levels_shown(lvl for r in rows for lvl, tokens in r.tokens.items() if tokens)
+    for column in ("task", "method", "seeds", "test (mean ± 95% CI)", f"vs {baseline or 'baseline'} (paired)", *(f"{lvl} tok" for lvl in shown), "$"):
         table.add_column(column, justify="right" if "tok" in column or column == "$" else "left")
     for r in rows:
         table.add_row(r.task, r.method, f"{r.n}/{r.cells}", r.score_text, r.vs_text,
-                      *(f"{r.tokens.get(lvl, 0):,}" for lvl in LEVELS), f"{sum(r.dollars.values()):.4f}")
+                      *(f"{r.tokens.get(lvl, 0):,}" for lvl in shown), f"{sum(r.dollars.values()):.4f}")
     console.print(table)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 __all__ = [
     "TaskName", "Source", "Difficulty", "Seed", "InputKey", "TargetKey", "InputTemplate", "Instruction",
-    "OutputFormat", "Extract", "Metric", "AnswerTokens", "Pipeline", "build_task", "load_program", "read_program_file", "unescape",
+    "OutputFormat", "Extract", "Metric", "AnswerTokens", "Pipeline", "build_task", "task_and_program", "calling_levels",
+    "load_program", "read_program_file", "unescape",
 ]
 
 import inspect
@@ -45,7 +46,8 @@ Extract = Annotated[
 Metric = Annotated[
     str | None,
     typer.Option("--metric", help="How an answer is scored: exact, normalized_exact, contains, numeric[:TOLERANCE], "
-                 "token_f1, choice_letter, regex, or MODULE:FUNCTION (answer, example) -> float (default: the task's)."),
+                 "token_f1, choice_letter, regex, judge[:RUBRIC_FILE] (the --judge-model scores it), "
+                 "or MODULE:FUNCTION (answer, example) -> float (default: the task's)."),
 ]
 Pipeline = Annotated[
     str | None,
@@ -94,6 +96,30 @@ def build_task(
     if extract is None and metric is None and answer_tokens is None:
         return task
     return task.with_answer(extract=extract, metric=metric, max_tokens=answer_tokens)
+
+
+def task_and_program(
+    name: str, *, program: str | None = None, pipeline: str | None = None, **options
+) -> tuple[Task, Program]:
+    """The task a command names, built from its task options, and the program it starts from.
+
+    Args:
+        name: the --task name.
+        program: --program (a file or a shape; None: the task's seed program).
+        pipeline: --pipeline MODULE:FUNCTION, run with the program's steps as its components.
+        options: the other task options (--source, --metric, --input-template, ...), as
+            `build_task` takes them.
+
+    Raises:
+        ConfigError, TaskError: an option the task does not take, a bad rule or file (one line).
+    """
+    task = build_task(name, **options)
+    return task, load_program(program, task, pipeline)
+
+
+def calling_levels(task: Task, *levels: str) -> tuple[str, ...]:
+    """`levels` and the levels the task's metric calls (judge), each once, for `make_lm(levels=...)`."""
+    return tuple(dict.fromkeys((*levels, *task.metric_levels)))
 
 
 def load_program(path: Path | str | None, task: Task, pipeline: str | None = None) -> Program:

@@ -2,7 +2,7 @@
 
 from .budget import Budget, Caps
 from .client import LM, Completion
-from .config import DEFAULT_MODEL, LEVELS, LevelConfig, LMConfig
+from .config import DEFAULT_MODEL, LEVELS, OPTIONAL_LEVELS, LevelConfig, LMConfig, levels_shown
 from .ledger import Ledger, Usage, usage_scope
 from .transport import LiteLLMTransport, Request, Response
 
@@ -12,6 +12,8 @@ __all__ = [
     "LMConfig",
     "LevelConfig",
     "LEVELS",
+    "OPTIONAL_LEVELS",
+    "levels_shown",
     "DEFAULT_MODEL",
     "Budget",
     "Caps",

@@ -42,7 +42,7 @@ class Completion:
 
 
 class LM:
-    """Sends chat requests for the three levels and accounts for every one.
+    """Sends chat requests for the levels (program, optimizer, meta, judge) and accounts for every one.
 
     Args:
         config: models and parameters per level (defaults: the embedded model everywhere).

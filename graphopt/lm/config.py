@@ -1,12 +1,14 @@
-"""Model settings for the three levels: program, optimizer, meta."""
+"""Model settings for the levels: program, optimizer, meta, and judge (an LLM-judge metric's)."""
 
 from __future__ import annotations
 
 __all__ = [
-    "LEVELS", "DEFAULT_MODEL", "LevelConfig", "LocalConfig", "LMConfig", "default_cache_dir", "local_config_from_env",
+    "LEVELS", "OPTIONAL_LEVELS", "DEFAULT_MODEL", "LevelConfig", "LocalConfig", "LMConfig", "default_cache_dir",
+    "local_config_from_env", "model_problem", "levels_shown",
 ]
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,7 +17,21 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_valid
 from ..errors import ConfigError
 from .secrets import strip_secrets
 
-LEVELS = ("program", "optimizer", "meta")
+LEVELS = ("program", "optimizer", "meta", "judge")
+# Levels only some runs call (judge: the `judge` metric and the best_of_n baseline): usage lines
+# and tables show them when they were used, not as a column of zeros.
+OPTIONAL_LEVELS = ("judge",)
+
+
+def levels_shown(used: Iterable[str] = ()) -> tuple[str, ...]:
+    """The levels a usage line or table shows: every level but the optional ones not in `used`.
+
+    Example:
+        >>> levels_shown(), levels_shown(["judge"])
+        (('program', 'optimizer', 'meta'), ('program', 'optimizer', 'meta', 'judge'))
+    """
+    used = set(used)
+    return tuple(level for level in LEVELS if level not in OPTIONAL_LEVELS or level in used)
 
 # The embedded SmolLM2-135M-Instruct, run in process by llama.cpp (see graphopt.lm.local).
 DEFAULT_MODEL = "local/smollm2"
@@ -61,11 +77,12 @@ class LevelConfig(BaseModel):
     transport: Literal["auto", "litellm"] = "auto"
     extra: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("model")
+    @field_validator("model", mode="before")
     @classmethod
-    def _model_named(cls, model: str) -> str:
-        if not model.strip():
-            raise ValueError("empty: name a model, e.g. gpt-4o-mini, or local/smollm2 for the embedded one")
+    def _model_named(cls, model: Any) -> Any:
+        problem = model_problem(model)
+        if problem:
+            raise ValueError(problem)
         return model
 
     @field_validator("api_base")
@@ -137,6 +154,7 @@ class LMConfig(BaseModel):
     program: LevelConfig = Field(default_factory=LevelConfig)
     optimizer: LevelConfig = Field(default_factory=_optimizer_default)
     meta: LevelConfig = Field(default_factory=_optimizer_default)
+    judge: LevelConfig = Field(default_factory=LevelConfig)  # temperature 0: a judge scores, it does not sample
     local: LocalConfig = Field(default_factory=lambda: local_config_from_env())
     cache_dir: Path | None = Field(default_factory=lambda: default_cache_dir())
     max_retries: int = Field(4, ge=0)
@@ -153,12 +171,22 @@ class LMConfig(BaseModel):
         update = {}
         for level, model in models.items():
             if model is not None:
-                if not model.strip():
-                    raise ConfigError(
-                        f"the {level} model is empty: name a model, or local/smollm2 for the embedded one"
-                    )
+                problem = model_problem(model)
+                if problem:
+                    raise ConfigError(f"the {level} model: {problem}")
                 update[level] = self.level(level).model_copy(update={"model": model})
         return self.model_copy(update=update)
+
+
+def model_problem(model: Any) -> str | None:
+    """Why `model` names no model (None, empty, or a provider alone such as "openai/"), else None."""
+    if model is None:
+        return "no model: name one, e.g. gpt-4o-mini, or local/smollm2 for the embedded one"
+    if isinstance(model, str) and not model.strip():
+        return "empty: name a model, e.g. gpt-4o-mini, or local/smollm2 for the embedded one"
+    if isinstance(model, str) and model.strip().endswith("/"):
+        return f"{model.strip()!r} names a provider but no model: write PROVIDER/MODEL, e.g. openai/gpt-4o-mini"
+    return None
 
 
 def default_cache_dir() -> Path | None:

@@ -17,12 +17,15 @@ file given with `--config`:
     [program.extra]                      # more provider arguments
     top_p = 0.9
 
+    [judge]                              # the model of the `judge` metric (an LLM judge)
+    model = "gpt-4o-mini"
+
     [local]                              # the embedded model's pool
     instances = 2
 
 The environment names each setting `GRAPHOPT_<LEVEL>_<KEY>` (GRAPHOPT_PROGRAM_API_BASE) or
 `GRAPHOPT_<KEY>` for the top-level ones (GRAPHOPT_CACHE_DIR, GRAPHOPT_LOCAL_INSTANCES). Flags are
-`--program-model` and the generic `--set LEVEL.KEY=VALUE` (`--set program.extra.top_p=0.9`).
+`--program-model` (and --optimizer-model, --meta-model, --judge-model) and the generic `--set LEVEL.KEY=VALUE` (`--set program.extra.top_p=0.9`).
 
 Example:
     >>> s = resolve_settings(overrides=["program.temperature=0.5"], env={}, cwd=Path("/nonexistent"))

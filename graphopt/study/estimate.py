@@ -22,7 +22,8 @@ def estimate_cell(study: StudySpec, cell: Cell, prompt_tokens: int, answer_token
 
     loop = study.loop
     per_program_call = prompt_tokens + answer_tokens
-    calls = {"program": loop.test_limit, "optimizer": 0, "meta": 0}
+    calls = {level: 0 for level in LEVELS}
+    calls["program"] = loop.test_limit
     kind = "graph" if cell.source is not None else study.method(cell.method).kind
     if kind == "graph":
         calls["program"] += loop.val_limit + loop.steps * (loop.minibatch * (1 + REWRITES) + loop.val_limit)
@@ -33,8 +34,8 @@ def estimate_cell(study: StudySpec, cell: Cell, prompt_tokens: int, answer_token
         settings = {k: tuple(v) if isinstance(v, list) else v for k, v in method.settings.items()}
         figures = estimate(get_budget(method.budget, **settings), prompt_tokens=prompt_tokens, answer_tokens=answer_tokens)
         for level in LEVELS:
-            out[level]["calls"] += figures[level]["calls"]
-            out[level]["tokens"] += figures[level]["tokens"]
+            out[level]["calls"] += figures.get(level, {}).get("calls", 0)
+            out[level]["tokens"] += figures.get(level, {}).get("tokens", 0)
     return out
 
 

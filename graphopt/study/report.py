@@ -18,7 +18,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from ..lm import LEVELS
+from ..lm import LEVELS, levels_shown
 from ..search.paired import paired_difference
 from .spec import StudySpec
 from .store import CellRecord
@@ -144,13 +144,14 @@ def _css() -> str:
 def study_html(study: StudySpec, rows: list[Row], records: list[CellRecord]) -> str:
     """One self-contained page (inline CSS, no script, no request): the table and every cell."""
     done = sum(1 for r in records if r.status == "done")
+    shown = levels_shown(lvl for r in rows for lvl, tokens in r.tokens.items() if tokens)
     head = "".join(f"<th>{escape(h)}</th>" for h in ("task", "method", "seeds done", "test (mean ± 95% CI)",
-                                                       f"vs {study.baseline or 'baseline'} (paired)", *(f"{lvl} tokens" for lvl in LEVELS), "dollars"))
+                                                       f"vs {study.baseline or 'baseline'} (paired)", *(f"{lvl} tokens" for lvl in shown), "dollars"))
     body = []
     for r in rows:
         cls = ' class="transfer"' if " from " in r.method else ""
         cells = [escape(r.task), escape(r.method), f"{r.n}/{r.cells}", escape(r.score_text), escape(r.vs_text),
-                 *(f"{r.tokens.get(lvl, 0):,}" for lvl in LEVELS), f"${sum(r.dollars.values()):.4f}"]
+                 *(f"{r.tokens.get(lvl, 0):,}" for lvl in shown), f"${sum(r.dollars.values()):.4f}"]
         body.append(f"<tr{cls}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     cell_rows = "".join(
         f"<tr><td>{escape(r.key)}</td><td>{escape(r.status)}</td><td>{_test_text(r)}</td><td>{escape(r.error or '')}</td></tr>"

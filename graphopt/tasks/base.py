@@ -16,9 +16,14 @@ import dataclasses
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from ..errors import TaskError
 from ..types import Example, Program, ProgramIO
+
+if TYPE_CHECKING:
+    from ..lm import LM
+    from .metrics import MetricScore
 
 SPLITS = ("train", "val", "test")
 DEFAULT_SIZES = (50, 100, 100)
@@ -38,7 +43,8 @@ class Task:
         train, val, test: the splits (val drives every choice; test is only for reports).
         seed_program: the zero-shot program optimization starts from.
         extract: maps the program's raw output to the answer compared with the target.
-        metric: scores an extracted answer against an example, in [0, 1].
+        metric: scores an extracted answer against an example, in [0, 1]: a function, or a
+            `ModelMetric` that asks a model (the `judge` metric); `ascore` scores either.
         description: one line for `graphopt tasks`.
         stop: strings that end the program's answer (None: none).
         max_tokens: answer length the program model gets unless its level sets max_tokens.
@@ -48,6 +54,7 @@ class Task:
             the same way; "" for a function of your own.
         metric_rule: the name of `metric` ("exact", "numeric:0.01", "module:function"), or "".
         input_template: how a custom file's rows became inputs ("" : one column), for `predict`.
+        rubric: what a good answer must do, for the `judge` metric ("" : its default rubric).
     """
 
     name: str
@@ -56,7 +63,7 @@ class Task:
     test: list[Example]
     seed_program: Program
     extract: Callable[[str], str]
-    metric: Callable[[str, Example], float] = exact_match
+    metric: Callable[[str, Example], float] | Any = exact_match
     description: str = ""
     source: str = ""
     stop: list[str] | None = field(default=None)
@@ -64,6 +71,7 @@ class Task:
     extract_rule: str = ""
     metric_rule: str = ""
     input_template: str = ""
+    rubric: str = ""
 
     def __post_init__(self) -> None:
         # The seed program carries how the task feeds and reads it, so every program derived from
@@ -97,13 +105,14 @@ class Task:
             ConfigError: an unknown rule, or a user metric that cannot be imported or used.
         """
         from .answers import get_extractor
-        from .metrics import get_metric
+        from .metrics import ModelMetric, get_metric
 
         changes: dict = {}
         if extract is not None:
             changes.update(extract=get_extractor(extract), extract_rule=extract)
         if metric is not None:
-            changes.update(metric=get_metric(metric), metric_rule=metric)
+            built = get_metric(metric)
+            changes.update(metric=built.for_task(self) if isinstance(built, ModelMetric) else built, metric_rule=metric)
         if max_tokens is not None:
             changes["max_tokens"] = max_tokens
         task = dataclasses.replace(self, **changes)
@@ -113,10 +122,33 @@ class Task:
         """A copy starting from `program` (e.g. `graphopt search --program FILE`), fed and read by this task."""
         return dataclasses.replace(self, seed_program=program.with_io(self.io() if self.extract_rule else program.io))
 
+    @property
+    def metric_levels(self) -> tuple[str, ...]:
+        """The LM levels the metric calls: ("judge",) for the judge metric, () for a plain one."""
+        from .metrics import metric_levels
+
+        return metric_levels(self.metric)
+
     def score(self, output: str, example: Example) -> tuple[str, float]:
-        """Extracts the answer from `output` and scores it."""
+        """Extracts the answer from `output` and scores it (a plain metric; see `ascore`).
+
+        Raises:
+            TaskError: the metric asks a model (use `ascore`).
+        """
         answer = self.extract(output)
         return answer, float(self.metric(answer, example))
+
+    async def ascore(self, output: str, example: Example, lm: LM) -> tuple[str, MetricScore]:
+        """Extracts the answer from `output` and scores it with any metric, a model's included.
+
+        Raises:
+            LLMError: a model metric's call failed (after its retries).
+            BudgetExceeded: a cap of the model metric's level was reached.
+        """
+        from .metrics import score_answer
+
+        answer = self.extract(output)
+        return answer, await score_answer(self.metric, answer, example, lm)
 
 
 def split_examples(

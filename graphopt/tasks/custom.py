@@ -3,14 +3,18 @@
 Also home of the two readers every loader uses: `read_records` for local files and
 `load_hub_rows` for the Hugging Face Hub (through `datasets`, imported only when called).
 
+A task with a rubric (`rubric=`, or a "rubric" next to the "examples" of a .json task file) is
+scored by the LLM judge on the `judge` level (see `tasks.judge`) unless another metric is chosen.
+
 Example:
     >>> from graphopt.tasks import get_task
     >>> task = get_task("file", path="qa.jsonl", input_key="question", target_key="answer")  # doctest: +SKIP
+    >>> judged = get_task("file", path="qa.csv", rubric="Accept any correct city name.")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-__all__ = ["read_records", "load_hub_rows", "records_to_examples", "file_task", "hub_task"]
+__all__ = ["read_records", "read_file_rubric", "load_hub_rows", "records_to_examples", "file_task", "hub_task"]
 
 import csv
 import io
@@ -67,6 +71,27 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
     if not records:
         raise TaskError(f"{path} has no examples")
     return records
+
+
+def read_file_rubric(path: str | Path) -> str:
+    """The "rubric" of a .json task file ({"examples": [...], "rubric": "..."}); "" when it has none.
+
+    Raises:
+        TaskError: the rubric is not a non-empty string.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".json":
+        return ""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return ""  # read_records reports what is wrong with the file
+    rubric = data.get("rubric") if isinstance(data, dict) else None
+    if rubric is None:
+        return ""
+    if not isinstance(rubric, str) or not rubric.strip():
+        raise TaskError(f"{path}: \"rubric\" must be a non-empty text (what a correct answer must do)")
+    return rubric.strip()
 
 
 def _read_jsonl(text: str, path: Path) -> list[dict[str, Any]]:
@@ -233,12 +258,19 @@ def _custom_task(
     instruction: str | None,
     output_format: str | None,
     input_template: str | None,
+    rubric: str | None = None,
 ) -> Task:
     """The task of the rows read from `where`: split, seed program and scoring shared by "file" and "hub".
 
     Answers are read like BBH's (after "So the answer is ", else the first line) unless a target
-    spans several lines: then the whole output is the answer.
+    spans several lines: then the whole output is the answer. Scored by exact match, or with a
+    rubric by the LLM judge.
     """
+    from .judge import JudgeMetric
+
+    if rubric is not None and (not isinstance(rubric, str) or not rubric.strip()):
+        raise TaskError(f"the rubric of {where} must be a non-empty text (what a correct answer must do)")
+    rubric = (rubric or "").strip()
     examples = records_to_examples(
         records, input_key=input_key, target_key=target_key, where=where, id_prefix=id_prefix,
         input_template=input_template,
@@ -256,9 +288,10 @@ def _custom_task(
         test=test,
         seed_program=program,
         extract=(lambda text: text.strip()) if multiline else extract_answer,
-        metric=exact_match,
+        metric=JudgeMetric(rubric=rubric) if rubric else exact_match,
         extract_rule="whole" if multiline else "bbh",
-        metric_rule="exact",
+        metric_rule="judge" if rubric else "exact",
+        rubric=rubric,
         input_template=input_template or "{" + _default_column(input_key, list(records[0]), _INPUT_NAMES) + "}",
         description=f"examples from {where}",
         source=where,
@@ -278,6 +311,7 @@ def file_task(
     instruction: str | None = None,
     output_format: str | None = None,
     input_template: str | None = None,
+    rubric: str | None = None,
 ) -> Task:
     """A task from a local file of input/target rows, scored by exact match on the first line.
 
@@ -291,6 +325,8 @@ def file_task(
         instruction, output_format: the seed program's text (defaults are generic).
         input_template: the input shown to the program, over several columns
             ("Question: {question}\nChoices: {choices}"), in place of `input_key`.
+        rubric: what a correct answer must do; with one, the LLM judge scores answers (the
+            `judge` metric on the judge level). A .json task file may hold it as "rubric".
 
     Raises:
         TaskError: no path, missing file, unsupported type, empty file, bad line or missing column.
@@ -301,10 +337,12 @@ def file_task(
     path = path if path is not None else source
     if path is None:
         raise TaskError("task 'file' needs path=FILE (a .jsonl, .json or .csv file)")
+    records = read_records(path)
     return _custom_task(
-        "file", read_records(path), where=str(path), id_prefix=Path(path).stem,
+        "file", records, where=str(path), id_prefix=Path(path).stem,
         input_key=input_key, target_key=target_key, sizes=sizes, seed=seed, shuffle=shuffle,
         instruction=instruction, output_format=output_format, input_template=input_template,
+        rubric=rubric if rubric is not None else read_file_rubric(path) or None,
     )
 
 
@@ -323,6 +361,7 @@ def hub_task(
     instruction: str | None = None,
     output_format: str | None = None,
     input_template: str | None = None,
+    rubric: str | None = None,
 ) -> Task:
     """A task from one split of a Hub dataset, scored by exact match on the first line.
 
@@ -331,7 +370,7 @@ def hub_task(
         config: the dataset configuration (subset), e.g. "main".
         split: the split to read; it is then cut into train/val/test.
         input_key, target_key: the columns holding the input and the expected answer.
-        sizes, seed, shuffle, instruction, output_format, input_template: as for the "file" task.
+        sizes, seed, shuffle, instruction, output_format, input_template, rubric: as for the "file" task.
 
     Raises:
         TaskError: no dataset id, the dataset cannot be loaded (offline, gated), or a missing column.
@@ -347,5 +386,5 @@ def hub_task(
     return _custom_task(
         "hub", rows, where=where, id_prefix=prefix,
         input_key=input_key, target_key=target_key, sizes=sizes, seed=seed, shuffle=shuffle,
-        instruction=instruction, output_format=output_format, input_template=input_template,
+        instruction=instruction, output_format=output_format, input_template=input_template, rubric=rubric,
     )

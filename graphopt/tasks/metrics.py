@@ -3,6 +3,10 @@
 A metric is written `NAME`, `NAME:ARG` (e.g. `numeric:0.01`, a tolerance) or `module:function`,
 the user's own function `(answer: str, example: Example) -> float` (imported, never generated).
 
+Most metrics are plain functions. A `ModelMetric` asks a model instead (`judge`, an LLM judge on
+its own `judge` level): it is scored with `await score_answer(metric, answer, example, lm)`,
+which is how evaluation scores every metric, plain or not.
+
 Example:
     >>> from graphopt.types import Example
     >>> ex = Example(id="1", input="2+2?", target="4")
@@ -12,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["METRICS", "get_metric", "metric_names", "normalize", "token_f1", "numeric_match", "contains",
+__all__ = ["METRICS", "get_metric", "metric_names", "ModelMetric", "MetricScore", "score_answer", "metric_levels", "normalize", "token_f1", "numeric_match", "contains",
            "normalized_exact", "regex_match", "choice_letter", "load_user_function"]
 
 import importlib
@@ -24,13 +28,62 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..errors import ConfigError, did_you_mean
+from ..errors import ConfigError, TaskError, did_you_mean
 from ..types import Example
 from .base import exact_match
 from .extract import extract_letter
 
+if TYPE_CHECKING:
+    from ..lm import LM
+
 Metric = Callable[[str, Example], float]
+
+
+class MetricScore(NamedTuple):
+    """A score in [0, 1] and what the metric said about it ("" for a plain metric; a judge's reply)."""
+
+    score: float
+    note: str = ""
+
+
+class ModelMetric:
+    """A metric that asks a model: one method, `ascore`, and the levels it calls.
+
+    Calling it like a plain metric raises: it needs the client, so evaluation awaits `ascore`
+    (see `score_answer`).
+    """
+
+    levels: tuple[str, ...] = ()
+    rule: str = ""
+
+    async def ascore(self, answer: str, example: Example, lm: LM) -> MetricScore:
+        raise NotImplementedError
+
+    def for_task(self, task: Any) -> ModelMetric:
+        """This metric completed by the task it scores (e.g. the judge takes the task's rubric)."""
+        return self
+
+    def __call__(self, answer: str, example: Example) -> float:
+        raise TaskError(f"metric {self.rule!r} asks a model: score with await score_answer(metric, answer, example, lm)")
+
+
+async def score_answer(metric: Metric | ModelMetric, answer: str, example: Example, lm: LM) -> MetricScore:
+    """The score of `answer` by any metric: a plain one is called, a model metric awaited.
+
+    Raises:
+        LLMError: a model metric's call failed (after its retries).
+        BudgetExceeded: a cap of the model metric's level was reached.
+    """
+    if isinstance(metric, ModelMetric):
+        return await metric.ascore(answer, example, lm)
+    return MetricScore(float(metric(answer, example)))
+
+
+def metric_levels(metric: Any) -> tuple[str, ...]:
+    """The LM levels `metric` calls: none for a plain function."""
+    return tuple(metric.levels) if isinstance(metric, ModelMetric) else ()
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _NUMBER = re.compile(r"[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
@@ -102,7 +155,7 @@ def regex_match(answer: str, example: Example) -> float:
 
 @dataclass(frozen=True)
 class _Entry:
-    build: Callable[[str | None], Metric]
+    build: Callable[[str | None], Metric | ModelMetric]
     doc: str
     arg: str = ""
 
@@ -117,6 +170,12 @@ def _numeric(arg: str | None) -> Metric:
     return lambda answer, example: numeric_match(answer, example, tolerance)
 
 
+def _judge(arg: str | None) -> ModelMetric:
+    from .judge import judge_metric
+
+    return judge_metric(arg)
+
+
 METRICS: dict[str, _Entry] = {
     "exact": _Entry(lambda arg: exact_match, "the answer equals the target exactly"),
     "normalized_exact": _Entry(lambda arg: normalized_exact, "equal after lowercasing, dropping punctuation and articles"),
@@ -125,6 +184,7 @@ METRICS: dict[str, _Entry] = {
     "token_f1": _Entry(lambda arg: token_f1, "F1 of the answer's and target's words"),
     "choice_letter": _Entry(lambda arg: choice_letter, "the choice letter read from the answer equals the target's"),
     "regex": _Entry(lambda arg: regex_match, "the answer matches the target read as a regular expression"),
+    "judge": _Entry(_judge, "the judge level's model scores the answer against the target and a rubric (judge:RUBRIC_FILE)", "rubric file"),
 }
 
 
@@ -181,14 +241,16 @@ def _user_metric(ref: str) -> Metric:
     return metric
 
 
-def get_metric(rule: str) -> Metric:
+def get_metric(rule: str) -> Metric | ModelMetric:
     """The metric a rule names.
 
     Args:
-        rule: a name ("exact", "contains", ...), `numeric:TOLERANCE`, or `module:function`.
+        rule: a name ("exact", "contains", ...), `numeric:TOLERANCE`, `judge:RUBRIC_FILE`, or
+            `module:function`.
 
     Returns:
-        A function `(answer, example) -> float` in [0, 1] (a user function's value is clamped).
+        A function `(answer, example) -> float` in [0, 1] (a user function's value is clamped),
+        or a `ModelMetric` (judge) scored with `score_answer`.
 
     Raises:
         ConfigError: an unknown name (with the closest names), a bad argument, or a user function

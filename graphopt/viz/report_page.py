@@ -189,7 +189,9 @@ def _usage(data: _Run, config: Mapping[str, Any]) -> str:
     models = config.get("models") if isinstance(config.get("models"), Mapping) else {}
     head = "".join(f"<th>{h}</th>" for h in ("level", "model", "calls", "cache hits", "prompt tok", "completion tok", "tokens", "dollars"))
     body = []
-    for level, usage in [*((lv, data.usage["levels"].get(lv, {})) for lv in LEVELS), ("total", data.usage["total"])]:
+    # The store's levels always, then any other level the run called (judge: an LLM-judge metric).
+    levels = [*LEVELS, *(lv for lv in data.usage["levels"] if lv not in LEVELS)]
+    for level, usage in [*((lv, data.usage["levels"].get(lv, {})) for lv in levels), ("total", data.usage["total"])]:
         model = models.get(level, "") if level != "total" else ""
         cells = [usage.get(k) for k in ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "tokens")]
         body.append(

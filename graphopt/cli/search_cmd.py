@@ -11,12 +11,22 @@ from rich.table import Table
 
 from ..errors import ConfigError
 from ..graph.io import load_graph
-from ..lm import LEVELS
+from ..lm import LEVELS, levels_shown
+from ..tasks.base import Task
 from .app import app
 from .checks import check_cache_dir, check_output
 from .executors import ExecutorName, RayAddress, make_executor
-from .common import CacheDir, ConfigFile, SetOption, MetaModel, NoCache, OptimizerModel, ProgramModel, console, make_lm, print_usage, run_async
-from .taskopts import Difficulty, InputKey, Seed, Source, TargetKey, TaskName, build_task, load_program
+from .common import (
+    CacheDir, ConfigFile, JudgeModel, MetaModel, NoCache, OptimizerModel, ProgramModel, SetOption, console, make_lm, print_usage,
+    run_async,
+)
+from .taskopts import (
+    AnswerTokens, Difficulty, Extract, InputKey, InputTemplate, Instruction, Metric, OutputFormat, Pipeline, Seed, Source,
+    TargetKey, TaskName, calling_levels, task_and_program,
+)
+
+# One judge call per scored answer: the judge's prompt (rubric, input, target, answer) and its reply.
+JUDGE_CALL_TOKENS = 400
 
 
 def _k(n: float) -> str:
@@ -28,6 +38,25 @@ def _fmt_usage(usage: dict[str, dict[str, float]]) -> str:
     parts = [f"{level} {_k(usage[level].get('tokens', 0))}" for level in LEVELS if usage.get(level)]
     dollars = sum(u.get("cost", 0.0) for u in usage.values())
     return ("tokens " + " ".join(parts) if parts else "nothing spent") + (f" ${dollars:.4f}" if dollars else "")
+
+
+def _prompt_tokens(task: Task) -> int:
+    """About how many tokens the seed program's prompt has (a quarter of its characters, on 5 train examples)."""
+    sample = task.train[:5]
+    chars = sum(sum(len(m["content"]) for m in task.seed_program.messages(ex.input)) for ex in sample)
+    return max(1, chars // max(len(sample), 1) // 4)
+
+
+def _estimate(plan: Any, task: Task) -> dict[str, dict[str, int]]:
+    """The search's upper estimate per level; with a judge metric, one judge call per program call."""
+    from ..search.budgets import estimate
+
+    prompt_tokens = _prompt_tokens(task)
+    figures = estimate(plan, prompt_tokens=prompt_tokens)
+    if "judge" in task.metric_levels and "judge" not in figures:
+        calls = figures["program"]["calls"]
+        figures["judge"] = {"calls": calls, "tokens": calls * (prompt_tokens + JUDGE_CALL_TOKENS)}
+    return figures
 
 
 def _progress(kind: str, data: dict[str, Any]) -> None:
@@ -80,19 +109,31 @@ def search_command(
     program_model: ProgramModel = None,
     optimizer_model: OptimizerModel = None,
     meta_model: MetaModel = None,
+    judge_model: JudgeModel = None,
     source: Source = None,
     difficulty: Difficulty = None,
     seed: Seed = 0,
     input_key: InputKey = None,
     target_key: TargetKey = None,
+    input_template: InputTemplate = None,
+    instruction: Instruction = None,
+    output_format: OutputFormat = None,
+    extract: Extract = None,
+    metric: Metric = None,
+    answer_tokens: AnswerTokens = None,
+    pipeline: Pipeline = None,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
     config_file: ConfigFile = None,
     overrides: SetOption = None,
     program: Annotated[str | None, typer.Option("--program", help="Program JSON (or a shape: direct, cot, reason_then_answer) every graph starts from, instead of the task's seed.")] = None,
 ) -> None:
-    """Search for the best optimizer graph for a task and save it as best.graph.json."""
-    from ..search.budgets import embedded_minutes, estimate, get_budget, parse_level_caps
+    """Search for the best optimizer graph for a task and save it as best.graph.json.
+
+    The task options (--metric, --extract, --input-template, --pipeline, ...) are those of
+    `graphopt optimize`; with --metric judge the --judge-model scores every answer.
+    """
+    from ..search.budgets import embedded_minutes, get_budget, parse_level_caps
     from ..search.pipeline import run_search
 
     if out is None:
@@ -115,18 +156,21 @@ def search_command(
         selection=selection,
         levels=parse_level_caps(level_cap) if level_cap else None,
     )
-    the_task = build_task(task, source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key)
-    if program is not None:  # every inner loop starts from the user's program
-        the_task = the_task.with_seed_program(load_program(program, the_task))
+    the_task, start = task_and_program(
+        task, program=program, pipeline=pipeline,
+        source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key,
+        input_template=input_template, instruction=instruction, output_format=output_format,
+        extract=extract, metric=metric, answer_tokens=answer_tokens,
+    )
+    if program is not None or pipeline is not None:  # every inner loop starts from the user's program
+        the_task = the_task.with_seed_program(start)
     seeds = [load_graph(name) for name in plan.seeds]
     if dry_run:
-        sample = the_task.train[:5]
-        chars = sum(sum(len(m["content"]) for m in the_task.seed_program.messages(ex.input)) for ex in sample)
-        figures = estimate(plan, prompt_tokens=max(1, chars // max(len(sample), 1) // 4))
+        figures = _estimate(plan, the_task)
         table = Table(title=f"Dry run ({plan.name}): at most {figures['graphs']['calls']} graphs", title_justify="left")
         for column in ("level", "calls", "tokens"):
             table.add_column(column, justify="left" if column == "level" else "right")
-        for level in LEVELS:
+        for level in levels_shown(the_task.metric_levels):
             row = figures.get(level, {"calls": 0, "tokens": 0})  # judge: only with a judge metric
             table.add_row(level, f"{row['calls']:,}", f"{row['tokens']:,}")
         console.print(table)
@@ -137,8 +181,8 @@ def search_command(
         return
     check_output(out, "--out", directory=True)
     lm = make_lm(
-        program_model, optimizer_model, meta_model, config_file=config_file, overrides=overrides,
-        cache_dir=cache_dir, no_cache=no_cache, budget=plan.lm_budget(),
+        program_model, optimizer_model, meta_model, judge_model=judge_model, config_file=config_file, overrides=overrides,
+        cache_dir=cache_dir, no_cache=no_cache, budget=plan.lm_budget(), levels=calling_levels(the_task, "program", "optimizer", "meta"),
     )
     try:
         check_cache_dir(lm)
@@ -149,9 +193,7 @@ def search_command(
     console.print(f"search on {the_task.name}, budget {plan.name}, {executor.parallel} evaluation(s) in flight, run dir {out}")
     from .progress import search_progress
 
-    sample = the_task.train[:5]
-    chars = sum(sum(len(m["content"]) for m in the_task.seed_program.messages(ex.input)) for ex in sample)
-    on_event = search_progress(estimate(plan, prompt_tokens=max(1, chars // max(len(sample), 1) // 4))["graphs"]["calls"], _progress)
+    on_event = search_progress(_estimate(plan, the_task)["graphs"]["calls"], _progress)
     try:
         report = run_async(run_search(
             the_task, lm, plan, out, seeds, resume=resume, seed=seed, on_event=on_event,
@@ -169,13 +211,14 @@ def search_command(
         executor.close()
         lm.close()
     table = Table(title="Search result", title_justify="left")
-    for column in ("role", "id", "graph", "val", "test", "program tok", "optimizer tok", "meta tok", "val vs best seed (paired)"):
+    shown = levels_shown(level for row in report.rows for level, tokens in row.tokens.items() if tokens)
+    for column in ("role", "id", "graph", "val", "test", *(f"{level} tok" for level in shown), "val vs best seed (paired)"):
         table.add_column(column, justify="left" if column in ("role", "id", "graph", "val vs best seed (paired)") else "right")
     for row in report.rows:
         table.add_row(
             row.role, row.candidate_id, row.name[:48], "n/a" if row.val_score is None else f"{row.val_score:.3f}",
             "n/a" if row.test_score is None else f"{row.test_score:.3f}",
-            f"{row.tokens.get('program', 0):,}", f"{row.tokens.get('optimizer', 0):,}", f"{row.tokens.get('meta', 0):,}",
+            *(f"{row.tokens.get(level, 0):,}" for level in shown),
             row.vs_best_seed,
         )
     console.print(table)

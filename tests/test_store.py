@@ -271,6 +271,22 @@ def test_resume_with_another_task_or_other_models_is_refused_in_one_line(store):
         reopen(store, {**CONFIG, "models": {**CONFIG["models"], "meta": "claude"}})
 
 
+def test_a_run_stored_without_a_level_resumes_whatever_that_level_is_set_to(store):
+    # A run made before the judge level existed recorded three levels; its judge setting is not compared.
+    models = {**CONFIG["models"], "judge": "gpt-4o-mini"}
+    other = reopen(store, {**CONFIG, "models": models})
+    assert other.resumed
+    other.close()
+    with pytest.raises(ConfigError, match="was made for models"):
+        reopen(store, {**CONFIG, "models": {**models, "meta": "claude"}})  # a recorded level still counts
+    from graphopt.store.run_store import _check_identity
+
+    stored = {"levels": {"program": {"model": "local/smollm2"}}}
+    _check_identity("run", stored, {"levels": {"program": {"model": "local/smollm2"}, "judge": {"model": "gpt-4o"}}})
+    with pytest.raises(ConfigError, match="other model settings"):
+        _check_identity("run", stored, {"levels": {"program": {"model": "gpt-4o"}}})
+
+
 def test_resume_may_change_budgets(store):
     other = reopen(store, {**CONFIG, "budgets": {"dollars": 10.0}})
     assert other.run().config["budgets"] == {"dollars": 10.0}

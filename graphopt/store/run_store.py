@@ -72,6 +72,18 @@ _IDENTITY_PARTS = {
 }
 
 
+# Parts keyed by model level: a level the stored run did not record (a run made before the judge
+# level existed, or that never called it) is not compared.
+_PER_LEVEL = ("models", "levels")
+
+
+def _as_recorded(key: str, stored: Any, given: Any) -> Any:
+    """`given` as the stored run could have recorded it: per-level parts keep only the stored levels."""
+    if key in _PER_LEVEL and isinstance(stored, Mapping) and isinstance(given, Mapping):
+        return {level: value for level, value in given.items() if level in stored}
+    return given
+
+
 def _check_identity(location: str, stored: Any, given: Any) -> None:
     """Raises ConfigError naming the first part of the run's identity that differs.
 
@@ -80,7 +92,8 @@ def _check_identity(location: str, stored: Any, given: Any) -> None:
     if not isinstance(stored, Mapping) or not isinstance(given, Mapping):
         return
     for part, meaning in _IDENTITY_PARTS.items():
-        old, new = stored.get(part), given.get(part)
+        old = stored.get(part)
+        new = _as_recorded(part, old, given.get(part))
         if old == new:
             continue
         detail = ""
@@ -205,7 +218,7 @@ class RunStore:
                 self.resumed = False
             else:
                 for key in COMPATIBLE_KEYS:
-                    if found.config.get(key) != clean.get(key):
+                    if found.config.get(key) != _as_recorded(key, found.config.get(key), clean.get(key)):
                         raise ConfigError(
                             f"run dir {self.location} was made for {_describe(key, found.config.get(key))}; "
                             "use another --out or the same settings"

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import RunError
 from ..graph.spec import GraphSpec
-from ..lm import LEVELS, LM, Ledger, Usage
+from ..lm import LM, Ledger, Usage, levels_shown
 from ..store import RunStore
 from ..tasks.base import Task
 from .archive import graph_hash
@@ -39,13 +39,17 @@ def data_fingerprint(task: Task) -> str:
             digest.update(json.dumps([ex.id, ex.input, ex.target], ensure_ascii=False).encode())
         digest.update(b"|")
     digest.update(task.seed_program.model_dump_json().encode())
+    # How answers are read and scored: another metric or extractor gives other scores.
+    rules = [getattr(task, "extract_rule", None), getattr(task, "metric_rule", None), getattr(task, "rubric", "")]
+    if any(rules):
+        digest.update(json.dumps(rules, default=str).encode())
     return digest.hexdigest()[:16]
 
 
 def run_identity(task: Task, lm: LM, budget: SearchBudget, seed: int, seed_graphs: Sequence[GraphSpec]) -> dict[str, Any]:
     """What must be equal for a stored run to be continued: data, seed, loop sizes, seeds, models."""
     levels = {}
-    for level in LEVELS:
+    for level in levels_shown(task.metric_levels):  # the judge only when the metric calls it
         cfg = lm.config.level(level)
         levels[level] = {k: v for k, v in cfg.model_dump(mode="json").items() if k in _LEVEL_FIELDS and v not in (None, {}, "")}
     return {

@@ -15,7 +15,7 @@ import weakref
 from abc import ABC, abstractmethod
 
 from ..errors import ConfigError
-from ..lm import LEVELS, LM
+from ..lm import LM, levels_shown
 from ..tasks.base import Task
 from .unit import EvalUnit, UnitResult, run_unit
 
@@ -59,7 +59,7 @@ def default_parallel(lm: LM) -> int:
     prefix of what it served last (the pool routes a program's calls to the instance holding
     its prefix); more evaluations in flight than instances would only evict those prefixes.
     """
-    if not any(lm.model(level).startswith("local/") for level in LEVELS):
+    if not any(lm.model(level).startswith("local/") for level in levels_shown()):  # an unused judge does not count
         return API_PARALLEL
     local = getattr(lm.config, "local", None)
     instances = getattr(local, "instances", None)

@@ -171,7 +171,7 @@ def estimate(budget: SearchBudget, *, prompt_tokens: int, answer_tokens: int = 2
 # Seconds per token on the embedded model with two cores, measured on the development machine
 # (benchmarks/search_quality.py runs: program calls are short prompts with short answers; the
 # optimizer's and meta model's are long generations).
-EMBEDDED_SECONDS_PER_TOKEN = {"program": 0.00125, "optimizer": 0.01, "meta": 0.01}
+EMBEDDED_SECONDS_PER_TOKEN = {"program": 0.00125, "optimizer": 0.01, "meta": 0.01, "judge": 0.003}
 
 
 def embedded_minutes(figures: dict[str, dict[str, int]]) -> float:

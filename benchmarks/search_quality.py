@@ -45,7 +45,9 @@ from pathlib import Path
 
 from graphopt.errors import BudgetExceeded
 from graphopt.graph.io import load_graph
-from graphopt.lm import LEVELS, LM, Budget, Caps, LMConfig
+from graphopt.lm import LM, Budget, Caps, LMConfig, levels_shown
+
+LEVELS = levels_shown()  # program, optimizer, meta: the methods here call no judge
 from graphopt.loop import optimize
 from graphopt.program import evaluate, run_program
 from graphopt.search.budgets import get_budget

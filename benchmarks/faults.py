@@ -2,7 +2,7 @@
 
 The stub server (graphopt.testing.StubServer, on 127.0.0.1) answers as the scripted search model
 and fails a seeded share of requests with 429, 500 or 503; one run gets a persistent 401 whose
-body echoes the key. The client retries (4 retries, short backoff). Expected:
+body echoes the key. The client retries (6 retries, short backoff: a race repeats some calls, so a run makes more). Expected:
 
 - 20%: the same store contents and winner as the clean run (every failure retried away);
 - 50%: the same, or stopped with a clear error (`--max-error-rate`), never a different winner;
@@ -61,7 +61,7 @@ class FaultyServer(StubServer):
 def search(server: StubServer, run_dir: Path) -> tuple[str, str]:
     """(outcome, detail): "finished" and the winner, or the error's class and message."""
     level = LevelConfig(model="openai/stub-model", api_base=server.base_url)
-    config = LMConfig(program=level, optimizer=level, meta=level, cache_dir=None, max_retries=4,
+    config = LMConfig(program=level, optimizer=level, meta=level, cache_dir=None, max_retries=6,
                       backoff_base=0.01, backoff_max=0.05)
     lm = LM(config)
     task = get_task("word_sorting", difficulty="easy", sizes=(12, 8, 8), seed=3)

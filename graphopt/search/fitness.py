@@ -268,7 +268,7 @@ class Evaluator:
         by screen score (ties: fewer tokens) continues to the full inner loop and validation set;
         the others are recorded as "screened". Finished or screened graphs (a resumed run) keep
         their stored outcome; a graph whose screen failed or was cut is recorded as such."""
-        screens = await self._in_waves(rows, self._screen, self._screen_estimate, strict=True)
+        screens = await self._in_waves(rows, self._screen, lambda row: self._estimate(row, screen=True), strict=True)
         # A graph finished or screened out before a resume is ranked by its recorded screen,
         # so the resumed race promotes what the first one did.
         recorded = {
@@ -302,9 +302,6 @@ class Evaluator:
         messages = self.seed_program.messages(self.task.train[0].input) if self.task.train else []
         prompt = sum(len(m["content"]) for m in messages) // 4 + (self.task.max_tokens or 32)
         return estimate_unit(GraphSpec.model_validate(row.spec), self.budget, prompt, screen=screen, train=len(self.task.train))
-
-    def _screen_estimate(self, row: Any) -> UnitEstimate:
-        return self._estimate(row, screen=True)
 
     async def _screen(self, row: Any) -> Fitness:
         """A graph's screen: its stored outcome when it has one, else its first step, run now

@@ -15,11 +15,12 @@ the program the loop returns (and for the start program, to report the gain). Wh
 too small to spare a dev split (under `MIN_TRAIN_FOR_DEV` examples), acceptance falls back to
 validation and the result says so (`accept_on`).
 
-A loop can be run in two rungs (the search's successive halving): a short first run scored on a
-few validation examples (`final_limit`), and, for the graphs that won their race, a continuation
-(`resume=` the first run's result) that runs the remaining steps with the same dev split and the
-same minibatch sequence and scores the full validation set. Two rungs make the same steps as one
-run, so racing costs the winners almost nothing (their start program's calls come from the cache).
+A loop can be run in rungs (the search's racing): a short first run scored on a few validation
+examples (`final_ids`), perhaps scored again on more of them, and, for the graphs that go on, a
+continuation (`resume=` the earlier result) that runs the remaining steps with the same dev split
+and the same minibatch sequence and scores the full validation set. Rungs make the same steps as
+one run, and a continuation scores only the validation examples its programs were not scored on
+before (the earlier per-example scores are carried), so racing costs the winners nothing twice.
 
 Example:
     >>> import asyncio
@@ -60,11 +61,11 @@ from pydantic import BaseModel, Field
 from .errors import BudgetExceeded, ConfigError, TaskError, did_you_mean
 from .graph.compile import CompiledOptimizer, compile_graph
 from .graph.spec import GraphSpec
-from .lm import LM, Ledger, usage_scope
+from .lm import LM, Ledger, sample_place, usage_scope
 from .operators.base import StepContext
 from .program import evaluate, run_program
 from .tasks.base import Task
-from .types import SCHEMA_VERSION, Attempt, Example, Program, Trace
+from .types import SCHEMA_VERSION, Attempt, Example, Program, Trace, mean_and_stderr
 
 
 class AcceptStrategy(ABC):
@@ -175,7 +176,7 @@ class OptimizeResult(BaseModel):
         best_val, initial_val: validation accuracy of it and of the start program (None if not
             measured because the budget ran out first); best_val_stderr: its standard error.
         val_scores: the best program's score on each validation example, by example id (paired
-            comparisons between graphs use these).
+            comparisons between graphs use these); initial_val_scores: the start program's.
         accept_on: "dev" (a split carved from train) or "val": where candidates were accepted.
         best_dev: the best program's acceptance score (equal to best_val when accept_on is "val").
         initial_dev: the start program's acceptance score (a continuation needs it).
@@ -195,6 +196,7 @@ class OptimizeResult(BaseModel):
     initial_val: float | None
     best_val_stderr: float | None = None
     val_scores: dict[str, float] = Field(default_factory=dict)
+    initial_val_scores: dict[str, float] = Field(default_factory=dict)
     accept_on: str = "val"
     best_dev: float | None = None
     initial_dev: float | None = None
@@ -239,13 +241,19 @@ class _Scorer:
             self.traces[(program.id, trace.example.id)] = trace
         return [self.traces[(program.id, ex.id)] for ex in examples]
 
+    def know(self, program: Program, split: str, scores: dict[str, float]) -> None:
+        """Per-example scores measured before (a resumed loop's): those examples are not run again."""
+        self.per_example.setdefault((program.id, split), {}).update(scores)
+
     async def validation(self, program: Program, examples: list[Example], split: str = "val") -> float:
         key = (program.id, split)
-        if key not in self.val:
-            evaluation = await evaluate(program, examples, self.task, self.lm)
+        known = self.per_example.setdefault(key, {})
+        todo = [ex for ex in examples if ex.id not in known]
+        if todo:
+            evaluation = await evaluate(program, todo, self.task, self.lm)
             self._count(evaluation.traces)
-            self.val[key] = (evaluation.accuracy, evaluation.stderr)
-            self.per_example[key] = {t.example.id: t.score for t in evaluation.traces}
+            known.update({t.example.id: t.score for t in evaluation.traces})
+        self.val[key] = mean_and_stderr([known[ex.id] for ex in examples])
         return self.val[key][0]
 
 
@@ -261,7 +269,7 @@ async def optimize(
     val_limit: int | None = None,
     seed: int = 0,
     on_step: Callable[[StepRecord], None] | None = None,
-    final_limit: int | None = None,
+    final_ids: tuple[str, ...] | None = None,
     resume: OptimizeResult | None = None,
 ) -> OptimizeResult:
     """Optimizes `program` on `task` with an optimizer graph.
@@ -281,8 +289,9 @@ async def optimize(
             that large too).
         seed: seeds the minibatch sampling.
         on_step: called with each step's record as soon as the step ends.
-        final_limit: score the returned program on the first N validation examples only (a
-            screen); the dev split is still sized by `val_limit`, so a continuation matches.
+        final_ids: score the returned program on these validation examples only (a screen; ids
+            among the first `val_limit`); the dev split is still sized by `val_limit`, so a
+            continuation matches.
         resume: an earlier result of this loop (same program, graph, sizes and seed) to continue
             from: its steps count towards `steps`, its best program and history are kept.
 
@@ -299,7 +308,10 @@ async def optimize(
     if steps < 0 or minibatch_size < 1 or (val_limit is not None and val_limit < 1):
         raise ConfigError("steps must be >= 0, minibatch size and val limit >= 1")
     compiled = graph if isinstance(graph, CompiledOptimizer) else compile_graph(graph)
-    val = task.val[:val_limit][:final_limit]
+    val = task.val[:val_limit]
+    if final_ids is not None:
+        wanted = set(final_ids)
+        val = [ex for ex in val if ex.id in wanted]
     if not val or not task.train:
         raise TaskError(f"task {task.name!r} needs train and validation examples to optimize")
     pool, accept_set, accept_on = acceptance_split(task, val_limit)
@@ -313,6 +325,8 @@ async def optimize(
     with usage_scope() as spent:
         if resume is not None and resume.initial_dev is not None:
             attempts = _resumed(result, resume, program, pool, minibatch_size, rng)
+            scorer.know(resume.best_program, "val", resume.val_scores)
+            scorer.know(program, "val", resume.initial_val_scores)
         else:
             try:
                 result.best_dev = result.initial_dev = await scorer.validation(program, accept_set, accept_on)
@@ -323,7 +337,7 @@ async def optimize(
         for step in range(len(result.history) + 1, steps + 1):
             record = StepRecord(step=step, current_id=result.best_program.id)
             clock = time.perf_counter()
-            with usage_scope() as step_spent:
+            with usage_scope() as step_spent, sample_place(f"step{step}"):
                 try:
                     await _step(record, result, compiled, task, lm, scorer, strategy, attempts, accept_set, accept_on,
                                 rng.sample(pool, min(minibatch_size, len(pool))))
@@ -406,9 +420,10 @@ async def _finish(
     best, first = (result.best_program.id, "val"), (start.id, "val")
     if best in scorer.val:
         result.best_val, result.best_val_stderr = scorer.val[best]
-        result.val_scores = dict(scorer.per_example[best])
+        result.val_scores = {ex.id: scorer.per_example[best][ex.id] for ex in val}
     if first in scorer.val:
         result.initial_val = scorer.val[first][0]
+        result.initial_val_scores = {ex.id: scorer.per_example[first][ex.id] for ex in val}
     if exc is not None:
         result.stopped, result.stop_reason = "budget", str(exc)
     result.usage = spent.to_dict()["levels"]

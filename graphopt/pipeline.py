@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, LLMError
+from .errors import BudgetExceeded, ConfigError, LLMError
 from .tasks.metrics import load_user_function
 from .types import ANSWER_STEP, Example, Program, Step, StepTrace, Trace
 
@@ -158,6 +158,8 @@ async def run_pipeline(program: Program, example: Example, task: Task, lm: LM, l
             output = await asyncio.get_running_loop().run_in_executor(_threads(), call)
             if inspect.isawaitable(output):
                 output = await output
+    except BudgetExceeded:
+        raise  # a cap reached inside the pipeline: the evaluation is partial, not a score of 0
     except LLMError as exc:
         if exc.fatal:
             raise

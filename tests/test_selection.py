@@ -34,9 +34,10 @@ def test_tournament_of_the_whole_population_always_picks_the_best():
     assert names(picked) == ["best"] * 10
 
 
-def test_tournament_breaks_score_ties_by_lower_cost():
-    pop = [s("dear", 0.5, 900), s("cheap", 0.5, 100)]
-    assert names(Tournament(size=2).select(pop, 3, random.Random(1))) == ["cheap"] * 3
+def test_tournament_breaks_score_ties_by_a_changed_program_then_age_never_by_cost():
+    unchanged = Scored(spec=None, graph_hash="cheap_noop", val_score=0.5, cost_tokens=10, changed=False)
+    older, younger = s("dear_old", 0.5, 900), Scored(spec=None, graph_hash="cheap_new", val_score=0.5, cost_tokens=100, generation=2)
+    assert names(Tournament(size=3).select([unchanged, younger, older], 3, random.Random(1))) == ["dear_old"] * 3
 
 
 def test_tournament_of_one_is_uniform_and_larger_sizes_favour_better_items():
@@ -83,7 +84,7 @@ def test_pareto_selection_cuts_a_front_by_crowding_keeping_its_extremes():
     assert picked[2] == "lone"
 
 
-def test_elite_is_best_score_then_lower_cost_one_per_graph():
-    pop = POP + [s("best", 0.9, 900), s("tie", 0.9, 800)]
-    assert names(elite(pop, 3)) == ["tie", "best", "mid"]
-    assert names(Elitism().select(pop, 2, random.Random(0))) == ["tie", "best"]
+def test_elite_is_best_score_then_older_one_per_graph_cost_never_decides():
+    pop = POP + [s("best", 0.9, 900), Scored(spec=None, graph_hash="tie", val_score=0.9, cost_tokens=800, generation=1)]
+    assert names(elite(pop, 3)) == ["best", "tie", "mid"]
+    assert names(Elitism().select(pop, 2, random.Random(0))) == ["best", "tie"]

@@ -27,6 +27,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 
 from ..errors import CompileError, GraphoptError, RunError, SpecError
+from ..lm import sample_place
 from ..operators.base import Dropped, Operator, StepContext
 from ..operators.registry import get_operator
 from ..types import Attempt, Program, Trace
@@ -127,7 +128,8 @@ def _make_node(node: NodeSpec, op: Operator, ports: list[str], feeds: dict[str, 
         inputs = {port: state[f"{node.id}.{port}"] for port in ports if f"{node.id}.{port}" in state}
         started = time.perf_counter()
         try:
-            outputs = await op.run(ctx, inputs)
+            with sample_place(node.id):
+                outputs = await op.run(ctx, inputs)
         except GraphoptError:
             raise
         except Exception as exc:

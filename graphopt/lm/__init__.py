@@ -4,6 +4,7 @@ from .budget import Budget, Caps
 from .client import LM, Completion
 from .config import DEFAULT_MODEL, LEVELS, OPTIONAL_LEVELS, LevelConfig, LMConfig, levels_shown
 from .ledger import Ledger, Usage, usage_scope
+from .places import current_place, sample_place
 from .transport import LiteLLMTransport, Request, Response
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "Ledger",
     "Usage",
     "usage_scope",
+    "sample_place",
+    "current_place",
     "FakeModel",
     "LiteLLMTransport",
     "Request",

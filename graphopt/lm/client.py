@@ -26,6 +26,7 @@ from .budget import Budget
 from .cache import ResponseCache, request_key
 from .config import DEFAULT_MAX_TOKENS, LEVELS, LMConfig
 from .ledger import Ledger, Usage, record_in_scopes
+from .places import current_place
 from .transport import LiteLLMTransport, Request, Response, Transport, classify
 
 _UNSET: Any = object()
@@ -72,7 +73,7 @@ class LM:
             weakref.WeakKeyDictionary()
         )
         self._inflight: dict[str, asyncio.Future] = {}
-        self._occurrences: dict[str, int] = {}
+        self._occurrences: dict[tuple[str, str], int] = {}
         self._pending: dict[str, int] = {}
 
     # -- configuration -------------------------------------------------------------------------
@@ -120,9 +121,9 @@ class LM:
         """One chat completion at `level`.
 
         Identical requests at temperature 0 are answered once (from the cache, or by joining the
-        call in flight). At temperature > 0 the n-th identical request in this client is a
-        separate sample with its own cache entry, so repeated sampling stays diverse while a
-        rerun of the same work is served from the cache.
+        call in flight). At temperature > 0 the n-th identical request at the same place (see
+        `places`) is a separate sample with its own cache entry, so repeated sampling stays
+        diverse while a rerun of the same work, concurrent or resumed, gets the same samples.
 
         Raises:
             BudgetExceeded: a cap was reached before the call.
@@ -142,12 +143,14 @@ class LM:
         )
         base_key = request_key(request.cache_fields())
         if request.temperature > 0:
-            sample = self._occurrences.get(base_key, 0)
-            self._occurrences[base_key] = sample + 1
-            key = request_key({"request": base_key, "sample": sample})
-            if sample and request.seed is not None:
-                # A provider that honours seeds would repeat itself; vary it per sample.
-                request = Request(**{**request.__dict__, "seed": request.seed + sample})
+            place = current_place()
+            sample = self._occurrences.get((place, base_key), 0)
+            self._occurrences[(place, base_key)] = sample + 1
+            key = request_key({"request": base_key, "sample": sample, **({"place": place} if place else {})})
+            if (sample or place) and request.seed is not None:
+                # A provider that honours seeds would repeat itself; vary it per sample and place.
+                offset = sample if not place else int(request_key({"place": place, "sample": sample})[:6], 16)
+                request = Request(**{**request.__dict__, "seed": request.seed + offset})
         else:
             key = base_key
 

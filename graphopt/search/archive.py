@@ -70,6 +70,7 @@ class Scored:
         candidate_id: the run store's id of this evaluation, when there is one.
         generation: the search generation it was proposed in.
         per_example: its score on each validation example (example id -> score), when known.
+        changed: False when its inner loop returned the program it started from.
     """
 
     spec: GraphSpec
@@ -79,15 +80,19 @@ class Scored:
     candidate_id: str | None = None
     generation: int = 0
     per_example: Mapping[str, float] | None = field(default=None, compare=False, repr=False)
+    changed: bool = field(default=True, compare=False)
 
     @classmethod
     def of(cls, spec: GraphSpec, val_score: float, cost_tokens: float = 0.0, **kwargs) -> Scored:
         """A Scored whose hash is computed from the spec."""
         return cls(spec, graph_hash(spec), val_score, cost_tokens, **kwargs)
 
-    def rank_key(self) -> tuple[float, float]:
-        """Sort key, best first: higher score, then lower cost."""
-        return (-self.val_score, self.cost_tokens)
+    def rank_key(self) -> tuple:
+        """Sort key, best first: higher score; among equal scores a graph whose inner loop changed
+        the program, then the simpler (fewer nodes), then the older. Cost never decides between
+        equal scores: a graph that makes no calls of its own would win every tie."""
+        nodes = len(self.spec.nodes) if self.spec is not None else 0
+        return (-self.val_score, not self.changed, nodes, self.generation)
 
 
 class Archive:

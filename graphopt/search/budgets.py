@@ -34,9 +34,10 @@ class SearchBudget(BaseModel):
         calls, tokens, dollars: caps for the whole search (None: none), per level in `levels`.
         wall_time: seconds before the structure search stops (None: no limit).
         patience: generations without improvement before the structure search stops.
-        meta_share: the most the meta level may have of the run's tokens before the structure
-            search asks the meta model for a graph (None: no limit); over it, those children
-            are mutations. Meta calls are the dearest and, on small models, the least useful.
+        meta_share: a fixed cap on the meta level's share of the run's tokens before the structure
+            search asks the meta model for a graph (None, the default: no fixed share; the
+            meta model's proposals go on while their measured gain per token pays, see
+            `policy.MetaInvestment`, for any model).
         selection: how parents and survivors are picked: "frontier" (per-example Pareto),
             "tournament" (of 3, by mean score then cost) or "pareto" (score against cost).
     """
@@ -65,7 +66,7 @@ class SearchBudget(BaseModel):
     wall_time: float | None = None
     patience: int = Field(2, ge=1)
     selection: str = "frontier"
-    meta_share: float | None = Field(0.05, ge=0, le=1)
+    meta_share: float | None = Field(None, ge=0, le=1)
 
     @field_validator("selection")
     @classmethod
@@ -138,23 +139,18 @@ def estimate(budget: SearchBudget, *, prompt_tokens: int, answer_tokens: int = 2
         "optimizer": budget.inner_steps * per_step_optimizer,
     }
     n_seeds = len(budget.seeds)
-    raced = bool(budget.screen) and budget.screen < budget.val_limit
 
     def batch(n: int, level: str) -> int:
-        """Calls of a batch of n graphs, raced or not (a winner continues from its screen)."""
-        if not raced or n == 0:
-            return n * full[level]
-        steps = min(1, budget.inner_steps)
-        screen = budget.val_limit + steps * per_step_program + 2 * budget.screen if level == "program" else steps * per_step_optimizer
-        winners = max(1, math.ceil(budget.promote * n))
-        return n * screen + winners * max(full[level] - screen, 0)
+        """Calls of a batch of n graphs: a race may cut none of them (graphs that do not differ
+        all go on, continuing from their screens), so its upper estimate is the unraced one."""
+        return n * full[level]
 
-    # Only the seeds that won their race get meta prompt optimization.
-    prompt_graphs = (max(1, math.ceil(budget.promote * n_seeds)) if raced else n_seeds) * budget.prompt_iterations * budget.prompt_candidates
+    # The meta prompt optimizer tries the leading share of the seeds.
+    prompt_graphs = max(1, math.ceil(budget.promote * n_seeds)) * budget.prompt_iterations * budget.prompt_candidates
     search_graphs = budget.generations * budget.children
     graphs = n_seeds + prompt_graphs + search_graphs
     meta_calls = prompt_graphs * 2 + int(search_graphs * budget.llm_share) * 2
-    tested = (max(1, math.ceil(budget.promote * n_seeds)) if raced else n_seeds) + 1
+    tested = n_seeds + 1
     program_calls = (
         batch(n_seeds, "program") + prompt_graphs * full["program"] + budget.generations * batch(budget.children, "program")
         + tested * budget.test_limit

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = ["SearchEngine", "run_identity", "data_fingerprint", "carried_usage"]
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -20,10 +21,13 @@ from ..errors import RunError
 from ..graph.spec import GraphSpec
 from ..lm import LM, Ledger, Usage, levels_shown
 from ..store import RunStore
+from ..program import evaluate
 from ..tasks.base import Task
+from ..types import Program
 from .archive import graph_hash
 from .budgets import SearchBudget
 from .fitness import Evaluator, Fitness
+from .policy import Choice, Entry, choose_winner, tie_key
 
 # Budget fields that may change between sessions of one run (caps, and how long to go on);
 # every other field shapes the scores and must match for a resume.
@@ -71,7 +75,8 @@ class SearchEngine:
         rejected: proposals that gave no usable graph (or whose evaluation failed).
         stop_reason: why the search stopped early ("" when every phase ran to its end).
         search_stop: why the structure search ended (its stop condition).
-        best, rows: the winner and the rows of the result table, once the test phase ran.
+        best, rows: the winner and the rows of the result table, once the test phase ran;
+        why: why the winner won (one line).
     """
 
     task: Task
@@ -87,6 +92,7 @@ class SearchEngine:
     stop_reason: str = ""
     search_stop: str = ""
     best: Fitness | None = None
+    why: str = ""
     rows: list[Any] = field(default_factory=list)
 
     def add(self, results: Sequence[Fitness]) -> None:
@@ -130,8 +136,61 @@ class SearchEngine:
                 lines += [f"- {ex.input[:200]!r} -> {ex.target[:200]!r}" for ex in wrong]
         return "\n".join(lines)
 
+    def entries(self) -> list[tuple[Entry, Any]]:
+        """Every finished evaluation of the run as the winner's choice sees it, with its row."""
+        matrix = self.store.example_scores("val")
+        held_out = self.store.example_scores("confirm")
+        seed_id = self.task.seed_program.id
+        out = []
+        for order, row in enumerate(self.store.candidates()):
+            evaluation = row.evaluation
+            if evaluation is None or evaluation.val_score is None or evaluation.status != "done":
+                continue
+            program = evaluation.program or {}
+            changed = bool(program) and Program.model_validate(program).id != seed_id
+            entry = Entry(
+                row.id, row.name or "", matrix.get(row.id, {}), row.origin == "seed", changed,
+                len((row.spec or {}).get("nodes", [])), order, held_out.get(row.id),
+            )
+            out.append((entry, row))
+        return out
+
+    async def choose(self) -> Fitness:
+        """Chooses the winner on evidence (`policy.choose_winner`), confirming a derived graph on
+        held-out validation examples when the task has them; records the choice and its reason.
+
+        Raises:
+            RunError: no graph has a validation score.
+        """
+        entries = await asyncio.to_thread(self.entries)
+        if not entries:
+            return self.winner()  # partial ones only: the old rule (nothing finished)
+        choice = choose_winner([e for e, _ in entries])
+        if _needs_confirm(choice):
+            held_out = self.task.val[self.budget.val_limit: 2 * self.budget.val_limit]
+            if held_out:
+                rows = {e.id: row for e, row in entries}
+                incumbent = min((e for e, _ in entries if e.seed), key=tie_key)
+                await asyncio.gather(*(self._confirm(rows[e.id], held_out) for e in (incumbent, choice.challenger)))
+                entries = await asyncio.to_thread(self.entries)
+                choice = choose_winner([e for e, _ in entries])
+        self.why = choice.reason
+        row = next(row for e, row in entries if e.id == choice.winner.id)
+        await asyncio.to_thread(self.store.add_event, "winner", {"candidate": row.id, "why": choice.reason})
+        return self.evaluator.fitness_of(row, row.evaluation, from_store=True)
+
+    async def _confirm(self, row: Any, examples: list) -> None:
+        """Scores a candidate's program on held-out validation examples (split "confirm")."""
+        if self.store.example_scores("confirm", row.id).get(row.id):
+            return
+        program = Program.model_validate(row.evaluation.program) if row.evaluation.program else self.task.seed_program
+        result = await evaluate(program, examples, self.task, self.lm)
+        if not getattr(result, "errors", 0):
+            scores = {t.example.id: t.score for t in result.traces}
+            await asyncio.to_thread(self.store.set_example_scores, row.id, "confirm", scores)
+
     def winner(self) -> Fitness:
-        """The best finished evaluation in the store (partial ones only if nothing finished).
+        """The best partial evaluation in the store, when no evaluation finished (see `choose`).
 
         Raises:
             RunError: no graph has a validation score.
@@ -141,13 +200,18 @@ class SearchEngine:
             evaluation = row.evaluation
             if evaluation is None or evaluation.val_score is None or evaluation.status not in ("done", "partial"):
                 continue
-            key = (evaluation.status == "done", evaluation.val_score, -_tokens(evaluation), -order)
+            key = (evaluation.status == "done", evaluation.val_score, -order)
             if best is None or key > best[0]:
                 best = (key, row)
         if best is None:
             raise RunError(f"no graph of the run in {self.store.location} has a validation score: nothing to export")
         row = best[1]
         return self.evaluator.fitness_of(row, row.evaluation, from_store=True)
+
+
+def _needs_confirm(choice: Choice) -> bool:
+    """True when the choice is a derived graph not yet checked on held-out examples."""
+    return choice.challenger is not None and choice.winner is choice.challenger and choice.winner.confirm is None
 
 
 def _tokens(evaluation: Any) -> float:

@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BudgetExceeded, LLMError, RunError
+from ..lm import sample_place, usage_scope
 from .archive import Archive, Scored, graph_hash
 from .crossover import Crossover
 from .fitness import EvalRequest, Evaluator, Fitness
 from .journal import keyed_rng
 from .llm_mutation import LLMProposal
 from .mutations import Mutation, default_mutations, mutate
+from .policy import MetaInvestment, yields
 from .selection import Selection, Tournament, elite, select_distinct
 from .stop import MaxGenerations, SearchState, StopCondition
 
@@ -41,15 +43,15 @@ class SearchOutcome:
     screened: set[str] = field(default_factory=set)  # graph hashes of children that lost their race
 
 
-def meta_record(store: Any, patience: int) -> tuple[dict[str, str], set[str]]:
+def meta_record(candidates: Sequence[Any], patience: int) -> tuple[dict[str, str], set[str]]:
     """({candidate id: its family}, the families whose meta proposals gained nothing).
 
     A family is the seed graph a candidate descends from (through first parents). A family is
     barren once `patience` of its meta-model children were scored (fully or on a screen) and
-    none beat the best of its parents on validation. Read from the store, so a resumed search
-    decides as the first session did.
+    none beat the best of its parents on validation. Read from the store's candidate rows, so a
+    resumed search decides as the first session did.
     """
-    rows = {c.id: c for c in store.candidates()}
+    rows = {c.id: c for c in candidates}
     families: dict[str, str] = {}
 
     def family(cid: str) -> str:
@@ -92,7 +94,9 @@ class StructureSearch:
         llm_share, crossover_share: the fraction of proposals made by the meta model / crossover.
         meta_share: the most the meta level may have of the run's tokens (all levels, cache hits
             counted as work) when a generation starts for its children to include meta-model
-            proposals; above it those slots are mutations. None: no limit.
+            proposals; above it those slots are mutations. None: no fixed share (the default:
+            `investment` decides from what the meta proposals gained).
+        investment: when meta proposals go on, from their measured gain per token.
         meta_patience: meta-model proposals a family (the graphs descended from one seed) gets
             without any gain over their parents before its slots go to mutations instead.
     """
@@ -112,6 +116,7 @@ class StructureSearch:
         crossover_share: float = 0.2,
         meta_share: float | None = None,
         meta_patience: int = 2,
+        investment: MetaInvestment | None = None,
     ):
         self.mutations = list(mutations) if mutations is not None else default_mutations()
         self.selection = selection or Tournament(size=3)
@@ -125,6 +130,7 @@ class StructureSearch:
         self.crossover_share = crossover_share if crossover is not None else 0.0
         self.meta_share = meta_share
         self.meta_patience = meta_patience
+        self.investment = investment or MetaInvestment()
         self._families: dict[str, str] = {}
         self._barren: set[str] = set()
 
@@ -163,11 +169,12 @@ class StructureSearch:
                 outcome.stop_reason = reason
                 break
             generation = state.generation + 1
-            meta_ok = self._meta_allowed(usage() if usage else {})
-            self._families, self._barren = meta_record(evaluator.store, self.meta_patience)
+            rows = await asyncio.to_thread(evaluator.store.candidates)
+            self._families, self._barren = meta_record(rows, self.meta_patience)
+            meta_ok = self._meta_allowed(usage() if usage else {}, rows)
             requests, budget_stop = await self._proposals(population, archive, evaluator, base, generation, outcome, meta_ok)
             children: list[Scored] = []
-            for fitness in await evaluator.evaluate_many(requests, race=True):
+            for fitness in await evaluator.evaluate_many(requests, race=True, key=f"gen{generation}"):
                 if fitness.status == "screened":
                     outcome.screened.add(fitness.graph_hash)
                 if not fitness.ok:
@@ -222,7 +229,7 @@ class StructureSearch:
         planned: dict[str, Any] = {}
         for key in keys:
             if evaluator.journal.get(key) is None:
-                planned[key] = self._plan(population, archive, keyed_rng(base, key), taken, meta_ok)
+                planned[key] = self._plan(population, archive, keyed_rng(base, key), taken, meta_ok, key)
 
         async def slot(key: str) -> Any:
             plan = planned.get(key)
@@ -242,22 +249,25 @@ class StructureSearch:
             entry = evaluator.journal.get(key)
             if entry is not None:  # made before a resume: the store has its outcome
                 if entry["accepted"]:
-                    requests.append(evaluator.request_of(entry["candidate"]))
+                    requests.append(evaluator.request_of(entry))
                 else:
                     outcome.rejected += 1
                 continue
-            kind, spec, parents, mutation, reasons = proposal
+            kind, spec, parents, mutation, reasons, *spent = proposal
             if spec is None:
                 outcome.rejected += 1
                 evaluator.journal.rejected(key, kind, reasons)
                 continue
-            request = EvalRequest(spec, tuple(p.candidate_id for p in parents if p.candidate_id), kind, mutation, generation)
+            usage = spent[0] if spent else None  # a meta-model proposal's calls: charged to its graph
+            request = EvalRequest(spec, tuple(p.candidate_id for p in parents if p.candidate_id), kind, mutation, generation, charged=usage)
             row = evaluator.register(spec, parents=request.parents, origin=kind, mutation=mutation, generation=generation)
-            evaluator.journal.accepted(key, row.id, kind)
+            evaluator.journal.accepted(key, row.id, kind, usage)
             requests.append(request)
         return requests, budget_stop
 
-    def _plan(self, population: list[Scored], archive: Archive, rng: random.Random, taken: set[str], meta_ok: bool = True) -> Any:
+    def _plan(
+        self, population: list[Scored], archive: Archive, rng: random.Random, taken: set[str], meta_ok: bool = True, key: str = ""
+    ) -> Any:
         """One child: a tuple (origin, spec or None, parents, mutation name, rejection reasons), or
         for a meta-model proposal a coroutine function that makes it."""
         roll = rng.random()
@@ -270,13 +280,14 @@ class StructureSearch:
         if roll < self.llm_share:
 
             async def ask() -> tuple:
-                try:
-                    proposal = await self.proposer.propose(parents, archive, rng)
-                except LLMError as exc:
-                    if exc.fatal:
-                        raise
-                    return "llm", None, parents, None, [f"meta call failed: {exc}"]
-                return "llm", proposal.spec, parents, "llm_proposal", proposal.rejected_reasons
+                with usage_scope() as spent, sample_place(key):
+                    try:
+                        proposal = await self.proposer.propose(parents, archive, rng)
+                    except LLMError as exc:
+                        if exc.fatal:
+                            raise
+                        return "llm", None, parents, None, [f"meta call failed: {exc}"]
+                return "llm", proposal.spec, parents, "llm_proposal", proposal.rejected_reasons, spent.to_dict()
 
             return ask
         if roll < self.llm_share + self.crossover_share and len(population) >= 2:
@@ -294,10 +305,16 @@ class StructureSearch:
             taken.add(graph_hash(child))
         return "mutation", child, [parent], mutation, [f"{name}: {why}" for name, why in failed]
 
-    def _meta_allowed(self, usage: dict) -> bool:
-        """Whether the meta level's share of the run's work tokens leaves room for proposals."""
-        if self.meta_share is None or self.llm_share <= 0:
+    def _meta_allowed(self, usage: dict, rows: Sequence[Any]) -> bool:
+        """Whether this generation's children may include meta-model proposals: while the meta
+        proposals so far pay for themselves (`policy.MetaInvestment`: a first few tries, then
+        gain per token), and the meta level stays under `meta_share` of the run's work tokens
+        when a share is set."""
+        if self.llm_share <= 0:
             return True
+        allowed, _ = self.investment.allows(*yields(rows))
+        if not allowed or self.meta_share is None:
+            return allowed
         work = {lv: float(u.get("tokens", 0) + u.get("cached_tokens", 0)) for lv, u in usage.items()}
         total = sum(work.values())
         meta_cost = 3000.0  # about one proposal: the request with the catalogue, and a graph in JSON

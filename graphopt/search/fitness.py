@@ -7,11 +7,16 @@ work that run concurrently, each with its own usage account. Only the evaluator 
 store. `evaluate_many` registers a batch in order before running any of it, so candidate ids do
 not depend on which evaluation finishes first.
 
-Racing (successive halving, `race=True` with a budget `screen`): the seeds and each generation's
-children are first scored on a screen (the first inner-loop step, its program scored on a few
-validation examples); the best `promote` share continues from its screen to the full inner loop
-and validation set, the rest are stored as "screened". Both rungs are in the evaluation's usage
-and the run's ledger; the `race` event records each graph's screen score and whether it went on.
+Racing (successive halving, `race=True` with a budget `screen`, for loops of two or more steps):
+the seeds and each generation's children are first scored on a screen (the first inner-loop
+step, its program scored on `screen` validation examples drawn for the race, seeded by the run's
+seed and the race's key). A graph leaves the race only when the paired sign test says it is worse
+than the leader (`policy.Race`); when too few can be cut, the screen grows (the same screen
+programs scored on more validation examples) until it separates them or is the whole validation
+set. The graphs that go on continue from their screen to the full inner loop and validation set;
+the ones cut are stored as "screened". Both rungs are in the evaluation's usage and the run's
+ledger; the `race` event records each graph's per-example screen scores and the decision, so a
+resumed race decides as the first one did.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ from .admission import UnitEstimate, cap_text, estimate_unit, fits, headroom, wa
 from .archive import Scored, graph_hash
 from .budgets import SearchBudget
 from .executor import Executor, LocalExecutor, default_parallel
-from .journal import Journal
+from .journal import Journal, keyed_rng
+from .policy import Race, screen_sizes
 from .unit import EvalUnit, UnitResult
 
 
@@ -51,6 +57,7 @@ class Fitness:
         history: the inner loop's step records (each a dict), read by the meta prompt optimizer.
         val_scores: the score on each validation example (the store's score matrix row).
         from_store: True when a finished evaluation in the store was reused.
+        changed: False when the program is the one the inner loop started from.
     """
 
     spec: GraphSpec
@@ -65,6 +72,7 @@ class Fitness:
     status: str = "done"
     reason: str = ""
     val_scores: dict[str, float] = field(default_factory=dict)
+    changed: bool = True
 
     @property
     def ok(self) -> bool:
@@ -74,7 +82,7 @@ class Fitness:
     def scored(self, generation: int = 0) -> Scored:
         return Scored(
             self.spec, self.graph_hash, self.val_score or 0.0, self.cost_tokens, self.candidate_id, generation,
-            per_example=self.val_scores or None,
+            per_example=self.val_scores or None, changed=self.changed,
         )
 
 
@@ -87,6 +95,7 @@ class EvalRequest:
     origin: str = "seed"
     mutation: str | None = None
     generation: int = 0
+    charged: dict[str, Any] | None = None  # usage of the proposal that made it (meta calls)
 
 
 def _scaled(estimate: UnitEstimate | None, scale: float) -> UnitEstimate | None:
@@ -161,6 +170,7 @@ class Evaluator:
         self.exhausted = ""  # the budget message once a cap cut an evaluation
         self._inflight: dict[Any, asyncio.Future] = {}
         self._screens: dict[str, UnitResult] = {}  # screens that may continue, by candidate id
+        self._charged: dict[str, dict[str, Any]] = {}  # proposal usage (meta calls), by candidate id
         self.journal = Journal(store)
 
     def register(
@@ -183,12 +193,17 @@ class Evaluator:
             name=spec.name,
         )
 
-    def request_of(self, candidate_id: str) -> EvalRequest:
-        """The request that registered a stored candidate (a journal entry replayed on resume)."""
+    def request_of(self, entry: dict[str, Any]) -> EvalRequest:
+        """The request that registered a stored candidate (a journal entry replayed on resume),
+        with the usage of the proposal that made it."""
+        candidate_id = entry["candidate"]
         row = self.store.candidate(candidate_id)
         if row is None:
             raise RunError(f"the run's journal names candidate {candidate_id!r}, which the store lacks")
-        return EvalRequest(GraphSpec.model_validate(row.spec), tuple(row.parents or ()), row.origin, row.mutation, row.generation)
+        return EvalRequest(
+            GraphSpec.model_validate(row.spec), tuple(row.parents or ()), row.origin, row.mutation, row.generation,
+            charged=entry.get("usage") or None,
+        )
 
     async def evaluate(
         self,
@@ -208,20 +223,33 @@ class Evaluator:
         (fitness,) = await self.evaluate_many([EvalRequest(spec, tuple(parents), origin, mutation, generation)])
         return fitness
 
-    async def evaluate_many(self, requests: Sequence[EvalRequest], *, race: bool = False) -> list[Fitness]:
+    async def evaluate_many(self, requests: Sequence[EvalRequest], *, race: bool = False, key: str = "") -> list[Fitness]:
         """Evaluates a batch concurrently; the results come back in the order of `requests`.
 
         Under a call or token cap the batch runs in waves that fit the budget left (see
         `admission`), so a cap cuts as few evaluations as possible. With `race` (and a budget
-        with `screen` examples), the batch is raced first: see `race`.
+        with a `screen` and two or more inner steps), the batch is raced first under the race's
+        `key` (it seeds the screen's examples): see `_race`. A graph that appears twice in a
+        batch (the same canonical hash) is evaluated once; both places get its fitness.
         """
-        rows = [
-            self.register(r.spec, parents=r.parents, origin=r.origin, mutation=r.mutation, generation=r.generation)
-            for r in requests
-        ]
-        if race and self._races(rows):
-            return await self._race(rows)
-        return await self._in_waves(rows, self._fitness, self._estimate)
+        rows = await asyncio.to_thread(self._register_all, requests)
+        unique = list({row.id: row for row in rows}.values())
+        if race and self._races(unique):
+            results = await self._race(unique, key)
+        else:
+            results = await self._in_waves(unique, self._fitness, self._estimate)
+        by_id = {row.id: fitness for row, fitness in zip(unique, results)}
+        return [by_id[row.id] for row in rows]
+
+    def _register_all(self, requests: Sequence[EvalRequest]) -> list[Any]:
+        """Registers the requests in order (in a worker thread) and notes what each proposal cost."""
+        rows = []
+        for r in requests:
+            row = self.register(r.spec, parents=r.parents, origin=r.origin, mutation=r.mutation, generation=r.generation)
+            if r.charged:
+                self._charged[row.id] = merged_usage(self._charged.get(row.id, {}), r.charged)
+            rows.append(row)
+        return rows
 
     async def _in_waves(self, rows: Sequence[Any], run: Callable, estimate: Callable, *, strict: bool = False) -> list[Fitness]:
         """Runs `run(row)` for every row in waves that fit the caps (see `admission`). `strict`:
@@ -258,44 +286,68 @@ class Evaluator:
         return self._report(self.fitness_of(row, self.store.evaluation(row.id), from_store=False))
 
     def _races(self, rows: Sequence[Any]) -> bool:
-        """True when the budget races: a screen smaller than the validation set. (A batch of one
-        graph is raced too, so a resumed batch decides as the first session did.)"""
-        return bool(self.budget.screen) and self.budget.screen < self.budget.val_limit and bool(rows)
+        """True when the budget races: a screen smaller than the validation set and an inner loop
+        of two or more steps (with one step the screen is the whole loop: nothing to save). A
+        batch of one graph is raced too, so a resumed batch decides as the first session did."""
+        budget = self.budget
+        return bool(budget.screen) and budget.screen < budget.val_limit and budget.inner_steps > 1 and bool(rows)
 
-    async def _race(self, rows: Sequence[Any]) -> list[Fitness]:
-        """Successive halving over a batch: every graph gets a screen (its first inner-loop step,
-        scored on the first `screen` validation examples); the best `promote` share of the batch
-        by screen score (ties: fewer tokens) continues to the full inner loop and validation set;
-        the others are recorded as "screened". Finished or screened graphs (a resumed run) keep
-        their stored outcome; a graph whose screen failed or was cut is recorded as such."""
-        screens = await self._in_waves(rows, self._screen, lambda row: self._estimate(row, screen=True), strict=True)
-        # A graph finished or screened out before a resume is ranked by its recorded screen,
-        # so the resumed race promotes what the first one did.
+    def _race_examples(self, key: str) -> list[str]:
+        """The validation example ids in the order this race's screen takes them (seeded by key)."""
+        ids = [ex.id for ex in self.task.val[: self.budget.val_limit]]
+        keyed_rng(self.seed, f"race/{key}").shuffle(ids)
+        return ids
+
+    async def _race(self, rows: Sequence[Any], key: str) -> list[Fitness]:
+        """A race over a batch (see the module docstring and `policy.Race`).
+
+        Finished or screened graphs (a resumed run) keep their stored outcome and enter the
+        decision with their recorded screen scores; a graph whose screen failed or was cut by a
+        budget is recorded as such and leaves the race."""
+        order = self._race_examples(key)
+        sizes = screen_sizes(self.budget.screen, len(order))
         recorded = {
-            g["candidate"]: (g["score"], g["tokens"])
+            g["candidate"]: g.get("scores") or {}
             for e in self.store.events("race") for g in (e.payload or {}).get("graphs", [])
         }
-        entry = {i: recorded.get(rows[i].id, (screens[i].val_score or 0.0, screens[i].cost_tokens)) for i in range(len(rows))}
-        ranked = sorted(
-            (i for i, f in enumerate(screens) if f.status in ("done", "screen", "screened")),
-            key=lambda i: (-entry[i][0], entry[i][1], i),
-        )
-        keep = set(ranked[: max(1, math.ceil(self.budget.promote * len(ranked)))])
-        promoted = [i for i in sorted(keep) if screens[i].status == "screen"]
-        self.store.add_event("race", {
-            "screen": self.budget.screen,
+        first = order[: sizes[0]]
+        out = await self._in_waves(rows, lambda row: self._screen(row, first), lambda row: self._estimate(row, screen=True), strict=True)
+        policy = Race(promote=self.budget.promote)
+        for rung, size in enumerate(sizes):
+            shown = set(order[:size])
+            entered = {
+                i: (recorded.get(rows[i].id) or f.val_scores) if f.status in ("done", "screened") else f.val_scores
+                for i, f in enumerate(out) if f.status in ("done", "screen", "screened")
+            }
+            scores = {rows[i].id: {k: v for k, v in s.items() if k in shown} for i, s in entered.items()}
+            live = [i for i in entered if out[i].status == "screen"]
+            decision = policy.decide(scores, can_grow=rung + 1 < len(sizes) and bool(live))
+            if not decision.grow:
+                break
+            grown = order[: sizes[rung + 1]]
+            for i, fitness in zip(live, await asyncio.gather(*(self._grow(rows[i], grown) for i in live))):
+                out[i] = fitness
+        await asyncio.to_thread(self.store.add_event, "race", {
+            "key": key,
+            "screen": len(shown),
+            "leader": decision.leader,
             "graphs": [
-                {"candidate": rows[i].id, "score": entry[i][0], "tokens": entry[i][1], "promoted": i in keep}
-                for i in ranked
+                {
+                    "candidate": rows[i].id, "score": sum(scores[rows[i].id].values()) / max(1, len(scores[rows[i].id])),
+                    "scores": entered[i], "promoted": rows[i].id in decision.go_on,
+                    "why": decision.why.get(rows[i].id, ""),
+                }
+                for i in entered
             ],
         })
-        out = list(screens)
+        promoted = [i for i in entered if out[i].status == "screen" and rows[i].id in decision.go_on]
         finished = await self._in_waves([rows[i] for i in promoted], self._fitness, self._estimate)
         for i, fitness in zip(promoted, finished):
             out[i] = fitness
         for i, fitness in enumerate(out):
             if fitness.status == "screen":
-                out[i] = await asyncio.to_thread(self._screened_out, rows[i], fitness)
+                why = decision.why.get(rows[i].id, "")
+                out[i] = await asyncio.to_thread(self._screened_out, rows[i], fitness, why)
         return out
 
     def _estimate(self, row: Any, *, screen: bool = False) -> UnitEstimate:
@@ -303,34 +355,43 @@ class Evaluator:
         prompt = sum(len(m["content"]) for m in messages) // 4 + (self.task.max_tokens or 32)
         return estimate_unit(GraphSpec.model_validate(row.spec), self.budget, prompt, screen=screen, train=len(self.task.train))
 
-    async def _screen(self, row: Any) -> Fitness:
-        """A graph's screen: its stored outcome when it has one, else its first step, run now
-        (status "screen": held in memory, with the unit's result, until the race decides)."""
-        stored = self.store.evaluation(row.id)
+    async def _screen(self, row: Any, examples: Sequence[str]) -> Fitness:
+        """A graph's screen: its stored outcome when it has one, else its first step, run now and
+        scored on `examples` (status "screen": held in memory, with the unit's result, until the
+        race decides)."""
+        stored = await asyncio.to_thread(self.store.evaluation, row.id)
         if stored is not None and stored.status in ("done", "screened"):
             self.reused += 1
-            return self._report(self.fitness_of(row, stored, from_store=True))
-        unit = self._unit(row, steps=min(1, self.budget.inner_steps), final_limit=self.budget.screen)
+            return self._report(await asyncio.to_thread(self.fitness_of, row, stored, from_store=True))
+        unit = self._unit(row, steps=1, final_ids=tuple(examples))
         return await self._once(("screen", row.graph_hash), lambda: self._run(row, unit, screen=True))
 
-    def _screened_out(self, row: Any, screen: Fitness) -> Fitness:
+    async def _grow(self, row: Any, examples: Sequence[str]) -> Fitness:
+        """A screen scored on more validation examples: the same first step, continued with no
+        new step (the examples it was scored on before come from the cache)."""
+        earlier = self._screens.pop(row.id)
+        unit = self._unit(row, steps=1, final_ids=tuple(examples), resume=earlier.result)
+        return await self._run(row, unit, screen=True, earlier=earlier)
+
+    def _screened_out(self, row: Any, screen: Fitness, why: str = "") -> Fitness:
         """Records a graph that lost its race (status "screened") and reads it back (in a thread)."""
         outcome = self._screens.pop(row.id)
+        outcome.usage = merged_usage(outcome.usage, self._charged.pop(row.id, {}))
         result = outcome.result or {}
         self.store.finish_evaluation(
             row.id, val_score=result.get("best_val"), val_stderr=result.get("best_val_stderr"),
             val_scores=result.get("val_scores") or None, program=result.get("best_program"),
             history=result.get("history", []), usage=outcome.usage, status="screened",
-            note=f"screened out: {screen.val_score:.3f} on {self.budget.screen} validation examples",
+            note=f"screened out: {screen.val_score:.3f} on {len(screen.val_scores)} validation examples" + (f", {why}" if why else ""),
         )
         self.store.record_ledger(self.lm.ledger)
         return self._report(self.fitness_of(row, self.store.evaluation(row.id), from_store=False))
 
-    def _unit(self, row: Any, *, steps: int | None = None, final_limit: int | None = None, resume: dict | None = None) -> EvalUnit:
+    def _unit(self, row: Any, *, steps: int | None = None, final_ids: tuple[str, ...] | None = None, resume: dict | None = None) -> EvalUnit:
         return EvalUnit(
             row.id, GraphSpec.model_validate(row.spec), self.seed_program,
             self.budget.inner_steps if steps is None else steps, self.budget.minibatch,
-            self.budget.val_limit, self.seed, final_limit=final_limit, resume=resume,
+            self.budget.val_limit, self.seed, final_ids=final_ids, resume=resume,
         )
 
     async def _fitness(self, row: Any) -> Fitness:
@@ -379,10 +440,11 @@ class Evaluator:
         if screen and outcome.status == "done" and (outcome.result or {}).get("best_val") is not None:
             self._screens[row.id] = outcome
             result = outcome.result
+            program = Program.model_validate(result["best_program"])
             return Fitness(
                 spec, row.id, row.graph_hash, result["best_val"], result.get("best_val_stderr") or 0.0,
-                _work_tokens(outcome.usage), Program.model_validate(result["best_program"]),
-                status="screen", val_scores=result.get("val_scores") or {},
+                _work_tokens(outcome.usage), program,
+                status="screen", val_scores=result.get("val_scores") or {}, changed=program.id != self.seed_program.id,
             )
         fitness = await asyncio.to_thread(self._record, row, outcome, spec)
         if outcome.status == "done":
@@ -404,7 +466,9 @@ class Evaluator:
         return self.fitness_of(row, self.store.evaluation(row.id), from_store=False, spec=spec)
 
     def _write(self, cid: str, outcome: UnitResult) -> None:
-        """Stores a unit's outcome: a score only for done or partial work, a reason for failures."""
+        """Stores a unit's outcome: a score only for done or partial work, a reason for failures.
+        The usage stored includes the meta calls of the proposal that made the graph."""
+        outcome.usage = merged_usage(outcome.usage, self._charged.pop(cid, {}))
         result = outcome.result
         if outcome.status == "done" and (result is None or result.get("best_val") is None):
             outcome.status, outcome.reason = "failed", "the inner loop returned no validation score"
@@ -452,6 +516,7 @@ class Evaluator:
             status=getattr(evaluation, "status", "failed"),
             reason=getattr(evaluation, "error", None) or "",
             val_scores=self.store.example_scores("val", row.id).get(row.id, {}),
+            changed=bool(program) and Program.model_validate(program).id != self.seed_program.id,
         )
 
     def _report(self, fitness: Fitness) -> Fitness:

@@ -40,8 +40,9 @@ class Journal:
         """The recorded outcome of a slot: {"accepted": bool, "candidate"?, "kind", "reasons"?}."""
         return self.entries.get(key)
 
-    def accepted(self, key: str, candidate_id: str, kind: str) -> None:
-        payload = {"key": key, "candidate": candidate_id, "kind": kind}
+    def accepted(self, key: str, candidate_id: str, kind: str, usage: dict[str, Any] | None = None) -> None:
+        """Records the candidate a slot produced and what making it cost (`Ledger.to_dict()`)."""
+        payload = {"key": key, "candidate": candidate_id, "kind": kind, **({"usage": usage} if usage else {})}
         self.store.add_event("proposal", payload)
         self.entries[key] = {**payload, "accepted": True}
 

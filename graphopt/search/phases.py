@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = ["Phase", "SeedPhase", "PromptPhase", "StructurePhase", "TestPhase", "ReportRow", "default_phases"]
 
 import asyncio
+import math
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -53,7 +54,7 @@ class SeedPhase(Phase):
 
     async def run(self, engine: SearchEngine) -> None:
         engine.emit("phase", {"name": self.name, "count": len(self.graphs)})
-        engine.seeds = await engine.evaluator.evaluate_many([EvalRequest(g) for g in self.graphs], race=True)
+        engine.seeds = await engine.evaluator.evaluate_many([EvalRequest(g) for g in self.graphs], race=True, key="seeds")
         engine.evaluator.check_seeds(engine.seeds)
         engine.add(engine.seeds)
 
@@ -67,17 +68,7 @@ class PromptPhase(Phase):
         budget = engine.budget
         if not budget.prompt_iterations or engine.stopped:
             return
-        # Budget goes where the signal is: a graph whose inner loop never changed the program
-        # gives the meta model nothing to improve on, so its prompts are not edited.
-        seeds = [
-            f for f in engine.seeds
-            if f.ok and llm_nodes(f.spec) and f.program is not None and f.program != engine.task.seed_program
-        ]
-        skipped = [f.spec.name for f in engine.seeds if f.ok and f not in seeds]
-        if skipped:
-            engine.store.add_event(
-                "prompt_phase_skipped", {"graphs": skipped, "reason": "no model-calling node, or its inner loop changed nothing"}
-            )
+        seeds = leading_graphs(engine.seeds, budget.promote)
         if not seeds:
             return
         engine.emit("phase", {"name": self.name, "count": len(seeds)})
@@ -93,6 +84,15 @@ class PromptPhase(Phase):
             }
             engine.store.add_event("prompt_edits", summary)
             engine.emit("prompt_edits", summary)
+
+
+def leading_graphs(seeds: Sequence[Fitness], promote: float) -> list[Fitness]:
+    """The seed graphs the meta prompt optimizer tries first: the best `promote` share (at least
+    one) of the finished seeds with a model-calling node, best first. Whether their inner loop
+    changed the program does not matter: with a capable optimizer model, a better node prompt is
+    often what makes its edits pass at all; what the edits gain decides whether more follow."""
+    usable = sorted((f for f in seeds if f.ok and llm_nodes(f.spec)), key=lambda f: f.scored().rank_key())
+    return usable[: max(1, math.ceil(promote * len(usable)))] if usable else []
 
 
 def _stop(budget) -> StopCondition:
@@ -150,7 +150,9 @@ class StructurePhase(Phase):
 @dataclass
 class ReportRow:
     """One row of the result table; `vs_best_seed` is the paired validation difference of the
-    winner from the best seed (mean ± se over the shared examples, "within noise" when so)."""
+    winner from the best seed (mean ± se over the shared examples, "within noise" when so); `why`
+    says why the winner won; `tokens` has each level's tokens and, apart, the "cached" tokens of
+    the calls it used that the response cache (or another evaluation's call) answered."""
 
     role: str
     candidate_id: str
@@ -159,6 +161,7 @@ class ReportRow:
     test_score: float | None
     tokens: dict[str, int]
     vs_best_seed: str = ""
+    why: str = ""
 
 
 class TestPhase(Phase):
@@ -167,7 +170,7 @@ class TestPhase(Phase):
     name = "test report"
 
     async def run(self, engine: SearchEngine) -> None:
-        best = engine.winner()
+        best = await engine.choose()
         entries = [("seed", f) for f in engine.seeds if f.val_score is not None and f.status != "screened"] + [("best", best)]
         engine.emit("phase", {"name": self.name, "count": len(entries)})
         tests = await asyncio.gather(*(self._test(engine, f) for _, f in entries))
@@ -181,10 +184,11 @@ class TestPhase(Phase):
         ]
         seeds = [f for f in engine.seeds if f.ok]
         if seeds:
-            top = max(seeds, key=lambda f: f.val_score)
+            top = min(seeds, key=lambda f: f.scored().rank_key())
             matrix = engine.store.example_scores("val")
             diff = paired_difference(matrix.get(best.candidate_id, {}), matrix.get(top.candidate_id, {}))
             engine.rows[-1].vs_best_seed = f"{diff.text()} vs {top.spec.name}" if diff.n else ""
+        engine.rows[-1].why = engine.why
 
     @staticmethod
     async def _test(engine: SearchEngine, fitness: Fitness) -> float | None:
@@ -206,10 +210,12 @@ def _tokens(engine: SearchEngine, candidate_id: str) -> dict[str, int]:
     evaluation = engine.store.evaluation(candidate_id)
     if evaluation is None:
         return {}
+    levels = (evaluation.usage or {}).get("levels", {})
     return {
         "program": evaluation.program_tokens or 0,
         "optimizer": evaluation.optimizer_tokens or 0,
         "meta": evaluation.meta_tokens or 0,
+        "cached": int(sum(u.get("cached_tokens", 0) for u in levels.values())),
     }
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import BudgetExceeded, LLMError
 from ..graph.spec import GraphSpec, NodeSpec
 from ..graph.validate import validate
-from ..lm import LM
+from ..lm import LM, sample_place, usage_scope
 from ..operators.base import Operator, Prompt, prompt_placeholders
 from ..operators.registry import get_operator
 from ..tasks.base import Task
@@ -122,9 +122,13 @@ class PromptEdit:
 
 @dataclass
 class MetaPromptResult:
+    """A graph's meta prompt optimization: the best graph, every candidate tried, every edit;
+    `stalled` once a round gained nothing (no more rounds go to it)."""
+
     best: Fitness
     tried: list[Fitness] = field(default_factory=list)
     edits: list[PromptEdit] = field(default_factory=list)
+    stalled: bool = False
 
 
 def llm_nodes(spec: GraphSpec) -> list[tuple[NodeSpec, Operator, list[str]]]:
@@ -234,8 +238,9 @@ class MetaPromptOptimizer:
         In a round, every graph's candidates make their meta calls (every prompt of every node)
         together; the candidates are then registered in (graph, candidate) order and evaluated
         together, so store ids do not depend on which call returned first. Each candidate has a
-        journal key, so a resumed search takes it from the store instead of asking again. Stops
-        early, keeping what it has, when a budget is reached.
+        journal key, so a resumed search takes it from the store instead of asking again. A graph
+        whose round gained nothing gets no further rounds. Stops early, keeping what it has, when
+        a budget is reached.
         """
         base_seed = rng.getrandbits(64) if rng is not None else evaluator.seed
         results = [MetaPromptResult(best=start) for start in starts]
@@ -243,7 +248,7 @@ class MetaPromptOptimizer:
             work = []  # (result, key, base, nodes)
             for result in results:
                 base = result.best
-                nodes = llm_nodes(base.spec) if base.ok else []
+                nodes = llm_nodes(base.spec) if base.ok and not result.stalled else []
                 work.extend((result, f"prompt/{base.candidate_id}/r{round_no}/c{i}", base, nodes) for i in range(self.candidates) if nodes)
             if not work:
                 break
@@ -258,35 +263,40 @@ class MetaPromptOptimizer:
                 if request is not None:
                     requests.append(request)
                     owners.append(result)
+            before = {id(r): r.best for r in results}
             for result, fitness in zip(owners, await evaluator.evaluate_many(requests)):
                 result.tried.append(fitness)
                 if fitness.ok and fitness.val_score > result.best.val_score:
                     result.best = fitness
+            for result in results:  # where the edits gained nothing, no more meta calls go
+                result.stalled = result.stalled or result.best is before[id(result)]
             if stopped or evaluator.exhausted:
                 break
         return results
 
     async def _candidate(
         self, key: str, base: Fitness, nodes: list[tuple[NodeSpec, Operator, list[str]]], task: Task, evaluator: Evaluator, seed: int
-    ) -> tuple[list[PromptEdit], GraphSpec | None, str] | None:
-        """One candidate graph: every prompt of every LLM node edited at once (None: journaled)."""
+    ) -> tuple[list[PromptEdit], GraphSpec | None, str, dict[str, Any]] | None:
+        """One candidate graph: every prompt of every LLM node edited at once (None: journaled),
+        with the usage of its meta calls (charged to the candidate)."""
         if evaluator.journal.get(key) is not None:
             return None
         pairs = [(node, op, name) for node, op, names in nodes for name in names]
-        edits = list(await asyncio.gather(*(
-            self._edit(node, op, name, task, base.history, keyed_rng(seed, f"{key}/{node.id}/{name}"))
-            for node, op, name in pairs
-        )))
+        with usage_scope() as spent, sample_place(key):
+            edits = list(await asyncio.gather(*(
+                self._edit(node, op, name, task, base.history, keyed_rng(seed, f"{key}/{node.id}/{name}"))
+                for node, op, name in pairs
+            )))
         kept = [e for e in edits if e.accepted]
         if not kept:
-            return edits, None, "no usable prompt edit"
+            return edits, None, "no usable prompt edit", {}
         candidate = _apply(base.spec, kept)
         problems = validate(candidate)
         if problems:
             for e in kept:
                 e.accepted, e.reason = False, "graph invalid after edit: " + problems[0]
-            return edits, None, "graph invalid after edit: " + problems[0]
-        return edits, candidate, ""
+            return edits, None, "graph invalid after edit: " + problems[0], {}
+        return edits, candidate, "", spent.to_dict()
 
     async def _edit(self, node: NodeSpec, op: Operator, name: str, task: Task, history: list[dict], rng: random.Random) -> PromptEdit:
         try:
@@ -307,15 +317,15 @@ class MetaPromptOptimizer:
             raise item
         entry = evaluator.journal.get(key)
         if entry is not None:
-            return (evaluator.request_of(entry["candidate"]) if entry["accepted"] else None), False
-        edits, candidate, reason = item
+            return (evaluator.request_of(entry) if entry["accepted"] else None), False
+        edits, candidate, reason, usage = item
         result.edits.extend(edits)
         if candidate is None:
             evaluator.journal.rejected(key, "prompt_opt", [reason])
             return None, False
-        request = EvalRequest(candidate, (base.candidate_id,), "prompt_opt", "meta_prompt", generation)
+        request = EvalRequest(candidate, (base.candidate_id,), "prompt_opt", "meta_prompt", generation, charged=usage)
         row = evaluator.register(candidate, parents=request.parents, origin="prompt_opt", mutation="meta_prompt", generation=generation)
-        evaluator.journal.accepted(key, row.id, "prompt_opt")
+        evaluator.journal.accepted(key, row.id, "prompt_opt", usage)
         return request, False
 
 

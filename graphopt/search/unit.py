@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import BudgetExceeded, LLMError
 from ..graph.spec import GraphSpec
-from ..lm import LM, usage_scope
+from ..lm import LM, sample_place, usage_scope
 from ..tasks.base import Task
 from ..types import Program
 
@@ -39,7 +39,7 @@ class EvalUnit:
         spec: the optimizer graph.
         program: the program the inner loop starts from.
         steps, minibatch, val_limit, seed: the inner loop's sizes and seed.
-        final_limit: a screen: the returned program is scored on this many validation examples.
+        final_ids: a screen: the returned program is scored on these validation examples only.
         resume: a screen's inner-loop result (`OptimizeResult.to_dict()`) to continue from.
     """
 
@@ -50,7 +50,7 @@ class EvalUnit:
     minibatch: int
     val_limit: int
     seed: int = 0
-    final_limit: int | None = None
+    final_ids: tuple[str, ...] | None = None
     resume: dict[str, Any] | None = None
 
 
@@ -89,12 +89,12 @@ async def run_unit(unit: EvalUnit, task: Task, lm: LM) -> UnitResult:
     """
     from ..loop import OptimizeResult, optimize
 
-    with usage_scope() as spent:
+    with usage_scope() as spent, sample_place(unit.candidate_id):
         try:
             result = await optimize(
                 unit.program, unit.spec, task, lm,
                 steps=unit.steps, minibatch_size=unit.minibatch, val_limit=unit.val_limit, seed=unit.seed,
-                final_limit=unit.final_limit,
+                final_ids=unit.final_ids,
                 resume=OptimizeResult.from_dict(unit.resume) if unit.resume else None,
             )
         except LLMError as exc:

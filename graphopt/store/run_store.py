@@ -433,6 +433,13 @@ class RunStore:
             values.update(spend_values(usage_d, program=None, optimizer=None, meta=None, dollars=None), usage=usage_d)
         self._set_evaluation(ref, **values)
 
+    def set_example_scores(self, ref: str, split: str, scores: Mapping[str, float]) -> None:
+        """Stores a candidate's per-example scores on a split (e.g. "confirm": held-out validation)."""
+        self._require_run()
+        with self._lock, self._engine.begin() as conn:
+            cid = self._resolve(conn, ref, strict=True)
+            w.replace_example_scores(conn, self.run_id, cid, split, scores)
+
     def set_test_score(self, ref: str, score: float, stderr: float | None = None) -> None:
         """Stores the test score of a reported candidate."""
         self._set_evaluation(ref, test_score=score, test_stderr=stderr)

@@ -14,10 +14,13 @@ __all__ = [
     "RunError",
     "LLMError",
     "BudgetExceeded",
+    "InternalError",
+    "is_bug",
     "did_you_mean",
 ]
 
 import difflib
+import os
 from collections.abc import Iterable
 
 
@@ -130,3 +133,37 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     if not close:
         return ""
     return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
+
+
+class InternalError(RunError):
+    """An exception raised inside graphopt's own code that it did not raise on purpose: a bug.
+
+    It stops the command (a search stays resumable) instead of being recorded as a rejected
+    graph. `details` holds the original traceback, written to the run's log, never shown as one.
+    """
+
+    def __init__(self, message: str, details: str = ""):
+        super().__init__(message)
+        self.details = details
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def is_bug(exc: BaseException) -> bool:
+    """True for an exception graphopt did not raise on purpose, raised from graphopt's own code
+    (the innermost frame of its traceback is in the package, outside `graphopt.testing`).
+
+    A user's metric, pipeline or operator raising is not a bug of graphopt, nor is any
+    `GraphoptError`."""
+    if isinstance(exc, GraphoptError) or not isinstance(exc, Exception):
+        return False
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    path = tb.tb_frame.f_code.co_filename
+    inside = os.path.abspath(path).startswith(_PACKAGE_DIR + os.sep)
+    return inside and not os.path.abspath(path).startswith(os.path.join(_PACKAGE_DIR, "testing") + os.sep)
+

@@ -222,6 +222,9 @@ def search_command(
             row.vs_best_seed,
         )
     console.print(table)
+    why = next((row.why for row in report.rows if row.role == "best" and row.why), "")
+    if why:
+        console.print(f"why this winner: {why}", markup=False)
     console.print(
         f"{report.candidates} graphs in the store, {report.reused} reused from it, {report.rejected} proposals rejected, "
         f"{report.failed} evaluations failed; "

@@ -26,7 +26,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 
-from ..errors import CompileError, GraphoptError, RunError, SpecError
+from ..errors import CompileError, GraphoptError, RunError, SpecError, is_bug
 from ..lm import sample_place
 from ..operators.base import Dropped, Operator, StepContext
 from ..operators.registry import get_operator
@@ -133,6 +133,8 @@ def _make_node(node: NodeSpec, op: Operator, ports: list[str], feeds: dict[str, 
         except GraphoptError:
             raise
         except Exception as exc:
+            if is_bug(exc):
+                raise  # graphopt's own code failed: reported as a bug, not as a failing graph
             raise RunError(f"node {node.id} ({node.op}) failed: {type(exc).__name__}: {exc}") from exc
         _check_outputs(node, op, outputs)
         summary: dict[str, Any] = {port: summarize(op.outputs[port].type, v, ctx.scores) for port, v in outputs.items()}

@@ -181,7 +181,7 @@ class SearchEngine:
 
     async def _confirm(self, row: Any, examples: list) -> None:
         """Scores a candidate's program on held-out validation examples (split "confirm")."""
-        if self.store.example_scores("confirm", row.id).get(row.id):
+        if (await asyncio.to_thread(self.store.example_scores, "confirm", row.id)).get(row.id):
             return
         program = Program.model_validate(row.evaluation.program) if row.evaluation.program else self.task.seed_program
         result = await evaluate(program, examples, self.task, self.lm)

@@ -159,10 +159,13 @@ class StructureSearch:
         state = SearchState(usage=usage() if usage else {})
         state.best_scores.append(max(s.val_score for s in population))
         outcome = SearchOutcome(best=max(usable, key=lambda f: (f.val_score, -f.cost_tokens)), archive=archive)
-        outcome.screened = {c.graph_hash for c in evaluator.store.candidates() if c.evaluation and c.evaluation.status == "screened"}
-        logged = {e.payload.get("generation") for e in evaluator.store.events("generation") if isinstance(e.payload, dict)}
+        store = evaluator.store
+        stored = await asyncio.to_thread(store.candidates)
+        outcome.screened = {c.graph_hash for c in stored if c.evaluation and c.evaluation.status == "screened"}
+        logged = {e.payload.get("generation") for e in await asyncio.to_thread(store.events, "generation") if isinstance(e.payload, dict)}
         if 0 not in logged:
-            evaluator.store.add_event("generation", {"generation": 0, "best": state.best_scores[-1], "population": [s.candidate_id for s in population]})
+            population_ids = [s.candidate_id for s in population]
+            await asyncio.to_thread(store.add_event, "generation", {"generation": 0, "best": state.best_scores[-1], "population": population_ids})
         while True:
             reason = self.stop.should_stop(state) or evaluator.exhausted
             if reason:
@@ -190,7 +193,8 @@ class StructureSearch:
             if usage:
                 state.usage = usage()
             if generation not in logged:
-                evaluator.store.add_event(
+                await asyncio.to_thread(
+                    store.add_event,
                     "generation",
                     {
                         "generation": generation,
@@ -238,6 +242,14 @@ class StructureSearch:
             return await plan()
 
         made = await asyncio.gather(*(slot(k) for k in keys), return_exceptions=True)
+        # Registering and journaling write the store: in a worker thread, off the event loop.
+        return await asyncio.to_thread(self._register_children, keys, made, evaluator, generation, outcome)
+
+    @staticmethod
+    def _register_children(
+        keys: list[str], made: list[Any], evaluator: Evaluator, generation: int, outcome: SearchOutcome
+    ) -> tuple[list[EvalRequest], str]:
+        """The proposals as registered requests, in slot order, each journaled; a budget message."""
         requests: list[EvalRequest] = []
         budget_stop = ""
         for key, proposal in zip(keys, made):

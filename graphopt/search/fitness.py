@@ -261,7 +261,8 @@ class Evaluator:
         guessed = spent = 0.0  # estimated and measured tokens of this batch's finished work
         while todo:
             room = headroom(self.lm)
-            estimates = [None if self.store.done_evaluation(rows[i].id) else estimate(rows[i]) for i in todo]
+            done = await asyncio.to_thread(lambda: {i for i in todo if self.store.done_evaluation(rows[i].id)})
+            estimates = [None if i in done else estimate(rows[i]) for i in todo]
             chosen = waves(estimates, room)
             # Estimates are upper bounds; the work already run in this batch says by how much.
             scale = spent / guessed if strict and guessed and spent else 1.0
@@ -308,7 +309,7 @@ class Evaluator:
         sizes = screen_sizes(self.budget.screen, len(order))
         recorded = {
             g["candidate"]: g.get("scores") or {}
-            for e in self.store.events("race") for g in (e.payload or {}).get("graphs", [])
+            for e in await asyncio.to_thread(self.store.events, "race") for g in (e.payload or {}).get("graphs", [])
         }
         first = order[: sizes[0]]
         out = await self._in_waves(rows, lambda row: self._screen(row, first), lambda row: self._estimate(row, screen=True), strict=True)
@@ -395,10 +396,10 @@ class Evaluator:
         )
 
     async def _fitness(self, row: Any) -> Fitness:
-        done = self.store.done_evaluation(row.id)
+        done = await asyncio.to_thread(self.store.done_evaluation, row.id)
         if done is not None:
             self.reused += 1
-            return self._report(self.fitness_of(row, done, from_store=True))
+            return self._report(await asyncio.to_thread(self.fitness_of, row, done, from_store=True))
         screen = self._screens.pop(row.id, None)  # a race's winner continues from its screen
         unit = self._unit(row, resume=screen.result if screen is not None else None)
         return await self._once(row.graph_hash, lambda: self._run(row, unit, earlier=screen))

@@ -82,7 +82,7 @@ class PromptPhase(Phase):
                 "kept": sum(e.accepted for e in tuned.edits),
                 "reasons": sorted({e.reason for e in tuned.edits if not e.accepted and e.reason}),
             }
-            engine.store.add_event("prompt_edits", summary)
+            await asyncio.to_thread(engine.store.add_event, "prompt_edits", summary)
             engine.emit("prompt_edits", summary)
 
 
@@ -178,21 +178,22 @@ class TestPhase(Phase):
         screened = [("screened seed", f) for f in engine.seeds if f.status == "screened"]
         entries[-1:-1], tests[-1:-1] = screened, [None] * len(screened)
         engine.best = best
+        spend = await asyncio.to_thread(lambda: [_tokens(engine, f.candidate_id) for _, f in entries])
         engine.rows = [
-            ReportRow(role, f.candidate_id, f.spec.name, f.val_score, test, _tokens(engine, f.candidate_id))
-            for (role, f), test in zip(entries, tests)
+            ReportRow(role, f.candidate_id, f.spec.name, f.val_score, test, tokens)
+            for (role, f), test, tokens in zip(entries, tests, spend)
         ]
         seeds = [f for f in engine.seeds if f.ok]
         if seeds:
             top = min(seeds, key=lambda f: f.scored().rank_key())
-            matrix = engine.store.example_scores("val")
+            matrix = await asyncio.to_thread(engine.store.example_scores, "val")
             diff = paired_difference(matrix.get(best.candidate_id, {}), matrix.get(top.candidate_id, {}))
             engine.rows[-1].vs_best_seed = f"{diff.text()} vs {top.spec.name}" if diff.n else ""
         engine.rows[-1].why = engine.why
 
     @staticmethod
     async def _test(engine: SearchEngine, fitness: Fitness) -> float | None:
-        evaluation = engine.store.evaluation(fitness.candidate_id)
+        evaluation = await asyncio.to_thread(engine.store.evaluation, fitness.candidate_id)
         if evaluation is not None and evaluation.test_score is not None:
             return evaluation.test_score
         program = fitness.program or engine.task.seed_program
@@ -202,7 +203,7 @@ class TestPhase(Phase):
             return None
         if getattr(result, "errors", 0):
             return None  # a test score with provider failures in it is not one
-        engine.store.set_test_score(fitness.candidate_id, result.accuracy, result.stderr)
+        await asyncio.to_thread(engine.store.set_test_score, fitness.candidate_id, result.accuracy, result.stderr)
         return result.accuracy
 
 

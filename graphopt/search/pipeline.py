@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InternalError
 from ..graph.io import save_graph
 from ..graph.spec import GraphSpec, Provenance
 from ..lm import LEVELS, LM
@@ -30,6 +30,7 @@ from ..store.files import check_store_file
 from ..store import RunStore
 from ..store.shared import open_run_store, run_store_exists
 from ..tasks.base import Task
+from .archive import graph_hash
 from .budgets import SearchBudget
 from .engine import SearchEngine, carried_usage, run_identity
 from .executor import Executor
@@ -98,6 +99,11 @@ async def run_search(
     """
     if not seed_graphs:
         raise ConfigError("a search needs at least one seed graph")
+    # The same graph given twice (by name and as a file, or twice) is one seed.
+    distinct: dict[str, GraphSpec] = {}
+    for graph in seed_graphs:
+        distinct.setdefault(graph_hash(graph), graph)
+    seed_graphs = list(distinct.values())
     if not resume and store_url is None:  # a file that is no store is named as such, not as "a run"
         check_store_file(Path(out_dir) / "run.sqlite", writing=True, fix="use another --out")
     if not resume and run_store_exists(out_dir, store_url):
@@ -115,6 +121,11 @@ async def run_search(
         report = _finish(engine, out_dir)
         store.set_status("finished")
         return report
+    except InternalError as exc:
+        log = _log_bug(out_dir, store, exc)
+        with contextlib.suppress(Exception):
+            store.set_status("interrupted")
+        raise InternalError(f"{exc} (traceback in {log}; please report it); the run continues with --resume", exc.details) from None
     except BaseException:
         with contextlib.suppress(Exception):  # the store may be what failed; never hide the cause
             store.set_status("interrupted")
@@ -122,9 +133,23 @@ async def run_search(
     finally:
         if flusher is not None:
             flusher.cancel()
+            with contextlib.suppress(BaseException):
+                await flusher  # a write in flight ends before the store closes
         with contextlib.suppress(Exception):
             store.record_ledger(lm.ledger)
         store.close()
+
+
+def _log_bug(out_dir: Path, store: RunStore, exc: InternalError) -> Path:
+    """Writes a bug's traceback to the run's log (and an event to the store); returns the log's path."""
+    log = Path(out_dir) / "run.log"
+    with contextlib.suppress(OSError):
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as handle:
+            handle.write(f"{exc}\n{exc.details}\n")
+    with contextlib.suppress(Exception):
+        store.add_event("bug", {"message": str(exc)[:500], "traceback": exc.details[-4000:]})
+    return log
 
 
 def _engine(task, lm, budget, store, seed, emit, executor, max_error_rate) -> SearchEngine:

@@ -258,7 +258,7 @@ class MetaPromptOptimizer:
             )
             requests, owners, stopped = [], [], False
             for (result, key, base, _), item in zip(work, made):
-                request, cut = self._register(key, item, base, evaluator, result, generation)
+                request, cut = await asyncio.to_thread(self._register, key, item, base, evaluator, result, generation)
                 stopped = stopped or cut
                 if request is not None:
                     requests.append(request)

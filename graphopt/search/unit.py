@@ -18,10 +18,11 @@ from __future__ import annotations
 
 __all__ = ["EvalUnit", "UnitResult", "run_unit", "UNIT_STATUSES"]
 
+import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import BudgetExceeded, LLMError
+from ..errors import BudgetExceeded, InternalError, LLMError, is_bug
 from ..graph.spec import GraphSpec
 from ..lm import LM, sample_place, usage_scope
 from ..tasks.base import Task
@@ -104,6 +105,11 @@ async def run_unit(unit: EvalUnit, task: Task, lm: LM) -> UnitResult:
         except BudgetExceeded as exc:  # before the loop started (it catches its own)
             return UnitResult("partial", f"budget reached: {exc}", usage=spent.to_dict())
         except Exception as exc:  # noqa: BLE001  (a graph that cannot compile or run is a recorded failure)
+            if is_bug(exc):
+                raise InternalError(
+                    f"a bug in graphopt stopped the evaluation of {unit.candidate_id}: {type(exc).__name__}: {exc}"[:400],
+                    "".join(traceback.format_exception(exc)),
+                ) from exc
             first = str(exc).splitlines()[0] if str(exc) else ""
             return UnitResult("failed", f"{type(exc).__name__}: {first}"[:500], usage=spent.to_dict())
     data = result.to_dict()

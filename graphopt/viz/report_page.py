@@ -230,9 +230,11 @@ def _winner(data: _Run, chain: Sequence[CandidateRow], prompts: Sequence[PromptV
             + "</pre>"
         )
     compared = f"its seed ancestor {_e(seed.id)} ({_e(seed.name)})" if seed and seed.id != data.winner.id else None
+    why = next((e.payload.get("why", "") for e in reversed(data.events) if e.kind == "winner" and isinstance(e.payload, dict)), "")
+    why_html = f'<p class="why">Why it won: {_e(why)}</p>' if why else ""
     winner = (
         f'<section id="winner"><h2>{"The winning graph" if data.final else "The best graph so far"}: {_e(data.winner.name)} '
-        f'<span class="muted">({_e(data.winner.id)})</span></h2>'
+        f'<span class="muted">({_e(data.winner.id)})</span></h2>{why_html}'
         f'<div class="chain" aria-label="how it came about">{"".join(steps)}</div>'
         f'<div class="drawing">{drawing}</div>{program_html}</section>'
     )

@@ -152,3 +152,18 @@ def test_many_sync_pipelines_at_once_do_not_starve_a_model_that_answers_in_threa
     program = pipeline_program("two_prompt_pipeline:run").with_instruction(BETTER_NOTES, "notes")
     traces = asyncio.run(asyncio.wait_for(run_program(program, many, task(), lm), timeout=60))
     assert len(traces) == 40 and all(len(t.steps) == 2 for t in traces)
+
+
+def test_a_budget_cap_reached_inside_a_pipeline_is_a_partial_evaluation_not_a_score_of_0():
+    from graphopt.errors import BudgetExceeded
+    from graphopt.graph.io import load_graph
+    from graphopt.lm import Budget, Caps
+    from graphopt.loop import optimize
+
+    lm = fake_lm()
+    lm.budget = Budget(total=Caps(calls=3))
+    program = pipeline_program("two_prompt_pipeline:run")
+    with pytest.raises(BudgetExceeded):
+        asyncio.run(run_program(program, task().val, task(), lm))
+    result = asyncio.run(optimize(program, load_graph("tgd"), task(), fake_lm().with_budget(Budget(total=Caps(calls=3))), steps=1, minibatch_size=2))
+    assert result.stopped == "budget" and result.best_val is None  # cut, not scored 0

@@ -176,3 +176,14 @@ def test_the_report_and_the_table_say_why_the_winner_won(tmp_path):
         page = build_report(store)
     assert "Why it won: " in page and best.why.split(";")[0][:30] in page
     assert all("cached" in r.tokens for r in report.rows)  # cached tokens shown apart
+
+
+def test_meta_investment_gives_first_tries_then_follows_the_gain_per_token():
+    from graphopt.search.policy import MetaInvestment, Yield
+
+    policy = MetaInvestment(first_tries=2)
+    assert policy.allows(Yield(), Yield())[0]  # every search gives the meta model a try
+    assert policy.allows(Yield(1, 0.0, 5000), Yield(3, 0.0, 9000))[0]
+    assert not policy.allows(Yield(2, 0.0, 9000), Yield(3, 0.0, 9000))[0]  # two tries, nothing gained
+    assert policy.allows(Yield(4, 0.5, 20_000), Yield(6, 0.0, 9000))[0]  # it gains, mutations do not
+    assert not policy.allows(Yield(4, 0.1, 100_000), Yield(6, 0.5, 10_000))[0]  # mutations gain more per token

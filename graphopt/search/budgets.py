@@ -22,12 +22,14 @@ class SearchBudget(BaseModel):
     Attributes:
         seeds: built-in graph names (or files) the search starts from.
         inner_steps, minibatch, val_limit: the inner loop run to score one graph.
-        screen, promote: successive halving. A batch of graphs (the seeds, a generation's
-            children) is raced first: each gets its first inner-loop step scored on `screen`
-            validation examples, and only the best `promote` share goes on to the full inner
-            loop and validation set (continuing from its screen, so a winner's screen is not
-            wasted). 0 turns racing off.
-        prompt_iterations, prompt_candidates: meta prompt optimization per seed graph.
+        screen, promote: racing (loops of two or more steps). A batch of graphs (the seeds, a
+            generation's children) is raced first: each gets its first inner-loop step scored
+            on `screen` validation examples drawn for the race; a graph leaves only when a
+            paired test shows it worse than the leader, and the screen grows while fewer than
+            the 1 - `promote` share can be cut (see `policy.Race`). The others continue from
+            their screen to the full inner loop and validation set. 0 turns racing off.
+        prompt_iterations, prompt_candidates: meta prompt optimization of the leading
+            `promote` share of the seed graphs (rounds go on only where edits gained).
         generations, population, children: structure search sizes.
         llm_share, crossover_share: fraction of children proposed by the meta model / by crossover.
         test_limit: test examples used for the final report (test data is read only then).
@@ -86,7 +88,7 @@ class SearchBudget(BaseModel):
 PRESETS: dict[str, SearchBudget] = {
     "tiny": SearchBudget(
         name="tiny", seeds=("tgd", "tgd_select", "fewshot"), inner_steps=1, minibatch=4, val_limit=8,
-        screen=4, prompt_iterations=1, prompt_candidates=1, generations=1, population=3, children=2,
+        screen=0, prompt_iterations=1, prompt_candidates=1, generations=1, population=3, children=2,
         test_limit=20, wall_time=900,
     ),
     "small": SearchBudget(

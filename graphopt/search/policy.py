@@ -293,7 +293,7 @@ class MetaInvestment:
     them after the first tries; on one whose edits pay, it never does.
     """
 
-    first_tries: int = 2
+    first_tries: int = 1
 
     def allows(self, meta: Yield, other: Yield) -> tuple[bool, str]:
         if meta.tries < self.first_tries:

@@ -24,7 +24,6 @@ from __future__ import annotations
 __all__ = ["Fitness", "Evaluator", "EvalRequest"]
 
 import asyncio
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,9 +38,9 @@ from .admission import UnitEstimate, cap_text, estimate_unit, fits, headroom, wa
 from .archive import Scored, graph_hash
 from .budgets import SearchBudget
 from .executor import Executor, LocalExecutor, default_parallel
-from .journal import Journal, keyed_rng
-from .policy import Race, screen_sizes
-from .unit import EvalUnit, UnitResult
+from .journal import Journal
+from .racing import Racing
+from .unit import EvalUnit, UnitResult, merged_usage, work_tokens
 
 
 @dataclass(frozen=True)
@@ -107,22 +106,7 @@ def _scaled(estimate: UnitEstimate | None, scale: float) -> UnitEstimate | None:
     )
 
 
-def merged_usage(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
-    """Two units' usage (`Ledger.to_dict()`) as one."""
-    from ..lm import Ledger
-
-    total = Ledger.from_dict(first or {})
-    for key, usage in Ledger.from_dict(second or {}).rows.items():
-        total.record(*key, usage)
-    return total.to_dict()
-
-
-def _work_tokens(usage: dict[str, Any]) -> float:
-    levels = usage.get("levels", {})
-    return float(sum(u.get("tokens", 0) + u.get("cached_tokens", 0) for u in levels.values()))
-
-
-class Evaluator:
+class Evaluator(Racing):
     """Scores graphs by running the inner loop as units on an executor, with the store as cache.
 
     Args:
@@ -286,107 +270,10 @@ class Evaluator:
         self.store.fail_evaluation(row.id, reason, status="partial")
         return self._report(self.fitness_of(row, self.store.evaluation(row.id), from_store=False))
 
-    def _races(self, rows: Sequence[Any]) -> bool:
-        """True when the budget races: a screen smaller than the validation set and an inner loop
-        of two or more steps (with one step the screen is the whole loop: nothing to save). A
-        batch of one graph is raced too, so a resumed batch decides as the first session did."""
-        budget = self.budget
-        return bool(budget.screen) and budget.screen < budget.val_limit and budget.inner_steps > 1 and bool(rows)
-
-    def _race_examples(self, key: str) -> list[str]:
-        """The validation example ids in the order this race's screen takes them (seeded by key)."""
-        ids = [ex.id for ex in self.task.val[: self.budget.val_limit]]
-        keyed_rng(self.seed, f"race/{key}").shuffle(ids)
-        return ids
-
-    async def _race(self, rows: Sequence[Any], key: str) -> list[Fitness]:
-        """A race over a batch (see the module docstring and `policy.Race`).
-
-        Finished or screened graphs (a resumed run) keep their stored outcome and enter the
-        decision with their recorded screen scores; a graph whose screen failed or was cut by a
-        budget is recorded as such and leaves the race."""
-        order = self._race_examples(key)
-        sizes = screen_sizes(self.budget.screen, len(order))
-        recorded = {
-            g["candidate"]: g.get("scores") or {}
-            for e in await asyncio.to_thread(self.store.events, "race") for g in (e.payload or {}).get("graphs", [])
-        }
-        first = order[: sizes[0]]
-        out = await self._in_waves(rows, lambda row: self._screen(row, first), lambda row: self._estimate(row, screen=True), strict=True)
-        policy = Race(promote=self.budget.promote)
-        for rung, size in enumerate(sizes):
-            shown = set(order[:size])
-            entered = {
-                i: (recorded.get(rows[i].id) or f.val_scores) if f.status in ("done", "screened") else f.val_scores
-                for i, f in enumerate(out) if f.status in ("done", "screen", "screened")
-            }
-            scores = {rows[i].id: {k: v for k, v in s.items() if k in shown} for i, s in entered.items()}
-            live = [i for i in entered if out[i].status == "screen"]
-            decision = policy.decide(scores, can_grow=rung + 1 < len(sizes) and bool(live))
-            if not decision.grow:
-                break
-            grown = order[: sizes[rung + 1]]
-            for i, fitness in zip(live, await asyncio.gather(*(self._grow(rows[i], grown) for i in live))):
-                out[i] = fitness
-        await asyncio.to_thread(self.store.add_event, "race", {
-            "key": key,
-            "screen": len(shown),
-            "leader": decision.leader,
-            "graphs": [
-                {
-                    "candidate": rows[i].id, "score": sum(scores[rows[i].id].values()) / max(1, len(scores[rows[i].id])),
-                    "scores": entered[i], "promoted": rows[i].id in decision.go_on,
-                    "why": decision.why.get(rows[i].id, ""),
-                }
-                for i in entered
-            ],
-        })
-        promoted = [i for i in entered if out[i].status == "screen" and rows[i].id in decision.go_on]
-        finished = await self._in_waves([rows[i] for i in promoted], self._fitness, self._estimate)
-        for i, fitness in zip(promoted, finished):
-            out[i] = fitness
-        for i, fitness in enumerate(out):
-            if fitness.status == "screen":
-                why = decision.why.get(rows[i].id, "")
-                out[i] = await asyncio.to_thread(self._screened_out, rows[i], fitness, why)
-        return out
-
     def _estimate(self, row: Any, *, screen: bool = False) -> UnitEstimate:
         messages = self.seed_program.messages(self.task.train[0].input) if self.task.train else []
         prompt = sum(len(m["content"]) for m in messages) // 4 + (self.task.max_tokens or 32)
         return estimate_unit(GraphSpec.model_validate(row.spec), self.budget, prompt, screen=screen, train=len(self.task.train))
-
-    async def _screen(self, row: Any, examples: Sequence[str]) -> Fitness:
-        """A graph's screen: its stored outcome when it has one, else its first step, run now and
-        scored on `examples` (status "screen": held in memory, with the unit's result, until the
-        race decides)."""
-        stored = await asyncio.to_thread(self.store.evaluation, row.id)
-        if stored is not None and stored.status in ("done", "screened"):
-            self.reused += 1
-            return self._report(await asyncio.to_thread(self.fitness_of, row, stored, from_store=True))
-        unit = self._unit(row, steps=1, final_ids=tuple(examples))
-        return await self._once(("screen", row.graph_hash), lambda: self._run(row, unit, screen=True))
-
-    async def _grow(self, row: Any, examples: Sequence[str]) -> Fitness:
-        """A screen scored on more validation examples: the same first step, continued with no
-        new step (the examples it was scored on before come from the cache)."""
-        earlier = self._screens.pop(row.id)
-        unit = self._unit(row, steps=1, final_ids=tuple(examples), resume=earlier.result)
-        return await self._run(row, unit, screen=True, earlier=earlier)
-
-    def _screened_out(self, row: Any, screen: Fitness, why: str = "") -> Fitness:
-        """Records a graph that lost its race (status "screened") and reads it back (in a thread)."""
-        outcome = self._screens.pop(row.id)
-        outcome.usage = merged_usage(outcome.usage, self._charged.pop(row.id, {}))
-        result = outcome.result or {}
-        self.store.finish_evaluation(
-            row.id, val_score=result.get("best_val"), val_stderr=result.get("best_val_stderr"),
-            val_scores=result.get("val_scores") or None, program=result.get("best_program"),
-            history=result.get("history", []), usage=outcome.usage, status="screened",
-            note=f"screened out: {screen.val_score:.3f} on {len(screen.val_scores)} validation examples" + (f", {why}" if why else ""),
-        )
-        self.store.record_ledger(self.lm.ledger)
-        return self._report(self.fitness_of(row, self.store.evaluation(row.id), from_store=False))
 
     def _unit(self, row: Any, *, steps: int | None = None, final_ids: tuple[str, ...] | None = None, resume: dict | None = None) -> EvalUnit:
         return EvalUnit(
@@ -444,7 +331,7 @@ class Evaluator:
             program = Program.model_validate(result["best_program"])
             return Fitness(
                 spec, row.id, row.graph_hash, result["best_val"], result.get("best_val_stderr") or 0.0,
-                _work_tokens(outcome.usage), program,
+                work_tokens(outcome.usage), program,
                 status="screen", val_scores=result.get("val_scores") or {}, changed=program.id != self.seed_program.id,
             )
         fitness = await asyncio.to_thread(self._record, row, outcome, spec)
@@ -510,7 +397,7 @@ class Evaluator:
             graph_hash=row.graph_hash,
             val_score=getattr(evaluation, "val_score", None),
             val_stderr=getattr(evaluation, "val_stderr", None) or 0.0,
-            cost_tokens=_work_tokens(getattr(evaluation, "usage", None) or {}),
+            cost_tokens=work_tokens(getattr(evaluation, "usage", None) or {}),
             program=Program.model_validate(program) if program else None,
             history=list(getattr(evaluation, "history", None) or []),
             from_store=from_store,

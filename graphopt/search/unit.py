@@ -16,7 +16,7 @@ Statuses:
 
 from __future__ import annotations
 
-__all__ = ["EvalUnit", "UnitResult", "run_unit", "UNIT_STATUSES"]
+__all__ = ["EvalUnit", "UnitResult", "run_unit", "UNIT_STATUSES", "merged_usage", "work_tokens"]
 
 import traceback
 from dataclasses import dataclass, field
@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import BudgetExceeded, InternalError, LLMError, is_bug
 from ..graph.spec import GraphSpec
-from ..lm import LM, sample_place, usage_scope
+from ..lm import LM, Ledger, sample_place, usage_scope
 from ..tasks.base import Task
 from ..types import Program
 
@@ -123,3 +123,17 @@ async def run_unit(unit: EvalUnit, task: Task, lm: LM) -> UnitResult:
         out.status = "partial"
         out.reason = f"budget reached: {result.stop_reason}"
     return out
+
+
+def merged_usage(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """Two units' usage (`Ledger.to_dict()`) as one."""
+    total = Ledger.from_dict(first or {})
+    for key, usage in Ledger.from_dict(second or {}).rows.items():
+        total.record(*key, usage)
+    return total.to_dict()
+
+
+def work_tokens(usage: dict[str, Any]) -> float:
+    """Tokens of every call a usage (`Ledger.to_dict()`) holds, cache hits and joined calls included."""
+    levels = usage.get("levels", {})
+    return float(sum(u.get("tokens", 0) + u.get("cached_tokens", 0) for u in levels.values()))

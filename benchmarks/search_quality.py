@@ -1,119 +1,86 @@
-"""Search quality: the searched optimizer against the baselines a user would try first, at equal spend.
+"""Search quality: the searched optimizer against real peers (DSPy) and simple baselines, at equal spend.
 
-For each task and seed (the seed fixes the generated examples and every method's randomness),
-every method gets the same cap, checked before each model call by an LM `Budget`:
+For each task, seed and cap (the seed fixes the data split and every method's randomness), each
+method runs under the same cap, checked before each model call:
 
-- `--cap total` (default): a cap on tokens of every level (program + optimizer + meta);
-- `--cap program`: a cap on program-level tokens only.
+- `total`: a cap on tokens of every level (program + optimizer + meta);
+- `program`: a cap on program-level tokens only (optimizer and meta calls are free).
+`--caps total,program` (the default) runs both and writes one table per cap.
 
 Methods (each with a fresh response cache, so no method feeds on another's calls):
-1. zero-shot: the task's seed program;
-2. labeled few-shot: k random train examples with their targets as demos;
-3. bootstrap + random search: demo sets bootstrapped from correct outputs of a teacher (the seed
-   program with labeled demos) on train, as many sets as the cap allows, the best on validation;
-4. tgd: the inner loop with the `tgd` graph, as many steps as the cap allows;
-5. meta-prompted seed: `run_search` without structure search (seeds + meta prompt optimization);
-6. structure only: `run_search` without the meta prompt phase;
-7. search: the full `run_search`.
-The searches use the `tiny` preset's seeds and loop sizes, sized by the flags below.
+- zero-shot: the task's seed program; labeled few-shot: k random train examples as demos;
+- dspy BootstrapFewShot, BootstrapFewShotWithRandomSearch, MIPROv2 (auto="light") and GEPA
+  (benchmarks/peers): DSPy's own optimizers, their program and proposer/reflection calls sent to
+  the embedded model served on 127.0.0.1 by `python -m llama_cpp.server` (greedy, repeat_penalty
+  1.0), which the harness first checks gives the in-process answers token for token;
+- tgd (opt-in): the inner loop with the `tgd` graph;
+- meta-prompted seed, structure only (opt-in ablations) and search: `run_search` with the
+  preset's seeds and loop sizes, its phases cut as named.
 
-Every winner is then scored on the same test examples by a separate client (no cap, its own
-cache), so test spend never counts against a method. Reported per (task, method): test accuracy,
-mean ± 95% CI over seeds (t distribution); the paired difference (per seed) of the search
-against the best baseline with demos; tokens per level (spent, cache hits excluded) and the
-program : optimizer : meta split; and how often the search's winner is at or above its best seed
-graph on test.
+Every method's program is then scored on the same test examples, in process, by one client outside
+every cap. Reported per (cap, task, method): test accuracy (mean ± 95% CI over seeds, t
+distribution), tokens spent per level (cache hits excluded) and in total against the cap, test
+tokens per example (the program's inference cost), and for the search whether its winner is a seed
+graph, its paired difference against the best DSPy peer and against its own best seed graph (the
+seed graph with the best validation score). An average over tasks follows.
 
-Usage: python benchmarks/search_quality.py [--tasks dyck_languages,word_sorting] [--seeds 5]
-       [--tokens 30000] [--cap total|program] [--methods a,b,...] [--out benchmarks/results]
-Writes OUT/search_quality.md; exits non-zero only on errors, never because a method scored low.
+Usage: python benchmarks/search_quality.py [--tasks word_sorting,dyck_languages,last_word,key_lookup]
+       [--seeds 5] [--tokens 30000] [--caps total,program] [--methods a,b,...] [--out benchmarks/results]
+Tasks: built-in names, or a generated custom-file task of benchmarks/tasks/make_tasks.py.
+Writes OUT/search_quality.md and OUT/search_quality.json; exits 2 on a usage error, a missing
+`bench` extra or a server that is not exact, never because a method scored low.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import math
+import json
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from graphopt.errors import BudgetExceeded
-from graphopt.graph.io import load_graph
-from graphopt.lm import LM, Budget, Caps, LMConfig, levels_shown
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no price-map download from litellm
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "tasks"))
+
+from make_tasks import TASKS as CUSTOM_TASKS  # noqa: E402
+from make_tasks import write_task  # noqa: E402
+from peers import missing_extra  # noqa: E402
+from peers.report import Result, markdown  # noqa: E402
+
+from graphopt.graph.io import load_graph  # noqa: E402
+from graphopt.lm import LM, Budget, Caps, LMConfig, levels_shown, usage_scope  # noqa: E402
+from graphopt.loop import optimize  # noqa: E402
+from graphopt.program import evaluate  # noqa: E402
+from graphopt.search.budgets import get_budget  # noqa: E402
+from graphopt.search.executor import LocalExecutor, default_parallel  # noqa: E402
+from graphopt.search.phases import PromptPhase, SeedPhase, StructurePhase  # noqa: E402
+from graphopt.search.pipeline import run_search  # noqa: E402
+from graphopt.store import RunStore  # noqa: E402
+from graphopt.tasks import Task, get_task  # noqa: E402
+from graphopt.types import Demo, Program  # noqa: E402
 
 LEVELS = levels_shown()  # program, optimizer, meta: the methods here call no judge
-from graphopt.loop import optimize
-from graphopt.program import evaluate, run_program
-from graphopt.search.budgets import get_budget
-from graphopt.search.executor import LocalExecutor, default_parallel
-from graphopt.search.phases import PromptPhase, SeedPhase, StructurePhase
-from graphopt.search.pipeline import run_search
-from graphopt.store import RunStore
-from graphopt.tasks import Task, get_task
-from graphopt.types import Demo, Program
-
-METHODS = ("zero-shot", "labeled few-shot", "bootstrap + RS", "tgd", "meta-prompted seed", "structure only", "search")
-DEMO_BASELINES = ("labeled few-shot", "bootstrap + RS")
-T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
+PEERS = ("dspy BootstrapFewShot", "dspy BootstrapFewShotWithRandomSearch", "dspy MIPROv2 light", "dspy GEPA")
+OWN = ("zero-shot", "labeled few-shot", "tgd", "meta-prompted seed", "structure only", "search")
+METHODS = OWN + PEERS
+DEFAULT_METHODS = ("zero-shot", "labeled few-shot", *PEERS, "search")
 
 
-@dataclass
-class Result:
-    task: str
-    method: str
-    seed: int
-    program: Program
-    tokens: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-    note: str = ""
-    test: float | None = None
-    seed_graphs_test: list[float] = field(default_factory=list)
-
-
-def method_lm(args: argparse.Namespace, work: Path) -> LM:
-    cap = Caps(tokens=args.tokens)
-    budget = Budget(total=cap) if args.cap == "total" else Budget(levels={"program": cap})
+def method_lm(args: argparse.Namespace, cap: str, work: Path) -> LM:
+    caps = Caps(tokens=args.tokens)
+    budget = Budget(total=caps) if cap == "total" else Budget(levels={"program": caps})
     config = LMConfig(cache_dir=work / "cache").with_models(program=args.program_model, optimizer=args.optimizer_model, meta=args.meta_model)
     return LM(config, budget=budget)
 
 
-def _spent(lm: LM) -> dict[str, int]:
-    return {level: lm.ledger.level(level).tokens for level in LEVELS}
-
-
-async def labeled(task: Task, rng: random.Random, k: int) -> Program:
-    return task.seed_program.with_demos([Demo(input=ex.input, output=ex.target) for ex in rng.sample(task.train, k)])
-
-
-async def bootstrap_rs(task: Task, lm: LM, rng: random.Random, args: argparse.Namespace) -> tuple[Program, str]:
-    """Demo sets bootstrapped from a teacher's correct train outputs; the best on validation."""
-    val = task.val[: args.val_limit]
-    best, best_score, sets = None, -1.0, 0
-    try:
-        while sets < args.max_sets:
-            teacher = await labeled(task, rng, args.k)
-            demos: list[Demo] = []
-            pool = rng.sample(task.train, len(task.train))
-            for start in range(0, len(pool), 4):
-                for trace in await run_program(teacher, pool[start : start + 4], task, lm):
-                    if trace.score == 1.0 and len(demos) < args.k:
-                        demos.append(Demo(input=trace.example.input, output=trace.output.strip()))
-                if len(demos) >= args.k:
-                    break
-            candidate = task.seed_program.with_demos(demos or teacher.demos)
-            score = (await evaluate(candidate, val, task, lm)).accuracy
-            sets += 1
-            if score > best_score:
-                best, best_score = candidate, score
-    except BudgetExceeded:
-        pass
-    return best or task.seed_program, f"{sets} demo sets scored"
+def labeled(task: Task, seed: int, k: int) -> Program:
+    demos = [Demo(input=ex.input, output=ex.target) for ex in random.Random(seed).sample(task.train, k)]
+    return task.seed_program.with_demos(demos)
 
 
 async def tgd(task: Task, lm: LM, seed: int, args: argparse.Namespace) -> tuple[Program, str]:
@@ -123,122 +90,107 @@ async def tgd(task: Task, lm: LM, seed: int, args: argparse.Namespace) -> tuple[
     return result.best_program, f"{len(result.history)} steps ({accepted} accepted)"
 
 
-async def search(task: Task, lm: LM, seed: int, args: argparse.Namespace, work: Path, variant: str) -> tuple[Program, str]:
-    """run_search without its own test phase: test is scored outside the cap."""
+async def search(task: Task, lm: LM, r: Result, args: argparse.Namespace, cap: str, work: Path) -> Program:
+    """run_search without its own test phase (test is scored outside the cap); records the seeds."""
     settings = {"val_limit": args.val_limit, "minibatch": args.minibatch, "generations": args.generations,
-                "children": args.children, "tokens": args.tokens if args.cap == "total" else None}
-    if variant == "meta-prompted seed":
+                "children": args.children, "tokens": args.tokens if cap == "total" else None}
+    if r.method == "meta-prompted seed":
         settings["generations"] = 0
-    if variant == "structure only":
+    if r.method == "structure only":
         settings["prompt_iterations"] = 0
-    plan = get_budget("tiny", **settings)
+    plan = get_budget(args.preset, **settings)
     graphs = [load_graph(name) for name in plan.seeds]
     phases = [SeedPhase(graphs), PromptPhase(), StructurePhase()]
-    report = await run_search(task, lm, plan, work / "run", graphs, seed=seed, phases=phases,
+    report = await run_search(task, lm, plan, work / "run", graphs, seed=r.seed, phases=phases,
                               executor=LocalExecutor(task, lm, default_parallel(lm)))
-    note = f"{report.candidates} graphs, winner {report.best.spec.name}, stop: {report.stop_reason or 'done'}"
-    return report.best.program or task.seed_program, note
+    with RunStore.open(work / "run", read_only=True) as store:
+        winner = store.candidate(report.best.candidate_id)
+        seeds = [c for c in store.candidates() if c.origin == "seed" and c.evaluation and c.evaluation.program]
+    r.winner_is_seed = winner is not None and winner.origin == "seed"
+    if seeds:  # the seed graph the search would keep on validation alone
+        best = max(seeds, key=lambda c: c.evaluation.val_score if c.evaluation.val_score is not None else -1.0)
+        r.best_seed = (best.name, Program.model_validate(best.evaluation.program))
+    r.note = f"{report.candidates} graphs, winner {report.best.spec.name}, stop: {report.stop_reason or 'done'}"
+    return report.best.program or task.seed_program
 
 
-async def run_method(method: str, task: Task, seed: int, args: argparse.Namespace, root: Path) -> Result:
-    work = root / f"{task.name}-{seed}-{method.replace(' ', '_')}"
-    lm = method_lm(args, work)
-    rng = random.Random(seed)
-    clock = time.perf_counter()
-    note = ""
+async def run_own(method: str, task: Task, r: Result, args: argparse.Namespace, cap: str, work: Path) -> None:
+    lm = method_lm(args, cap, work)
     try:
         if method == "zero-shot":
-            program = task.seed_program
+            r.program = task.seed_program
         elif method == "labeled few-shot":
-            program = await labeled(task, rng, args.k)
-        elif method == "bootstrap + RS":
-            program, note = await bootstrap_rs(task, lm, rng, args)
+            r.program = labeled(task, r.seed, args.k)
         elif method == "tgd":
-            program, note = await tgd(task, lm, seed, args)
+            r.program, r.note = await tgd(task, lm, r.seed, args)
         else:
-            program, note = await search(task, lm, seed, args, work, method)
+            r.program = await search(task, lm, r, args, cap, work)
     finally:
         lm.close()
-    return Result(task.name, method, seed, program, _spent(lm), time.perf_counter() - clock, note)
+    r.tokens = {level: lm.ledger.level(level).tokens for level in LEVELS}
+
+
+def run_peer(method: str, task: Task, r: Result, args: argparse.Namespace, cap: str, work: Path, url: str) -> None:
+    from peers.dspy_lm import Meter
+    from peers.dspy_peers import run_peer as run_dspy
+
+    run = run_dspy(method, task, r.seed, url, Meter(args.tokens, cap), args.val_limit, work / "dspy.log")
+    r.program, r.tokens, r.note = run.program, run.tokens, run.note
 
 
 async def score_tests(results: list[Result], tasks: dict, args: argparse.Namespace, root: Path) -> None:
-    """Test accuracy of every winner (and of the search's seed graphs), outside every cap."""
-    config = LMConfig(cache_dir=root / "test-cache").with_models(program=args.program_model)
-    lm = LM(config)
+    """Test accuracy and inference tokens per example of every program (and of the search's best seed)."""
+    lm = LM(LMConfig(cache_dir=root / "test-cache").with_models(program=args.program_model))
     try:
         for r in results:
             task = tasks[(r.task, r.seed)]
             test = task.test[: args.test_limit]
-            r.test = (await evaluate(r.program, test, task, lm)).accuracy
-            run_dir = root / f"{r.task}-{r.seed}-{r.method.replace(' ', '_')}" / "run"
-            if r.method == "search" and (run_dir / "run.sqlite").exists():
-                with RunStore.open(run_dir, read_only=True) as store:
-                    seeds = [c for c in store.candidates() if c.origin == "seed" and c.evaluation.program]
-                for c in seeds:
-                    program = Program.model_validate(c.evaluation.program)
-                    r.seed_graphs_test.append((await evaluate(program, test, task, lm)).accuracy)
+            with usage_scope() as used:
+                r.test = (await evaluate(r.program, test, task, lm)).accuracy
+            spent = used.level("program")
+            r.test_tokens = (spent.tokens + spent.cached_tokens) / max(1, len(test))
+            if r.best_seed is not None:
+                r.best_seed_test = (await evaluate(r.best_seed[1], test, task, lm)).accuracy
     finally:
         lm.close()
 
 
-def ci(values: list[float]) -> tuple[float, float]:
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return mean, float("nan")
-    half = T95.get(len(values) - 1, 1.96) * statistics.stdev(values) / math.sqrt(len(values))
-    return mean, half
+def load_task(name: str, seed: int, args: argparse.Namespace, data: Path) -> Task:
+    sizes = (args.train, args.val_limit, args.test_limit)
+    if name in CUSTOM_TASKS:
+        path = data / f"{name}.jsonl"
+        if not path.exists():
+            write_task(name, data)
+        return get_task("file", path=path, seed=seed, sizes=sizes)
+    return get_task(name, difficulty=args.difficulty, seed=seed, sizes=sizes)
 
 
-def fmt(mean: float, half: float) -> str:
-    return f"{mean:.3f}" if math.isnan(half) else f"{mean:.3f} ± {half:.3f}"
+async def exactness(tasks: dict, url: str, args: argparse.Namespace) -> tuple[int, int]:
+    """(equal, asked): the server's answers against the in-process ones, on each task's first seed."""
+    from peers.server import check_exact
 
-
-def markdown(results: list[Result], args: argparse.Namespace, seconds: float) -> str:
-    lines = [
-        "# Search quality at equal spend",
-        "",
-        f"Run on {time.strftime('%Y-%m-%d')}, {seconds / 60:.1f} minutes, load average {os.getloadavg()[0]:.1f}, with "
-        f"`python benchmarks/search_quality.py {' '.join(sys.argv[1:])}`.",
-        f"Cap: **{args.tokens:,} {'total' if args.cap == 'total' else 'program'} tokens** per method; "
-        f"validation {args.val_limit}, test {args.test_limit} examples; {args.k} demos; seeds {args.seeds}. "
-        f"Models: program {args.program_model or 'local/smollm2'}, optimizer {args.optimizer_model or 'local/smollm2'}, "
-        f"meta {args.meta_model or 'local/smollm2'}. Test accuracy: mean ± 95% CI over seeds.",
-    ]
-    for task in dict.fromkeys(r.task for r in results):
-        mine = [r for r in results if r.task == task]
-        lines += ["", f"## {task}", "", "| method | test acc | program tok | optimizer tok | meta tok | p : o : m | notes (seed 0) |", "|---|---|---|---|---|---|---|"]
-        for method in dict.fromkeys(r.method for r in mine):
-            rs = [r for r in mine if r.method == method]
-            toks = {lv: statistics.fmean(r.tokens.get(lv, 0) for r in rs) for lv in LEVELS}
-            total = sum(toks.values()) or 1
-            split = " : ".join(f"{100 * toks[lv] / total:.0f}%" for lv in LEVELS)
-            lines.append(f"| {method} | {fmt(*ci([r.test for r in rs]))} | {toks['program']:,.0f} | {toks['optimizer']:,.0f} | "
-                         f"{toks['meta']:,.0f} | {split} | {rs[0].note} |")
-        searches = {r.seed: r for r in mine if r.method == "search"}
-        baselines = [m for m in DEMO_BASELINES if any(r.method == m for r in mine)]
-        if searches and baselines:
-            best = max(baselines, key=lambda m: statistics.fmean(r.test for r in mine if r.method == m))
-            diffs = [searches[r.seed].test - r.test for r in mine if r.method == best and r.seed in searches]
-            at_or_above = sum(1 for r in searches.values() if r.seed_graphs_test and r.test >= max(r.seed_graphs_test) - 1e-9)
-            lines += ["", f"Search minus {best} (paired by seed): {fmt(*ci(diffs))} over {len(diffs)} seeds. "
-                      f"The search's winner is at or above its best seed graph on test in {at_or_above} of {len(searches)} seeds."]
-    return "\n".join(lines) + "\n"
+    prompts = []
+    for (name, seed), task in tasks.items():
+        if seed == 0:
+            for program in (task.seed_program, labeled(task, 0, args.k)):
+                prompts += [(program.messages(ex.input), task.max_tokens or 256, task.stop) for ex in task.val[:2]]
+    differ = await check_exact(url, prompts)
+    return len(prompts) - len(differ), len(prompts)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--tasks", default="dyck_languages,word_sorting")
+    p.add_argument("--tasks", default="word_sorting,dyck_languages,last_word,key_lookup")
     p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--methods", default=",".join(DEFAULT_METHODS))
     p.add_argument("--tokens", type=int, default=30_000)
-    p.add_argument("--cap", choices=("total", "program"), default="total")
+    p.add_argument("--caps", default="total,program", help="total, program, or both (comma-separated)")
+    p.add_argument("--preset", default="tiny", help="the search's preset (its seeds and loop sizes)")
     p.add_argument("--difficulty", default="easy")
     p.add_argument("--train", type=int, default=30)
     p.add_argument("--val-limit", type=int, default=20)
     p.add_argument("--test-limit", type=int, default=50)
     p.add_argument("--k", type=int, default=3)
-    p.add_argument("--max-sets", type=int, default=16)
     p.add_argument("--minibatch", type=int, default=4)
     p.add_argument("--tgd-steps", type=int, default=12)
     p.add_argument("--generations", type=int, default=2)
@@ -250,29 +202,76 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-async def run(args: argparse.Namespace) -> int:
+def check_args(args: argparse.Namespace) -> str | None:
+    """What is wrong with the arguments, or None."""
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
-        print(f"unknown method(s) {unknown}: use {', '.join(METHODS)}", file=sys.stderr)
+        return f"unknown method(s) {unknown}: use {', '.join(METHODS)}"
+    caps = [c.strip() for c in args.caps.split(",") if c.strip()]
+    if not caps or any(c not in ("total", "program") for c in caps):
+        return f"--caps {args.caps!r}: use total, program or total,program"
+    if any(m in PEERS for m in methods):
+        if args.program_model or args.optimizer_model:
+            return "the DSPy peers run on the embedded model only: drop --program-model/--optimizer-model or the dspy methods"
+        return missing_extra()
+    return None
+
+
+async def run(args: argparse.Namespace) -> int:
+    problem = check_args(args)
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    caps = [c.strip() for c in args.caps.split(",") if c.strip()]
+    names = [t.strip() for t in args.tasks.split(",") if t.strip()]
     started, results, tasks = time.perf_counter(), [], {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib_server(any(m in PEERS for m in methods), Path(tmp)) as url:
         root = Path(tmp)
-        for name in [t.strip() for t in args.tasks.split(",") if t.strip()]:
-            for seed in range(args.seeds):
-                task = get_task(name, difficulty=args.difficulty, seed=seed, sizes=(args.train, args.val_limit, args.test_limit))
-                tasks[(name, seed)] = task
+        os.environ.setdefault("DSPY_CACHEDIR", str(root / "dspy-cache"))
+        tasks = {(name, seed): load_task(name, seed, args, root / "data") for name in names for seed in range(args.seeds)}
+        exact = await exactness(tasks, url, args) if url else None
+        if exact and exact[0] != exact[1]:
+            print(f"llama_cpp.server gave other answers than the in-process model on {exact[1] - exact[0]} of {exact[1]} "
+                  "prompts: the peers would not run on the same model; check llama-cpp-python's version", file=sys.stderr)
+            return 2
+        for cap in caps:
+            for (name, seed), task in tasks.items():
                 for method in methods:
-                    result = await run_method(method, task, seed, args, root)
-                    results.append(result)
-                    print(f"{name} seed {seed} {method}: {result.seconds:.0f}s, tokens {result.tokens} {result.note}", flush=True)
+                    work = root / f"{cap}-{name}-{seed}-{method.replace(' ', '_')}"
+                    r = Result(cap, name, method, seed, task.seed_program)
+                    clock = time.perf_counter()
+                    if method in PEERS:
+                        run_peer(method, task, r, args, cap, work, url)
+                    else:
+                        await run_own(method, task, r, args, cap, work)
+                    r.seconds = time.perf_counter() - clock
+                    results.append(r)
+                    print(f"{cap} {name} seed {seed} {method}: {r.seconds:.0f}s, tokens {r.tokens} {r.note}", flush=True)
         await score_tests(results, tasks, args, root)
-    text = markdown(results, args, time.perf_counter() - started)
+    text = markdown(results, args, time.perf_counter() - started, exact)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "search_quality.md").write_text(text)
+    (args.out / "search_quality.json").write_text(json.dumps([r.row() for r in results], indent=1) + "\n")
     print(text)
     return 0
+
+
+def contextlib_server(wanted: bool, log_dir: Path):  # noqa: ANN201
+    """The llama_cpp.server of the peers (its URL), or None when no peer runs."""
+    import contextlib
+
+    if not wanted:
+        return contextlib.nullcontext(None)
+    from peers.server import serve
+
+    @contextlib.contextmanager
+    def url():  # noqa: ANN202
+        with serve(log_dir) as server:
+            yield server.url
+
+    return url()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,133 @@
+"""benchmarks/search_quality.py with its DSPy peers: the pieces that make the comparison fair, and a
+smoke run of the whole harness (one seed, one task, a tiny cap) so it keeps working.
+
+The peers need the `bench` extra; without it these tests skip, unless GRAPHOPT_REQUIRE_BENCH=1
+(CI installs the extra: a silent skip there would hide a broken harness).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+from peers import missing_extra  # noqa: E402
+
+MISSING = missing_extra()
+if MISSING and os.environ.get("GRAPHOPT_REQUIRE_BENCH") == "1":
+    raise RuntimeError(f"GRAPHOPT_REQUIRE_BENCH=1 but {MISSING}")
+needs_bench = pytest.mark.skipif(MISSING is not None, reason=str(MISSING))
+
+from graphopt.tasks import get_task  # noqa: E402
+from graphopt.types import Demo, Program  # noqa: E402
+
+
+def _task():
+    return get_task("dyck_languages", difficulty="easy", seed=0, sizes=(6, 4, 4))
+
+
+@needs_bench
+def test_program_adapter_sends_the_messages_graphopt_sends():
+    import dspy
+    from peers.dspy_lm import INPUT, OUTPUT, ProgramAdapter, task_module, to_program
+
+    task = _task()
+    module = task_module(task)
+    (predictor,) = module.predictors()
+    predictor.demos = [dspy.Example({INPUT: ex.input, OUTPUT: ex.target}) for ex in task.train[:2]]
+    shown = ProgramAdapter().format(predictor.signature, predictor.demos, {INPUT: task.val[0].input})
+    program = task.seed_program.with_demos([Demo(input=ex.input, output=ex.target) for ex in task.train[:2]])
+    assert shown == program.messages(task.val[0].input)
+    # The graphopt program made from the DSPy one sends the same messages too.
+    assert to_program(module, task).messages(task.val[0].input) == shown
+
+
+@needs_bench
+def test_program_adapter_reads_the_whole_completion_and_leaves_other_signatures_to_chat_adapter():
+    import dspy
+    from peers.dspy_lm import OUTPUT, ProgramAdapter, task_module
+
+    adapter = ProgramAdapter()
+    signature = task_module(_task()).predictors()[0].signature
+    assert adapter.parse(signature, " ] )\n") == {OUTPUT: "] )"}
+    other = dspy.Signature("question -> answer")
+    assert adapter.parse(other, "[[ ## answer ## ]]\n42\n\n[[ ## completed ## ]]") == {"answer": "42"}
+
+
+@needs_bench
+def test_meter_counts_tokens_per_level_and_refuses_calls_past_the_cap():
+    import copy
+
+    from peers.dspy_lm import CapReached, Meter
+
+    meter = Meter(100, "total")
+    assert copy.deepcopy(meter) is meter  # DSPy copies its tracker into threads: usage must not be lost
+    meter.add_usage("openai/program", {"prompt_tokens": 50, "completion_tokens": 10})
+    meter.add_usage("openai/optimizer", {"prompt_tokens": 30, "completion_tokens": 5})
+    assert meter.tokens == {"program": 60, "optimizer": 35, "meta": 0}
+    meter.check("program")  # 95 < 100: may start
+    meter.add_usage("openai/optimizer", {"prompt_tokens": 5, "completion_tokens": 0})
+    with pytest.raises(CapReached, match="total cap of 100 tokens"):
+        meter.check("program")
+    assert meter.refused == 1
+
+    program_only = Meter(60, "program")
+    program_only.add_usage("openai/program", {"prompt_tokens": 60, "completion_tokens": 0})
+    program_only.check("optimizer")  # the optimizer level is free under a program cap
+    with pytest.raises(CapReached, match="program cap"):
+        program_only.check("program")
+
+
+def _load_harness():
+    spec = importlib.util.spec_from_file_location("search_quality_under_test", BENCH / "search_quality.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_missing_bench_extra_is_one_line_naming_the_install_command_and_exit_2(monkeypatch, capsys):
+    harness = _load_harness()
+    import peers
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(peers.importlib.util, "find_spec", lambda name, *a: None if name == "dspy" else real(name, *a))
+    code = harness.main(["--tasks", "last_word", "--seeds", "1", "--methods", "zero-shot,dspy GEPA"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and "pip install -e '.[bench]'" in err and "dspy" in err
+
+
+def test_unknown_method_is_a_usage_error_naming_the_methods(capsys):
+    code = _load_harness().main(["--methods", "bootstrap + RS"])
+    assert code == 2
+    assert "unknown method(s) ['bootstrap + RS']" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+@needs_bench
+def test_search_quality_smoke_runs_every_peer_beside_the_search(tmp_path):
+    methods = ["zero-shot", "dspy BootstrapFewShot", "dspy BootstrapFewShotWithRandomSearch", "dspy MIPROv2 light",
+               "dspy GEPA", "search"]
+    command = [sys.executable, str(BENCH / "search_quality.py"), "--tasks", "last_word", "--seeds", "1", "--tokens", "2000",
+               "--caps", "total", "--methods", ",".join(methods), "--train", "6", "--val-limit", "3", "--test-limit", "4",
+               "--out", str(tmp_path)]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = json.loads((tmp_path / "search_quality.json").read_text())
+    assert [r["method"] for r in rows] == methods
+    for row in rows:
+        if row["method"].startswith("dspy "):  # each peer really called the model, and was held near the cap
+            assert 0 < row["spent"] < 2000 * 2, row
+    report = (tmp_path / "search_quality.md").read_text()
+    assert "its answers equal the in-process model's on 4 of 4 prompts" in report
+    assert "the winner is a seed graph in" in report

@@ -28,7 +28,8 @@ Usage: python benchmarks/search_quality.py [--tasks word_sorting,dyck_languages,
        [--seeds 5] [--tokens 30000] [--caps total,program] [--methods a,b,...] [--out benchmarks/results]
 Tasks: built-in names, or a generated custom-file task of benchmarks/tasks/make_tasks.py.
 Writes OUT/search_quality.md and OUT/search_quality.json; exits 2 on a usage error, a missing
-`bench` extra or a server that is not exact, never because a method scored low.
+`bench` extra or a server that is not exact, 1 when a method run failed (its row says why; the
+others are kept), never because a method scored low.
 """
 
 from __future__ import annotations
@@ -173,7 +174,7 @@ async def exactness(tasks: dict, url: str, args: argparse.Namespace) -> tuple[in
     for (name, seed), task in tasks.items():
         if seed == 0:
             for program in (task.seed_program, labeled(task, 0, args.k)):
-                prompts += [(program.messages(ex.input), task.max_tokens or 256, task.stop) for ex in task.val[:2]]
+                prompts += [(program.messages(ex.input), task.max_tokens, task.stop) for ex in task.val[:2]]
     differ = await check_exact(url, prompts)
     return len(prompts) - len(differ), len(prompts)
 
@@ -242,10 +243,14 @@ async def run(args: argparse.Namespace) -> int:
                     work = root / f"{cap}-{name}-{seed}-{method.replace(' ', '_')}"
                     r = Result(cap, name, method, seed, task.seed_program)
                     clock = time.perf_counter()
-                    if method in PEERS:
-                        run_peer(method, task, r, args, cap, work, url)
-                    else:
-                        await run_own(method, task, r, args, cap, work)
+                    try:
+                        if method in PEERS:
+                            run_peer(method, task, r, args, cap, work, url)
+                        else:
+                            await run_own(method, task, r, args, cap, work)
+                    except Exception as exc:  # one broken run must not lose hours of others: kept, shown, exit 1
+                        r.program, r.failed = task.seed_program, True
+                        r.note = f"FAILED ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})"
                     r.seconds = time.perf_counter() - clock
                     results.append(r)
                     print(f"{cap} {name} seed {seed} {method}: {r.seconds:.0f}s, tokens {r.tokens} {r.note}", flush=True)
@@ -255,6 +260,10 @@ async def run(args: argparse.Namespace) -> int:
     (args.out / "search_quality.md").write_text(text)
     (args.out / "search_quality.json").write_text(json.dumps([r.row() for r in results], indent=1) + "\n")
     print(text)
+    failed = [f"{r.cap} {r.task} seed {r.seed} {r.method}" for r in results if r.failed]
+    if failed:
+        print(f"{len(failed)} method runs failed (their rows say why): {'; '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 

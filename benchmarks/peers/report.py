@@ -41,6 +41,7 @@ class Result:
     winner_is_seed: bool | None = None  # the search only
     best_seed: tuple[str, Program] | None = None  # the search only: (graph name, program)
     best_seed_test: float | None = None
+    failed: bool = False  # the method raised: its row keeps the seed program and says why in `note`
 
     @property
     def spent(self) -> int:
@@ -51,7 +52,7 @@ class Result:
         return {
             "cap": self.cap, "task": self.task, "method": self.method, "seed": self.seed, "test": self.test,
             "tokens": self.tokens, "spent": self.spent, "test_tokens_per_example": self.test_tokens,
-            "seconds": round(self.seconds, 1), "note": self.note, "winner_is_seed": self.winner_is_seed,
+            "seconds": round(self.seconds, 1), "note": self.note, "failed": self.failed, "winner_is_seed": self.winner_is_seed,
             "best_seed": self.best_seed[0] if self.best_seed else None, "best_seed_test": self.best_seed_test,
             "program": self.program.model_dump(mode="json"),
         }  # fmt: skip
@@ -89,7 +90,8 @@ def _table(rows: list[Result], cap_tokens: int) -> list[str]:
         total = sum(toks.values())
         split = " : ".join(f"{100 * toks[lv] / total:.0f}%" for lv in LEVELS) if total else "-"
         most = max(r.spent for r in rs)
-        lines.append(f"| {method} | {fmt([r.test for r in rs])} | {total:,.0f} / {100 * most / cap_tokens:.0f}% | "
+        failed = sum(r.failed for r in rs)
+        lines.append(f"| {method} | {fmt([r.test for r in rs])}{f' ({failed} FAILED)' if failed else ''} | {total:,.0f} / {100 * most / cap_tokens:.0f}% | "
                      f"{toks['program']:,.0f} | {toks['optimizer']:,.0f} | {toks['meta']:,.0f} | {split} | "
                      f"{statistics.fmean(r.test_tokens for r in rs):,.0f} | {rs[0].note} |")
     return lines

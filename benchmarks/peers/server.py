@@ -102,18 +102,20 @@ def ask_server(url: str, messages: list[dict], max_tokens: int, stop: list[str] 
         return json.load(reply)["choices"][0]["message"]["content"] or ""
 
 
-async def check_exact(url: str, prompts: list[tuple[list[dict], int, list[str] | None]]) -> list[int]:
+async def check_exact(url: str, prompts: list[tuple[list[dict], int | None, list[str] | None]]) -> list[int]:
     """Indexes of the prompts whose server answer differs from the in-process one (empty: exact).
 
-    The prompts go to the server in order, so later ones reuse the server's cached prefix of
-    earlier ones, as in a real evaluation.
+    Each prompt is (messages, the task's answer length or None, stop strings). In process it goes
+    out as graphopt's evaluation sends it (None: the embedded model's default length); to the
+    server as the peers' program LM sends it (None: 256). The prompts go to the server in order,
+    so later ones reuse the server's cached prefix of earlier ones, as in a real evaluation.
     """
     lm = LM(LMConfig(cache_dir=None))
     try:
         differ = []
         for i, (messages, max_tokens, stop) in enumerate(prompts):
-            local = await lm.complete("program", messages, stop=stop, max_tokens=max_tokens, temperature=0.0)
-            if ask_server(url, messages, max_tokens, stop) != local.text:
+            local = await lm.complete("program", messages, stop=stop, max_tokens=max_tokens)
+            if ask_server(url, messages, max_tokens or 256, stop) != local.text:
                 differ.append(i)
         return differ
     finally:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dspy
+from dspy.utils.exceptions import AdapterParseError, ContextWindowExceededError
 
 from graphopt.tasks import Task
 from graphopt.types import Example, Program
@@ -96,10 +97,20 @@ def run_peer(name: str, task: Task, seed: int, url: str, meter: Meter, val_limit
             compiled = _compile(name, task, seed, url, meter, student, train, val)
         except CapReached as exc:  # the optimizer could not finish inside the cap and returned nothing
             compiled, note = student, f"cut by the cap before it returned a program ({exc}): zero-shot kept"
+        except (AdapterParseError, ContextWindowExceededError) as exc:
+            # DSPy itself gave up on this model's output (MIPROv2's proposer, on the 135M model):
+            # the user gets no program; the row says so. Any other error is the harness's to report.
+            compiled = student
+            note = f"DSPy raised {type(exc).__name__} ({_first_line(exc)}): no program returned, zero-shot kept"
     if meter.refused and not note:
         note = f"{meter.refused} calls refused by the cap"
     note = "; ".join(part for part in (note, f"{time.perf_counter() - clock:.0f}s") if part)
     return PeerRun(to_program(compiled, task), dict(meter.tokens), note)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0][:160] if lines else ""
 
 
 def _compile(name, task, seed, url, meter, student, train, val):  # noqa: ANN001, ANN202

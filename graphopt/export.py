@@ -50,12 +50,31 @@ def export_messages(program: Program) -> dict[str, Any]:
     """
     steps = []
     for step in program.steps:
-        messages = step.messages(step.input)
-        steps.append({"name": step.name, "messages": messages, "max_tokens": step.max_tokens})
+        entry: dict[str, Any] = {"name": step.name, "messages": _fixed_messages(step), "max_tokens": step.max_tokens}
+        if step.retrieve:
+            entry["retrieve"] = {
+                "k": step.retrieve.k, "how": RETRIEVE_HOW, "pool": [d.model_dump() for d in step.retrieve.pool],
+            }
+        steps.append(entry)
     data: dict[str, Any] = {"program_id": program.id, "steps": steps, "answer": _answer(program)}
     if program.pipeline:
         data["pipeline"] = program.pipeline
+    if program.vote:
+        data["vote"] = {"how": VOTE_HOW, "others": [export_messages(p) for p in program.vote]}
     return data
+
+
+RETRIEVE_HOW = (
+    "per input, the k pool examples nearest to the step's input by BM25 (words and single punctuation marks, "
+    "lowercased; an example equal to the input is skipped) go after the fixed demos as user/assistant turns, "
+    "the nearest last"
+)
+VOTE_HOW = "run this program and each of the others; the answer is the most common extracted answer (case and spacing aside), ties to the earliest (this program first)"
+
+
+def _fixed_messages(step: Any) -> list[dict[str, str]]:
+    """A step's messages with the input template last and without retrieved demos (they depend on the input)."""
+    return step.model_copy(update={"retrieve": None}).messages(step.input)
 
 
 def _how_to_read(program: Program) -> list[str]:
@@ -72,6 +91,8 @@ def _how_to_read(program: Program) -> list[str]:
     else:
         lines.append(f"Read the answer from the last step's output by the rule {answer['extract_doc']}.")
     lines.append(f"Stop strings: {json.dumps(answer['stop'])}; answer length: {answer['max_tokens'] or 'the model default'} tokens.")
+    if program.vote:
+        lines.append(f"This program votes with {len(program.vote)} others (in the messages export): {VOTE_HOW}.")
     return lines
 
 
@@ -83,7 +104,10 @@ def _text(program: Program, markdown: bool) -> str:
         length = step.max_tokens or (io.max_tokens if step is program.answer_step else None)
         out.append(f"## Step {i}: {step.name}" + (f" (up to {length} tokens)" if length else ""))
         out.append("")
-        for message in step.messages(step.input):
+        if step.retrieve:
+            out += [f"Retrieved demos: {RETRIEVE_HOW}; k = {step.retrieve.k}, pool of {len(step.retrieve.pool)} "
+                    "(in the messages export).", ""]
+        for message in _fixed_messages(step):
             label = {"system": "System", "user": "User", "assistant": "Assistant"}[message["role"]]
             if markdown:
                 out += [f"**{label}:**", "", "```text", message["content"], "```", ""]

@@ -128,6 +128,8 @@ def error_tally() -> Iterator[ErrorTally]:
 async def _run_one(
     program: Program, example: Example, task: Task, lm: LM, level: str, temperature: float | None = None
 ) -> Trace:
+    if program.vote:
+        return await _run_vote(program, example, task, lm, level, temperature)
     if program.pipeline:
         from .pipeline import run_pipeline
 
@@ -155,6 +157,32 @@ async def _run_one(
         # (counted by Evaluation.errors), and the evaluation goes on.
         return Trace(example=example, output="", answer="", score=0.0, error=str(exc), steps=_steps(program, seen))
     return await scored_trace(program, example, task, lm, outputs[program.answer_step.name], _steps(program, seen))
+
+
+def vote_key(answer: str) -> str:
+    """What two voters must share to count as the same answer: the extracted answer, case and spacing aside."""
+    return " ".join(answer.split()).lower()
+
+
+async def _run_vote(
+    program: Program, example: Example, task: Task, lm: LM, level: str, temperature: float | None
+) -> Trace:
+    """Every voter answers; the majority of the extracted answers wins, ties to the earliest voter.
+
+    A voter whose call failed has no vote; when all failed, the first voter's trace is the answer.
+    """
+    voters = [program.model_copy(update={"vote": ()}), *program.vote]
+    traces = await asyncio.gather(*(_run_one(v, example, task, lm, level, temperature) for v in voters))
+    counts: dict[str, int] = {}
+    for trace in traces:
+        if not trace.error:
+            counts[vote_key(trace.answer)] = counts.get(vote_key(trace.answer), 0) + 1
+    if not counts:
+        return traces[0]
+    top = max(counts.values())
+    chosen = next(t for t in traces if not t.error and counts[vote_key(t.answer)] == top)
+    steps = tuple(StepTrace(name=f"voter{i}", input=example.input, output=t.output) for i, t in enumerate(traces, 1))
+    return chosen.model_copy(update={"steps": steps})
 
 
 async def scored_trace(

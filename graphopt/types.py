@@ -6,7 +6,7 @@ prompt is never changed in place behind a caller's back.
 
 from __future__ import annotations
 
-__all__ = ["Example", "Demo", "Step", "Program", "StepTrace", "ProgramIO", "ANSWER_STEP", "REASON_TOKENS", "Trace", "Feedback", "Attempt", "Message", "SCHEMA_VERSION", "mean_and_stderr"]
+__all__ = ["Example", "Demo", "Retrieval", "Step", "Program", "StepTrace", "ProgramIO", "ANSWER_STEP", "REASON_TOKENS", "Trace", "Feedback", "Attempt", "Message", "SCHEMA_VERSION", "mean_and_stderr"]
 
 import hashlib
 import json
@@ -45,6 +45,21 @@ class Demo(BaseModel):
     output: str
 
 
+class Retrieval(BaseModel):
+    """Demos chosen per input: the `k` pool examples nearest to the step's input (BM25, see
+    `graphopt.retrieval`), shown after the step's fixed demos."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pool: tuple[Demo, ...] = Field(min_length=1)
+    k: int = Field(3, ge=1, le=16)
+
+    def demos_for(self, step_input: str) -> list[Demo]:
+        from .retrieval import nearest
+
+        return nearest(self.pool, step_input, self.k)
+
+
 ANSWER_STEP = "answer"
 INPUT_FIELD = "input"
 _STEP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -62,6 +77,7 @@ class Step(BaseModel):
             `{steps.NAME}` (an earlier step's output).
         max_tokens: tokens the step may write; None: the task's answer length for the answering
             step, `REASON_TOKENS` for the steps before it.
+        retrieve: demos retrieved per input from a pool (None: only the fixed `demos`).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -72,6 +88,14 @@ class Step(BaseModel):
     output_format: str = ""
     input: str = "{" + INPUT_FIELD + "}"
     max_tokens: int | None = Field(None, ge=1)
+    retrieve: Retrieval | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        if isinstance(data, dict) and data.get("retrieve", 0) is None:
+            data.pop("retrieve")  # absent when unused: older program ids stay as they were
+        return data
 
     def system_prompt(self) -> str:
         parts = [self.instruction.strip()]
@@ -90,7 +114,8 @@ class Step(BaseModel):
     def messages(self, step_input: str) -> list[Message]:
         """The chat messages: the system prompt, the demos, then `step_input` last (prefix reuse)."""
         out: list[Message] = [{"role": "system", "content": self.system_prompt()}]
-        for demo in self.demos:
+        retrieved = self.retrieve.demos_for(step_input) if self.retrieve else []
+        for demo in (*self.demos, *retrieved):
             out.append({"role": "user", "content": demo.input})
             out.append({"role": "assistant", "content": demo.output})
         out.append({"role": "user", "content": step_input})
@@ -136,6 +161,9 @@ class Program(BaseModel):
             program runs the same outside its task (None: not recorded).
         pipeline: "module:function" of a user pipeline that runs the steps as its components
             (see `graphopt.pipeline`); "" runs the steps in order.
+        vote: other programs that answer each input too; the answer is the majority of the
+            extracted answers of this program and these (ties: the earliest, this program first).
+            A vote of n programs costs about n times as much per input.
 
     Example:
         >>> p = Program(instruction="Sort the words alphabetically.")
@@ -153,6 +181,7 @@ class Program(BaseModel):
     answer_marker: str = ""
     io: ProgramIO | None = None
     pipeline: str = ""
+    vote: tuple[Program, ...] = ()
     schema_version: int = SCHEMA_VERSION
 
     @model_validator(mode="before")
@@ -206,6 +235,8 @@ class Program(BaseModel):
             data.pop("io")
         if isinstance(data, dict) and data.get("pipeline", 0) == "":
             data.pop("pipeline")
+        if isinstance(data, dict) and "vote" in data and not data["vote"]:
+            data.pop("vote")
         if self.is_flat and isinstance(data, dict) and "steps" in data:
             (step,) = data.pop("steps")
             flat = {key: step[key] for key in _LEGACY_KEYS if key in step}
@@ -219,7 +250,11 @@ class Program(BaseModel):
     @property
     def is_flat(self) -> bool:
         """True for a one-step program written in the schema-1 form (named "answer", input "{input}")."""
-        return len(self.steps) == 1 and self.steps[0].name == ANSWER_STEP and self.steps[0].input == "{input}"
+        step = self.steps[0]
+        return (
+            len(self.steps) == 1 and step.name == ANSWER_STEP and step.input == "{input}"
+            and step.retrieve is None and not self.vote
+        )
 
     @property
     def answer_step(self) -> Step:
@@ -302,7 +337,13 @@ class Program(BaseModel):
 
     def render(self) -> str:
         """The whole program as readable text (for optimizer prompts and reports)."""
-        if self.is_flat:
+        if self.vote:
+            lead = self.model_copy(update={"vote": ()})
+            members = [lead, *self.vote]
+            return f"A vote of {len(members)} programs (the majority answer; ties: the first):\n\n" + "\n\n".join(
+                f"Voter {i}:\n{m.render()}" for i, m in enumerate(members, 1)
+            )
+        if len(self.steps) == 1 and self.steps[0].name == ANSWER_STEP and self.steps[0].input == "{input}":
             return _render_step(self.steps[0])
         parts = [
             f"Step {i} ({step.name}){', gives the answer' if step is self.answer_step else ''}:\n"
@@ -319,6 +360,11 @@ def _render_step(step: Step) -> str:
         text += f"\n\nOutput format:\n{step.output_format}"
     for i, demo in enumerate(step.demos, 1):
         text += f"\n\nDemo {i}:\nInput: {demo.input}\nOutput: {demo.output}"
+    if step.retrieve:
+        text += (
+            f"\n\nPlus the {step.retrieve.k} examples nearest to each input (BM25), retrieved from a pool of "
+            f"{len(step.retrieve.pool)} worked examples."
+        )
     return text
 
 

@@ -16,7 +16,7 @@ used only when the answering step reads the bare input.
 
 from __future__ import annotations
 
-__all__ = ["FewShot"]
+__all__ = ["FewShot", "demo_pools"]
 
 import random
 from typing import Any, Literal
@@ -26,6 +26,31 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..types import Demo, Program, Trace
 from .base import Dropped, Operator, Port, StepContext
 from .registry import register_operator
+
+
+def demo_pools(
+    ctx: StepContext, candidates: list[Program], traces: list[Trace], source: str, *, minibatch: bool = False
+) -> tuple[list[Demo], list[Demo]]:
+    """The demos `candidates` can be given: (bootstrapped from correct traces, labeled train examples).
+
+    `source` is "auto" (both), "traces" or "train". Train targets fit as demos only when the
+    answering step sees the bare input; bootstrapped demos show the answering step's own input.
+    The step's minibatch examples are left out of the train demos unless `minibatch` is True
+    (a retrieval pool, which never shows an input its own example).
+    """
+    answer = candidates[0].answer_step.name if candidates else ""
+    bootstrapped: list[Demo] = []
+    if source in ("auto", "traces"):
+        bootstrapped = [
+            Demo(input=next((s.input for s in reversed(t.steps) if s.name == answer), t.example.input), output=t.output)
+            for t in traces if t.correct and t.output
+        ]
+    from_train: list[Demo] = []
+    reads_input = all(p.answer_step.input == "{input}" and not p.pipeline for p in candidates)
+    if source in ("auto", "train") and reads_input:
+        seen = set() if minibatch else {ex.id for ex in ctx.minibatch}
+        from_train = [Demo(input=ex.input, output=ex.target) for ex in ctx.task.train if ex.id not in seen]
+    return bootstrapped, from_train
 
 
 @register_operator
@@ -50,22 +75,6 @@ class FewShot(Operator):
         parents: int = Field(1, ge=1, description="give demos to the first N candidates")
         source: Literal["auto", "traces", "train"] = "auto"
 
-    def _pools(
-        self, ctx: StepContext, traces: list[Trace], reads_input: bool, answer: str
-    ) -> tuple[list[Demo], list[Demo]]:
-        bootstrapped: list[Demo] = []
-        if self.params.source in ("auto", "traces"):
-            # The answering step's own input (earlier steps' outputs filled in) and output.
-            bootstrapped = [
-                Demo(input=next((s.input for s in reversed(t.steps) if s.name == answer), t.example.input), output=t.output)
-                for t in traces if t.correct and t.output
-            ]
-        from_train: list[Demo] = []
-        if self.params.source in ("auto", "train") and reads_input:
-            seen = {ex.id for ex in ctx.minibatch}
-            from_train = [Demo(input=ex.input, output=ex.target) for ex in ctx.task.train if ex.id not in seen]
-        return bootstrapped, from_train
-
     def _sample(self, rng: random.Random, bootstrapped: list[Demo], from_train: list[Demo]) -> list[Demo]:
         n = self.params.max_demos
         demos = rng.sample(bootstrapped, min(n, len(bootstrapped)))
@@ -74,10 +83,7 @@ class FewShot(Operator):
 
     async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
         candidates = inputs["candidates"][: self.params.parents]
-        # Train targets fit as demos only when the answering step sees the bare input.
-        reads_input = all(p.answer_step.input == "{input}" and not p.pipeline for p in candidates)
-        answer = candidates[0].answer_step.name if candidates else ""
-        bootstrapped, from_train = self._pools(ctx, inputs.get("traces") or [], reads_input, answer)
+        bootstrapped, from_train = demo_pools(ctx, candidates, inputs.get("traces") or [], self.params.source)
         if not bootstrapped and not from_train:
             ctx.dropped.append(Dropped(self.node_id, f"no demos available (source {self.params.source!r})"))
             return {"candidates": []}

@@ -1,0 +1,76 @@
+"""retrieve: gives programs a demo pool; each input is then shown its nearest examples. No model call.
+
+The pool holds the correct minibatch traces of the first candidate (the program's own outputs,
+as in bootstrapping) and labeled train examples (`source`, as in `fewshot`), at most `pool` of
+them; when the program runs, the `k` pool examples nearest to the input (BM25, see
+`graphopt.retrieval`) are shown after its fixed demos, as kNN few-shot prompting does. An
+example is never shown as its own demo, so scoring the program on train examples stays honest.
+With `keep_demos` false (the default) the fixed demos are dropped: the retrieved ones replace them.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Retrieve"]
+
+import random
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..types import Demo, Retrieval
+from .base import Dropped, Operator, Port, StepContext
+from .fewshot import demo_pools
+from .registry import register_operator
+
+
+@register_operator
+class Retrieve(Operator):
+    """The first `parents` candidates, each given a pool of up to `pool` demos and `k` per input."""
+
+    name = "retrieve"
+    kind = "data"
+    description = "Gives programs a demo pool; each input is shown its k nearest pool examples (BM25), kNN few-shot."
+    inputs = {
+        "candidates": Port("Candidates", doc="programs to give a demo pool; the first `parents` are used"),
+        "traces": Port("Traces", required=False, doc="minibatch traces of the first candidate"),
+    }
+    outputs = {"candidates": Port("Candidates", doc="the programs with retrieval")}
+    prompts = {}
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
+
+        k: int = Field(3, ge=1, le=16, description="demos retrieved per input")
+        pool: int = Field(128, ge=2, le=1024, description="most demos in the pool")
+        parents: int = Field(1, ge=1, le=32, description="give retrieval to the first N candidates")
+        source: Literal["auto", "traces", "train"] = "auto"
+        keep_demos: bool = Field(False, description="keep the program's fixed demos before the retrieved ones")
+
+    def _pool(self, ctx: StepContext, candidates: list, traces: list) -> tuple[Demo, ...]:
+        bootstrapped, from_train = demo_pools(ctx, candidates, traces, self.params.source, minibatch=True)
+        by_input: dict[str, Demo] = {}
+        for demo in (*bootstrapped, *from_train):  # the program's own correct output first
+            by_input.setdefault(demo.input.strip(), demo)
+        pool = list(by_input.values())
+        if len(pool) > self.params.pool:
+            pool = random.Random(f"retrieve:{ctx.step}").sample(pool, self.params.pool)
+        return tuple(pool)
+
+    async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
+        candidates = inputs["candidates"][: self.params.parents]
+        pool = self._pool(ctx, candidates, inputs.get("traces") or [])
+        if len(pool) < 2:
+            ctx.dropped.append(Dropped(self.node_id, f"fewer than 2 demos for a pool (source {self.params.source!r})"))
+            return {"candidates": []}
+        retrieval = Retrieval(pool=pool, k=min(self.params.k, len(pool) - 1))
+        out = []
+        for parent in candidates:
+            changes: dict[str, Any] = {"retrieve": retrieval}
+            if not self.params.keep_demos:
+                changes["demos"] = ()
+            program = parent.with_step(None, **changes)
+            if program.id == parent.id:
+                ctx.dropped.append(Dropped(self.node_id, "the program already retrieves from this pool"))
+                continue
+            out.append(program)
+        return {"candidates": out}

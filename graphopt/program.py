@@ -19,10 +19,11 @@ import asyncio
 import contextlib
 import contextvars
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import LLMError
 from .lm import LM
+from .lm.ledger import usage_scope
 from .tasks.base import Task
 from .types import REASON_TOKENS, Example, Program, StepTrace, Trace, mean_and_stderr
 
@@ -33,10 +34,14 @@ class Evaluation:
 
     An example whose model call failed after its retries scores 0 and keeps the error in its
     trace; `errors` counts them, so a caller can refuse a result that is mostly failures.
+    `per_example` is what running the program cost per example ({"calls", "tokens"} of its
+    level, cache hits included: a vote of 3 makes 3 calls per example, cached or not); empty when
+    not measured.
     """
 
     program: Program
     traces: list[Trace]
+    per_example: dict[str, float] = field(default_factory=dict)
 
     @property
     def scores(self) -> list[float]:
@@ -255,5 +260,10 @@ async def run_program(
 
 
 async def evaluate(program: Program, examples: list[Example], task: Task, lm: LM) -> Evaluation:
-    """Runs and scores `program` on `examples`."""
-    return Evaluation(program, await run_program(program, examples, task, lm))
+    """Runs and scores `program` on `examples`, with its cost per example (`Evaluation.per_example`)."""
+    with usage_scope() as used:
+        traces = await run_program(program, examples, task, lm)
+    spent = used.level("program")
+    n = max(len(examples), 1)
+    cost = {"calls": (spent.calls + spent.cache_hits) / n, "tokens": (spent.tokens + spent.cached_tokens) / n}
+    return Evaluation(program, traces, cost)

@@ -57,6 +57,28 @@ def test_search_finds_a_better_graph_and_exports_it(tmp_path):
     assert any(c.parents for c in candidates)  # lineage recorded
     roles = [r.role for r in report.rows]
     assert roles.count("seed") + roles.count("screened seed") == 2 and roles[-1] == "best"  # one lost the race
+    # What the winner costs to use, per answered test example, beside its accuracy.
+    best = report.rows[-1]
+    assert best.per_example["calls"] == 1.0 and best.per_example["tokens"] > 10
+    assert [e.payload["candidate"] for e in store.events("inference")].count(best.candidate_id) == 1
+    from graphopt.viz.report import build_report
+
+    assert f"{best.per_example['tokens']:,.0f} program tokens per answer (one model call each)" in build_report(store)
+
+
+def test_an_evaluation_measures_calls_and_tokens_per_example_a_vote_costs_its_voters():
+    from graphopt.program import evaluate
+    from graphopt.types import Program
+
+    task = _task()
+    lm = _lm(FakeModel(default="apple"))
+    single = asyncio.run(evaluate(task.seed_program, task.test[:4], task, lm))
+    vote = task.seed_program.model_copy(update={"vote": (Program(instruction="b"), Program(instruction="c"))})
+    voted = asyncio.run(evaluate(vote, task.test[:4], task, lm))
+    assert single.per_example["calls"] == 1.0 and voted.per_example["calls"] == 3.0
+    assert voted.per_example["tokens"] > single.per_example["tokens"] > 0
+    again = asyncio.run(evaluate(task.seed_program, task.test[:4], task, lm))  # cache hits still cost a call each
+    assert again.per_example == single.per_example
 
 
 def test_existing_run_dir_needs_resume(tmp_path):

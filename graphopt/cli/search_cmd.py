@@ -212,12 +212,14 @@ def search_command(
         lm.close()
     table = Table(title="Search result", title_justify="left")
     shown = levels_shown(level for row in report.rows for level, tokens in row.tokens.items() if tokens)
-    for column in ("role", "id", "graph", "val", "test", *(f"{level} tok" for level in shown), "val vs best seed (paired)"):
+    columns = ("role", "id", "graph", "val", "test", "tok/answer", *(f"{level} tok" for level in shown), "val vs best seed (paired)")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("role", "id", "graph", "val vs best seed (paired)") else "right")
     for row in report.rows:
         table.add_row(
             row.role, row.candidate_id, row.name[:48], "n/a" if row.val_score is None else f"{row.val_score:.3f}",
             "n/a" if row.test_score is None else f"{row.test_score:.3f}",
+            per_answer(row.per_example),
             *(f"{row.tokens.get(level, 0):,}" for level in shown),
             row.vs_best_seed,
         )
@@ -225,6 +227,8 @@ def search_command(
     why = next((row.why for row in report.rows if row.role == "best" and row.why), "")
     if why:
         console.print(f"why this winner: {why}", markup=False)
+    console.print("tok/answer: program tokens (and calls, when more than one) to answer one test example with the "
+                  "graph's tuned program: what it costs to use.", markup=False, style="dim")
     console.print(
         f"{report.candidates} graphs in the store, {report.reused} reused from it, {report.rejected} proposals rejected, "
         f"{report.failed} evaluations failed; "
@@ -232,6 +236,14 @@ def search_command(
     )
     console.print(f"best graph: {report.best_path}")
     print_usage(lm)
+
+
+def per_answer(cost: dict[str, float]) -> str:
+    """"412" or "1,236 (3 calls)": a program's tokens per answered example, and its calls when more than one."""
+    if not cost:
+        return "n/a"
+    calls = cost.get("calls", 1.0)
+    return f"{cost['tokens']:,.0f}" + (f" ({calls:.3g} calls)" if calls > 1.05 else "")
 
 
 def _write_pictures(out: Path) -> None:

@@ -15,7 +15,8 @@ import math
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import BudgetExceeded
 from ..graph.spec import GraphSpec
@@ -162,6 +163,7 @@ class ReportRow:
     tokens: dict[str, int]
     vs_best_seed: str = ""
     why: str = ""
+    per_example: dict[str, float] = field(default_factory=dict)
 
 
 class TestPhase(Phase):
@@ -173,14 +175,18 @@ class TestPhase(Phase):
         best = await engine.choose()
         entries = [("seed", f) for f in engine.seeds if f.val_score is not None and f.status != "screened"] + [("best", best)]
         engine.emit("phase", {"name": self.name, "count": len(entries)})
-        tests = await asyncio.gather(*(self._test(engine, f) for _, f in entries))
+        unique = {f.candidate_id: f for _, f in entries}  # a seed that won is tested once
+        scores = dict(zip(unique, await asyncio.gather(*(self._test(engine, f) for f in unique.values()))))
+        tests = [scores[f.candidate_id] for _, f in entries]
         # Seeds that lost the race: their screen score (on fewer examples), and no test run.
         screened = [("screened seed", f) for f in engine.seeds if f.status == "screened"]
         entries[-1:-1], tests[-1:-1] = screened, [None] * len(screened)
         engine.best = best
         spend = await asyncio.to_thread(lambda: [_tokens(engine, f.candidate_id) for _, f in entries])
+        costs = await asyncio.to_thread(inference_costs, engine.store)
         engine.rows = [
-            ReportRow(role, f.candidate_id, f.spec.name, f.val_score, test, tokens)
+            ReportRow(role, f.candidate_id, f.spec.name, f.val_score, test, tokens,
+                      per_example=costs.get(f.candidate_id, {}))
             for (role, f), test, tokens in zip(entries, tests, spend)
         ]
         seeds = [f for f in engine.seeds if f.ok]
@@ -197,14 +203,27 @@ class TestPhase(Phase):
         if evaluation is not None and evaluation.test_score is not None:
             return evaluation.test_score
         program = fitness.program or engine.task.seed_program
+        examples = engine.task.test[: engine.budget.test_limit]
         try:
-            result = await evaluate(program, engine.task.test[: engine.budget.test_limit], engine.task, engine.lm)
+            result = await evaluate(program, examples, engine.task, engine.lm)
         except BudgetExceeded:
             return None
         if getattr(result, "errors", 0):
             return None  # a test score with provider failures in it is not one
+        # What the program costs to use, per answered example, beside its accuracy.
+        await asyncio.to_thread(
+            engine.store.add_event, "inference", {"candidate": fitness.candidate_id, **result.per_example}
+        )
         await asyncio.to_thread(engine.store.set_test_score, fitness.candidate_id, result.accuracy, result.stderr)
         return result.accuracy
+
+
+def inference_costs(store: Any) -> dict[str, dict[str, float]]:
+    """Candidate id -> {"calls", "tokens"} per test example of its program, from the `inference` events."""
+    return {
+        e.payload["candidate"]: {"calls": float(e.payload["calls"]), "tokens": float(e.payload["tokens"])}
+        for e in store.events("inference") if isinstance(e.payload, dict) and "candidate" in e.payload
+    }
 
 
 def _tokens(engine: SearchEngine, candidate_id: str) -> dict[str, int]:

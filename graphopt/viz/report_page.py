@@ -232,6 +232,16 @@ def _winner(data: _Run, chain: Sequence[CandidateRow], prompts: Sequence[PromptV
     compared = f"its seed ancestor {_e(seed.id)} ({_e(seed.name)})" if seed and seed.id != data.winner.id else None
     why = next((e.payload.get("why", "") for e in reversed(data.events) if e.kind == "winner" and isinstance(e.payload, dict)), "")
     why_html = f'<p class="why">Why it won: {_e(why)}</p>' if why else ""
+    cost = next((e.payload for e in reversed(data.events) if e.kind == "inference" and isinstance(e.payload, dict)
+                 and e.payload.get("candidate") == data.winner.id), None)
+    if cost:
+        test = data.winner.evaluation.test_score if data.winner.evaluation else None
+        calls = float(cost.get("calls", 1))
+        why_html += (
+            f'<p class="cost">{"Test " + format(test, ".3f") + " at " if test is not None else "Using it costs "}'
+            f'{float(cost.get("tokens", 0)):,.0f} program tokens per answer'
+            + (f" ({calls:.3g} model calls each)" if calls > 1.05 else " (one model call each)") + "</p>"
+        )
     winner = (
         f'<section id="winner"><h2>{"The winning graph" if data.final else "The best graph so far"}: {_e(data.winner.name)} '
         f'<span class="muted">({_e(data.winner.id)})</span></h2>{why_html}'

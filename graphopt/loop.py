@@ -359,7 +359,12 @@ async def _step(
     """One step, filling `record` as it goes (so a step cut short by the budget is still recorded)."""
     current = result.best_program
     record.minibatch = [ex.id for ex in minibatch]
-    ctx = StepContext(lm=lm, task=task, minibatch=minibatch, step=record.step - 1)
+    stalled = 0
+    for earlier in reversed(result.history):
+        if earlier.accepted is not None:
+            break
+        stalled += 1
+    ctx = StepContext(lm=lm, task=task, minibatch=minibatch, step=record.step - 1, stalled=stalled)
     try:
         traces = await scorer.minibatch(current, minibatch)
         record.current_minibatch_score = ctx.scores[current.id] = sum(t.score for t in traces) / len(traces)

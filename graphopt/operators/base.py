@@ -102,6 +102,7 @@ class StepContext:
         task: the task being optimized (for scoring and examples).
         minibatch: this step's train examples.
         step: the step number (0-based), usable to vary seeds.
+        stalled: steps in a row, just before this one, in which the loop accepted no program.
         dropped: candidates dropped with a reason, appended by operators.
         scores: (program id -> minibatch score) filled by scoring operators, shared by all nodes.
         node_outputs: node id -> summary of what it produced (for the meta prompt optimizer).
@@ -111,6 +112,7 @@ class StepContext:
     task: Task
     minibatch: list[Example]
     step: int = 0
+    stalled: int = 0
     dropped: list[Dropped] = field(default_factory=list)
     scores: dict[str, float] = field(default_factory=dict)
     node_outputs: dict[str, Any] = field(default_factory=dict)

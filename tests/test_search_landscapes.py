@@ -298,3 +298,52 @@ def test_a_family_whose_meta_proposals_gain_nothing_stops_getting_them(tmp_path)
     assert len(proposals) == 2 and by_generation[1] == ["llm", "llm"]  # two tries without a gain...
     assert all(set(by_generation[g]) == {"mutation"} for g in (2, 3, 4))  # ...then mutations only
     assert report.best.val_score is not None
+
+
+def _category_task():
+    """12 categories, each with a secret answer; an input names its category among filler words."""
+    from graphopt.tasks.base import Task
+    from graphopt.types import Example, Program
+
+    def examples(prefix: str, per: int) -> list:
+        return [
+            Example(id=f"{prefix}{c}-{i}", input=f"Item {prefix}{i} of kind k{c}: what is its code?", target=f"code{c * 7 % 12}")
+            for c in range(12) for i in range(per)
+        ]
+
+    return Task(name="codes", train=examples("t", 3), val=examples("v", 2), test=examples("x", 1),
+                seed_program=Program(instruction="Give the code of the item's kind."), extract=str.strip)
+
+
+def _copies_a_same_kind_demo(messages, request) -> str:
+    """The program model knows a kind's code only from a demo of that kind in its prompt."""
+    if request.model != "fake/program":
+        return "no proposal" if "Propose ONE new graph" in messages[-1]["content"] else CRITIQUE
+    kind = messages[-1]["content"].split("kind ", 1)[1].split(":", 1)[0]
+    for asked, answer in zip(messages[1:-1:2], messages[2:-1:2]):
+        if f"kind {kind}:" in asked["content"]:
+            return answer["content"]
+    return "no"
+
+
+def test_only_demos_retrieved_per_input_reach_the_top_and_the_search_finds_them(tmp_path):
+    """Fixed demo sets show at most a few of 12 kinds; retrieval shows every input its own kind.
+    From seeds without retrieval (tgd, fewshot), the structure search must bring it in."""
+    found = []
+    for seed in range(5):
+        task = _category_task()
+        lm = _lm(_copies_a_same_kind_demo)
+        plan = get_budget(
+            "tiny", val_limit=12, test_limit=12, minibatch=4, inner_steps=1, seeds=("tgd", "fewshot"),
+            generations=4, children=6, population=4, prompt_iterations=0, llm_share=0.0, patience=4,
+        )
+        graphs = [load_graph(name) for name in plan.seeds]
+        report = asyncio.run(run_search(task, lm, plan, tmp_path / str(seed), graphs,
+                                        executor=LocalExecutor(task, lm, 4), seed=seed))
+        with RunStore.open(tmp_path / str(seed), read_only=True) as store:
+            seed_scores = [c.evaluation.val_score for c in store.candidates() if c.origin == "seed"]
+        assert len(seed_scores) == 2 and max(seed_scores) < 0.5  # fixed demos cannot get there
+        if report.best.val_score == 1.0:
+            assert any(n.op == "retrieve" for n in report.best.spec.nodes)
+            found.append(seed)
+    assert len(found) >= 4, f"found in seeds {found}"

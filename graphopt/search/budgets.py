@@ -87,17 +87,17 @@ class SearchBudget(BaseModel):
 # upper estimate (the cache, early stops, shorter answers): tiny measured 3 to 5 minutes.
 PRESETS: dict[str, SearchBudget] = {
     "tiny": SearchBudget(
-        name="tiny", seeds=("tgd", "tgd_select", "fewshot"), inner_steps=1, minibatch=4, val_limit=8,
+        name="tiny", seeds=("tgd", "fewshot", "fewshot_rs", "knn"), inner_steps=1, minibatch=4, val_limit=8,
         screen=0, prompt_iterations=1, prompt_candidates=1, generations=1, population=3, children=2,
         test_limit=20, wall_time=900,
     ),
     "small": SearchBudget(
-        name="small", seeds=("tgd", "tgd_select", "opro", "fewshot"), inner_steps=2, minibatch=6, val_limit=20,
+        name="small", seeds=("tgd", "opro", "fewshot", "fewshot_rs", "knn", "vote"), inner_steps=2, minibatch=6, val_limit=20,
         screen=6, prompt_iterations=1, prompt_candidates=2, generations=2, population=4, children=3,
         test_limit=50,
     ),
     "medium": SearchBudget(
-        name="medium", seeds=("tgd", "tgd_select", "opro", "ensemble", "fewshot"), inner_steps=2,
+        name="medium", seeds=("tgd", "tgd_select", "opro", "ensemble", "fewshot", "fewshot_rs", "knn", "vote"), inner_steps=2,
         minibatch=8, val_limit=40, screen=10, prompt_iterations=2, prompt_candidates=2, generations=6,
         population=6, children=4, test_limit=100,
     ),

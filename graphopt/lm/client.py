@@ -141,6 +141,28 @@ class LM:
             timeout=cfg.timeout,
             extra=cfg.provider_extra(),
         )
+        return await self._answer(level, request)
+
+    async def logprob(self, level: str, messages: list[dict[str, str]], target: str) -> float:
+        """The mean log-probability per token of `target` as the reply to `messages`, at `level`.
+
+        A dense score for ranking prompts (the embedded model only): cached, accounted, capped and
+        retried like a completion (its tokens are prompt tokens).
+
+        Raises:
+            ConfigError: the level's model cannot score a given answer.
+            BudgetExceeded, LLMError: as `complete`.
+        """
+        cfg = self.config.level(level)
+        request = Request(
+            model=cfg.model, messages=[dict(m) for m in messages], temperature=0.0, max_tokens=1, seed=None,
+            timeout=cfg.timeout, extra=cfg.provider_extra(), score_target=target,
+        )
+        return float((await self._answer(level, request)).text)
+
+    async def _answer(self, level: str, request: Request) -> Completion:
+        """The request answered from the cache, by joining the same call in flight, or by the provider."""
+        cfg = self.config.level(level)
         base_key = request_key(request.cache_fields())
         if request.temperature > 0:
             place = current_place()

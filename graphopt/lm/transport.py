@@ -58,6 +58,9 @@ class Request:
     response_format: dict[str, Any] | None = None
     timeout: float = 120.0
     extra: dict[str, Any] = field(default_factory=dict)
+    # Score this text as the reply instead of generating one: the response's text is its mean
+    # log-probability per token (the embedded model only).
+    score_target: str | None = None
 
     def cache_fields(self) -> dict[str, Any]:
         """Everything that can change the answer, without secrets.
@@ -80,6 +83,8 @@ class Request:
             "extra": scrub_secrets({k: v for k, v in self.extra.items() if k != "transport"}),
             # The server that answers, wherever its address came from (flag, file, environment).
             "endpoint": resolved_endpoint(self.model, self.extra),
+            # Only when set, so the keys of generated answers stay as they were.
+            **({"score_target": self.score_target} if self.score_target is not None else {}),
         }
 
     def __repr__(self) -> str:
@@ -184,6 +189,13 @@ class LiteLLMTransport:
 
                 self._http = OpenAIHTTPTransport()
             return await self._http.send(request)
+        if request.score_target is not None:
+            if not request.model.startswith(LOCAL_PREFIX):
+                raise ConfigError(
+                    f"scoring an answer by its log-probability needs the embedded model (local/...), not "
+                    f"{request.model}: use the task's metric for this level"
+                )
+            return await self._local_score(request)
         if request.model.startswith(LOCAL_PREFIX) and route == "auto":
             return await self._local(request)
         litellm = self.litellm
@@ -232,6 +244,18 @@ class LiteLLMTransport:
             cost=cost,
             provider=provider,
             reasoning_tokens=reasoning,
+        )
+
+    async def _local_score(self, request: Request) -> Response:
+        """The mean log-probability per token of `request.score_target`, as the response's text."""
+        from .likelihood import score_local
+        from .local import PROVIDER, resolve_model_path
+
+        name = request.model[len(LOCAL_PREFIX) :]
+        resolve_model_path(name)
+        raw = await asyncio.to_thread(score_local, name, request.messages, request.score_target or "", self.local)
+        return Response(
+            text=repr(raw["logprob"]), prompt_tokens=raw["prompt_tokens"] + raw["target_tokens"], provider=PROVIDER
         )
 
     async def _local(self, request: Request) -> Response:

@@ -116,6 +116,26 @@ class StepContext:
     dropped: list[Dropped] = field(default_factory=list)
     scores: dict[str, float] = field(default_factory=dict)
     node_outputs: dict[str, Any] = field(default_factory=dict)
+    likelihoods: dict[str, float] = field(default_factory=dict)
+
+    async def likelihood(self, programs: list) -> dict[str, float] | None:
+        """Mean log-probability of the minibatch targets under each program (the program model's),
+        cached per program id within the step; None when a program's answer is not its one call's
+        whole reply (several steps, a pipeline, a vote, an answer marker), so it cannot be scored so.
+        """
+        if not all(len(p.steps) == 1 and not p.pipeline and not p.vote and not p.answer_marker for p in programs):
+            return None
+        todo = list({p.id: p for p in programs if p.id not in self.likelihoods}.values())
+
+        async def one(program) -> float:
+            values = await asyncio.gather(
+                *(self.lm.logprob("program", program.messages(ex.input), ex.target) for ex in self.minibatch)
+            )
+            return sum(values) / max(len(values), 1)
+
+        for program, value in zip(todo, await asyncio.gather(*(one(p) for p in todo))):
+            self.likelihoods[program.id] = value
+        return {p.id: self.likelihoods[p.id] for p in programs}
 
     async def score(self, programs: list, examples: list[Example] | None = None) -> dict[str, float]:
         """Mean minibatch score of each program (cached per program id within the step)."""

@@ -35,6 +35,8 @@ class FakeModel:
         latency: seconds each call takes (asyncio sleep, so calls overlap).
         cost_per_token: dollars per token, to exercise dollar budgets.
         priced: whether its models count as priced (False: like a model litellm has no price for).
+        logprob: a function of (messages, target) giving the mean log-probability of `target`
+            as the reply (`LM.logprob`); None: the fake cannot score answers (ConfigError).
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class FakeModel:
         latency: float = 0.0,
         cost_per_token: float = 0.0,
         priced: bool = True,
+        logprob: Callable[[list, str], float] | None = None,
     ):
         self._replies = list(replies) if replies is not None else None
         self._iter = (itertools.cycle(self._replies) if cycle else iter(self._replies)) if self._replies else None
@@ -57,6 +60,7 @@ class FakeModel:
         self.latency = latency
         self.cost_per_token = cost_per_token
         self.priced = priced
+        self.logprob = logprob
         self.requests: list[Request] = []
 
     @property
@@ -90,7 +94,12 @@ class FakeModel:
         self.requests.append(request)
         if self.latency:
             await asyncio.sleep(self.latency)
-        text = self._reply(request)
+        if request.score_target is not None:
+            if self.logprob is None:
+                raise ConfigError("this fake model cannot score answers: give it logprob=")
+            text = repr(float(self.logprob(request.messages, request.score_target)))
+        else:
+            text = self._reply(request)
         prompt_tokens = sum(len(m.get("content", "").split()) for m in request.messages)
         completion_tokens = len(text.split())
         return Response(

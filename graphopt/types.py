@@ -257,6 +257,12 @@ class Program(BaseModel):
         )
 
     @property
+    def one_call(self) -> bool:
+        """True when one model call's whole reply is the answer (one step, no pipeline, vote or marker):
+        such a program can be scored by the log-probability of the target."""
+        return len(self.steps) == 1 and not self.pipeline and not self.vote and not self.answer_marker
+
+    @property
     def answer_step(self) -> Step:
         """The last step, whose output is the answer."""
         return self.steps[-1]

@@ -49,11 +49,11 @@ def test_a_loop_in_rungs_makes_the_steps_of_one_run_and_scores_no_example_twice(
     assert rest.traces < whole.traces and fake.calls - before < whole.traces + len(whole.history)
 
 
-def _race(run_dir, *, screen: int = 3, fn=scripted, seeds=SEEDS, preset="small", **sizes):
+def _race(run_dir, *, screen: int = 3, fn=scripted, seeds=SEEDS, preset="small", logprob=None, **sizes):
     task = _task()
     store = RunStore.open(run_dir)
     store.ensure_run({"task": task.name, "models": {}})
-    fake = FakeModel(fn=fn)
+    fake = FakeModel(fn=fn, logprob=logprob)
     lm = LM(transport=fake, cache_dir=run_dir / "cache")
     budget = get_budget(preset, **{"val_limit": 8, "minibatch": 3, "inner_steps": 2, "screen": screen, **sizes})
     evaluator = Evaluator(task, lm, store, budget, task.seed_program)
@@ -96,6 +96,46 @@ def test_graphs_whose_screens_do_not_differ_all_go_on_whatever_they_cost(tmp_pat
     assert tokens["fewshot"] != tokens["tgd"]  # unequal costs, equal evidence: both went on
     (race,) = store.events("race")
     assert all(g["promoted"] for g in race.payload["graphs"]) and race.payload["screen"] == 8
+
+
+def _demos_help_a_little(messages, request=None) -> str:
+    """Programs shown demos answer half the train lists right (so the inner loop keeps the demos
+    at its first step) and a quarter of the validation lists; the rest always answer wrong."""
+    reply = _all_wrong(messages, request)
+    words = messages[-1]["content"].split("List:", 1)[-1].split()
+    letters = sum(map(len, words))
+    train = messages[-1]["content"] in {ex.input for ex in _task().train}
+    if reply == "wrong" and any(m["role"] == "assistant" for m in messages) and letters % (2 if train else 4) == 0:
+        return " ".join(sorted(words))
+    return reply
+
+
+def _demos_make_targets_likely(messages, target) -> float:
+    """Every program answers wrong, but one shown demos finds the target far likelier."""
+    return -1.0 if any(m["role"] == "assistant" for m in messages) else -6.0
+
+
+def test_a_likelihood_race_tells_apart_what_exact_match_cannot(tmp_path):
+    """fewshot's screen is right on a quarter of the examples, the others on none: on 8
+    examples a sign test cannot call that (2 wins, p = 0.25), so a metric race sends every graph
+    on; racing by the likelihood of the targets cuts the three without demos at a screen of 6."""
+    by_metric, _, _, _ = _race(tmp_path / "metric", fn=_demos_help_a_little, logprob=_demos_make_targets_likely)
+    raced, store, _, _ = _race(tmp_path / "dense", fn=_demos_help_a_little, logprob=_demos_make_targets_likely,
+                               screen_by="likelihood")
+
+    assert [f.status for f in by_metric] == ["done"] * len(SEEDS)
+    status = {f.spec.name: f.status for f in raced}
+    assert status == {"tgd": "screened", "tgd_select": "screened", "opro": "screened", "fewshot": "done"}
+    (race,) = store.events("race")
+    assert race.payload["by"] == "likelihood" and race.payload["screen"] == 6
+    # The result is still the metric's, and the same as the metric race's.
+    assert [f.val_score for f in raced if f.spec.name == "fewshot"] == [f.val_score for f in by_metric if f.spec.name == "fewshot"] == [0.375]
+
+
+def test_a_likelihood_race_falls_back_to_the_metric_when_the_model_cannot_score(tmp_path):
+    raced, store, _, _ = _race(tmp_path / "run", fn=_all_wrong, screen_by="likelihood")
+    assert [f.status for f in raced] == ["done"] * len(SEEDS)
+    assert store.events("race")[0].payload["by"] == "metric"
 
 
 def test_a_screened_graph_is_never_the_winner_and_keeps_its_outcome_on_resume(tmp_path):

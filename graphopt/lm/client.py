@@ -80,6 +80,11 @@ class LM:
     def model(self, level: str) -> str:
         return self.config.level(level).model
 
+    def can_score(self, level: str) -> bool:
+        """Whether `logprob` works at `level` (the embedded model; a fake given `logprob=`)."""
+        check = getattr(self.transport, "can_score", None)
+        return bool(check and check(self.model(level)))
+
     def check_models(self) -> None:
         """Raises ConfigError if a level names a model no provider can serve (no call is made)."""
         check = getattr(self.transport, "check_model", None)

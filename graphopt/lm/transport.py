@@ -173,6 +173,10 @@ class LiteLLMTransport:
                 "'ollama/qwen2.5:7b', or 'local/smollm2' for the embedded model"
             ) from exc
 
+    def can_score(self, model: str) -> bool:
+        """Whether `model` can score a given answer (`Request.score_target`): the embedded model."""
+        return model.startswith(LOCAL_PREFIX)
+
     def close(self) -> None:
         """Closes the HTTP sessions of the fast path (each also closes when its loop ends)."""
         if self._http is not None:

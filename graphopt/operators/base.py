@@ -123,7 +123,7 @@ class StepContext:
         cached per program id within the step; None when a program's answer is not its one call's
         whole reply (several steps, a pipeline, a vote, an answer marker), so it cannot be scored so.
         """
-        if not all(len(p.steps) == 1 and not p.pipeline and not p.vote and not p.answer_marker for p in programs):
+        if not self.lm.can_score("program") or not all(p.one_call for p in programs):
             return None
         todo = list({p.id: p for p in programs if p.id not in self.likelihoods}.values())
 

@@ -28,6 +28,12 @@ class SearchBudget(BaseModel):
             paired test shows it worse than the leader, and the screen grows while fewer than
             the 1 - `promote` share can be cut (see `policy.Race`). The others continue from
             their screen to the full inner loop and validation set. 0 turns racing off.
+        screen_by: what the race compares: "metric" (the task's score per example) or
+            "likelihood" (the mean log-probability of each example's target under the screen's
+            program: a dense score that tells a 0.3 program from a 0 one on about a third of the
+            examples on easy Dyck, `benchmarks/likelihood_race.py`; the embedded program model
+            only, programs of one call; otherwise the race falls back to the metric). The
+            winner is always chosen on the metric.
         prompt_iterations, prompt_candidates: meta prompt optimization of the leading
             `promote` share of the seed graphs (rounds go on only where edits gained).
         generations, population, children: structure search sizes.
@@ -52,6 +58,7 @@ class SearchBudget(BaseModel):
     minibatch: int = Field(6, ge=1)
     val_limit: int = Field(20, ge=1)
     screen: int = Field(0, ge=0)
+    screen_by: str = "metric"
     promote: float = Field(0.5, gt=0, le=1)
     prompt_iterations: int = Field(1, ge=0)
     prompt_candidates: int = Field(1, ge=1)
@@ -69,6 +76,14 @@ class SearchBudget(BaseModel):
     patience: int = Field(2, ge=1)
     selection: str = "frontier"
     meta_share: float | None = Field(None, ge=0, le=1)
+
+    @field_validator("screen_by")
+    @classmethod
+    def _known_screen_by(cls, value: str) -> str:
+        names = ("metric", "likelihood")
+        if value not in names:
+            raise ValueError(f"unknown screen_by {value!r}{did_you_mean(value, names)}: use {', '.join(names)}")
+        return value
 
     @field_validator("selection")
     @classmethod

@@ -62,6 +62,8 @@ class Racing:
                 for i, f in enumerate(out) if f.status in ("done", "screen", "screened")
             }
             scores = {rows[i].id: {k: v for k, v in s.items() if k in shown} for i, s in entered.items()}
+            dense = await self._dense({rows[i].id: out[i].program for i in entered}, sorted(shown))
+            scores = dense or scores
             live = [i for i in entered if out[i].status == "screen"]
             decision = policy.decide(scores, can_grow=rung + 1 < len(sizes) and bool(live))
             if not decision.grow:
@@ -72,6 +74,7 @@ class Racing:
         await asyncio.to_thread(self.store.add_event, "race", {
             "key": key,
             "screen": len(shown),
+            "by": "likelihood" if dense else "metric",
             "leader": decision.leader,
             "graphs": [
                 {
@@ -91,6 +94,25 @@ class Racing:
                 why = decision.why.get(rows[i].id, "")
                 out[i] = await asyncio.to_thread(self._screened_out, rows[i], fitness, why)
         return out
+
+    async def _dense(self, programs: dict[str, Any], example_ids: Sequence[str]) -> dict[str, dict[str, float]] | None:
+        """Each racer's log-probability of each shown example's target (`screen_by: likelihood`),
+        or None for the metric: not asked for, a program of several calls, or a program model that
+        cannot score answers. Deterministic, so a resumed race computes the same (from the cache)."""
+        if self.budget.screen_by != "likelihood" or not self.lm.can_score("program"):
+            return None
+        if not all(p is not None and p.one_call for p in programs.values()):
+            return None
+        examples = [ex for ex in self.task.val if ex.id in set(example_ids)]
+
+        async def one(program: Any) -> dict[str, float]:
+            values = await asyncio.gather(
+                *(self.lm.logprob("program", program.messages(ex.input), ex.target) for ex in examples)
+            )
+            return {ex.id: v for ex, v in zip(examples, values)}
+
+        found = await asyncio.gather(*(one(p) for p in programs.values()))
+        return dict(zip(programs, found))
 
     async def _screen(self, row: Any, examples: Sequence[str]) -> Fitness:
         """A graph's screen: its stored outcome when it has one, else its first step, run now and

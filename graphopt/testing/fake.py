@@ -110,5 +110,9 @@ class FakeModel:
             provider="fake",
         )
 
+    def can_score(self, model: str) -> bool:
+        """Whether `LM.logprob` works: only when the fake was given `logprob=`."""
+        return self.logprob is not None
+
     def kwargs_seen(self) -> list[dict[str, Any]]:
         return [r.__dict__ for r in self.requests]

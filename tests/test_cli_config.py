@@ -91,3 +91,16 @@ def test_a_price_in_the_settings_is_what_the_ledger_charges(server, tmp_path, ca
     usage = json.loads(out.read_text())["usage"]["total"]
     expected = (usage["prompt_tokens"] * 1000 + usage["completion_tokens"] * 2000) / 1e6
     assert usage["cost"] == pytest.approx(expected) and usage["cost"] > 0
+
+
+def test_config_show_says_which_key_each_level_needs_and_whether_it_is_set(monkeypatch, capsys):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert main(["config", "show", "--program-model", "gpt-4o-mini"]) == 0
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in capsys.readouterr().out.splitlines()
+            if line.count("│") >= 3}
+    assert rows["program key"] == "OPENAI_API_KEY (NOT SET)"
+    assert rows["optimizer key"] == "none needed (the embedded model)"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value-123")
+    assert main(["config", "show", "--program-model", "gpt-4o-mini"]) == 0
+    out = capsys.readouterr().out
+    assert "sk-secret-value-123" not in out and "OPENAI_API_KEY (NOT SET)" not in out

@@ -294,3 +294,12 @@ def test_a_read_only_cache_dir_fails_before_any_model_call(server, tmp_path):
         f"error: cannot write the response cache in {cache} (Permission denied): use another --cache-dir, or --no-cache"
     ]
     assert server.calls == 0
+
+
+def test_resume_of_a_directory_with_no_run_is_refused_before_anything_runs(tmp_path, capsys):
+    typo = tmp_path / "runs" / "dyck-typo"
+    code = main(["search", "--task", "word_sorting", "--difficulty", "easy", "--budget", "tiny", "--resume",
+                 "--out", str(typo), "--program-model", "openai/none", "--no-cache"])
+    assert code == 2
+    assert "holds no run to resume" in one_error(capsys)
+    assert not typo.exists()  # nothing created, nothing spent

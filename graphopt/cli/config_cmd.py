@@ -32,6 +32,25 @@ def _shown(name: str, value: Any) -> str:
     return "" if value is None else scrub_text(str(value))
 
 
+def _key_row(transport: Any, cfg: Any) -> str:
+    """Which variable holds the level's key and whether it is set (never the key)."""
+    if cfg.model.startswith("local/"):
+        return "none needed (the embedded model)"
+    if cfg.api_key_env:
+        return f"{cfg.api_key_env} ({'set' if os.environ.get(cfg.api_key_env) else 'NOT SET'})"
+    if cfg.api_base:
+        return "none needed unless your server asks for one (set api_key_env)"
+    missing = transport.missing_key(cfg.model, {})
+    if missing:
+        return f"{missing} (NOT SET)"
+    try:
+        found = transport.litellm.validate_environment(cfg.model)
+    except Exception:
+        return "the provider's variable (litellm could not say which)"
+    names = [k for k in found.get("missing_keys") or [] if k.endswith(("_KEY", "_TOKEN"))]
+    return "set in the environment" if found.get("keys_in_environment") and not names else "none needed"
+
+
 @config_app.command("show")
 def show_command(
     config_file: ConfigFile = None,
@@ -76,4 +95,5 @@ def show_command(
         else:
             price, source = f"unknown: dollars not counted; set {level}.input_price_per_million and .output_price_per_million", "none"
         table.add_row(f"{level} price", price, source)
+        table.add_row(f"{level} key", _key_row(transport, cfg), "environment")
     console.print(table)

@@ -91,6 +91,25 @@ class LM:
         if check is not None:
             for level in LEVELS:
                 check(self.model(level))
+        self.check_keys()
+
+    def check_keys(self, levels: tuple[str, ...] = LEVELS) -> None:
+        """Raises ConfigError naming the environment variable when a level's model has no key.
+
+        Checked before anything runs, so a missing key stops a command at once, with the fix,
+        instead of failing its first call. No call is made; nothing about the key is shown.
+        """
+        missing = getattr(self.transport, "missing_key", None)
+        if missing is None:
+            return
+        for level in levels:
+            model = self.model(level)
+            var = missing(model, self.config.level(level).provider_extra())
+            if var:
+                raise ConfigError(
+                    f"no API key for {model} (the {level} level): set {var} in the environment "
+                    f"(export {var}=...), or give the level api_key_env in the settings file"
+                )
 
     def with_budget(self, budget: Budget) -> LM:
         """The same client (ledger, cache) under another budget."""

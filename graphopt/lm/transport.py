@@ -173,6 +173,22 @@ class LiteLLMTransport:
                 "'ollama/qwen2.5:7b', or 'local/smollm2' for the embedded model"
             ) from exc
 
+    def missing_key(self, model: str, extra: dict[str, Any]) -> str | None:
+        """The environment variable `model` needs for its key and does not have (None: nothing missing).
+
+        The embedded model, a model given a key (`api_key_env`, `extra`) or an endpoint of its own
+        (`api_base`: a self-hosted server may take no key) needs none; otherwise litellm says which
+        variables its provider reads. Only key and token variables count (Ollama's base URL has a default).
+        """
+        if model.startswith(LOCAL_PREFIX) or extra.get("api_key") or extra.get("api_base"):
+            return None
+        try:
+            found = self.litellm.validate_environment(model)
+        except Exception:  # a provider litellm cannot check: the first call will say
+            return None
+        missing = [k for k in found.get("missing_keys") or [] if k.endswith(("_KEY", "_TOKEN"))]
+        return missing[0] if missing else None
+
     def can_score(self, model: str) -> bool:
         """Whether `model` can score a given answer (`Request.score_target`): the embedded model."""
         return model.startswith(LOCAL_PREFIX)
@@ -336,14 +352,19 @@ def classify(exc: BaseException, model: str) -> LLMError:
         status = None
     provider = getattr(exc, "llm_provider", "") or (model.split("/", 1)[0] if "/" in model else "")
     name = type(exc).__name__
+    reason = _reason(exc)
+    if "Authentication" in name or _CREDENTIALS.search(reason):
+        status = status if status in (401, 403) else 401  # no key, or a key refused: retrying cannot help
     timeout_like = isinstance(exc, TimeoutError) or "Timeout" in name or "APIConnectionError" in name
-    retryable = timeout_like or status in (408, 409, 429) or (status is not None and status >= 500)
+    retryable = status not in (401, 403) and (
+        timeout_like or status in (408, 409, 429) or (status is not None and status >= 500)
+    )
     headers = _headers(exc)
     retry_after = _retry_after(headers)
     # Scrubbed here, where every provider failure becomes ours: a provider that echoes the key in
     # its error body cannot leak it into a trace, an event, the store, a report or the terminal.
     return LLMError(
-        scrub_text(_reason(exc)), provider=provider, model=model, status=status, retryable=retryable,
+        scrub_text(reason), provider=provider, model=model, status=status, retryable=retryable,
         retry_after=retry_after,
     )
 
@@ -381,6 +402,11 @@ def _retry_after(headers: Any) -> float | None:
 _PREFIX = re.compile(r"^(?:litellm\.)?\w+(?:Error|Exception|Timeout)(?::| -)\s*")
 
 
+# What providers say when a key is missing or refused, whatever status their library gives it.
+_CREDENTIALS = re.compile(r"missing credentials|api[_ ]?key|invalid x-api-key|incorrect api key|unauthori[sz]ed", re.I)
+_REASON_LENGTH = 300
+
+
 def _reason(exc: BaseException) -> str:
     text = str(getattr(exc, "message", "") or exc).strip()
     if not text:
@@ -391,4 +417,7 @@ def _reason(exc: BaseException) -> str:
         if shorter == first or not shorter:
             break
         first = shorter
-    return first[:300]
+    if len(first) <= _REASON_LENGTH:
+        return first
+    cut = first[:_REASON_LENGTH].rsplit(" ", 1)[0]  # never mid-word
+    return cut.rstrip(" ,;:") + " ..."

@@ -106,8 +106,11 @@ async def run_search(
     seed_graphs = list(distinct.values())
     if not resume and store_url is None:  # a file that is no store is named as such, not as "a run"
         check_store_file(Path(out_dir) / "run.sqlite", writing=True, fix="use another --out")
-    if not resume and run_store_exists(out_dir, store_url):
+    exists = run_store_exists(out_dir, store_url)
+    if not resume and exists:
         raise ConfigError(f"{out_dir} already holds a run: add --resume to continue it, or choose another --out")
+    if resume and not exists:  # a typo in --out must not start (and pay for) a new run
+        raise ConfigError(f"{out_dir} holds no run to resume: check --out, or leave out --resume to start a new run")
     store = open_run_store(out_dir, store_url, lock=True)  # a second writer of this run dir is refused
     emit = on_event or (lambda kind, data: None)
     flusher: asyncio.Task | None = None

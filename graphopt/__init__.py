@@ -21,10 +21,19 @@ __all__ = [
     "Step",
     "ProgramIO",
     "load_program",
+    "run_sync",
     "Trace",
     "Feedback",
     "__version__",
 ]
+
+
+def run_sync(coro):  # noqa: ANN001, ANN201  (see graphopt.aio.run_sync)
+    """The result of a graphopt coroutine from synchronous code, in a notebook too:
+    `graphopt.run_sync(optimize(...))` (inside a running loop, `await optimize(...)` works as well)."""
+    from .aio import run_sync as _run
+
+    return _run(coro)
 
 
 def load_program(path, lm=None):  # noqa: ANN001, ANN201  (see graphopt.predict.load_program)

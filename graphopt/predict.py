@@ -13,7 +13,6 @@ from __future__ import annotations
 
 __all__ = ["Runner", "Prediction", "load_program", "read_program", "record_input"]
 
-import asyncio
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .aio import run_sync
 from .errors import ConfigError
 from .lm import LM
 from .tasks.answers import get_extractor
@@ -103,7 +103,8 @@ def record_input(record: Any, io: ProgramIO) -> str:
 
 
 class Runner:
-    """A program ready to answer: `runner("input")`, `await runner.acall(record)`.
+    """A program ready to answer: `runner("input")`, `await runner.acall(record)`; a context
+    manager (`with` or `async with`) that closes the client it made.
 
     Args:
         program: the program; its `io` gives the extraction rule, stop strings and answer length.
@@ -114,9 +115,10 @@ class Runner:
             (for `graphopt.program.run_program` on many inputs at once).
     """
 
-    def __init__(self, program: Program, lm: LM):
+    def __init__(self, program: Program, lm: LM, *, owns_lm: bool = False):
         self.program = program
         self.lm = lm
+        self._owns_lm = owns_lm
         io = program.io or ProgramIO()
         self.io = io
         self.task = Task(
@@ -134,8 +136,25 @@ class Runner:
         return Prediction(answer=trace.answer, output=trace.output, steps=trace.steps, error=trace.error)
 
     def __call__(self, record: Any) -> Prediction:
-        """`acall` from synchronous code (not inside a running event loop)."""
-        return asyncio.run(self.acall(record))
+        """`acall` from synchronous code, a notebook's running event loop included (see `graphopt.aio`)."""
+        return run_sync(self.acall(record))
+
+    def close(self) -> None:
+        """Releases the client this runner made (a client passed in is the caller's to close)."""
+        if self._owns_lm:
+            self.lm.close()
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Runner:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.close()
 
 
 def load_program(path: str | Path, lm: LM | None = None) -> Runner:
@@ -157,4 +176,4 @@ def load_program(path: str | Path, lm: LM | None = None) -> Runner:
         >>> runner("Sort the following words alphabetically: List: pear apple").answer  # doctest: +SKIP
     """
     program = read_program(path)
-    return Runner(program, lm if lm is not None else LM())
+    return Runner(program, lm if lm is not None else LM(), owns_lm=lm is None)

@@ -303,3 +303,15 @@ def test_resume_of_a_directory_with_no_run_is_refused_before_anything_runs(tmp_p
     assert code == 2
     assert "holds no run to resume" in one_error(capsys)
     assert not typo.exists()  # nothing created, nothing spent
+
+
+def test_no_subcommand_prints_real_help_and_exits_0_with_h_and_version(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Usage: graphopt") and "\\n" not in out and "search" in out
+    assert main(["config"]) == 0 and "show" in capsys.readouterr().out
+    assert main(["search", "-h"]) == 0 and "--budget" in capsys.readouterr().out
+    assert main(["config", "show", "-h"]) == 0 and "--config" in capsys.readouterr().out
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip().startswith("graphopt 0.")
+    assert main(["nosuch"]) == 2 and "No such command" in one_error(capsys)

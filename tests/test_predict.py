@@ -50,6 +50,44 @@ def test_load_program_answers_by_the_saved_rule_sync_and_async(saved):
     assert asyncio.run(runner.acall("plain text")).answer == "10"
 
 
+def test_the_python_api_works_inside_a_running_event_loop_as_in_a_notebook(saved):
+    record: list[Any] = []
+
+    async def notebook_cell():
+        with graphopt.load_program(saved, lm=fake_lm(record)) as runner:
+            synchronous = runner({"question": "abc"}).answer  # was: asyncio.run() cannot be called ...
+            awaited = (await runner.acall("plain text")).answer
+        return synchronous, awaited
+
+    assert asyncio.run(notebook_cell()) == ("6", "10")
+
+    async def cell_with_a_coroutine():
+        async def work():
+            return 42
+
+        return graphopt.run_sync(work())
+
+    assert asyncio.run(cell_with_a_coroutine()) == 42
+
+
+def test_a_runner_closes_the_client_it_made_and_not_one_it_was_given(saved):
+    given = fake_lm([])
+    closed: list[str] = []
+    given.close = lambda: closed.append("given")  # type: ignore[method-assign]
+    with graphopt.load_program(saved, lm=given):
+        pass
+    assert closed == []
+    runner = graphopt.load_program(saved)
+    runner.lm.close = lambda: closed.append("own")  # type: ignore[method-assign]
+
+    async def use():
+        async with runner:
+            pass
+
+    asyncio.run(use())
+    assert closed == ["own"]
+
+
 def test_predict_reads_jsonl_and_writes_each_input_with_its_answer(saved, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(predict_cmd, "make_lm", lambda *a, **k: fake_lm())
     inputs = tmp_path / "new.jsonl"

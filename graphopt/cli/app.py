@@ -15,7 +15,26 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"graphopt {version('graphopt')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            print("graphopt (not installed)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """LLM prompt optimizers as typed graphs: evaluate, optimize, search, draw."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
 
     command = typer.main.get_command(app)
     try:
+        if _no_args_help(command, argv if argv is not None else sys.argv[1:]):
+            return 0
         result = command.main(args=argv if argv is not None else sys.argv[1:], prog_name="graphopt", standalone_mode=False)
     except _click_errors("UsageError") as exc:
         hint = f" (see graphopt {exc.ctx.info_name} --help)" if exc.ctx and exc.ctx.parent else " (see graphopt --help)"
@@ -57,6 +78,28 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted (a search can continue with --resume)", file=sys.stderr)
         return 130
     return result if isinstance(result, int) else 0
+
+
+def _no_args_help(command, args: list[str]) -> bool:
+    """A command group called with no subcommand (`graphopt`, `graphopt config`): its help on
+    stdout, as the user asked for nothing else (click would raise it as an error)."""
+
+    def is_group(cmd) -> bool:
+        return hasattr(cmd, "list_commands") and hasattr(cmd, "get_command")
+
+    group, path = command, ["graphopt"]
+    for arg in args:
+        if arg.startswith("-") or not is_group(group):
+            return False
+        group = group.get_command(group.context_class(group), arg)
+        if group is None:
+            return False
+        path.append(arg)
+    if not is_group(group):
+        return False
+    with group.context_class(group, info_name=" ".join(path)) as ctx:
+        print(group.get_help(ctx))
+    return True
 
 
 def _click_errors(name: str) -> tuple[type[BaseException], ...]:

@@ -19,7 +19,6 @@ __all__ = [
     "write_json",
 ]
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -29,6 +28,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..aio import run_sync
 from ..errors import ConfigError
 from ..lm import LEVELS, LM, OPTIONAL_LEVELS
 from ..lm.budget import Budget
@@ -147,7 +147,7 @@ def make_lm(
 
 
 def run_async(coro: Any) -> Any:
-    return asyncio.run(coro)
+    return run_sync(coro)
 
 
 def print_usage(lm: LM, title: str = "Model usage") -> None:

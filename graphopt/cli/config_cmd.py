@@ -16,7 +16,10 @@ from ..lm.secrets import MASK, is_secret_key, scrub_text
 from .app import app
 from .common import CacheDir, ConfigFile, JudgeModel, MetaModel, NoCache, OptimizerModel, ProgramModel, SetOption, console, resolve
 
-config_app = typer.Typer(help="Show and check the model settings (graphopt.toml, environment, flags).", no_args_is_help=True)
+config_app = typer.Typer(
+    help="Show and check the model settings (graphopt.toml, environment, flags).", no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 app.add_typer(config_app, name="config")
 
 

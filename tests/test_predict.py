@@ -100,6 +100,21 @@ def test_predict_reads_jsonl_and_writes_each_input_with_its_answer(saved, tmp_pa
     assert "3/3 inputs" in capsys.readouterr().err
 
 
+def test_predict_never_overwrites_an_input_field_it_would_write(saved, tmp_path, monkeypatch, capsys):
+    called = []
+    monkeypatch.setattr(predict_cmd, "make_lm", lambda *a, **k: called.append(1) or fake_lm())
+    inputs = tmp_path / "gold.jsonl"
+    inputs.write_text('{"question": "a", "answer": "gold"}\n')
+    assert main(["predict", "--program", str(saved), "--input", str(inputs)]) == 2
+    err = capsys.readouterr().err
+    assert "input 1 already has a field 'answer'" in err and "--answer-field" in err and not called
+    out = tmp_path / "out.jsonl"
+    assert main(["predict", "--program", str(saved), "--input", str(inputs), "--out", str(out),
+                 "--answer-field", "prediction"]) == 0
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert row["answer"] == "gold" and row["prediction"] == "4" and row["prediction_output"].startswith("Thinking")
+
+
 def test_predict_from_standard_input_to_standard_output(saved, monkeypatch, capsys):
     monkeypatch.setattr(predict_cmd, "make_lm", lambda *a, **k: fake_lm())
     monkeypatch.setattr("sys.stdin", io.StringIO('{"question": "xy"}\n'))

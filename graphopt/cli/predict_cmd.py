@@ -67,6 +67,7 @@ def predict_command(
     config_file: ConfigFile = None,
     overrides: SetOption = None,
     max_error_rate: MaxErrorRate = DEFAULT_MAX_ERROR_RATE,
+    answer_field: Annotated[str, typer.Option("--answer-field", help="Field the answer is written to (the raw output goes to FIELD_output, or output for the default); an input that already has it is refused, so a gold label is never overwritten.")] = "answer",
 ) -> None:
     """Run a saved program on new inputs: JSONL in, JSONL out (each input with "answer" and "output").
 
@@ -82,6 +83,8 @@ def predict_command(
         check_output(out, "--out", directory=False)
     the_program = read_program(program)
     records = read_inputs(input_source)
+    written = _written_fields(answer_field)
+    _check_no_clash(records, written)
     examples = [
         Example(id=str(i), input=_input(record_input, r, the_program, i), target="") for i, r in enumerate(records)
     ]
@@ -104,9 +107,9 @@ def predict_command(
     lines = []
     for record, trace in zip(records, traces):
         row = dict(record) if isinstance(record, dict) else {"input": record}
-        row.update(answer=trace.answer, output=trace.output)
+        row[written[0]], row[written[1]] = trace.answer, trace.output
         if trace.error:
-            row["error"] = trace.error
+            row[written[2]] = trace.error
         lines.append(json.dumps(row, ensure_ascii=False))
     text = "\n".join(lines) + "\n"
     if out is None:
@@ -118,6 +121,27 @@ def predict_command(
         except OSError as exc:
             raise ConfigError(f"cannot write {out}: {exc.strerror or exc}") from None
         err_console.print(f"wrote {len(lines)} answers to {out}")
+
+
+def _written_fields(answer_field: str) -> tuple[str, str, str]:
+    """The answer, output and error fields predict adds to each record."""
+    if not answer_field.strip():
+        raise ConfigError("--answer-field must name a field, e.g. --answer-field prediction")
+    if answer_field == "answer":
+        return "answer", "output", "error"
+    return answer_field, f"{answer_field}_output", f"{answer_field}_error"
+
+
+def _check_no_clash(records: list[Any], fields: tuple[str, ...]) -> None:
+    """Refuses inputs that already have a field predict writes: their value (a gold label) would be lost."""
+    for i, record in enumerate(records, 1):
+        if isinstance(record, dict):
+            clash = next((f for f in fields if f in record), None)
+            if clash is not None:
+                raise ConfigError(
+                    f"input {i} already has a field {clash!r}, which predict would overwrite: "
+                    f"write the answers elsewhere with --answer-field, e.g. --answer-field prediction"
+                )
 
 
 def _show(progress: Any, done: int, usage: dict[str, Any]) -> None:

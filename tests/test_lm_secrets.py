@@ -85,3 +85,26 @@ def test_first_json_object_skips_prose_and_broken_braces():
     assert first_json_object("```json\n{\"k\": \"v\"}\n```") == {"k": "v"}
     assert first_json_object("{ cut off") is None
     assert json.dumps(first_json_object('{"n": 1}')) == '{"n": 1}'
+
+
+def test_a_password_in_an_api_base_reaches_no_store_event_or_report(tmp_path):
+    from search_fakes import scripted
+
+    from graphopt.graph.io import load_graph
+    from graphopt.search.budgets import get_budget
+    from graphopt.search.pipeline import run_search
+    from graphopt.tasks import get_task
+    from graphopt.testing import FakeModel
+    from graphopt.viz.report import write_report
+
+    password = "PASSw0rd-in-url-77"
+    base = LMConfig(cache_dir=None)
+    program = base.program.model_copy(update={"model": "openai/served", "api_base": f"http://me:{password}@127.0.0.1:9/v1"})
+    lm = LM(base.model_copy(update={"program": program}), transport=FakeModel(fn=scripted))
+    task = get_task("word_sorting", difficulty="easy", sizes=(12, 6, 6), seed=3)
+    plan = get_budget("tiny", val_limit=6, test_limit=6, minibatch=3, generations=0, seeds=("tgd",))
+    asyncio.run(run_search(task, lm, plan, tmp_path / "run", [load_graph("tgd")]))
+    write_report(tmp_path / "run")
+    files = [p for p in (tmp_path / "run").rglob("*") if p.is_file()]
+    assert files and not [p.name for p in files if password.encode() in p.read_bytes()]
+    assert b"me:***@127.0.0.1" in (tmp_path / "run" / "run.sqlite").read_bytes()  # kept, masked

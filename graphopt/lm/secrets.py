@@ -57,7 +57,8 @@ def is_secret_key(name: str) -> bool:
 
 
 def strip_secrets(value: Any) -> Any:
-    """A copy of `value` without the dict entries whose name is secret-like, at any depth.
+    """A copy of `value` without the dict entries whose name is secret-like, at any depth, and
+    with the password of any URL masked (an api_base "http://user:PASS@host/v1").
 
     Numbers, booleans and None under such a name are kept: they are counts or switches.
     """
@@ -70,6 +71,8 @@ def strip_secrets(value: Any) -> Any:
         return out
     if isinstance(value, (list, tuple)):
         return [strip_secrets(v) for v in value]
+    if isinstance(value, str) and "@" in value and "://" in value:
+        return _URL_PASSWORD.sub(r"\1" + MASK, value)  # "http://user:***@host": an api_base's password
     return value
 
 

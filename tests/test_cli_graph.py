@@ -122,3 +122,26 @@ def test_schema_can_write_a_file(tmp_path: Path, capsys):
     out = tmp_path / "schema.json"
     assert main(["schema", "-o", str(out)]) == 0
     assert json.loads(out.read_text())["title"] == "graphopt graph"
+
+
+def test_operators_lists_every_registered_operator_and_shows_one_in_full(capsys):
+    from graphopt.operators.registry import operator_names
+
+    assert main(["operators"]) == 0
+    listing = capsys.readouterr().out
+    assert all(f"- {name} (" in listing for name in operator_names())
+    assert "k=3 [1..16]" in listing  # retrieve's k, with its range
+    assert main(["operators", "critique"]) == 0
+    detail = capsys.readouterr().out
+    assert "placeholders: {failures}, {n}, {n_correct}, {program}, {successes}" in detail
+    assert "max_failures=3 [>=1]: failing traces shown" in detail
+    assert main(["operators", "critiqe"]) == 2
+    assert "did you mean 'critique'" in capsys.readouterr().err
+
+
+def test_the_schema_enumerates_operator_names_from_the_registry(capsys):
+    from graphopt.operators.registry import operator_names
+
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["$defs"]["NodeSpec"]["properties"]["op"]["enum"] == operator_names()

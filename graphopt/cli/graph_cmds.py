@@ -69,5 +69,16 @@ def schema_command(
         typer.echo(f"wrote {out}")
 
 
+@app.command("operators")
+def operators_command(
+    name: Annotated[str | None, typer.Argument(help="One operator to show in full (ports, params, prompts and their placeholders).")] = None,
+) -> None:
+    """List the operators a graph can use: ports and types, params with ranges, prompts; NAME shows one in full."""
+    from ..operators.catalogue import operator_catalogue, operator_detail
+
+    typer.echo(operator_detail(name) if name else operator_catalogue()
+               + "\n\n`graphopt operators NAME` shows one with what each port and parameter means and its prompts.")
+
+
 def _count(items: list, noun: str) -> str:
     return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"

@@ -192,7 +192,9 @@ def graph_json_schema() -> dict[str, Any]:
     edge.get("target", {}).update(end, description="Input port, written node.port (e.g. rewrite.feedback).")
     node = defs.get("NodeSpec", {}).get("properties", {})
     node.get("id", {}).update(description="Unique node id, without '.'; 'input' is reserved.")
-    node.get("op", {}).update(description="Operator name, e.g. critique, rewrite, ensemble, select.")
+    from ..operators.registry import operator_names
+
+    node.get("op", {}).update(enum=operator_names(), description="Operator name (`graphopt operators` lists them).")
     node.get("params", {}).update(description="Operator parameters (checked against the operator).")
     node.get("prompts", {}).update(description="Prompt overrides by name; use only the operator's placeholders.")
     schema["properties"].get("schema_version", {}).update(enum=[SPEC_VERSION])

@@ -33,12 +33,13 @@ import random
 import re
 from dataclasses import dataclass, field
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from ..errors import LLMError, SpecError
 from ..graph.spec import INPUT_NODE, INPUT_PORTS, EdgeSpec, GraphSpec, NodeSpec, Provenance
+from ..operators.catalogue import operator_catalogue
 from ..operators.registry import get_operator, operator_names
 from .archive import Archive, Scored, compact_graph_text, graph_hash
 from .graph_edit import spec_problems
@@ -67,46 +68,6 @@ class Proposal:
     @property
     def accepted(self) -> bool:
         return self.spec is not None
-
-
-def _port_text(name: str, port: Any) -> str:
-    flags = [f for f, on in (("optional", not port.required), ("many", port.many)) if on]
-    return f"{name}: {port.type}" + (f" ({', '.join(flags)})" if flags else "")
-
-
-def _param_text(name: str, info: Any) -> str:
-    """`k=1 [1..32]`, `mode='union' [union|combine]`: the default, then the range or the choices."""
-    ann = info.annotation
-    default = info.get_default(call_default_factory=True)
-    if get_origin(ann) is Literal:
-        return f"{name}={default!r} [{'|'.join(map(str, get_args(ann)))}]"
-    low = high = None
-    for meta in info.metadata:
-        for attr, sym in (("ge", ">="), ("gt", ">")):
-            if getattr(meta, attr, None) is not None:
-                low = f"{sym}{getattr(meta, attr)}"
-        for attr, sym in (("le", "<="), ("lt", "<")):
-            if getattr(meta, attr, None) is not None:
-                high = f"{sym}{getattr(meta, attr)}"
-    if low and high and low.startswith(">=") and high.startswith("<="):
-        rng = f"{low[2:]}..{high[2:]}"
-    else:
-        rng = ",".join(b for b in (low, high) if b)
-    return f"{name}={default!r}" + (f" [{rng}]" if rng else "")
-
-
-def operator_catalogue(names: list[str] | None = None) -> str:
-    """Every operator as text: name, kind, one-line description, typed ports and parameters."""
-    lines = []
-    for name in names or operator_names():
-        op = get_operator(name)
-        summary = next(iter((op.description or "").strip().splitlines()), "")
-        lines.append(f"- {name} ({op.kind}): {summary}")
-        lines.append("    inputs: " + (", ".join(_port_text(p, q) for p, q in op.inputs.items()) or "none"))
-        lines.append("    outputs: " + (", ".join(_port_text(p, q) for p, q in op.outputs.items()) or "none"))
-        params = [_param_text(p, info) for p, info in op.Params.model_fields.items()]
-        lines.append("    params: " + (", ".join(params) or "none"))
-    return "\n".join(lines)
 
 
 def graph_proposal_schema(names: list[str] | None = None) -> dict[str, Any]:

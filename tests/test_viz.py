@@ -105,7 +105,7 @@ def test_awkward_names_and_prompts_are_escaped_for_dot(tmp_path: Path):
 @needs_dot
 @pytest.mark.parametrize(("suffix", "magic"), [(".svg", b"<?xml"), (".png", b"\x89PNG"), (".pdf", b"%PDF")])
 def test_render_writes_images_by_suffix(tmp_path: Path, suffix: str, magic: bytes):
-    path = render(reference_spec(), tmp_path / "sub" / f"g{suffix}")
+    path = render(reference_spec(), tmp_path / f"g{suffix}")
     assert path.read_bytes().startswith(magic)
 
 
@@ -124,7 +124,7 @@ def test_missing_dot_binary_is_a_clear_config_error(tmp_path: Path, monkeypatch)
 
 
 def test_unknown_suffix_is_a_config_error(tmp_path: Path):
-    with pytest.raises(ConfigError, match=r"unknown suffix '.jpg' \(use .svg, .png, .pdf or .dot\)"):
+    with pytest.raises(ConfigError, match=r"unknown suffix '.jpg' \(use .svg, .png, .pdf, .dot or .mmd\)"):
         render(reference_spec(), tmp_path / "g.jpg")
 
 
@@ -148,3 +148,31 @@ def _tooltip(line: str) -> str:
 @needs_dot
 def test_graph_spec_itself_shows_as_svg_in_notebooks():
     assert "<svg" in reference_spec()._repr_svg_()
+
+
+def test_mermaid_output_draws_without_graphviz_with_escaped_labels(tmp_path):
+    from graphopt.graph.io import load_graph
+    from graphopt.graph.spec import GraphSpec
+    from graphopt.viz.dot import render
+
+    path = render(load_graph("fewshot"), tmp_path / "g.mmd")
+    text = path.read_text()
+    assert text.splitlines()[:3] == ["flowchart LR", "  %% fewshot", '  input(["input"])']
+    assert '  n0["<b>fewshot</b><br/>fewshot<br/>k=3, max_demos=3"]' in text
+    assert '  input -->|"traces → traces"| n0' in text and '  n1 -->|"candidates"| output' in text
+    tricky = GraphSpec.model_validate({
+        "name": "q", "nodes": [{"id": "s", "op": "select", "params": {"ties": 'a"<b>'}}],
+        "edges": [{"source": "input.program", "target": "s.candidates"}],
+    })
+    drawn = render(tricky, tmp_path / "q.mermaid").read_text()
+    assert 'ties=a#quot;#lt;b#gt;"]' in drawn and 'a"<b>' not in drawn
+
+
+def test_a_drawing_into_a_missing_folder_is_refused_not_created(tmp_path):
+    from graphopt.errors import ConfigError
+    from graphopt.graph.io import load_graph
+    from graphopt.viz.dot import render
+
+    with pytest.raises(ConfigError, match="does not exist"):
+        render(load_graph("tgd"), tmp_path / "no" / "such" / "g.dot")
+    assert not (tmp_path / "no").exists()

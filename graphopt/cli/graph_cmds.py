@@ -32,7 +32,7 @@ def validate_command(graph: GraphArg) -> None:
 @app.command("viz")
 def viz_command(
     graph: Annotated[str | None, typer.Argument(metavar="[GRAPH]", help="A .json/.yaml graph file or a built-in graph name.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Drawing to write: .svg, .png, .pdf (need Graphviz) or .dot.")] = ...,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Drawing to write: .svg, .png, .pdf (need Graphviz), .dot, or .mmd (Mermaid, drawn by GitHub and most editors).")] = ...,
     run: Annotated[Path | None, typer.Option("--run", help="Draw a candidate of this search run directory instead of GRAPH.")] = None,
     candidate: Annotated[str | None, typer.Option("--candidate", help="With --run: candidate id (default: the winner).")] = None,
 ) -> None:

@@ -99,11 +99,12 @@ def to_svg(spec: GraphSpec) -> str:
 
 
 def render(spec: GraphSpec, path: str | Path) -> Path:
-    """Writes the drawing; the suffix picks the format: .svg, .png, .pdf (via `dot`) or .dot/.gv.
+    """Writes the drawing; the suffix picks the format: .svg, .png, .pdf (via `dot`), .dot/.gv,
+    or .mmd/.mermaid (a Mermaid flowchart, no Graphviz needed).
 
     Args:
         spec: the graph.
-        path: the file to write; parent folders are created.
+        path: the file to write, in an existing folder.
 
     Returns:
         The path written.
@@ -111,14 +112,19 @@ def render(spec: GraphSpec, path: str | Path) -> Path:
     Raises:
         ConfigError: unknown suffix, `dot` missing or failing, or the file cannot be written.
     """
+    from .mermaid import MERMAID_SUFFIXES, to_mermaid
+
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in IMAGE_FORMATS and suffix not in DOT_SUFFIXES:
+    if suffix not in IMAGE_FORMATS and suffix not in DOT_SUFFIXES and suffix not in MERMAID_SUFFIXES:
         shown = repr(suffix) if suffix else "(no suffix)"
-        raise ConfigError(f"cannot draw to {path}: unknown suffix {shown} (use .svg, .png, .pdf or .dot)")
+        raise ConfigError(f"cannot draw to {path}: unknown suffix {shown} (use .svg, .png, .pdf, .dot or .mmd)")
+    if not path.parent.is_dir():  # a typo in the folder must not create a tree of folders
+        raise ConfigError(f"cannot write {path}: the folder {path.parent} does not exist")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if suffix in DOT_SUFFIXES:
+        if suffix in MERMAID_SUFFIXES:
+            path.write_text(to_mermaid(spec), encoding="utf-8")
+        elif suffix in DOT_SUFFIXES:
             path.write_text(to_dot(spec), encoding="utf-8")
         else:
             _run_dot(to_dot(spec), IMAGE_FORMATS[suffix], path, str(path))

@@ -135,6 +135,8 @@ class ProgramIO(BaseModel):
         extract: the task's extractor rule (`graphopt.tasks.answers`); "" keeps the whole output.
         stop: strings that end the answering step's output.
         max_tokens: the answering step's length, unless the step sets its own.
+        metric: the task's metric rule ("exact", "contains", "module:function", ...) the program
+            was optimized for, so `eval --program` scores it the same way ("" : not recorded).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -143,6 +145,7 @@ class ProgramIO(BaseModel):
     extract: str = ""
     stop: tuple[str, ...] = ()
     max_tokens: int | None = Field(None, ge=1)
+    metric: str = ""
 
 
 class Program(BaseModel):

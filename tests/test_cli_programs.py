@@ -81,3 +81,32 @@ def test_bad_programs_are_one_line_exit_2_before_any_call(tmp_path, seen, capsys
     code = main(["eval", "--task", "word_sorting", "--program", program])
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1 and seen == []
+
+
+def test_a_saved_program_carries_its_metric_and_eval_uses_it_unless_told_otherwise(tmp_path):
+    import json as _json
+
+    from graphopt.cli.taskopts import describe_task, task_and_program
+    from graphopt.tasks import get_task
+
+    task = get_task("word_sorting", difficulty="easy", sizes=(4, 4, 4)).with_answer(metric="contains")
+    saved = task.seed_program
+    assert saved.io is not None and saved.io.metric == "contains"
+    path = tmp_path / "program.json"
+    path.write_text(_json.dumps({"program": saved.model_dump(mode="json")}))
+
+    again, _ = task_and_program("word_sorting", program=str(path), difficulty="easy", sizes=(4, 4, 4))
+    assert again.metric_rule == "contains"
+    assert "metric contains" in describe_task(again) and "metric contains (from the program file)" in describe_task(again)
+    told, _ = task_and_program("word_sorting", program=str(path), difficulty="easy", metric="exact")
+    assert told.metric_rule == "exact" and "--metric exact (the program file says contains)" in describe_task(told)
+    plain, _ = task_and_program("word_sorting", difficulty="easy", sizes=(4, 5, 6))
+    assert describe_task(plain).startswith("word_sorting: 4 train / 5 val / 6 test; metric exact")
+
+
+def test_split_sizes_are_checked_in_one_line(capsys):
+    from graphopt.cli import main
+
+    for bad in ("5,5", "a,b,c", "0,5,5", "5,5,99999999"):
+        assert main(["eval", "--task", "word_sorting", "--split-sizes", bad]) == 2
+        assert "--split-sizes" in capsys.readouterr().err

@@ -15,6 +15,9 @@ from .common import (
     write_json,
 )
 from .taskopts import (
+    SplitSizes,
+    describe_task,
+    parse_split_sizes,
     AnswerTokens, Difficulty, Extract, InputKey, InputTemplate, Instruction, Metric, OutputFormat, Pipeline, Seed, Source,
     TargetKey, TaskName, calling_levels, task_and_program,
 )
@@ -39,6 +42,7 @@ def eval_command(
     extract: Extract = None,
     metric: Metric = None,
     answer_tokens: AnswerTokens = None,
+    split_sizes: SplitSizes = None,
     pipeline: Pipeline = None,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
@@ -70,13 +74,14 @@ def eval_command(
         task, program=program or ("cot" if baseline and not pipeline else None), pipeline=pipeline,
         source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key,
         input_template=input_template, instruction=instruction, output_format=output_format,
-        extract=extract, metric=metric, answer_tokens=answer_tokens,
+        extract=extract, metric=metric, answer_tokens=answer_tokens, sizes=parse_split_sizes(split_sizes),
     )
     examples = the_task.split(split)[:limit]
     lm = make_lm(
         program_model, optimizer_model, judge_model=judge_model, config_file=config_file, overrides=overrides,
         cache_dir=cache_dir, no_cache=no_cache, levels=calling_levels(the_task, *levels),
     )
+    console.print(describe_task(the_task), markup=False, soft_wrap=True)
     try:
         check_cache_dir(lm)
         with error_tally() as tally:

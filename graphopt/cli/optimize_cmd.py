@@ -26,6 +26,9 @@ from .common import (
     write_json,
 )
 from .taskopts import (
+    SplitSizes,
+    describe_task,
+    parse_split_sizes,
     AnswerTokens, Difficulty, Extract, InputKey, InputTemplate, Instruction, Metric, OutputFormat, Pipeline, Seed, Source,
     TargetKey, TaskName, calling_levels, task_and_program,
 )
@@ -104,6 +107,7 @@ def optimize_command(
     extract: Extract = None,
     metric: Metric = None,
     answer_tokens: AnswerTokens = None,
+    split_sizes: SplitSizes = None,
     pipeline: Pipeline = None,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
@@ -123,13 +127,14 @@ def optimize_command(
         task, program=program, pipeline=pipeline,
         source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key,
         input_template=input_template, instruction=instruction, output_format=output_format,
-        extract=extract, metric=metric, answer_tokens=answer_tokens,
+        extract=extract, metric=metric, answer_tokens=answer_tokens, sizes=parse_split_sizes(split_sizes),
     )
     budget = Budget(total=Caps(calls=max_calls, dollars=max_dollars))
     lm = make_lm(
         program_model, optimizer_model, judge_model=judge_model, config_file=config_file, overrides=overrides,
         cache_dir=cache_dir, no_cache=no_cache, budget=budget, levels=calling_levels(the_task, "program", "optimizer"),
     )
+    console.print(describe_task(the_task), markup=False, soft_wrap=True)
     console.print(
         f"optimize {the_task.name} with graph {spec.name}: {steps} steps, minibatch {minibatch} "
         f"(program model {lm.model('program')}, optimizer model {lm.model('optimizer')})"

@@ -21,6 +21,9 @@ from .common import (
     run_async,
 )
 from .taskopts import (
+    SplitSizes,
+    describe_task,
+    parse_split_sizes,
     AnswerTokens, Difficulty, Extract, InputKey, InputTemplate, Instruction, Metric, OutputFormat, Pipeline, Seed, Source,
     TargetKey, TaskName, calling_levels, task_and_program,
 )
@@ -122,6 +125,7 @@ def search_command(
     extract: Extract = None,
     metric: Metric = None,
     answer_tokens: AnswerTokens = None,
+    split_sizes: SplitSizes = None,
     pipeline: Pipeline = None,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
@@ -162,11 +166,12 @@ def search_command(
         task, program=program, pipeline=pipeline,
         source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key,
         input_template=input_template, instruction=instruction, output_format=output_format,
-        extract=extract, metric=metric, answer_tokens=answer_tokens,
+        extract=extract, metric=metric, answer_tokens=answer_tokens, sizes=parse_split_sizes(split_sizes),
     )
     if program is not None or pipeline is not None:  # every inner loop starts from the user's program
         the_task = the_task.with_seed_program(start)
     seeds = [load_graph(name) for name in plan.seeds]
+    console.print(describe_task(the_task), markup=False, soft_wrap=True)
     if dry_run:
         figures = _estimate(plan, the_task)
         table = Table(title=f"Dry run ({plan.name}): at most {figures['graphs']['calls']} graphs", title_justify="left")

@@ -5,9 +5,10 @@ from __future__ import annotations
 __all__ = [
     "TaskName", "Source", "Difficulty", "Seed", "InputKey", "TargetKey", "InputTemplate", "Instruction",
     "OutputFormat", "Extract", "Metric", "AnswerTokens", "Pipeline", "build_task", "task_and_program", "calling_levels",
-    "load_program", "read_program_file", "unescape",
+    "load_program", "read_program_file", "unescape", "describe_task", "SplitSizes", "parse_split_sizes",
 ]
 
+import dataclasses
 import inspect
 import json
 from pathlib import Path
@@ -57,6 +58,29 @@ Pipeline = Annotated[
 AnswerTokens = Annotated[
     int | None, typer.Option("--answer-tokens", min=1, help="Tokens the program may write per answer (default: the task's).")
 ]
+
+
+SplitSizes = Annotated[
+    str | None,
+    typer.Option("--split-sizes", metavar="TRAIN,VAL,TEST", help="Examples in each split, e.g. 30,40,100 (default: the task's)."),
+]
+
+
+def parse_split_sizes(text: str | None) -> tuple[int, int, int] | None:
+    """"30,40,100" -> (30, 40, 100); None for None.
+
+    Raises:
+        ConfigError: not three whole numbers, train or val below 1, or one above a million.
+    """
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise ConfigError(f"--split-sizes {text!r}: write TRAIN,VAL,TEST as three whole numbers, e.g. 30,40,100")
+    sizes = tuple(int(p) for p in parts)
+    if sizes[0] < 1 or sizes[1] < 1 or max(sizes) > 1_000_000:
+        raise ConfigError(f"--split-sizes {text!r}: train and val need at least 1 example, and each at most 1000000")
+    return sizes  # type: ignore[return-value]
 
 
 def unescape(text: str | None) -> str | None:
@@ -113,8 +137,44 @@ def task_and_program(
     Raises:
         ConfigError, TaskError: an option the task does not take, a bad rule or file (one line).
     """
-    task = build_task(name, **options)
+    saved = _saved_io(program, pipeline)
+    notes = []
+    if saved is not None:  # a program file says how it was read and scored: use that unless told otherwise
+        for key, rule in (("metric", saved.metric), ("extract", saved.extract)):
+            if rule and options.get(key) is None:
+                options[key] = rule
+                notes.append(f"{key} {rule} (from the program file)")
+            elif rule and options.get(key) != rule:
+                notes.append(f"--{key} {options[key]} (the program file says {rule})")
+    task = dataclasses.replace(build_task(name, **options), notes=tuple(notes))
     return task, load_program(program, task, pipeline)
+
+
+def _saved_io(program: str | None, pipeline: str | None):  # noqa: ANN202
+    """The `io` of a program file (None: no file, a shape, or a file that records none)."""
+    from ..shapes import SHAPES
+
+    if program is None or pipeline or (not Path(program).exists() and program in SHAPES):
+        return None
+    return read_program_file(Path(program)).io
+
+
+def describe_task(task: Task) -> str:
+    """One line saying how a command reads and scores: splits, metric, extractor, and where each came from."""
+    from ..tasks.answers import EXTRACTORS, parse_rule
+
+    rule = task.extract_rule or "the task's own rule"
+    name = parse_rule(task.extract_rule)[0] if task.extract_rule else ""
+    doc = EXTRACTORS[name].doc if name in EXTRACTORS else ""
+    parts = [
+        f"{task.name}: {len(task.train)} train / {len(task.val)} val / {len(task.test)} test",
+        f"metric {task.metric_rule or 'exact'}",
+        f"answers read by {rule}" + (f" ({doc})" if doc else ""),
+    ]
+    if task.input_template:
+        parts.append(f"input {task.input_template!r}")
+    line = "; ".join(parts)
+    return line + (f"; {', '.join(task.notes)}" if task.notes else "")
 
 
 def calling_levels(task: Task, *levels: str) -> tuple[str, ...]:

@@ -72,6 +72,7 @@ class Task:
     metric_rule: str = ""
     input_template: str = ""
     rubric: str = ""
+    notes: tuple[str, ...] = ()  # where a command's rules came from (a program file, a flag), to print
 
     def __post_init__(self) -> None:
         # The seed program carries how the task feeds and reads it, so every program derived from
@@ -83,7 +84,7 @@ class Task:
         """How this task feeds and reads a program: input template, extractor rule, stop, answer length."""
         return ProgramIO(
             input_template=self.input_template, extract=self.extract_rule, stop=tuple(self.stop or ()),
-            max_tokens=self.max_tokens,
+            max_tokens=self.max_tokens, metric=self.metric_rule,
         )
 
     def split(self, name: str) -> list[Example]:

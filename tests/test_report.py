@@ -60,6 +60,9 @@ def make_store(run_dir: Path, *, finished: bool = True) -> None:
         row = store.add_candidate(spec, f"hash{i}", parents=parents, origin=origin, mutation=mutation, generation=generation)
         if val is not None:
             program = {"instruction": SCRIPT_ATTACK if row.id == "c0005" else "Sort the words.", "demos": []}
+            if row.id == "c0005":  # the winner won by its demos, one of them hostile
+                program["demos"] = [{"input": "List: pear apple", "output": "apple pear"},
+                                    {"input": SCRIPT_ATTACK, "output": "x" * 1000}]
             store.finish_evaluation(row.id, val_score=val, val_stderr=0.05, test_score=test, program=program,
                                     program_tokens=tokens[0], optimizer_tokens=tokens[1], meta_tokens=tokens[2], dollars=dollars)
     store.fail_evaluation("c0007", "BudgetExceeded: meta token budget of 1000 reached")
@@ -302,3 +305,12 @@ def test_the_report_of_a_pipeline_run_names_its_winner(tmp_path):
     text = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
     assert '<span class="status st-finished">finished</span>' in text
     assert json.loads(_parse(text).data_block)["winner"] == report.best.candidate_id
+
+
+def test_the_winner_section_shows_the_demos_that_won_cut_and_escaped(finished_html):
+    winner = finished_html.split('<section id="winner">', 1)[1].split("</section>", 1)[0]
+    assert "Its demos" in winner and "2 demos" in winner
+    assert "<span class=\"muted\">input</span> List: pear apple" in winner and "apple pear" in winner
+    assert "&lt;/script&gt;&lt;script&gt;alert(1)" in winner and SCRIPT_ATTACK not in winner
+    assert "x" * 397 + "..." in winner and "x" * 401 not in winner
+

@@ -219,6 +219,7 @@ def _winner(data: _Run, chain: Sequence[CandidateRow], prompts: Sequence[PromptV
     seed = chain[0] if chain and chain[0].origin == "seed" else None
     program = (data.winner.evaluation.program if data.winner.evaluation else None) or {}
     program_html = ""
+    voters = len(program.get("vote") or [])
     if program.get("steps"):  # a program of several steps: show its answering step
         program = program["steps"][-1]
     if program.get("instruction") or program.get("output_format"):
@@ -227,7 +228,8 @@ def _winner(data: _Run, chain: Sequence[CandidateRow], prompts: Sequence[PromptV
             f'<h3>Its tuned program <span class="muted">(what the inner loop made with it; {demos} demo{"s" if demos != 1 else ""})</span></h3>'
             f'<pre class="program">{_e(program.get("instruction") or "")}'
             + (f'\n\n<span class="muted">{_e(program["output_format"])}</span>' if program.get("output_format") else "")
-            + "</pre>"
+            + "</pre>" + _demos_html(program)
+            + (f"<p>It answers by a majority vote with {voters} other programs ({voters + 1} calls per answer).</p>" if voters else "")
         )
     compared = f"its seed ancestor {_e(seed.id)} ({_e(seed.name)})" if seed and seed.id != data.winner.id else None
     why = next((e.payload.get("why", "") for e in reversed(data.events) if e.kind == "winner" and isinstance(e.payload, dict)), "")
@@ -366,3 +368,34 @@ def _log(data: _Run) -> str:
         f'<table class="log"><thead><tr><th>at</th><th>event</th><th>payload</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
         "</details></section>"
     )
+
+
+DEMOS_SHOWN = 8
+DEMO_CHARS = 400
+
+
+def _demos_html(step: Mapping[str, Any]) -> str:
+    """The answering step's demos (what won, most often), each input and output cut and escaped,
+    and its retrieval pool when it retrieves demos per input."""
+    demos = list(step.get("demos") or [])
+    parts = []
+    if demos:
+        items = "".join(
+            f'<li><pre class="demo"><span class="muted">input</span> {_e(_cut(str(d.get("input", ""))))}\n'
+            f'<span class="muted">output</span> {_e(_cut(str(d.get("output", ""))))}</pre></li>'
+            for d in demos[:DEMOS_SHOWN]
+        )
+        more = f'<p class="muted">and {len(demos) - DEMOS_SHOWN} more</p>' if len(demos) > DEMOS_SHOWN else ""
+        parts.append(f'<h4>Its demos</h4><ol class="demos">{items}</ol>{more}')
+    retrieve = step.get("retrieve")
+    if isinstance(retrieve, Mapping):
+        pool = retrieve.get("pool") or []
+        parts.append(
+            f'<p>Plus the {_e(str(retrieve.get("k")))} examples nearest to each input (BM25), from a pool of {len(pool)}.</p>'
+        )
+    return "".join(parts)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= DEMO_CHARS else text[: DEMO_CHARS - 3] + "..."
+

@@ -104,3 +104,10 @@ def test_config_show_says_which_key_each_level_needs_and_whether_it_is_set(monke
     assert main(["config", "show", "--program-model", "gpt-4o-mini"]) == 0
     out = capsys.readouterr().out
     assert "sk-secret-value-123" not in out and "OPENAI_API_KEY (NOT SET)" not in out
+
+
+def test_a_misspelt_graphopt_variable_is_named_with_the_close_one(monkeypatch, capsys):
+    monkeypatch.setenv("GRAPHOPT_PROGRAM_MODLE", "gpt-4o-mini")
+    assert main(["config", "show"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: GRAPHOPT_PROGRAM_MODLE is set but is no graphopt setting (did you mean 'GRAPHOPT_PROGRAM_MODEL'" in err

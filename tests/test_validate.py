@@ -332,3 +332,20 @@ def test_canonical_hash_works_on_invalid_specs():
                                      "edges": [{"source": "ghost", "target": "a.b"}]})
     value = canonical_hash(spec)
     assert len(value) == 32 and value == canonical_hash(spec)
+
+
+def test_numbers_are_bounded_and_true_is_not_a_number():
+    from graphopt.graph.spec import GraphSpec
+    from graphopt.graph.validate import validate
+
+    spec = GraphSpec.model_validate({
+        "name": "b",
+        "nodes": [{"id": "c", "op": "critique", "params": {"max_failures": 10**20, "max_candidates": 10**20}},
+                  {"id": "r", "op": "rewrite", "params": {"k": True}}],
+        "edges": [{"source": "input.program", "target": "c.candidates"}, {"source": "input.traces", "target": "c.traces"},
+                  {"source": "input.program", "target": "r.candidates"}, {"source": "c.feedback", "target": "r.feedback"}],
+    })
+    problems = validate(spec)
+    assert "node c: param 'max_failures': input should be less than or equal to 64" in problems
+    assert "node c: param 'max_candidates': input should be less than or equal to 32" in problems
+    assert "node r: param 'k' is a number, not true" in problems

@@ -42,6 +42,22 @@ MaxErrorRate = Annotated[
 ]
 
 
+def check_answer_length(lm: LM, max_tokens: int | None) -> None:
+    """An answer length the embedded model's context can hold (half of it: the prompt needs room).
+
+    Raises:
+        ConfigError: --answer-tokens beyond what the program model can write.
+    """
+    if max_tokens is None or not lm.model("program").startswith("local/"):
+        return
+    room = lm.config.local.n_ctx // 2
+    if max_tokens > room:
+        raise ConfigError(
+            f"--answer-tokens {max_tokens} is more than the embedded model can write here (half its context of "
+            f"{lm.config.local.n_ctx} tokens, {room}): lower it, or raise local.n_ctx"
+        )
+
+
 def check_cache_dir(lm: LM) -> None:
     """Makes sure the client's response cache directory can be written, before any call.
 

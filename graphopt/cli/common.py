@@ -86,7 +86,10 @@ def resolve(
     elif cache_dir is not None:
         flags["cache_dir"] = (str(cache_dir), "flag --cache-dir")
     models = {"program": program_model, "optimizer": optimizer_model, "meta": meta_model, "judge": judge_model}
-    return resolve_settings(config_file, overrides or (), models, flags=flags)
+    settings = resolve_settings(config_file, overrides or (), models, flags=flags)
+    for warning in settings.warnings:
+        err_console.print(f"warning: {warning}", markup=False, soft_wrap=True)
+    return settings
 
 
 def make_lm(

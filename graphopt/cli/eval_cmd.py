@@ -9,7 +9,7 @@ import typer
 
 from ..program import error_tally, evaluate
 from .app import app
-from .checks import DEFAULT_MAX_ERROR_RATE, MaxErrorRate, check_cache_dir, check_error_rate, check_output
+from .checks import DEFAULT_MAX_ERROR_RATE, MaxErrorRate, check_answer_length, check_cache_dir, check_error_rate, check_output
 from .common import (
     CacheDir, ConfigFile, JudgeModel, NoCache, OptimizerModel, ProgramModel, SetOption, console, make_lm, print_usage, run_async,
     write_json,
@@ -26,7 +26,7 @@ from .taskopts import (
 @app.command("eval")
 def eval_command(
     task: TaskName,
-    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="Evaluate only the first N examples.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, max=10_000_000, help="Evaluate only the first N examples.")] = None,
     split: Annotated[str, typer.Option("--split", help="train, val or test.")] = "test",
     program: Annotated[str | None, typer.Option("--program", help="Program JSON, or a shape of the task's seed program: direct, cot, reason_then_answer (default: direct).")] = None,
     program_model: ProgramModel = None,
@@ -84,6 +84,7 @@ def eval_command(
     console.print(describe_task(the_task), markup=False, soft_wrap=True)
     try:
         check_cache_dir(lm)
+        check_answer_length(lm, the_task.max_tokens)
         with error_tally() as tally:
             if baseline is None:
                 result = run_async(evaluate(the_program, examples, the_task, lm))

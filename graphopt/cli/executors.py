@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ExecutorName", "RayAddress", "make_executor", "check_ray_address", "EXECUTORS"]
+__all__ = ["ExecutorName", "RayAddress", "make_executor", "check_executor", "check_ray_address", "EXECUTORS"]
 
 from typing import Annotated
 
@@ -27,6 +27,20 @@ def check_ray_address(address: str | None) -> None:
         raise ConfigError(f"--ray-address {address!r} is not auto or ray://HOST:PORT")
 
 
+def check_executor(name: str, ray_address: str | None) -> None:
+    """The executor options, checked without starting anything (the dry run checks them too).
+
+    Raises:
+        ConfigError: an unknown executor, --ray-address without --executor ray, or a bad address.
+    """
+    if name not in EXECUTORS:
+        raise ConfigError(f"unknown --executor {name!r}{did_you_mean(name, EXECUTORS)}: use local or ray")
+    if name == "local" and ray_address:
+        raise ConfigError("--ray-address needs --executor ray")
+    if name == "ray":
+        check_ray_address(ray_address)
+
+
 def make_executor(name: str, task, lm, parallel: int | None, ray_address: str | None):
     """The executor a command asked for.
 
@@ -35,13 +49,9 @@ def make_executor(name: str, task, lm, parallel: int | None, ray_address: str | 
     """
     from ..search.executor import LocalExecutor, default_parallel
 
-    if name not in EXECUTORS:
-        raise ConfigError(f"unknown --executor {name!r}{did_you_mean(name, EXECUTORS)}: use local or ray")
+    check_executor(name, ray_address)
     if name == "local":
-        if ray_address:
-            raise ConfigError("--ray-address needs --executor ray")
         return LocalExecutor(task, lm, parallel or default_parallel(lm))
-    check_ray_address(ray_address)
     from ..search.ray_executor import RayExecutor
 
     return RayExecutor(task, lm, address=ray_address, parallel=parallel)

@@ -20,7 +20,7 @@ from ..graph.validate import check
 from ..lm.budget import Budget, Caps
 from ..program import ErrorTally, error_tally, evaluate
 from .app import app
-from .checks import DEFAULT_MAX_ERROR_RATE, MaxErrorRate, check_cache_dir, check_error_rate, check_output
+from .checks import DEFAULT_MAX_ERROR_RATE, MaxErrorRate, check_answer_length, check_cache_dir, check_error_rate, check_output
 from .common import (
     CacheDir, ConfigFile, JudgeModel, NoCache, OptimizerModel, ProgramModel, SetOption, console, make_lm, print_usage, run_async,
     write_json,
@@ -141,6 +141,7 @@ def optimize_command(
     )
     try:
         check_cache_dir(lm)
+        check_answer_length(lm, the_task.max_tokens)
         with error_tally() as tally:
             result, test_before, test_after = run_async(_run(
                 start, spec, the_task, lm, test_limit, (tally, max_error_rate),

@@ -14,8 +14,8 @@ from ..graph.io import load_graph
 from ..lm import LEVELS, levels_shown
 from ..tasks.base import Task
 from .app import app
-from .checks import check_cache_dir, check_output
-from .executors import ExecutorName, RayAddress, make_executor
+from .checks import check_answer_length, check_cache_dir, check_output
+from .executors import ExecutorName, RayAddress, check_executor, make_executor
 from .common import (
     CacheDir, ConfigFile, JudgeModel, MetaModel, NoCache, OptimizerModel, ProgramModel, SetOption, console, make_lm, print_usage,
     run_async,
@@ -138,8 +138,10 @@ def search_command(
     The task options (--metric, --extract, --input-template, --pipeline, ...) are those of
     `graphopt optimize`; with --metric judge the --judge-model scores every answer.
     """
-    from ..search.budgets import embedded_minutes, get_budget, parse_level_caps
-    from ..search.pipeline import run_search
+    from ..search.budgets import get_budget, parse_level_caps
+    from ..graph.validate import check
+    from ..search.pipeline import check_run_dir, run_search
+    from .dry_run import dry_run_table
 
     if out is None:
         if resume:
@@ -170,27 +172,27 @@ def search_command(
     )
     if program is not None or pipeline is not None:  # every inner loop starts from the user's program
         the_task = the_task.with_seed_program(start)
-    seeds = [load_graph(name) for name in plan.seeds]
-    console.print(describe_task(the_task), markup=False, soft_wrap=True)
-    if dry_run:
-        figures = _estimate(plan, the_task)
-        table = Table(title=f"Dry run ({plan.name}): at most {figures['graphs']['calls']} graphs", title_justify="left")
-        for column in ("level", "calls", "tokens"):
-            table.add_column(column, justify="left" if column == "level" else "right")
-        for level in levels_shown(the_task.metric_levels):
-            row = figures.get(level, {"calls": 0, "tokens": 0})  # judge: only with a judge metric
-            table.add_row(level, f"{row['calls']:,}", f"{row['tokens']:,}")
-        console.print(table)
-        console.print(
-            f"Upper estimate before caching (on the embedded model with 2 cores, at most about {embedded_minutes(figures):.0f} minutes;"
-            " runs take about two thirds of it); nothing was spent."
-        )
-        return
-    check_output(out, "--out", directory=True)
+    seeds = [check(load_graph(name)) for name in plan.seeds]  # an invalid seed graph: before anything runs
+    check_executor(executor_name, ray_address)
+    if not dry_run:
+        check_output(out, "--out", directory=True)
+    check_run_dir(out, resume, store_url)
     lm = make_lm(
         program_model, optimizer_model, meta_model, judge_model=judge_model, config_file=config_file, overrides=overrides,
         cache_dir=cache_dir, no_cache=no_cache, budget=plan.lm_budget(), levels=calling_levels(the_task, "program", "optimizer", "meta"),
     )
+    console.print(describe_task(the_task), markup=False, soft_wrap=True)
+    try:
+        check_answer_length(lm, the_task.max_tokens)
+    except ConfigError:
+        lm.close()
+        raise
+    if dry_run:
+        table, line = dry_run_table(plan, _estimate(plan, the_task), lm, the_task.metric_levels)
+        lm.close()
+        console.print(table)
+        console.print(line, markup=False)
+        return
     try:
         check_cache_dir(lm)
         executor = make_executor(executor_name, the_task, lm, parallel, ray_address)

@@ -56,7 +56,7 @@ Pipeline = Annotated[
                  "its components come from --program or the module's COMPONENTS."),
 ]
 AnswerTokens = Annotated[
-    int | None, typer.Option("--answer-tokens", min=1, help="Tokens the program may write per answer (default: the task's).")
+    int | None, typer.Option("--answer-tokens", min=1, max=100_000, help="Tokens the program may write per answer (default: the task's; the embedded model: at most half its context).")
 ]
 
 

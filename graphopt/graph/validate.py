@@ -126,10 +126,13 @@ def _param_problems(node: NodeSpec, op: type[Operator]) -> list[str]:
         fields = list(op.Params.model_fields)
         out = []
         for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]) or "params"
+            where = ".".join(str(part) for part in error["loc"])
             hint = did_you_mean(where, fields) if error["type"] == "extra_forbidden" else ""
             message = "unknown parameter" if error["type"] == "extra_forbidden" else _lower(error["msg"])
             allowed = f" ({node.op} takes {_names(fields) or 'no parameters'})" if not hint and error["type"] == "extra_forbidden" else ""
+            if not where:  # a check of the whole set names its parameter itself
+                out.append(f"node {_n(node.id)}: {message.removeprefix('value error, ')}")
+                continue
             out.append(f"node {_n(node.id)}: param {where!r}: {message}{hint}{allowed}")
         return out
     except Exception as exc:  # noqa: BLE001  (an operator's own validator may raise anything)

@@ -84,12 +84,41 @@ class Settings:
         values: {"program.model": value, ...} for every setting, defaults included.
         sources: {"program.model": "flag --program-model" | "env NAME" | "file PATH" | "default"}.
         file: the config file read, if any.
+        warnings: environment variables named GRAPHOPT_* that are no setting (a typo is
+            otherwise ignored silently), each with the close names.
     """
 
     config: LMConfig
     values: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     file: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+# GRAPHOPT_* variables that are not settings but are read elsewhere (the config file's path, a
+# prompt length limit, the test suite's switches).
+OTHER_VARIABLES = (
+    "GRAPHOPT_CONFIG", "GRAPHOPT_MAX_PROMPT_CHARS", "GRAPHOPT_REQUIRE_LOCAL", "GRAPHOPT_REQUIRE_PG",
+    "GRAPHOPT_REQUIRE_BENCH", "GRAPHOPT_ALLOW_NETWORK", "GRAPHOPT_TEST_PG_URL",
+)
+
+
+def known_variables() -> list[str]:
+    """Every GRAPHOPT_* environment variable graphopt reads."""
+    names = [f"GRAPHOPT_{key.upper()}" for key in TOP_KEYS]
+    for section in SECTIONS:
+        keys = LOCAL_KEYS if section == "local" else LEVEL_KEYS
+        names += [f"GRAPHOPT_{section.upper()}_{key.upper()}" for key in keys if key != "extra"]
+    return [*names, *OTHER_VARIABLES]
+
+
+def unknown_variables(env: Mapping[str, str]) -> list[str]:
+    """A warning for each GRAPHOPT_* variable in `env` graphopt does not read, with the close names."""
+    known = known_variables()
+    return [
+        f"{name} is set but is no graphopt setting{did_you_mean(name, known)}; it is ignored"
+        for name in sorted(env) if name.startswith("GRAPHOPT_") and name not in known
+    ]
 
 
 def find_config_file(config_file: Path | None, env: Mapping[str, str], cwd: Path) -> Path | None:
@@ -265,6 +294,7 @@ def resolve_settings(
         problems += exc.problems
     if problems:
         raise SettingsError(problems)
+    settings.warnings = unknown_variables(env)
     return settings
 
 

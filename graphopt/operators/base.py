@@ -24,7 +24,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 if TYPE_CHECKING:
     from ..lm import LM
@@ -80,8 +80,30 @@ def prompt_placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
-class NoParams(BaseModel):
+class OperatorParams(BaseModel):
+    """Base of the built-in operators' `Params`: unknown names refused, values frozen, and
+    true/false refused where a number is expected (pydantic alone would read `k: true` as 1)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bools_for_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, value in data.items():
+                info = cls.model_fields.get(name)
+                if isinstance(value, bool) and info is not None and bool not in _types(info.annotation):
+                    raise ValueError(f"param {name!r} is a number, not {str(value).lower()}")
+        return data
+
+
+def _types(annotation: Any) -> set[Any]:
+    args = getattr(annotation, "__args__", None)
+    return {annotation} | (set().union(*(_types(a) for a in args)) if args else set())
+
+
+class NoParams(OperatorParams):
+    pass
 
 
 @dataclass

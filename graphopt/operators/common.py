@@ -31,11 +31,11 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from ..errors import LLMError
 from ..types import Attempt, Feedback, Program, Trace
-from .base import Dropped, StepContext
+from .base import Dropped, OperatorParams, StepContext
 
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
 _LABEL = re.compile(r"^(new |improved |rewritten )?instruction\s*:\s*", re.IGNORECASE)
@@ -183,13 +183,11 @@ def feedback_for(program: Program, feedback: list[Feedback]) -> list[Feedback]:
     return own or list(feedback)
 
 
-class LLMParams(BaseModel):
+class LLMParams(OperatorParams):
     """Parameters every model-calling operator takes; None means the optimizer level's setting."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     temperature: float | None = Field(None, ge=0.0, le=2.0)
-    max_tokens: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1, le=32768)
 
 
 async def ask(

@@ -89,9 +89,9 @@ class Critique(Operator):
         return {"critique"}
 
     class Params(LLMParams):
-        max_candidates: int = Field(1, ge=1, description="critique the first N candidates")
-        max_failures: int = Field(3, ge=1, description="failing traces shown")
-        max_successes: int = Field(1, ge=0, description="correct traces shown")
+        max_candidates: int = Field(1, ge=1, le=32, description="critique the first N candidates")
+        max_failures: int = Field(3, ge=1, le=64, description="failing traces shown")
+        max_successes: int = Field(1, ge=0, le=64, description="correct traces shown")
 
     async def _traces(self, ctx: StepContext, program: Program, given: list[Trace] | None) -> list[Trace]:
         if given is not None:

@@ -44,8 +44,8 @@ class Ensemble(Operator):
 
     class Params(LLMParams):
         mode: Literal["union", "combine"] = "union"
-        limit: int | None = Field(None, ge=1, description="keep at most N candidates (union)")
-        min_chars: int = Field(10, ge=1, description="shorter combined instructions are dropped")
+        limit: int | None = Field(None, ge=1, le=1000, description="keep at most N candidates (union)")
+        min_chars: int = Field(10, ge=1, le=10000, description="shorter combined instructions are dropped")
 
     def __init__(self, node_id: str, params: dict[str, Any] | None = None, prompts: dict[str, str] | None = None):
         super().__init__(node_id, params, prompts)

@@ -21,10 +21,10 @@ __all__ = ["FewShot", "demo_pools"]
 import random
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ..types import Demo, Program, Trace
-from .base import Dropped, Operator, Port, StepContext
+from .base import Dropped, Operator, OperatorParams, Port, StepContext
 from .registry import register_operator
 
 
@@ -67,12 +67,12 @@ class FewShot(Operator):
     outputs = {"candidates": Port("Candidates", doc="the programs with demos")}
     prompts = {}
 
-    class Params(BaseModel):
+    class Params(OperatorParams):
         model_config = ConfigDict(extra="forbid", frozen=True)
 
         max_demos: int = Field(3, ge=1, le=32, description="demos per program")
         k: int = Field(1, ge=1, le=32, description="variants (demo samples) per parent")
-        parents: int = Field(1, ge=1, description="give demos to the first N candidates")
+        parents: int = Field(1, ge=1, le=32, description="give demos to the first N candidates")
         source: Literal["auto", "traces", "train"] = "auto"
 
     def _sample(self, rng: random.Random, bootstrapped: list[Demo], from_train: list[Demo]) -> list[Demo]:

@@ -16,9 +16,9 @@ __all__ = ["Gate"]
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from .base import Operator, Port, StepContext
+from .base import Operator, OperatorParams, Port, StepContext
 from .registry import register_operator
 
 
@@ -36,7 +36,7 @@ class Gate(Operator):
     outputs = {"candidates": Port("Candidates", doc="the same programs, or none when the gate is closed")}
     prompts = {}
 
-    class Params(BaseModel):
+    class Params(OperatorParams):
         model_config = ConfigDict(extra="forbid", frozen=True)
 
         start: int = Field(0, ge=0, le=100, description="first step (0-based) in which the gate is open")

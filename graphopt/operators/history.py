@@ -10,10 +10,10 @@ __all__ = ["HistoryFilter", "best_attempts"]
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ..types import Attempt
-from .base import Operator, Port, StepContext
+from .base import Operator, OperatorParams, Port, StepContext
 from .registry import register_operator
 
 
@@ -39,10 +39,10 @@ class HistoryFilter(Operator):
     outputs = {"history": Port("History", doc="the best n, worst first")}
     prompts = {}
 
-    class Params(BaseModel):
+    class Params(OperatorParams):
         model_config = ConfigDict(extra="forbid", frozen=True)
 
-        n: int = Field(8, ge=1, description="how many attempts to keep")
+        n: int = Field(8, ge=1, le=100, description="how many attempts to keep")
 
     async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
         return {"history": best_attempts(list(inputs["history"]), self.params.n)}

@@ -42,8 +42,8 @@ class Paraphrase(Operator):
     class Params(LLMParams):
         temperature: float | None = Field(1.0, gt=0.0, le=2.0)
         n: int = Field(3, ge=1, le=32, description="variants per parent")
-        parents: int = Field(1, ge=1, description="reword the first N candidates")
-        min_chars: int = Field(10, ge=1, description="shorter instructions are dropped")
+        parents: int = Field(1, ge=1, le=32, description="reword the first N candidates")
+        min_chars: int = Field(10, ge=1, le=10000, description="shorter instructions are dropped")
         step: str = Field("", description='step to reword: "" the answer step, "each", or a name')
 
     async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:

@@ -15,10 +15,10 @@ __all__ = ["Retrieve"]
 import random
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ..types import Demo, Retrieval
-from .base import Dropped, Operator, Port, StepContext
+from .base import Dropped, Operator, OperatorParams, Port, StepContext
 from .fewshot import demo_pools
 from .registry import register_operator
 
@@ -37,7 +37,7 @@ class Retrieve(Operator):
     outputs = {"candidates": Port("Candidates", doc="the programs with retrieval")}
     prompts = {}
 
-    class Params(BaseModel):
+    class Params(OperatorParams):
         model_config = ConfigDict(extra="forbid", frozen=True)
 
         k: int = Field(3, ge=1, le=16, description="demos retrieved per input")

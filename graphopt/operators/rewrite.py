@@ -74,9 +74,9 @@ class Rewrite(Operator):
 
     class Params(LLMParams):
         k: int = Field(1, ge=1, le=32, description="new programs per parent")
-        parents: int = Field(1, ge=1, description="rewrite the first N candidates")
-        min_chars: int = Field(10, ge=1, description="shorter instructions are dropped")
-        max_history: int = Field(10, ge=1, description="best N attempts shown")
+        parents: int = Field(1, ge=1, le=32, description="rewrite the first N candidates")
+        min_chars: int = Field(10, ge=1, le=10000, description="shorter instructions are dropped")
+        max_history: int = Field(10, ge=1, le=100, description="best N attempts shown")
         step: str = Field("", description='step to edit: "" the one a critique blames (else the answer step), "each", or a name')
 
     def rendered_prompts(self, wired: Collection[str]) -> set[str]:

@@ -16,9 +16,9 @@ __all__ = ["Select"]
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from .base import Operator, Port, StepContext
+from .base import Operator, OperatorParams, Port, StepContext
 from .common import unique_programs
 from .registry import register_operator
 
@@ -34,10 +34,10 @@ class Select(Operator):
     outputs = {"candidates": Port("Candidates", doc="the best k, best first")}
     prompts = {}
 
-    class Params(BaseModel):
+    class Params(OperatorParams):
         model_config = ConfigDict(extra="forbid", frozen=True)
 
-        k: int = Field(1, ge=1, description="how many candidates to keep")
+        k: int = Field(1, ge=1, le=64, description="how many candidates to keep")
         ties: Literal["first", "last"] = Field("first", description="which of equal scores wins")
         by: Literal["metric", "likelihood"] = Field(
             "metric",

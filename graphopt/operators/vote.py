@@ -13,10 +13,10 @@ __all__ = ["Vote"]
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from ..types import Program
-from .base import Dropped, Operator, Port, StepContext
+from .base import Dropped, Operator, OperatorParams, Port, StepContext
 from .common import unique_programs
 from .registry import register_operator
 
@@ -37,7 +37,7 @@ class Vote(Operator):
     outputs = {"candidates": Port("Candidates", doc="the voting program")}
     prompts = {}
 
-    class Params(BaseModel):
+    class Params(OperatorParams):
         model_config = ConfigDict(extra="forbid", frozen=True)
 
         n: int = Field(3, ge=2, le=9, description="voters (program calls per input)")

@@ -54,26 +54,26 @@ class SearchBudget(BaseModel):
 
     name: str = "custom"
     seeds: tuple[str, ...] = ("tgd", "tgd_select", "opro", "fewshot")
-    inner_steps: int = Field(2, ge=1)
-    minibatch: int = Field(6, ge=1)
-    val_limit: int = Field(20, ge=1)
-    screen: int = Field(0, ge=0)
+    inner_steps: int = Field(2, ge=1, le=1000)
+    minibatch: int = Field(6, ge=1, le=10000)
+    val_limit: int = Field(20, ge=1, le=100000)
+    screen: int = Field(0, ge=0, le=100000)
     screen_by: str = "metric"
     promote: float = Field(0.5, gt=0, le=1)
-    prompt_iterations: int = Field(1, ge=0)
-    prompt_candidates: int = Field(1, ge=1)
-    generations: int = Field(2, ge=0)
-    population: int = Field(4, ge=1)
-    children: int = Field(3, ge=1)
+    prompt_iterations: int = Field(1, ge=0, le=100)
+    prompt_candidates: int = Field(1, ge=1, le=100)
+    generations: int = Field(2, ge=0, le=10000)
+    population: int = Field(4, ge=1, le=1000)
+    children: int = Field(3, ge=1, le=1000)
     llm_share: float = Field(0.34, ge=0, le=1)
     crossover_share: float = Field(0.2, ge=0, le=1)
-    test_limit: int = Field(50, ge=1)
+    test_limit: int = Field(50, ge=1, le=1000000)
     calls: int | None = None
     tokens: int | None = None
     dollars: float | None = None
     levels: dict[str, Caps] = Field(default_factory=dict)
     wall_time: float | None = None
-    patience: int = Field(2, ge=1)
+    patience: int = Field(2, ge=1, le=1000)
     selection: str = "frontier"
     meta_share: float | None = Field(None, ge=0, le=1)
 

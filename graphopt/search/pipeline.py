@@ -13,7 +13,7 @@ The caller draws pictures and writes the HTML report (the CLI does both).
 
 from __future__ import annotations
 
-__all__ = ["run_search", "SearchReport", "ReportRow", "run_config"]
+__all__ = ["run_search", "check_run_dir", "SearchReport", "ReportRow", "run_config"]
 
 import asyncio
 import contextlib
@@ -67,6 +67,22 @@ def run_config(task: Task, lm: LM, budget: SearchBudget, seed: int, seed_graphs:
     }
 
 
+def check_run_dir(out_dir: str | Path, resume: bool, store_url: str | None = None) -> None:
+    """The run directory fits the request: no run there for a new search, a run there to resume.
+
+    Raises:
+        ConfigError: a run where a new one was asked for, none where a resume was (a typo in
+            --out must not start, and pay for, a new run), or a file there that is no run store.
+    """
+    if not resume and store_url is None:  # a file that is no store is named as such, not as "a run"
+        check_store_file(Path(out_dir) / "run.sqlite", writing=True, fix="use another --out")
+    exists = run_store_exists(out_dir, store_url)
+    if not resume and exists:
+        raise ConfigError(f"{out_dir} already holds a run: add --resume to continue it, or choose another --out")
+    if resume and not exists:
+        raise ConfigError(f"{out_dir} holds no run to resume: check --out, or leave out --resume to start a new run")
+
+
 async def run_search(
     task: Task,
     lm: LM,
@@ -104,13 +120,7 @@ async def run_search(
     for graph in seed_graphs:
         distinct.setdefault(graph_hash(graph), graph)
     seed_graphs = list(distinct.values())
-    if not resume and store_url is None:  # a file that is no store is named as such, not as "a run"
-        check_store_file(Path(out_dir) / "run.sqlite", writing=True, fix="use another --out")
-    exists = run_store_exists(out_dir, store_url)
-    if not resume and exists:
-        raise ConfigError(f"{out_dir} already holds a run: add --resume to continue it, or choose another --out")
-    if resume and not exists:  # a typo in --out must not start (and pay for) a new run
-        raise ConfigError(f"{out_dir} holds no run to resume: check --out, or leave out --resume to start a new run")
+    check_run_dir(out_dir, resume, store_url)
     store = open_run_store(out_dir, store_url, lock=True)  # a second writer of this run dir is refused
     emit = on_event or (lambda kind, data: None)
     flusher: asyncio.Task | None = None

@@ -1,7 +1,8 @@
 """End to end on the real embedded model (SmolLM2-135M in llama.cpp), through the CLI as a user runs it.
 
 These assert that every stage runs and writes what it promises; the tiny model's answers are
-mostly wrong, so accuracy is checked for shape (a number in [0, 1]), not for a value.
+mostly wrong, so accuracy is checked against the traces (each answer re-scored by the task's metric,
+the printed accuracy their mean), not for a value.
 """
 
 from __future__ import annotations
@@ -36,12 +37,25 @@ def _accuracy(stdout: str) -> float:
     return float(match.group(1))
 
 
+def _check_accuracy(stdout: str, data: dict, task_name: str) -> None:
+    """The printed and saved accuracy is the mean of the traces' scores, each the task's metric of its answer."""
+    from graphopt.tasks import get_task
+    from graphopt.types import Example
+
+    task = get_task(task_name)
+    scores = [t["score"] for t in data["traces"]]
+    for t in data["traces"]:
+        assert t["score"] == float(task.metric(t["answer"], Example.model_validate(t["example"])))
+    assert data["accuracy"] == pytest.approx(sum(scores) / len(scores))
+    assert _accuracy(stdout) == round(data["accuracy"], 3)
+
+
 def test_eval_on_the_embedded_model_prints_accuracy_and_usage(tmp_path):
     result = graphopt("eval", "--task", "word_sorting", "--limit", "3", "--out", "eval.json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert 0.0 <= _accuracy(result.stdout) <= 1.0
     assert "Model usage" in result.stdout and "local/smollm2" in result.stdout
     data = json.loads((tmp_path / "eval.json").read_text())
+    _check_accuracy(result.stdout, data, "word_sorting")
     assert data["n"] == 3 and len(data["traces"]) == 3
     assert all(t["output"] for t in data["traces"])  # the model really answered
     assert data["usage"]["levels"]["program"]["calls"] == 3
@@ -85,8 +99,8 @@ def test_eval_cot_program_on_the_embedded_model_reasons_and_reads_its_answer_lin
         "--out", "cot.json", cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    assert 0.0 <= _accuracy(result.stdout) <= 1.0
     data = json.loads((tmp_path / "cot.json").read_text())
+    _check_accuracy(result.stdout, data, "word_sorting")
     assert data["program"]["answer_marker"] == "Answer:" and len(data["traces"]) == 3
     assert all(t["output"] for t in data["traces"])
     # The answer is what follows the last "Answer:" when the model wrote one.

@@ -20,7 +20,7 @@ def _config() -> LMConfig:
 
 
 def test_rows_are_kept_per_level_and_per_model_with_cache_hits_and_cost(tmp_path):
-    fake = FakeModel(default="a b", cost_per_token=0.001)  # 2 prompt words + 2 reply words
+    fake = FakeModel(default="a b", cost_per_token=0.001, latency=0.02)  # 2 prompt words + 2 reply words
     lm = LM(_config(), transport=fake, cache_dir=tmp_path)
 
     async def main():
@@ -40,7 +40,10 @@ def test_rows_are_kept_per_level_and_per_model_with_cache_hits_and_cost(tmp_path
     total = lm.ledger.total()
     assert (total.calls, total.cache_hits, total.tokens) == (4, 1, 16)
     assert total.cost == pytest.approx(0.016)
-    assert total.latency >= 0
+    # Each of the 4 sent calls sleeps 0.02 s in the fake; the cache hit adds no round trip.
+    assert 0.04 <= program.latency < 0.04 + 0.5
+    assert 0.08 <= total.latency < 0.08 + 1.0
+    assert rows[("optimizer", "fake/big")].latency >= 0.02 and rows[("meta", "fake/big")].latency >= 0.02
 
 
 def test_to_dict_and_from_dict_round_trip_exactly():

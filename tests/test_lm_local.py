@@ -46,17 +46,19 @@ def test_concurrent_calls_are_all_answered(local_lm):
 
 
 @pytest.mark.integration
-def test_json_schema_response_format_gives_parseable_json_with_the_required_key(local_lm):
+def test_json_schema_response_format_gives_parseable_json_with_the_required_key_and_its_max_length(local_lm):
     schema = {
         "type": "object",
-        "properties": {"answer": {"type": "string", "maxLength": 40}},
+        "properties": {"answer": {"type": "string", "maxLength": 8}},
         "required": ["answer"],
     }
     fmt = {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
-    prompt = [{"role": "user", "content": "Sort these words: pear apple. Reply in JSON."}]
+    # Unconstrained, the model answers this with 27 characters ("apple, banana, grape, melon").
+    prompt = [{"role": "user", "content": "Sort these words: pear apple banana cherry grape melon. Reply in JSON."}]
     result = asyncio.run(local_lm.complete("program", prompt, max_tokens=64, response_format=fmt))
     data = json.loads(result.text)
-    assert isinstance(data["answer"], str)
+    assert isinstance(data["answer"], str) and data["answer"]
+    assert len(data["answer"]) <= 8  # the schema's maxLength reaches the grammar
 
 
 @pytest.mark.integration

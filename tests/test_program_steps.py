@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from graphopt.errors import ConfigError
 from graphopt.lm import LM, FakeModel, LMConfig
 from graphopt.operators.base import StepContext
 from graphopt.operators.critique import Critique, blamed_step
@@ -134,8 +135,9 @@ def test_reason_then_answer_is_two_calls_keeping_the_answer_format():
 
 
 def test_an_unknown_shape_names_the_close_one():
-    with pytest.raises(Exception, match=r"unknown program shape 'cto' \(did you mean 'cot'\?\)"):
+    with pytest.raises(ConfigError, match=r"unknown program shape 'cto' \(did you mean 'cot'\?\)") as info:
         make_shape("cto", _task().seed_program)
+    assert "\n" not in str(info.value)
 
 
 # --- per-step operators ------------------------------------------------------------------------

@@ -10,9 +10,11 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from contextlib import closing
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from graphopt.errors import ConfigError
 from graphopt.store import SCHEMA_VERSION, RunStore
@@ -64,8 +66,10 @@ def test_a_read_only_open_sees_what_a_live_writer_committed(tmp_path):
 
 def test_a_read_only_store_refuses_writes(tmp_path):
     run_dir = make_store(tmp_path / "run")
-    with RunStore.open(run_dir, read_only=True) as store, pytest.raises(Exception, match="readonly|read-only|ensure_run"):
+    before = snapshot(run_dir)
+    with RunStore.open(run_dir, read_only=True) as store, pytest.raises(OperationalError, match="attempt to write a readonly database"):
         store.ensure_run(CONFIG)
+    assert snapshot(run_dir) == before
     with RunStore.open(run_dir, read_only=True) as store:
         assert len(store.candidates()) == 2
 
@@ -147,7 +151,10 @@ def test_a_file_that_is_not_a_store_is_refused_in_one_line_and_left_as_it_was(tm
     assert message in text and "\n" not in text and str(db) in text
     assert text.endswith("give the directory of a graphopt search" if mode == "read_only" else "use another --out")
     assert snapshot(run_dir) == before
-    assert db.is_dir() or db.stat().st_size == 0 or sqlite3.connect(f"file:{db}?mode=ro", uri=True) is not None
+    assert db.is_dir() == (case == "directory")  # a directory is not removed, a file not replaced by one
+    if case == "foreign sqlite":  # someone else's database keeps its rows
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            assert conn.execute("SELECT name FROM customers").fetchall() == [("ada",)]
 
 
 def test_an_empty_sqlite_database_can_become_a_store_but_is_not_read_as_one(tmp_path):

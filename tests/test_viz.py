@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,8 +33,36 @@ def test_dot_of_the_reference_graph_matches_the_snapshot():
     assert text == SNAPSHOT.read_text(encoding="utf-8")
 
 
-def test_dot_is_deterministic():
-    assert to_dot(reference_spec()) == to_dot(reference_spec())
+_DOT_IN_A_FRESH_PROCESS = """
+import sys
+sys.path.insert(0, {tests!r})
+from graph_fixtures import TEST_OPERATORS
+from test_viz import many_keyed_spec
+from graphopt.operators.registry import register_operator
+from graphopt.viz import to_dot
+for cls in TEST_OPERATORS:
+    register_operator(cls)
+sys.stdout.write(to_dot(many_keyed_spec()))
+"""
+
+
+def many_keyed_spec() -> GraphSpec:
+    """The reference graph with several params and prompt overrides per node, listed out of order."""
+    data = reference_dict()
+    data["nodes"][1]["params"] = {"zeta": 1, "k": 2, "alpha": 3, "mid": 4}
+    data["nodes"][1]["prompts"] = {"zz": "last {program}", **data["nodes"][1]["prompts"], "aa": "first {program}"}
+    return GraphSpec.model_validate(data)
+
+
+def test_dot_does_not_depend_on_the_process_hash_seed():
+    script = _DOT_IN_A_FRESH_PROCESS.format(tests=str(Path(__file__).parent))
+    runs = [
+        subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONHASHSEED": seed},
+                       capture_output=True, text=True, check=True).stdout
+        for seed in ("1", "2")
+    ]
+    assert runs[0] == runs[1] == to_dot(many_keyed_spec())
+    assert "alpha=3" in runs[0]
 
 
 def test_edges_are_labelled_with_ports_and_types():

@@ -47,7 +47,7 @@ def test_saving_keeps_only_the_fields_given_plus_schema_version():
 
 def test_yaml_writes_multiline_prompts_as_blocks(tmp_path: Path):
     text = save_graph(reference_spec(), tmp_path / "g.yaml").read_text()
-    assert "rewrite: |-\n" in text or "rewrite: |\n" in text
+    assert "rewrite: |-\n" in text  # the prompt has no trailing newline: a block that strips it
     assert load_graph(tmp_path / "g.yaml") == reference_spec()
 
 
@@ -191,8 +191,7 @@ def test_unknown_builtin_name_suggests_close_names(monkeypatch):
 
 def test_builtin_graphs_load_and_validate():
     names = builtin_graph_names()
-    if not names:
-        pytest.skip("no built-in graphs installed yet")
+    assert {"tgd", "tgd_select", "ensemble", "opro", "fewshot"} <= set(names)
     for name in names:
         spec = load_graph(name)
         assert isinstance(spec, GraphSpec)

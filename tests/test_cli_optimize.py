@@ -59,7 +59,12 @@ def test_optimize_reports_before_and_after_and_writes_program_and_history(tmp_pa
 
 def test_the_written_program_can_start_the_next_run(tmp_path: Path, fake_models, capsys) -> None:
     assert optimize(tmp_path) == 0
-    assert optimize(tmp_path, "--program", str(tmp_path / "out" / "program.json")) == 0
+    capsys.readouterr()
+    # The next run into the same --out would overwrite the program it starts from: refused...
+    assert optimize(tmp_path, "--program", str(tmp_path / "out" / "program.json")) == 2
+    assert "program.json exists: add --force" in capsys.readouterr().err
+    # ...unless asked for.
+    assert optimize(tmp_path, "--program", str(tmp_path / "out" / "program.json"), "--force") == 0
     saved = json.loads((tmp_path / "out" / "program.json").read_text())
     assert saved["scores"]["val_before"] == 1.0
 

@@ -11,7 +11,7 @@ import pytest
 from graphopt.cli import main
 from graphopt.errors import LLMError
 from graphopt.lm import LM, LevelConfig, LMConfig
-from graphopt.lm.replies import first_json_object
+from graphopt.replies import first_json_object
 from graphopt.lm.secrets import scrub_text, strip_secrets
 from graphopt.lm.transport import classify
 from graphopt.store import strip_secrets as store_strip_secrets

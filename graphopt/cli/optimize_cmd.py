@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from ..errors import BudgetExceeded
+from ..errors import BudgetExceeded, ConfigError
 from ..graph.io import load_graph
 from ..graph.validate import check
 from ..lm.budget import Budget, Caps
@@ -91,6 +91,7 @@ def optimize_command(
     accept: Annotated[str, typer.Option("--accept", help="Keep a new program when val is no_worse or better.")] = "no_worse",
     program: Annotated[str | None, typer.Option("--program", help="Program JSON to start from, or a shape of the task's seed program: direct, cot, reason_then_answer (default: direct).")] = None,
     out: Annotated[Path, typer.Option("--out", help="Directory for program.json and history.json.")] = Path("runs/optimize"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the program.json and history.json already in --out.")] = False,
     max_calls: Annotated[int | None, typer.Option("--max-calls", min=1, help="Cap on model calls (all levels).")] = None,
     max_dollars: Annotated[float | None, typer.Option("--max-dollars", min=0, help="Cap on dollars (all levels).")] = None,
     program_model: ProgramModel = None,
@@ -122,6 +123,8 @@ def optimize_command(
     error (bad key, unknown model) at once.
     """
     check_output(out, "--out", directory=True)
+    if not force and (out / "program.json").exists():
+        raise ConfigError(f"{out / 'program.json'} exists: add --force to overwrite it, or choose another --out")
     spec = check(load_graph(graph))
     the_task, start = task_and_program(
         task, program=program, pipeline=pipeline,

@@ -182,3 +182,4 @@ def export_command(
         out.write_text(text)
     except OSError as exc:
         raise ConfigError(f"cannot write {out}: {exc.strerror or exc}") from None
+    err_console.print(f"wrote {out} ({fmt})", markup=False)

@@ -28,7 +28,7 @@ Source = Annotated[
     typer.Option("--source", help="Where the data comes from: generated, official, or a file path."),
 ]
 Difficulty = Annotated[
-    str | None, typer.Option("--difficulty", help="Generator difficulty: official, medium, easy.")
+    str | None, typer.Option("--difficulty", help="Generator difficulty: easy, medium, hard or official (BBH's own), or a level 1-4.")
 ]
 Seed = Annotated[int, typer.Option("--seed", help="Seed for data generation and splits.")]
 InputKey = Annotated[str | None, typer.Option("--input-key", help="Input column of a custom data file.")]

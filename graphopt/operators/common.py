@@ -26,7 +26,6 @@ __all__ = [
 ]
 
 import asyncio
-import json
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -35,6 +34,7 @@ from pydantic import Field
 
 from ..errors import LLMError
 from ..types import Attempt, Feedback, Program, Trace
+from ..replies import first_json_object
 from .base import Dropped, OperatorParams, StepContext
 
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
@@ -63,18 +63,6 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 
-def _json_object(text: str) -> Any:
-    """The first JSON object in `text`, or None."""
-    start = text.find("{")
-    while start != -1:
-        try:
-            value, _ = json.JSONDecoder().raw_decode(text[start:])
-            return value
-        except json.JSONDecodeError:
-            start = text.find("{", start + 1)
-    return None
-
-
 def parse_instruction(text: str) -> str | None:
     """The instruction in a model reply: the "instruction" field of a JSON object, else the plain text.
 
@@ -83,7 +71,7 @@ def parse_instruction(text: str) -> str | None:
     an "Instruction:" label.
     """
     stripped = text.strip()
-    value = _json_object(stripped)
+    value = first_json_object(stripped)
     if isinstance(value, dict):
         found = value.get("instruction")
         return found.strip() if isinstance(found, str) else None

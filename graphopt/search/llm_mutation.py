@@ -39,6 +39,7 @@ from pydantic import ValidationError
 
 from ..errors import LLMError, SpecError
 from ..graph.spec import INPUT_NODE, INPUT_PORTS, EdgeSpec, GraphSpec, NodeSpec, Provenance
+from ..replies import first_json_object
 from ..operators.catalogue import operator_catalogue
 from ..operators.registry import get_operator, operator_names
 from .archive import Archive, Scored, compact_graph_text, graph_hash
@@ -130,16 +131,6 @@ def _parse_value(text: Any) -> Any:
         return json.loads(text)
     except ValueError:
         return text
-
-
-def _first_json_object(text: str) -> Any:
-    start = text.find("{")
-    while start != -1:
-        try:
-            return json.JSONDecoder().raw_decode(text[start:])[0]
-        except ValueError:
-            start = text.find("{", start + 1)
-    return None
 
 
 def _proposed_prompts(raw: Any) -> dict[str, str]:
@@ -340,7 +331,7 @@ class LLMProposal:
         try:
             data = json.loads(text)
         except ValueError:
-            data = _first_json_object(text)
+            data = first_json_object(text)
             if not (isinstance(data, dict) and "nodes" in data):
                 if text.lstrip().startswith("{"):
                     return None, ["the reply is not complete JSON (was it cut off? keep the graph small)"]

@@ -2,7 +2,7 @@
 
 from .models import SCHEMA_VERSION
 from .run_store import (
-    LEVELS,
+    SPEND_LEVELS,
     ORIGINS,
     RUN_STATUSES,
     STORE_FILENAME,
@@ -22,7 +22,7 @@ __all__ = [
     "EventRow",
     "ORIGINS",
     "RUN_STATUSES",
-    "LEVELS",
+    "SPEND_LEVELS",
     "STORE_FILENAME",
     "SCHEMA_VERSION",
     "strip_secrets",

@@ -30,7 +30,7 @@ __all__ = [
     "EventRow",
     "ORIGINS",
     "RUN_STATUSES",
-    "LEVELS",
+    "SPEND_LEVELS",
     "STORE_FILENAME",
     "strip_secrets",
 ]
@@ -57,7 +57,9 @@ from .serialize import aware, jsonable, now, spend_values, strip_secrets, usage_
 STORE_FILENAME = "run.sqlite"
 ORIGINS = ("seed", "prompt_opt", "mutation", "crossover", "llm")
 RUN_STATUSES = ("running", "finished", "interrupted", "failed")
-LEVELS = ("program", "optimizer", "meta")
+# The levels with a token column of their own in the evaluation table; every level's spend,
+# the judge's too, is in its usage (the LM's LEVELS name them all).
+SPEND_LEVELS = ("program", "optimizer", "meta")
 # Config keys that must match for a run to be resumed; other settings (budgets...) may change.
 COMPATIBLE_KEYS = ("task", "models")
 
@@ -522,4 +524,4 @@ class RunStore:
         program, optimizer and meta are always present.
         """
         with self._lock, self._engine.connect() as conn:
-            return q.usage_totals(conn, self.run_id, LEVELS)
+            return q.usage_totals(conn, self.run_id, SPEND_LEVELS)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import ConfigError, did_you_mean
+from ..replies import json_objects
 from .extract import ANSWER_MARKER, extract_answer, extract_letter, extract_spaced, first_line
 
 Extractor = Callable[[str], str]
@@ -60,18 +61,10 @@ def json_field(text: str, field: str) -> str:
 
     A dotted `field` ("result.answer") reads nested objects; a non-string value is dumped as JSON.
     """
-    decoder = json.JSONDecoder()
     found = None
-    start = text.find("{")
-    while start != -1:
-        try:
-            value, end = decoder.raw_decode(text[start:])
-        except json.JSONDecodeError:
-            start = text.find("{", start + 1)
-            continue
+    for value in json_objects(text):
         if isinstance(value, dict):
             found = value
-        start = text.find("{", start + end)
     for key in field.split("."):
         if not isinstance(found, dict) or key not in found:
             return ""

@@ -52,6 +52,8 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
         TaskError: the file is missing, of another type, empty, or not valid (naming the line).
     """
     path = Path(path)
+    if path.is_dir():
+        raise TaskError(f"{path} is a directory: give the data file itself (.jsonl, .json or .csv) with --source")
     if not path.is_file():
         raise TaskError(f"file not found: {path}")
     suffix = path.suffix.lower()

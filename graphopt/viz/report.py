@@ -36,7 +36,7 @@ from typing import Any
 
 from ..errors import ConfigError, GraphoptError, did_you_mean
 from ..graph.spec import GraphSpec
-from ..store import LEVELS, CandidateRow, EventRow, RunRow, RunStore
+from ..store import SPEND_LEVELS, CandidateRow, EventRow, RunRow, RunStore
 from ..store.shared import open_run_store
 from . import report_assets as assets
 from .report_page import render_page
@@ -169,7 +169,7 @@ def _candidate_data(c: CandidateRow, seq: int) -> dict[str, Any]:
     e = c.evaluation
     done = e is not None and e.status == "done"
     spent = e is not None and e.status in ("done", "failed", "screened")
-    tokens = {level: getattr(e, f"{level}_tokens") if spent else None for level in LEVELS}
+    tokens = {level: getattr(e, f"{level}_tokens") if spent else None for level in SPEND_LEVELS}
     spend = [v for v in tokens.values() if v is not None]
     spec = c.spec or {}
     program = (e.program or {}) if e is not None else {}

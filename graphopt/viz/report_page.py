@@ -20,7 +20,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..store import LEVELS, CandidateRow
+from ..store import SPEND_LEVELS, CandidateRow
 from .report_assets import ORIGIN_COLORS, ORIGIN_LABELS
 
 if TYPE_CHECKING:
@@ -190,7 +190,7 @@ def _usage(data: _Run, config: Mapping[str, Any]) -> str:
     head = "".join(f"<th>{h}</th>" for h in ("level", "model", "calls", "cache hits", "prompt tok", "completion tok", "tokens", "dollars"))
     body = []
     # The store's levels always, then any other level the run called (judge: an LLM-judge metric).
-    levels = [*LEVELS, *(lv for lv in data.usage["levels"] if lv not in LEVELS)]
+    levels = [*SPEND_LEVELS, *(lv for lv in data.usage["levels"] if lv not in SPEND_LEVELS)]
     for level, usage in [*((lv, data.usage["levels"].get(lv, {})) for lv in levels), ("total", data.usage["total"])]:
         model = models.get(level, "") if level != "total" else ""
         cells = [usage.get(k) for k in ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "tokens")]
@@ -327,7 +327,7 @@ def _table(rows: Sequence[Mapping[str, Any]], winner: str | None) -> str:
             (", ".join(r["parents"]), ", ".join(r["parents"]) or DASH),
             (r["val"], _Html(_cell_score(r["val"], r["val_stderr"]) if r["status"] == "done" else _e(_status_text(r)))),
             (r["test"], _Html(_cell_score(r["test"], r["test_stderr"]))),
-            *((tokens[level], _num(tokens[level])) for level in LEVELS),
+            *((tokens[level], _num(tokens[level])) for level in SPEND_LEVELS),
             (r["total_tokens"], _num(r["total_tokens"])),
             (r["dollars"], _usd(r["dollars"])),
         ]

@@ -77,9 +77,9 @@ class Figures:
 # -- the stub server, in a subprocess -----------------------------------------------------------
 @contextlib.contextmanager
 def stub_server(latency_ms: float, duration_s: float = 900) -> Iterator[str]:
-    """Starts `python -m graphopt.lm.stub_server` on a free loopback port; yields its base URL."""
+    """Starts `python -m graphopt.testing.stub_server` on a free loopback port; yields its base URL."""
     command = [
-        sys.executable, "-m", "graphopt.lm.stub_server",
+        sys.executable, "-m", "graphopt.testing.stub_server",
         "--port", "0", "--latency-ms", str(latency_ms), "--duration", str(duration_s),
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)

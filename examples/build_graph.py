@@ -14,7 +14,8 @@ import json
 import sys
 
 from graphopt.graph import Graph, save_graph
-from graphopt.lm import LM, FakeModel, LMConfig
+from graphopt.lm import LM, LMConfig
+from graphopt.testing import FakeModel
 from graphopt.loop import optimize
 from graphopt.tasks import get_task
 

@@ -13,7 +13,8 @@ any program.
 
 Example:
     >>> import asyncio
-    >>> from graphopt.lm import LM, FakeModel
+    >>> from graphopt.lm import LM
+    >>> from graphopt.testing import FakeModel
     >>> from graphopt.tasks import get_task
     >>> task = get_task("word_sorting", sizes=(5, 5, 5))
     >>> lm = LM(transport=FakeModel(default="Answer: x"), cache_dir=None)

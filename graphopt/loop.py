@@ -25,7 +25,8 @@ before (the earlier per-example scores are carried), so racing costs the winners
 Example:
     >>> import asyncio
     >>> from graphopt.graph.io import load_graph
-    >>> from graphopt.lm import LM, FakeModel
+    >>> from graphopt.lm import LM
+    >>> from graphopt.testing import FakeModel
     >>> from graphopt.tasks import get_task
     >>> task = get_task("word_sorting", difficulty="easy", sizes=(8, 4, 4))
     >>> lm = LM(transport=FakeModel(default='{"instruction": "Sort the words from A to Z."}'), cache_dir=None)

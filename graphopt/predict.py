@@ -1,7 +1,8 @@
 """Running a saved program on new inputs, outside graphopt's tasks.
 
 Example:
-    >>> from graphopt.lm import LM, FakeModel
+    >>> from graphopt.lm import LM
+    >>> from graphopt.testing import FakeModel
     >>> from graphopt.types import Program, ProgramIO
     >>> program = Program(instruction="Answer.", io=ProgramIO(extract="marker:Answer:"))
     >>> runner = Runner(program, LM(transport=FakeModel(default="Hmm.\\nAnswer: 4"), cache_dir=None))

@@ -2,7 +2,8 @@
 
 Example:
     >>> import asyncio
-    >>> from graphopt.lm import LM, FakeModel
+    >>> from graphopt.lm import LM
+    >>> from graphopt.testing import FakeModel
     >>> from graphopt.tasks import get_task
     >>> task = get_task("word_sorting", sizes=(5, 5, 5))
     >>> lm = LM(transport=FakeModel(default="x"), cache_dir=None)
@@ -113,7 +114,8 @@ def error_tally() -> Iterator[ErrorTally]:
 
     Example:
         >>> import asyncio
-        >>> from graphopt.lm import LM, FakeModel
+        >>> from graphopt.lm import LM
+        >>> from graphopt.testing import FakeModel
         >>> from graphopt.tasks import get_task
         >>> task = get_task("word_sorting", sizes=(5, 5, 5))
         >>> lm = LM(transport=FakeModel(default="x"), cache_dir=None)

@@ -317,9 +317,6 @@ class Program(BaseModel):
     def with_demos(self, demos: list[Demo] | tuple[Demo, ...], step: str | None = None) -> Program:
         return self.with_step(step, demos=tuple(demos))
 
-    def with_output_format(self, output_format: str, step: str | None = None) -> Program:
-        return self.with_step(step, output_format=output_format)
-
     def system_prompt(self) -> str:
         """The answering step's system prompt."""
         return self.answer_step.system_prompt()

@@ -145,7 +145,7 @@ def local_lm(tmp_path: Path):
 @pytest.fixture
 def stub_server():
     """A StubServer on a free loopback port, replying "ok" with no latency."""
-    from graphopt.lm.stub_server import StubServer
+    from graphopt.testing.stub_server import StubServer
 
     with StubServer(reply="ok") as server:
         yield server

@@ -13,7 +13,8 @@ import pytest
 from graphopt.baselines import majority_vote, run_baseline
 from graphopt.cli import eval_cmd, main
 from graphopt.errors import ConfigError
-from graphopt.lm import LM, FakeModel, LMConfig
+from graphopt.lm import LM, LMConfig
+from graphopt.testing import FakeModel
 from graphopt.shapes import make_shape
 from graphopt.tasks.base import Task
 from graphopt.types import Example, Program, Trace

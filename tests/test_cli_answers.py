@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from graphopt.cli import eval_cmd, main
-from graphopt.lm import LM, FakeModel, LMConfig
+from graphopt.lm import LM, LMConfig
+from graphopt.testing import FakeModel
 
 ROWS = [
     ("What is 2+2?", "3; 4; 5", "4"),

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from graphopt.cli import eval_cmd, main
-from graphopt.lm import LM, FakeModel, LMConfig
+from graphopt.lm import LM, LMConfig
+from graphopt.testing import FakeModel
 
 ROWS = [("Capital of France?", "Paris"), ("Capital of Italy?", "Rome"), ("Capital of Spain?", "Madrid"),
         ("Capital of Peru?", "Lima"), ("Capital of Chile?", "Santiago"), ("Capital of Japan?", "Tokyo")]

@@ -10,7 +10,8 @@ import pytest
 
 from graphopt.cli import main
 from graphopt.cli import optimize_cmd
-from graphopt.lm import LM, FakeModel, LMConfig
+from graphopt.lm import LM, LMConfig
+from graphopt.testing import FakeModel
 from graphopt.loop import OptimizeResult
 
 MAGIC = "Use MAGIC: sort the words alphabetically."

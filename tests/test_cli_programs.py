@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from graphopt.cli import eval_cmd, main
-from graphopt.lm import LM, FakeModel, LMConfig
+from graphopt.lm import LM, LMConfig
+from graphopt.testing import FakeModel
 
 PREFIX = "Sort the following words alphabetically: List: "
 

@@ -10,7 +10,8 @@ import pytest
 
 from graphopt.cli import main, search_cmd
 from graphopt.errors import ConfigError
-from graphopt.lm import LM, FakeModel, LMConfig
+from graphopt.lm import LM, LMConfig
+from graphopt.testing import FakeModel
 
 
 @pytest.fixture

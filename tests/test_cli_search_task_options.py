@@ -9,7 +9,8 @@ import pytest
 
 from graphopt.cli import main, search_cmd
 from graphopt.errors import ConfigError
-from graphopt.lm import LM, FakeModel, LMConfig
+from graphopt.lm import LM, LMConfig
+from graphopt.testing import FakeModel
 from graphopt.testing.search_model import scripted_search
 
 ROWS = [(f"What is {i} + {i}?", f"{i}; {i + 1}", str(2 * i)) for i in range(1, 10)]

@@ -15,7 +15,8 @@ from graphopt.graph.compile import CompiledOptimizer, compile_graph
 from graphopt.graph.io import builtin_graph_names, load_graph
 from graphopt.graph.spec import EdgeSpec, GraphSpec, NodeSpec
 from graphopt.graph.state import OUTPUTS_KEY, merge_candidates, merge_feedback, state_schema
-from graphopt.lm import LM, Budget, Caps, FakeModel, LMConfig
+from graphopt.lm import LM, Budget, Caps, LMConfig
+from graphopt.testing import FakeModel
 from graphopt.lm.transport import Request, Response
 from graphopt.operators import Operator, Port, StepContext, register_operator
 from graphopt.operators.registry import OPERATORS

@@ -9,7 +9,8 @@ from search_fakes import scripted
 
 from graphopt.graph.io import load_graph
 from graphopt.graph.validate import validate
-from graphopt.lm import LM, FakeModel
+from graphopt.lm import LM
+from graphopt.testing import FakeModel
 from graphopt.search import LLMProposal, MaxGenerations, StructureSearch, SubgraphCrossover
 from graphopt.search.budgets import get_budget
 from graphopt.search.fitness import Evaluator

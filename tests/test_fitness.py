@@ -8,7 +8,8 @@ from search_fakes import scripted
 
 from graphopt.graph.io import load_graph
 from graphopt.graph.spec import EdgeSpec, GraphSpec
-from graphopt.lm import LM, FakeModel
+from graphopt.lm import LM
+from graphopt.testing import FakeModel
 from graphopt.search.budgets import get_budget
 from graphopt.search.fitness import Evaluator
 from graphopt.store import RunStore

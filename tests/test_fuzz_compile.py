@@ -20,7 +20,8 @@ from graphopt.graph.compile import compile_graph
 from graphopt.graph.io import load_graph
 from graphopt.graph.spec import EdgeSpec, GraphSpec
 from graphopt.graph.validate import validate
-from graphopt.lm import LM, FakeModel
+from graphopt.lm import LM
+from graphopt.testing import FakeModel
 from graphopt.loop import optimize
 from graphopt.search.mutations import default_mutations, mutate
 from graphopt.tasks import get_task

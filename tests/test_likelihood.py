@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from graphopt.errors import ConfigError
-from graphopt.lm import LM, FakeModel, LMConfig
+from graphopt.lm import LM, LMConfig
+from graphopt.testing import FakeModel
 from graphopt.lm.transport import LiteLLMTransport, Request
 from graphopt.operators import StepContext, get_operator
 from graphopt.tasks.base import Task

@@ -11,7 +11,8 @@ from search_fixtures import registered_test_operators, seed_graphs
 
 from graphopt.errors import BudgetExceeded
 from graphopt.graph.validate import canonical_hash, validate
-from graphopt.lm import LM, Budget, Caps, FakeModel, LMConfig
+from graphopt.lm import LM, Budget, Caps, LMConfig
+from graphopt.testing import FakeModel
 from graphopt.search.archive import Archive, Scored
 from graphopt.search.llm_mutation import (
     LLMProposal,

@@ -5,7 +5,8 @@ import asyncio
 import pytest
 
 from graphopt.errors import BudgetExceeded
-from graphopt.lm import LM, Budget, Caps, FakeModel, LevelConfig, LMConfig
+from graphopt.lm import LM, Budget, Caps, LevelConfig, LMConfig
+from graphopt.testing import FakeModel
 from graphopt.program import evaluate
 from graphopt.tasks.base import Task
 from graphopt.types import Example, Program

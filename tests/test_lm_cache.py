@@ -6,7 +6,8 @@ import sqlite3
 import pytest
 
 from graphopt.errors import LLMError
-from graphopt.lm import LM, FakeModel, LevelConfig, LMConfig
+from graphopt.lm import LM, LevelConfig, LMConfig
+from graphopt.testing import FakeModel
 from graphopt.lm.cache import ResponseCache, request_key
 from graphopt.lm.transport import Request, is_secret_key
 

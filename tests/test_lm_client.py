@@ -5,7 +5,8 @@ import asyncio
 import pytest
 
 from graphopt.errors import ConfigError, LLMError
-from graphopt.lm import LM, Completion, FakeModel, LevelConfig, LMConfig
+from graphopt.lm import LM, Completion, LevelConfig, LMConfig
+from graphopt.testing import FakeModel
 from graphopt.lm.transport import Request, Response
 
 

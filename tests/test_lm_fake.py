@@ -6,7 +6,8 @@ import time
 import pytest
 
 from graphopt.errors import ConfigError
-from graphopt.lm import LM, FakeModel
+from graphopt.lm import LM
+from graphopt.testing import FakeModel
 from graphopt.lm.transport import Request
 
 

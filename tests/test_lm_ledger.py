@@ -4,7 +4,9 @@ import asyncio
 
 import pytest
 
-from graphopt.lm import LM, FakeModel, Ledger, LevelConfig, LMConfig, Usage
+from graphopt.lm import LM, Ledger, LevelConfig, LMConfig, Usage
+
+from graphopt.testing import FakeModel
 
 
 def _msg(text: str) -> list[dict[str, str]]:

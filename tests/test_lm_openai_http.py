@@ -11,7 +11,7 @@ from aiohttp import web
 from graphopt.errors import ConfigError, LLMError
 from graphopt.lm import LM, LevelConfig, LMConfig, Request
 from graphopt.lm.openai_http import OpenAIHTTPTransport, _http_error
-from graphopt.lm.stub_server import Failure, StubServer
+from graphopt.testing.stub_server import Failure, StubServer
 from graphopt.lm.transport import import_litellm
 
 MSG = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Sort: pear apple"}]

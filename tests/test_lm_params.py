@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from graphopt.lm import LM, LevelConfig, LMConfig
-from graphopt.lm.stub_server import StubServer
+from graphopt.testing.stub_server import StubServer
 
 MSG = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Sort: pear apple"}]
 SECRET = "sk-stub-SECRET-value-42"
@@ -144,7 +144,7 @@ def test_stub_server_error_bodies_are_openai_style():
     import urllib.error
     import urllib.request
 
-    from graphopt.lm.stub_server import Failure
+    from graphopt.testing.stub_server import Failure
 
     with StubServer(failures=[Failure(429, retry_after=1.5, message="slow down")]) as stub:
         request = urllib.request.Request(
@@ -166,7 +166,7 @@ def test_stub_server_runs_from_the_command_line():
     import urllib.request
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "graphopt.lm.stub_server", "--port", "0", "--latency-ms", "0", "--duration", "20"],
+        [sys.executable, "-m", "graphopt.testing.stub_server", "--port", "0", "--latency-ms", "0", "--duration", "20"],
         stdout=subprocess.PIPE,
         text=True,
     )

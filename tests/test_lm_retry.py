@@ -7,8 +7,9 @@ import time
 import pytest
 
 from graphopt.errors import LLMError
-from graphopt.lm import LM, FakeModel, LevelConfig, LMConfig
-from graphopt.lm.stub_server import Failure, StubServer
+from graphopt.lm import LM, LevelConfig, LMConfig
+from graphopt.testing import FakeModel
+from graphopt.testing.stub_server import Failure, StubServer
 from graphopt.lm.transport import classify
 
 MSG = [{"role": "user", "content": "hello"}]

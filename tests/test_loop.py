@@ -10,7 +10,8 @@ import pytest
 
 from graphopt.errors import ConfigError, TaskError
 from graphopt.graph.io import load_graph
-from graphopt.lm import LM, Budget, Caps, FakeModel, LMConfig
+from graphopt.lm import LM, Budget, Caps, LMConfig
+from graphopt.testing import FakeModel
 from graphopt.loop import AcceptStrategy, OptimizeResult, optimize
 from graphopt.tasks.base import Task
 from graphopt.types import Example, Program

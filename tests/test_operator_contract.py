@@ -20,7 +20,8 @@ import pytest
 from pydantic import ValidationError
 
 from graphopt.graph.state import is_port_value
-from graphopt.lm import LM, FakeModel, LMConfig
+from graphopt.lm import LM, LMConfig
+from graphopt.testing import FakeModel
 from graphopt.operators import Operator, Port, Prompt, StepContext, operator_names, register_operator
 from graphopt.operators.base import PORT_TYPES
 from graphopt.operators.registry import OPERATORS, get_operator

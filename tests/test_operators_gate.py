@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from graphopt.graph.spec import GraphSpec
-from graphopt.lm import LM, FakeModel, LMConfig
+from graphopt.lm import LM, LMConfig
+from graphopt.testing import FakeModel
 from graphopt.loop import optimize
 from graphopt.operators import StepContext, get_operator
 from graphopt.tasks import get_task

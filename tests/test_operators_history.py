@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from graphopt.lm import LM, FakeModel, LMConfig
+from graphopt.lm import LM, LMConfig
+
+from graphopt.testing import FakeModel
 from graphopt.operators import StepContext, get_operator
 from graphopt.tasks.base import Task
 from graphopt.types import Attempt, Example, Program

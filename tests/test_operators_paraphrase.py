@@ -7,7 +7,9 @@ import itertools
 import json
 from typing import Any
 
-from graphopt.lm import LM, FakeModel, LMConfig
+from graphopt.lm import LM, LMConfig
+
+from graphopt.testing import FakeModel
 from graphopt.operators import StepContext, get_operator
 from graphopt.tasks.base import Task
 from graphopt.types import Example, Program

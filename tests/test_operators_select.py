@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from graphopt.lm import LM, FakeModel, LMConfig
+from graphopt.lm import LM, LMConfig
+
+from graphopt.testing import FakeModel
 from graphopt.operators import StepContext, get_operator
 from graphopt.tasks.base import Task
 from graphopt.types import Example, Program
@@ -59,7 +61,9 @@ def test_select_with_nothing_to_choose_makes_no_call() -> None:
 def test_ties_last_prefers_the_newest_candidate():
     import asyncio
 
-    from graphopt.lm import LM, FakeModel
+    from graphopt.lm import LM
+
+    from graphopt.testing import FakeModel
     from graphopt.operators.base import StepContext
     from graphopt.operators.select import Select
     from graphopt.tasks.base import Task

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from graphopt.export import export_messages
-from graphopt.lm import LM, FakeModel, LMConfig
+from graphopt.lm import LM, LMConfig
+from graphopt.testing import FakeModel
 from graphopt.operators import StepContext, get_operator
 from graphopt.program import run_program
 from graphopt.tasks.base import Task

@@ -13,7 +13,8 @@ import pytest
 import graphopt
 from graphopt.cli import main, predict_cmd
 from graphopt.export import export_messages, export_program
-from graphopt.lm import LM, FakeModel, LMConfig
+from graphopt.lm import LM, LMConfig
+from graphopt.testing import FakeModel
 from graphopt.shapes import make_shape
 from graphopt.tasks import get_task
 from graphopt.types import Program, ProgramIO

@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from graphopt.errors import LLMError
-from graphopt.lm import LM, FakeModel, LMConfig
+from graphopt.lm import LM, LMConfig
+from graphopt.testing import FakeModel
 from graphopt.operators.base import StepContext
 from graphopt.operators.common import LLMParams, ask
 from graphopt.program import error_tally, evaluate, run_program

@@ -11,7 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from graphopt.errors import ConfigError
-from graphopt.lm import LM, FakeModel, LMConfig
+from graphopt.lm import LM, LMConfig
+from graphopt.testing import FakeModel
 from graphopt.operators.base import StepContext
 from graphopt.operators.critique import Critique, blamed_step
 from graphopt.operators.fewshot import FewShot

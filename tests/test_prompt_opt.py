@@ -9,7 +9,8 @@ import random
 from search_fakes import scripted
 
 from graphopt.graph.io import load_graph
-from graphopt.lm import LM, FakeModel
+from graphopt.lm import LM
+from graphopt.testing import FakeModel
 from graphopt.operators.base import prompt_placeholders
 from graphopt.search.budgets import get_budget
 from graphopt.search.fitness import Evaluator

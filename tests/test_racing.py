@@ -10,7 +10,8 @@ import random
 from search_fakes import scripted
 
 from graphopt.graph.io import load_graph
-from graphopt.lm import LM, FakeModel
+from graphopt.lm import LM
+from graphopt.testing import FakeModel
 from graphopt.loop import optimize
 from graphopt.search.budgets import PRESETS, get_budget
 from graphopt.search.fitness import EvalRequest, Evaluator

@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 
 import graphopt.lm
-from graphopt.lm import LM, FakeModel
+from graphopt.lm import LM
+from graphopt.testing import FakeModel
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

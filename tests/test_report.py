@@ -289,7 +289,9 @@ def test_viz_with_an_unknown_candidate_or_run_dir_exits_2_with_one_line(tmp_path
 def test_the_report_of_a_pipeline_run_names_its_winner(tmp_path):
     from search_fakes import scripted
 
-    from graphopt.lm import LM, FakeModel, LMConfig
+    from graphopt.lm import LM, LMConfig
+
+    from graphopt.testing import FakeModel
     from graphopt.search.budgets import get_budget
     from graphopt.search.pipeline import run_search
     from graphopt.tasks import get_task

@@ -40,7 +40,8 @@ def run_dir(tmp_path_factory) -> Path:
     from search_fakes import scripted
 
     from graphopt.graph.io import load_graph
-    from graphopt.lm import LM, FakeModel, LMConfig
+    from graphopt.lm import LM, LMConfig
+    from graphopt.testing import FakeModel
     from graphopt.search.budgets import get_budget
     from graphopt.search.pipeline import run_search
     from graphopt.tasks import get_task

@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 from graphopt.export import export_messages, export_program
-from graphopt.lm import LM, FakeModel, LMConfig
+from graphopt.lm import LM, LMConfig
+from graphopt.testing import FakeModel
 from graphopt.operators import StepContext, get_operator
 from graphopt.program import run_program
 from graphopt.retrieval import nearest

@@ -15,7 +15,8 @@ from search_fakes import scripted
 from graphopt.errors import GraphoptError, InternalError, is_bug
 from graphopt.graph.canonical import canonical_hash
 from graphopt.graph.io import load_graph
-from graphopt.lm import LM, FakeModel, LMConfig
+from graphopt.lm import LM, LMConfig
+from graphopt.testing import FakeModel
 from graphopt.lm.transport import Request, Response
 from graphopt.search.budgets import get_budget
 from graphopt.search.executor import LocalExecutor

@@ -15,7 +15,8 @@ import json
 import pytest
 
 from graphopt.graph.io import load_graph
-from graphopt.lm import LM, FakeModel, LMConfig
+from graphopt.lm import LM, LMConfig
+from graphopt.testing import FakeModel
 from graphopt.search.budgets import get_budget
 from graphopt.search.executor import LocalExecutor
 from graphopt.search.pipeline import run_search

@@ -9,7 +9,8 @@ import pytest
 
 from graphopt.errors import ConfigError
 from graphopt.graph.io import load_graph
-from graphopt.lm import LM, FakeModel, LMConfig
+from graphopt.lm import LM, LMConfig
+from graphopt.testing import FakeModel
 from graphopt.search.budgets import get_budget
 from graphopt.search.pipeline import run_search
 from graphopt.store import RunStore

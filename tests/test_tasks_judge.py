@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from graphopt.errors import BudgetExceeded, ConfigError, LLMError, TaskError
-from graphopt.lm import LM, Budget, Caps, FakeModel, LMConfig
+from graphopt.lm import LM, Budget, Caps, LMConfig
+from graphopt.testing import FakeModel
 from graphopt.program import evaluate
 from graphopt.tasks import get_task
 from graphopt.tasks.base import Task

@@ -175,11 +175,6 @@ def _tooltip(line: str) -> str:
     return match.group(1)
 
 
-@needs_dot
-def test_graph_spec_itself_shows_as_svg_in_notebooks():
-    assert "<svg" in reference_spec()._repr_svg_()
-
-
 def test_mermaid_output_draws_without_graphviz_with_escaped_labels(tmp_path):
     from graphopt.graph.io import load_graph
     from graphopt.graph.spec import GraphSpec

@@ -109,12 +109,6 @@ class GraphSpec(BaseModel):
                 return node
         raise KeyError(node_id)
 
-    def _repr_svg_(self) -> str | None:
-        """The drawing, for notebooks (None without Graphviz: the notebook shows the text repr)."""
-        from ..viz.dot import GraphView  # imported here: drawing is optional and spec stays light
-
-        return GraphView(self)._repr_svg_()
-
 
 def is_node_id(text: str) -> bool:
     """Whether `text` follows the node-id rule (`NODE_ID_PATTERN`)."""

@@ -23,18 +23,7 @@ __all__ = [
     "usage_scope",
     "sample_place",
     "current_place",
-    "FakeModel",
     "LiteLLMTransport",
     "Request",
     "Response",
 ]
-
-
-def __getattr__(name: str):
-    # FakeModel lives in graphopt.testing (test machinery); this alias keeps
-    # `from graphopt.lm import FakeModel` working without importing it with the runtime layer.
-    if name == "FakeModel":
-        from ..testing.fake import FakeModel
-
-        return FakeModel
-    raise AttributeError(f"module 'graphopt.lm' has no attribute {name!r}")

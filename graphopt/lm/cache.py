@@ -34,10 +34,6 @@ class ResponseCache:
         self._pending: dict[str, str] = {}
         self._flush_scheduled = False
 
-    @property
-    def enabled(self) -> bool:
-        return self.directory is not None
-
     def _connect(self, create: bool) -> sqlite3.Connection | None:
         if self._conn is not None or self.directory is None:
             return self._conn

@@ -2,7 +2,8 @@
 
 Example:
     >>> import asyncio
-    >>> from graphopt.lm import LM, FakeModel
+    >>> from graphopt.lm import LM
+    >>> from graphopt.testing import FakeModel
     >>> lm = LM(transport=FakeModel(replies=["hello"]), cache_dir=None)
     >>> asyncio.run(lm.complete("program", [{"role": "user", "content": "hi"}])).text
     'hello'

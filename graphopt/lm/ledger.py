@@ -7,7 +7,8 @@ concurrent evaluations each know their own cost, without diffing a shared ledger
 
 Example:
     >>> import asyncio
-    >>> from graphopt.lm import LM, FakeModel
+    >>> from graphopt.lm import LM
+    >>> from graphopt.testing import FakeModel
     >>> lm = LM(transport=FakeModel(default="ok"), cache_dir=None)
     >>> async def one(prompt):
     ...     with usage_scope() as mine:

@@ -2,7 +2,7 @@
 
 A transport sends one request and returns one response, with no retries, caching or
 accounting (the client adds those). `LiteLLMTransport` serves every litellm model string
-and the embedded local model; `graphopt.lm.fake.FakeModel` serves tests.
+and the embedded local model; `graphopt.testing.FakeModel` serves tests.
 
 Routing: a model "openai/..." with an `api_base` in `extra` (a self-hosted OpenAI-compatible
 server: vLLM, llama.cpp server, the stub server) goes through the lean

@@ -73,7 +73,6 @@ class SearchEngine:
         seeds: the seed graphs' fitness, in the order given.
         pool: every evaluation this search built on, by graph hash (finished ones only).
         rejected: proposals that gave no usable graph (or whose evaluation failed).
-        stop_reason: why the search stopped early ("" when every phase ran to its end).
         search_stop: why the structure search ended (its stop condition).
         best, rows: the winner and the rows of the result table, once the test phase ran;
         why: why the winner won (one line).
@@ -89,7 +88,6 @@ class SearchEngine:
     seeds: list[Fitness] = field(default_factory=list)
     pool: dict[str, Fitness] = field(default_factory=dict)
     rejected: int = 0
-    stop_reason: str = ""
     search_stop: str = ""
     best: Fitness | None = None
     why: str = ""
@@ -104,7 +102,7 @@ class SearchEngine:
     @property
     def stopped(self) -> str:
         """Why no more work should start (a budget cap cut an evaluation), or ""."""
-        return self.stop_reason or self.evaluator.exhausted
+        return self.evaluator.exhausted
 
     def usage(self) -> dict[str, dict[str, float]]:
         """The run's spend per level so far: earlier sessions (from the store) plus this one."""

@@ -7,7 +7,8 @@ its problems; if the repair fails too, the proposal is rejected with the reasons
 
 Example:
     >>> import asyncio, random
-    >>> from graphopt.lm import LM, FakeModel
+    >>> from graphopt.lm import LM
+    >>> from graphopt.testing import FakeModel
     >>> from graphopt.search.archive import Archive
     >>> reply = ('{"rationale": "plain rewrite", "name": "r", "nodes": [{"id": "r", "op": "rewrite", '
     ...          '"params": []}], "edges": [{"source": "input.program", "target": "r.candidates"}]}')

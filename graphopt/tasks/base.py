@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import TaskError
 from ..types import Example, Program, ProgramIO
+from .metrics import ModelMetric, exact_match, get_metric, metric_levels, score_answer
 
 if TYPE_CHECKING:
     from ..lm import LM
@@ -27,11 +28,6 @@ if TYPE_CHECKING:
 
 SPLITS = ("train", "val", "test")
 DEFAULT_SIZES = (50, 100, 100)
-
-
-def exact_match(answer: str, example: Example) -> float:
-    """Strict exact match: 1.0 when the extracted answer equals the target, else 0.0."""
-    return 1.0 if answer == example.target else 0.0
 
 
 @dataclass
@@ -106,8 +102,6 @@ class Task:
             ConfigError: an unknown rule, or a user metric that cannot be imported or used.
         """
         from .answers import get_extractor
-        from .metrics import ModelMetric, get_metric
-
         changes: dict = {}
         if extract is not None:
             changes.update(extract=get_extractor(extract), extract_rule=extract)
@@ -126,8 +120,6 @@ class Task:
     @property
     def metric_levels(self) -> tuple[str, ...]:
         """The LM levels the metric calls: ("judge",) for the judge metric, () for a plain one."""
-        from .metrics import metric_levels
-
         return metric_levels(self.metric)
 
     def score(self, output: str, example: Example) -> tuple[str, float]:
@@ -146,8 +138,6 @@ class Task:
             LLMError: a model metric's call failed (after its retries).
             BudgetExceeded: a cap of the model metric's level was reached.
         """
-        from .metrics import score_answer
-
         answer = self.extract(output)
         return answer, await score_answer(self.metric, answer, example, lm)
 

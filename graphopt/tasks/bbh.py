@@ -28,7 +28,8 @@ from typing import Any
 
 from ..errors import TaskError, did_you_mean
 from ..types import Example, Program
-from .base import DEFAULT_SIZES, Task, check_sizes, exact_match, shuffled_split, split_examples
+from .base import DEFAULT_SIZES, Task, check_sizes, shuffled_split, split_examples
+from .metrics import exact_match
 from .custom import load_hub_rows, read_records
 from .dyck import DYCK_PRESETS, generate_dyck
 from .extract import extract_spaced

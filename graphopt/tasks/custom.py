@@ -26,7 +26,8 @@ from typing import Any
 
 from ..errors import TaskError, did_you_mean
 from ..types import Example, Program
-from .base import DEFAULT_SIZES, Task, exact_match, shuffled_split
+from .base import DEFAULT_SIZES, Task, shuffled_split
+from .metrics import exact_match
 from .extract import extract_answer
 from .registry import register_task
 

@@ -8,7 +8,8 @@ the evaluation. The judge's calls are made, cached, counted and capped on the `j
 
 Example:
     >>> import asyncio
-    >>> from graphopt.lm import LM, FakeModel
+    >>> from graphopt.lm import LM
+    >>> from graphopt.testing import FakeModel
     >>> from graphopt.types import Example
     >>> lm = LM(transport=FakeModel(default="Close enough.\\nScore: 8"), cache_dir=None)
     >>> asyncio.run(JudgeMetric().ascore("Paris", Example(id="1", input="Capital?", target="Paris"), lm)).score

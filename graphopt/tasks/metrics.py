@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["METRICS", "get_metric", "metric_names", "ModelMetric", "MetricScore", "score_answer", "metric_levels", "normalize", "token_f1", "numeric_match", "contains",
+__all__ = ["exact_match", "METRICS", "get_metric", "metric_names", "ModelMetric", "MetricScore", "score_answer", "metric_levels", "normalize", "token_f1", "numeric_match", "contains",
            "normalized_exact", "regex_match", "choice_letter", "load_user_function"]
 
 import importlib
@@ -32,11 +32,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import ConfigError, TaskError, did_you_mean
 from ..types import Example
-from .base import exact_match
 from .extract import extract_letter
 
 if TYPE_CHECKING:
     from ..lm import LM
+
+
+def exact_match(answer: str, example: Example) -> float:
+    """Strict exact match: 1.0 when the extracted answer equals the target, else 0.0."""
+    return 1.0 if answer == example.target else 0.0
 
 Metric = Callable[[str, Example], float]
 

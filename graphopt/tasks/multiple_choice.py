@@ -31,7 +31,8 @@ from typing import Any
 
 from ..errors import TaskError, did_you_mean
 from ..types import Example, Program
-from .base import DEFAULT_SIZES, Task, check_sizes, exact_match, shuffled_split
+from .base import DEFAULT_SIZES, Task, check_sizes, shuffled_split
+from .metrics import exact_match
 from .custom import load_hub_rows, read_records
 from .extract import extract_letter
 from .registry import register_task

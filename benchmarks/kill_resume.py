@@ -3,7 +3,8 @@
 Each trial starts `python -m graphopt.testing.scripted_run`, kills it with SIGKILL after a random
 share of the clean run's search time (from its store's creation), then resumes it (no response cache anywhere: only the store
 can rebuild the search). A trial passes when the resumed run finishes with the clean run's
-winner and store contents, and no evaluation that was done before the kill ran again.
+winner and store contents, and no evaluation that was done before the kill ran again. Exits 1
+unless every trial passes.
 
 Run: python benchmarks/kill_resume.py [--trials 20] [--seed 0]
 """
@@ -39,6 +40,9 @@ def main() -> None:
     ok = sum(r["same_winner"] and r["same_store"] and r["repeated"] == 0 for r in results)
     print(f"{ok} of {len(results)} trials resumed to the clean run's winner and store with 0 finished evaluations repeated;"
           f" {sum(r['repeated'] for r in results)} repeated in all")
+    print(f"{'PASS' if ok == len(results) else 'FAIL'}  every trial resumed exactly")
+    if ok != len(results):
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

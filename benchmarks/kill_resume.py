@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import random
 import tempfile
-import time
 from pathlib import Path
 
 from graphopt.testing.scripted_run import contents, search_seconds, trial

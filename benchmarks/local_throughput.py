@@ -13,7 +13,7 @@ load falls on all three alike, and prints prompts per second and CPU seconds per
 Then the ratios graphopt / raw single (target >= 1.5) and graphopt / raw pool (target >= 0.9),
 the load average before and after, and the instance count. `--background N` adds N busy
 processes on the machine for the whole measurement (the "under load" case; they stop by
-themselves). Exits non-zero only on errors, never on a missed target.
+themselves). Exits 1 when a target is missed (with --json too), non-zero on errors.
 
 Usage: `python benchmarks/local_throughput.py [--examples 48] [--instances N] [--rounds 3] [--background N] [--json]`.
 """
@@ -182,9 +182,10 @@ def main(argv: list[str] | None = None) -> int:
             process.terminate()
             process.join()
     figures["background_processes"] = args.background
+    met = (figures["graphopt_vs_raw_single"] >= TARGET_VS_SINGLE, figures["graphopt_vs_raw_pool"] >= TARGET_VS_POOL)
     if args.json:
-        print(json.dumps(figures, indent=2))
-        return 0
+        print(json.dumps({**figures, "targets_met": all(met)}, indent=2))
+        return 0 if all(met) else 1
     rates = figures["prompts_per_s"]
     print(f"word_sorting seed program, {figures['examples']} examples, {figures['cores']} cores, "
           f"{args.background} busy background processes")
@@ -197,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     vs_single, vs_pool = figures["graphopt_vs_raw_single"], figures["graphopt_vs_raw_pool"]
     print(f"graphopt / raw single: {vs_single:.2f}x (target >= {TARGET_VS_SINGLE}x) {'met' if vs_single >= TARGET_VS_SINGLE else 'MISSED'}")
     print(f"graphopt / raw pool:   {vs_pool:.2f}x (target >= {TARGET_VS_POOL}x) {'met' if vs_pool >= TARGET_VS_POOL else 'MISSED'}")
-    return 0
+    return 0 if all(met) else 1
 
 
 if __name__ == "__main__":

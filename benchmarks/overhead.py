@@ -12,8 +12,8 @@ against the stub OpenAI server (100 ms per answer) at concurrency 32, and compar
 - a 0 ms server, where wall / calls is the per-call overhead of each client.
 
 The stub server runs in a subprocess so that its CPU time does not share the client's GIL.
-Usage: `python benchmarks/overhead.py [--quick] [--json]`. Exits non-zero only on errors, never
-on a missed target.
+Usage: `python benchmarks/overhead.py [--quick] [--json]`. Exits 1 on errors and when a target
+is missed (efficiency >= 0.90, 0 model calls on the cached rerun).
 """
 
 from __future__ import annotations
@@ -380,7 +380,13 @@ def main(argv: list[str] | None = None) -> int:
     if figures.errors:
         print(f"error: {figures.errors} model calls failed", file=sys.stderr)
         return 1
-    return 0
+    missed = [what for what, ok in (
+        (f"efficiency {figures.graphopt_efficiency:.3f} < {TARGET_EFFICIENCY:.2f}", figures.graphopt_efficiency >= TARGET_EFFICIENCY),
+        (f"{figures.rerun_calls} model calls on the cached rerun (target 0)", figures.rerun_calls == 0),
+    ) if not ok]
+    for what in missed:
+        print(f"FAIL  {what}", file=sys.stderr)
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":

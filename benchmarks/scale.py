@@ -14,6 +14,10 @@ that start is printed on its own.
 
 Embedded: the same shape on the embedded model with the generators' easy settings, 1 local
 worker against 2 Ray workers of one llama.cpp thread each. The load average is printed.
+
+Verdict (exit 1 when it fails): every executor gives the first one's test scores, cell for cell;
+scripted, 4 cells in flight reach >= 2.5x and 2 Ray workers >= 1.5x (sleep-bound cells: the ideal
+is 4x and 2x); embedded, 2 Ray workers are faster than 1 local worker.
 """
 
 from __future__ import annotations
@@ -55,6 +59,13 @@ def embedded_spec() -> StudySpec:
         "seeds": [0, 1],
         "loop": {"steps": 1, "minibatch": 3, "val_limit": 10, "test_limit": 20},
     })
+
+
+# The speedup over the first executor each one must beat (see the verdict in the docstring).
+MIN_SPEEDUP = {
+    "scripted": {"local, 4 in flight": 2.5, "Ray, 2 workers": 1.5},
+    "embedded": {"Ray, 2 workers": 1.0},
+}
 
 
 def timed(study: StudySpec, cells, root: Path, name: str) -> tuple[float, list]:
@@ -136,10 +147,19 @@ def main() -> None:
     base = results[0][1]
     reference = {r.key: r.result["test"] for r in results[0][3]}
     print(f"{'executor':<22}{'wall s':>9}{'speedup':>9}{'overhead ms/cell':>18}  same scores")
+    verdicts = {}
     for name, wall, workers, records in results:
         same = {r.key: r.result["test"] for r in records} == reference
         print(f"{name:<22}{wall:>9.2f}{base / wall:>8.2f}x{overhead_ms(wall, workers, records):>18.1f}  {same}")
+        verdicts[f"{name}: same scores as {results[0][0]}"] = same
+        target = MIN_SPEEDUP["embedded" if args.embedded else "scripted"].get(name)
+        if target is not None:
+            verdicts[f"{name}: speedup {base / wall:.2f}x (target > {target}x)"] = base / wall > target
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    for what, ok in verdicts.items():
+        print(f"{'PASS' if ok else 'FAIL'}  {what}")
+    if not all(verdicts.values()):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

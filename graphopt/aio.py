@@ -22,19 +22,48 @@ __all__ = ["run_sync"]
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
-from collections.abc import Coroutine
+import signal
+import threading
+from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """The coroutine's result, whether or not an event loop is running in this thread."""
+    """The coroutine's result, whether or not an event loop is running in this thread.
+
+    Ctrl-C during the run also ends the embedded model's generations in progress at their next
+    token, so the interrupted command stops at once instead of waiting for their answers.
+    """
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro)
+        with _interrupt_stops_generation():
+            return asyncio.run(coro)
     context = contextvars.copy_context()  # usage scopes and sample places carry over
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphopt-sync") as pool:
         return pool.submit(context.run, asyncio.run, coro).result()
+
+
+@contextlib.contextmanager
+def _interrupt_stops_generation() -> Iterator[None]:
+    """While it is open (main thread only), SIGINT first stops local generation, then interrupts."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    from .lm.local import INTERRUPTED
+
+    def handler(signum: int, frame: Any) -> None:
+        INTERRUPTED.set()
+        signal.default_int_handler(signum, frame)
+
+    INTERRUPTED.clear()
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+

@@ -75,3 +75,18 @@ def test_the_embedded_model_scores_its_own_greedy_answer_above_another_and_gener
     before, own, other, _, again = asyncio.run(run())
     assert own > other and own > -3.0 and other < own - 2.0
     assert again == before
+
+
+@pytest.mark.integration
+def test_an_interrupt_ends_a_local_generation_at_its_next_token(local_lm) -> None:
+    from graphopt.lm.local import INTERRUPTED, complete_local
+
+    messages = [{"role": "user", "content": "Write a long story about a cat."}]
+    INTERRUPTED.set()
+    try:
+        raw = complete_local("smollm2", messages, {"temperature": 0, "max_tokens": 200})
+    finally:
+        INTERRUPTED.clear()
+    assert raw["usage"]["completion_tokens"] <= 1
+    again = complete_local("smollm2", messages, {"temperature": 0, "max_tokens": 20})
+    assert again["usage"]["completion_tokens"] == 20  # cleared: generation runs as before

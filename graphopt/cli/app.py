@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted (a search can continue with --resume)", file=sys.stderr)
         return 130
+    if result == 130:  # typer turns Ctrl-C into Exit(130), which click returns without a word
+        print("error: interrupted (a search can continue with --resume)", file=sys.stderr)
     return result if isinstance(result, int) else 0
 
 

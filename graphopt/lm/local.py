@@ -188,6 +188,21 @@ def _prompt_text(messages: list[dict]) -> str:
     return "\x00".join(f"{m.get('role', '')}\x01{m.get('content', '')}" for m in messages)
 
 
+# Set by Ctrl-C (`graphopt.aio`): every generation in progress ends at its next token, so an
+# interrupted command does not wait for answers nobody will read.
+INTERRUPTED = threading.Event()
+
+
+def _stop_when_interrupted(eos: int):
+    def processor(input_ids: Any, scores: Any) -> Any:
+        if INTERRUPTED.is_set():
+            scores[:] = -float("inf")
+            scores[eos] = 0.0  # the end of the answer is the only token left
+        return scores
+
+    return processor
+
+
 def complete_local(
     model: str, messages: list[dict], params: dict[str, Any], config: LocalConfig | None = None
 ) -> dict[str, Any]:
@@ -210,10 +225,14 @@ def complete_local(
     seed = params.get("seed")
 
     def call(llama: Any) -> dict[str, Any]:
+        from llama_cpp import LogitsProcessorList
+
         if seed is not None:
             llama.set_seed(int(seed))
         try:
-            return llama.create_chat_completion(**kwargs)
+            return llama.create_chat_completion(
+                **kwargs, logits_processor=LogitsProcessorList([_stop_when_interrupted(llama.token_eos())])
+            )
         except ValueError as exc:
             if "context window" not in str(exc):
                 raise

@@ -15,8 +15,8 @@ whose output it reads:
   `<id>`, and the final test runs (outside any candidate) read every evaluation (the winner is
   chosen from all the validation scores);
 - wherever it is: a call whose prompt contains text that an earlier call wrote (a line or a
-  JSON string of its reply of 20 characters or more that was not in that call's own prompt),
-  the first call that wrote it.
+  JSON string of its reply of 20 characters or more that was neither in that call's own prompt
+  nor in the task's data), the first call that wrote it.
 
 Each call answered by the model costs one latency; an answer from the cache or joined to the
 same call in flight costs none. The longest chain, in calls, times the latency is a lower bound
@@ -96,9 +96,16 @@ def _unit(place: str) -> tuple[str, str | None]:
     return "/".join(parts[:4]) or "final", read
 
 
-def critical_path(calls: list[Call], parents: dict[str, tuple[str, ...]]) -> tuple[int, list[str]]:
+def critical_path(calls: list[Call], parents: dict[str, tuple[str, ...]], known: str = "") -> tuple[int, list[str]]:
     """The longest chain of model-answered calls, each reading the ones before it (see the module
-    docstring): its length in calls, and the places of the calls on it, first to last."""
+    docstring): its length in calls, and the places of the calls on it, first to last.
+
+    Args:
+        calls: what `record_calls` noted.
+        parents: each candidate's parents (from the run store).
+        known: text no call wrote (the task's inputs and gold answers): a reply that repeats it
+            is not read through it.
+    """
     calls = sorted(calls, key=lambda c: c.asked)
     units = [_unit(c.place) for c in calls]
     by_unit: dict[str, list[int]] = {}
@@ -110,7 +117,7 @@ def critical_path(calls: list[Call], parents: dict[str, tuple[str, ...]]) -> tup
             first_asked.setdefault(c.prompt, i)
     for i in sorted(range(len(calls)), key=lambda i: calls[i].answered):
         for fragment in _fragments(calls[i].reply) - _fragments(calls[i].prompt):
-            if fragment not in calls[i].prompt:
+            if fragment not in calls[i].prompt and fragment not in known:
                 writer.setdefault(fragment, i)
     length, before = [0] * len(calls), [-1] * len(calls)
     for i, c in enumerate(calls):

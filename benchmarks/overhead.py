@@ -13,7 +13,8 @@ against the stub OpenAI server (100 ms per answer) at concurrency 32, and compar
 
 The stub server runs in a subprocess so that its CPU time does not share the client's GIL.
 Usage: `python benchmarks/overhead.py [--quick] [--json]`. Exits 1 on errors and when a target
-is missed (efficiency >= 0.90, 0 model calls on the cached rerun).
+is missed (efficiency >= 0.90, judged only where whole waves of calls allow it, so not with
+--quick; 0 model calls on the cached rerun).
 """
 
 from __future__ import annotations
@@ -380,10 +381,15 @@ def main(argv: list[str] | None = None) -> int:
     if figures.errors:
         print(f"error: {figures.errors} model calls failed", file=sys.stderr)
         return 1
-    missed = [what for what, ok in (
-        (f"efficiency {figures.graphopt_efficiency:.3f} < {TARGET_EFFICIENCY:.2f}", figures.graphopt_efficiency >= TARGET_EFFICIENCY),
-        (f"{figures.rerun_calls} model calls on the cached rerun (target 0)", figures.rerun_calls == 0),
-    ) if not ok]
+    checks = [(f"{figures.rerun_calls} model calls on the cached rerun (target 0)", figures.rerun_calls == 0)]
+    waves = -(-figures.examples // figures.concurrency) * figures.latency_ms / 1000
+    best = figures.ideal_s / waves if waves else 1.0
+    if best >= TARGET_EFFICIENCY:
+        checks.append((f"efficiency {figures.graphopt_efficiency:.3f} < {TARGET_EFFICIENCY:.2f}",
+                       figures.graphopt_efficiency >= TARGET_EFFICIENCY))
+    else:  # --quick: whole waves of `concurrency` calls alone keep it below the target
+        print(f"efficiency not judged: at {figures.examples} examples whole waves allow at most {best:.3f}")
+    missed = [what for what, ok in checks if not ok]
     for what in missed:
         print(f"FAIL  {what}", file=sys.stderr)
     return 1 if missed else 0

@@ -80,7 +80,8 @@ def run_once(latency: float, parallel: int, concurrency: int) -> tuple[float, in
         wall = time.perf_counter() - started
         with RunStore.open(Path(tmp) / "run", read_only=True) as store:
             parents = {c.id: tuple(c.parents) for c in store.candidates()}
-    return wall, lm.transport.calls, report.best.candidate_id, *critical_path(calls, parents)
+    known = "\n".join(f"{ex.input}\n{ex.target}" for split in ("train", "val", "test") for ex in task.split(split))
+    return wall, lm.transport.calls, report.best.candidate_id, *critical_path(calls, parents, known)
 
 
 def _runs_of(places: list[str]) -> list[str]:

@@ -73,11 +73,14 @@ def _assert_proper_child(child: GraphSpec, parent: GraphSpec, mutation_name: str
 @pytest.mark.parametrize("cls", MUTATION_CLASSES, ids=lambda c: c.__name__)
 def test_every_proposal_on_test_graphs_is_valid_and_changed_or_none(cls):
     mutation = _mutations([cls], operators=TEST_OPERATOR_NAMES)[0]
+    proposed = 0
     for parent in seed_graphs():
         for seed in SEEDS:
             child = mutation.propose(parent, random.Random(seed))
             if child is not None:
+                proposed += 1
                 _assert_proper_child(child, parent, mutation.name)
+    assert proposed > 0, f"{mutation.name} proposed nothing on any test graph"
 
 
 @pytest.mark.parametrize("cls", MUTATION_CLASSES, ids=lambda c: c.__name__)

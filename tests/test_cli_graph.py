@@ -133,7 +133,7 @@ def test_operators_lists_every_registered_operator_and_shows_one_in_full(capsys)
     assert main(["operators", "critique"]) == 0
     detail = capsys.readouterr().out
     assert "placeholders: {failures}, {n}, {n_correct}, {program}, {successes}" in detail
-    assert "max_failures=3 [>=1]: failing traces shown" in detail
+    assert "max_failures=3 [1..64]: failing traces shown" in detail
     assert main(["operators", "critiqe"]) == 2
     assert "did you mean 'critique'" in capsys.readouterr().err
 

@@ -83,7 +83,7 @@ def test_search_with_the_judge_metric_checks_the_judge_level_and_its_dry_run_sho
     assert started[0]["levels"] == ("program", "optimizer", "meta", "judge")
     capsys.readouterr()
     assert search(tmp_path, qa_csv, "--metric", "judge", "--dry-run") == 0
-    rows = {line.split("│")[1].strip(): line for line in capsys.readouterr().out.splitlines() if line.count("│") == 4}
+    rows = {line.split("│")[1].strip(): line for line in capsys.readouterr().out.splitlines() if line.count("│") == 7}
     assert {"program", "optimizer", "meta", "judge"} <= set(rows)
     assert search(tmp_path, qa_csv, "--dry-run") == 0
     assert "judge" not in capsys.readouterr().out  # no judge metric, no judge row

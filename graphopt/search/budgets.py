@@ -98,8 +98,10 @@ class SearchBudget(BaseModel):
 
 
 # Presets are sized in time on the embedded model with two cores: `embedded_minutes` of the dry-run
-# estimate is about 5.5 (tiny), 20 (small) and 66 (medium) minutes; runs spend about 0.6-0.7 of the
-# upper estimate (the cache, early stops, shorter answers): tiny measured 3 to 5 minutes.
+# estimate is about 6 (tiny), 30 (small) and 93 (medium) minutes on easy Dyck since the demo seeds
+# (fewshot_rs, knn, vote) joined them; runs spend about 0.6-0.7 of the upper estimate (the cache,
+# early stops, shorter answers): tiny measured 3 to 6 minutes. The estimate counts three candidates
+# per step for every graph (fewshot_rs scores eight), so it is not a strict bound for that seed.
 PRESETS: dict[str, SearchBudget] = {
     "tiny": SearchBudget(
         name="tiny", seeds=("tgd", "fewshot", "fewshot_rs", "knn"), inner_steps=1, minibatch=4, val_limit=8,

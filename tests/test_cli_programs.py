@@ -111,3 +111,14 @@ def test_split_sizes_are_checked_in_one_line(capsys):
     for bad in ("5,5", "a,b,c", "0,5,5", "5,5,99999999"):
         assert main(["eval", "--task", "word_sorting", "--split-sizes", bad]) == 2
         assert "--split-sizes" in capsys.readouterr().err
+
+
+def test_a_custom_file_says_which_columns_it_reads():
+    from pathlib import Path
+
+    from graphopt.cli.taskopts import describe_task, task_and_program
+
+    data = Path(__file__).resolve().parent.parent / "examples" / "data" / "capitals.csv"
+    task, _ = task_and_program("file", source=str(data))
+    line = describe_task(task)
+    assert "input '{question}'" in line and "target column 'answer'" in line and "metric exact" in line

@@ -146,7 +146,8 @@ def task_and_program(
                 notes.append(f"{key} {rule} (from the program file)")
             elif rule and options.get(key) != rule:
                 notes.append(f"--{key} {options[key]} (the program file says {rule})")
-    task = dataclasses.replace(build_task(name, **options), notes=tuple(notes))
+    built = build_task(name, **options)
+    task = dataclasses.replace(built, notes=(*built.notes, *notes))
     return task, load_program(program, task, pipeline)
 
 

@@ -298,6 +298,7 @@ def _custom_task(
         input_template=input_template or "{" + _default_column(input_key, list(records[0]), _INPUT_NAMES) + "}",
         description=f"examples from {where}",
         source=where,
+        notes=(f"target column {_default_column(target_key, list(records[0]), _TARGET_NAMES)!r}",),
     )
 
 

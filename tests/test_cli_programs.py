@@ -122,3 +122,6 @@ def test_a_custom_file_says_which_columns_it_reads():
     task, _ = task_and_program("file", source=str(data))
     line = describe_task(task)
     assert "input '{question}'" in line and "target column 'answer'" in line and "metric exact" in line
+    # A file is not BBH: its reading is named for what it does, and saved programs carry that name.
+    assert "answers read by answer_line (after 'So the answer is', else the first line" in line and "bbh" not in line
+    assert task.seed_program.io is not None and task.seed_program.io.extract == "answer_line"

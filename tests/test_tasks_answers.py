@@ -30,6 +30,8 @@ COT = "Let's think step by step.\nFirst (A) looks right, but it is not.\nSo the 
         ("last_letter", "(A) is wrong; the right one is (C)", "C"),
         ("last_letter", COT, "C"),
         ("last_letter:ABCDE", "maybe (B), but I say E", "E"),
+        ("answer_line", "Thinking\nSo the answer is ] ).", "] )"),
+        ("answer_line", "Paris.\nBecause it is the capital.", "Paris"),
         ("bbh", "Thinking\nSo the answer is ] ).", "] )"),
         ("bbh_spaced", "So the answer is apple   banana.", "apple banana"),
     ],
@@ -40,7 +42,7 @@ def test_each_extractor_reads_the_answer_its_rule_names(rule, output, answer):
 
 def test_every_registered_extractor_is_covered_and_returns_text_on_empty_output():
     assert set(extractor_names()) == {"whole", "first_line", "last_line", "marker", "regex", "json", "letter",
-                                      "last_letter", "bbh", "bbh_spaced"}
+                                      "last_letter", "answer_line", "bbh", "bbh_spaced"}
     for name in extractor_names():
         rule = "regex:x" if name == "regex" else name
         assert get_extractor(rule)("") == ""

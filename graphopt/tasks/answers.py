@@ -121,7 +121,8 @@ EXTRACTORS: dict[str, _Entry] = {
                      "the first choice letter found ('answer is (B)' first)", "letters"),
     "last_letter": _Entry(lambda arg: (lambda text: last_letter(text, arg or "ABCD")),
                           "the choice letter the answer ends on", "letters"),
-    "bbh": _Entry(_no_arg(extract_answer), "BBH: after 'So the answer is', else the first line; one '.' dropped"),
+    "answer_line": _Entry(_no_arg(extract_answer), "after 'So the answer is', else the first line; one '.' dropped"),
+    "bbh": _Entry(_no_arg(extract_answer), "BBH's official reading: the same as answer_line"),
     "bbh_spaced": _Entry(_no_arg(extract_spaced), "bbh, then single spaces between tokens"),
 }
 

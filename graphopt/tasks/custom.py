@@ -292,7 +292,7 @@ def _custom_task(
         seed_program=program,
         extract=(lambda text: text.strip()) if multiline else extract_answer,
         metric=JudgeMetric(rubric=rubric) if rubric else exact_match,
-        extract_rule="whole" if multiline else "bbh",
+        extract_rule="whole" if multiline else "answer_line",
         metric_rule="judge" if rubric else "exact",
         rubric=rubric,
         input_template=input_template or "{" + _default_column(input_key, list(records[0]), _INPUT_NAMES) + "}",

@@ -111,6 +111,34 @@ def test_viz_needs_an_output(tmp_path: Path, capsys):
     assert "--out" in capsys.readouterr().err
 
 
+def test_viz_format_mermaid_prints_or_writes_a_flowchart_without_graphviz(tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.setattr(dot_module.shutil, "which", lambda name: None)
+    graph = str(write(tmp_path, reference_dict()))
+    assert main(["viz", graph, "--format", "mermaid"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("flowchart LR\n  %% reference\n") and "wrote" not in printed
+    out = tmp_path / "g.txt"  # a suffix naming no format: --format decides
+    assert main(["viz", graph, "-o", str(out), "-f", "mermaid"]) == 0
+    assert out.read_text() == printed and capsys.readouterr().out == f"wrote {out}\n"
+    assert main(["viz", graph, "-f", "dot"]) == 0
+    assert capsys.readouterr().out.startswith('digraph "reference" {')
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "mermiad"], "unknown drawing format 'mermiad' (did you mean 'mermaid'?)"),
+        (["--format", "png"], "give --out FILE"),
+        (["--format", "mermaid", "-o", "g.svg"], "cannot draw mermaid to g.svg: its suffix '.svg' names svg"),
+    ],
+)
+def test_viz_format_mistakes_are_one_line_exit_2(tmp_path: Path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(["viz", str(write(tmp_path, reference_dict())), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and not (tmp_path / "g.svg").exists()
+
+
 def test_schema_prints_the_json_schema(capsys):
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)

@@ -32,7 +32,8 @@ def validate_command(graph: GraphArg) -> None:
 @app.command("viz")
 def viz_command(
     graph: Annotated[str | None, typer.Argument(metavar="[GRAPH]", help="A .json/.yaml graph file or a built-in graph name.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Drawing to write: .svg, .png, .pdf (need Graphviz), .dot, or .mmd (Mermaid, drawn by GitHub and most editors).")] = ...,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Drawing to write: .svg, .png, .pdf (need Graphviz), .dot, or .mmd (Mermaid, drawn by GitHub and most editors).")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help="svg, png, pdf, dot or mermaid (default: from the --out suffix); dot and mermaid without --out print to stdout.")] = None,
     run: Annotated[Path | None, typer.Option("--run", help="Draw a candidate of this search run directory instead of GRAPH.")] = None,
     candidate: Annotated[str | None, typer.Option("--candidate", help="With --run: candidate id (default: the winner).")] = None,
 ) -> None:
@@ -40,17 +41,23 @@ def viz_command(
     from ..errors import ConfigError
     from ..graph.io import load_graph
     from ..graph.validate import validate
-    from ..viz.dot import render
+    from ..viz.dot import TEXT_FORMATS, drawing_format, drawing_text, render
     from ..viz.report import candidate_spec
 
     if (graph is None) == (run is None) or (candidate is not None and run is None):
         raise ConfigError("give either GRAPH or --run RUN_DIR [--candidate ID] (see graphopt viz --help)")
+    if out is None and (fmt is None or drawing_format(None, fmt) not in TEXT_FORMATS):
+        raise ConfigError("give --out FILE (.svg, .png, .pdf, .dot or .mmd), or --format dot|mermaid to print the drawing")
     spec = candidate_spec(run, candidate or "best") if run is not None else load_graph(graph)
     problems = validate(spec)
-    render(spec, out)
+    if out is None:
+        sys.stdout.write(drawing_text(spec, drawing_format(None, fmt)))
+    else:
+        render(spec, out, fmt)
     if problems:
         typer.echo(f"note: {spec.name} has {_count(problems, 'problem')}; see graphopt validate {graph or ''}".rstrip(), err=True)
-    typer.echo(f"wrote {out}")
+    if out is not None:
+        typer.echo(f"wrote {out}")
 
 
 @app.command("schema")

@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["KIND_COLORS", "TYPE_COLORS", "to_dot", "to_svg", "render", "GraphView"]
+__all__ = ["KIND_COLORS", "TYPE_COLORS", "FORMATS", "to_dot", "to_svg", "render", "drawing_format", "drawing_text", "GraphView"]
 
 import html
 import json
@@ -23,7 +23,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, SpecError
+from ..errors import ConfigError, SpecError, did_you_mean
 from ..graph.spec import INPUT_NODE, INPUT_PORTS, GraphSpec, NodeSpec
 from ..operators.base import Operator
 from ..operators.registry import get_operator
@@ -98,36 +98,64 @@ def to_svg(spec: GraphSpec) -> str:
     return _run_dot(to_dot(spec), "svg", None, "an SVG").decode("utf-8")
 
 
-def render(spec: GraphSpec, path: str | Path) -> Path:
-    """Writes the drawing; the suffix picks the format: .svg, .png, .pdf (via `dot`), .dot/.gv,
-    or .mmd/.mermaid (a Mermaid flowchart, no Graphviz needed).
+FORMATS = ("svg", "png", "pdf", "dot", "mermaid")
+TEXT_FORMATS = ("dot", "mermaid")
+
+
+def drawing_format(path: str | Path | None, fmt: str | None = None) -> str:
+    """The format of a drawing: `fmt` when given, else the one the suffix of `path` names.
+
+    Raises:
+        ConfigError: an unknown format or suffix, or a suffix naming another format than `fmt`.
+    """
+    from .mermaid import MERMAID_SUFFIXES
+
+    if fmt is not None and fmt.lower() not in FORMATS:
+        raise ConfigError(f"unknown drawing format {fmt!r}{did_you_mean(fmt.lower(), FORMATS)}: use one of {', '.join(FORMATS)}")
+    suffix = Path(path).suffix.lower() if path is not None else ""
+    by_suffix = (IMAGE_FORMATS.get(suffix) or ("dot" if suffix in DOT_SUFFIXES else None)
+                 or ("mermaid" if suffix in MERMAID_SUFFIXES else None))
+    if fmt is None:
+        if by_suffix is None:
+            shown = repr(suffix) if suffix else "(no suffix)"
+            raise ConfigError(f"cannot draw to {path}: unknown suffix {shown} (use .svg, .png, .pdf, .dot or .mmd)")
+        return by_suffix
+    if by_suffix is not None and by_suffix != fmt.lower():
+        raise ConfigError(f"cannot draw {fmt} to {path}: its suffix {suffix!r} names {by_suffix}; change the suffix or drop --format")
+    return fmt.lower()
+
+
+def drawing_text(spec: GraphSpec, fmt: str) -> str:
+    """The text of a text drawing: DOT source (`dot`) or a Mermaid flowchart (`mermaid`)."""
+    from .mermaid import to_mermaid
+
+    return to_mermaid(spec) if fmt == "mermaid" else to_dot(spec)
+
+
+def render(spec: GraphSpec, path: str | Path, fmt: str | None = None) -> Path:
+    """Writes the drawing; `fmt` or else the suffix picks the format: .svg, .png, .pdf (via `dot`),
+    .dot/.gv, or .mmd/.mermaid (a Mermaid flowchart, no Graphviz needed).
 
     Args:
         spec: the graph.
         path: the file to write, in an existing folder.
+        fmt: one of `FORMATS` (None: from the suffix); a suffix naming another format is refused.
 
     Returns:
         The path written.
 
     Raises:
-        ConfigError: unknown suffix, `dot` missing or failing, or the file cannot be written.
+        ConfigError: unknown format or suffix, `dot` missing or failing, or the file cannot be written.
     """
-    from .mermaid import MERMAID_SUFFIXES, to_mermaid
-
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in IMAGE_FORMATS and suffix not in DOT_SUFFIXES and suffix not in MERMAID_SUFFIXES:
-        shown = repr(suffix) if suffix else "(no suffix)"
-        raise ConfigError(f"cannot draw to {path}: unknown suffix {shown} (use .svg, .png, .pdf, .dot or .mmd)")
+    fmt = drawing_format(path, fmt)
     if not path.parent.is_dir():  # a typo in the folder must not create a tree of folders
         raise ConfigError(f"cannot write {path}: the folder {path.parent} does not exist")
     try:
-        if suffix in MERMAID_SUFFIXES:
-            path.write_text(to_mermaid(spec), encoding="utf-8")
-        elif suffix in DOT_SUFFIXES:
-            path.write_text(to_dot(spec), encoding="utf-8")
+        if fmt in TEXT_FORMATS:
+            path.write_text(drawing_text(spec, fmt), encoding="utf-8")
         else:
-            _run_dot(to_dot(spec), IMAGE_FORMATS[suffix], path, str(path))
+            _run_dot(to_dot(spec), fmt, path, str(path))
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return path
@@ -309,7 +337,7 @@ def _printable(text: str) -> str:
 def _run_dot(source: str, fmt: str, path: Path | None, what: str) -> bytes:
     binary = shutil.which("dot")
     if binary is None:
-        raise ConfigError(f"cannot write {what}: the Graphviz `dot` program is missing; install Graphviz (apt-get install graphviz) or write .dot")
+        raise ConfigError(f"cannot write {what}: the Graphviz `dot` program is missing; install Graphviz (apt-get install graphviz) or write .dot or .mmd (Mermaid)")
     args = [binary, f"-T{fmt}"] + (["-Gdpi=150"] if fmt == "png" else []) + (["-o", str(path)] if path else [])
     try:
         done = subprocess.run(args, input=source.encode("utf-8"), capture_output=True, timeout=120, check=False)

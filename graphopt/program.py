@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["run_program", "evaluate", "scored_trace", "Evaluation", "ErrorTally", "error_tally"]
+__all__ = ["run_program", "evaluate", "target_logprobs", "scorable_by_likelihood", "scored_trace", "Evaluation", "ErrorTally", "error_tally"]
 
 import asyncio
 import contextlib
@@ -176,16 +176,19 @@ async def _run_vote(
 ) -> Trace:
     """Every voter answers; the majority of the extracted answers wins, ties to the earliest voter.
 
-    A voter whose call failed has no vote; when all failed, the first voter's trace is the answer.
+    A voter whose call failed has no vote. When half the voters or more failed there is no vote
+    worth the name: the first failed voter's trace is returned (score 0, its error kept), so the
+    failure counts against the error rate instead of a minority answering for the vote.
     """
     voters = [program.model_copy(update={"vote": ()}), *program.vote]
     traces = await asyncio.gather(*(_run_one(v, example, task, lm, level, temperature) for v in voters))
+    failed = [t for t in traces if t.error]
+    if 2 * len(failed) >= len(traces):
+        return failed[0]
     counts: dict[str, int] = {}
     for trace in traces:
         if not trace.error:
             counts[vote_key(trace.answer)] = counts.get(vote_key(trace.answer), 0) + 1
-    if not counts:
-        return traces[0]
     top = max(counts.values())
     chosen = next(t for t in traces if not t.error and counts[vote_key(t.answer)] == top)
     steps = tuple(StepTrace(name=f"voter{i}", input=example.input, output=t.output) for i, t in enumerate(traces, 1))
@@ -259,6 +262,19 @@ async def run_program(
     for tally in _TALLIES.get():
         tally.add(traces)
     return traces
+
+
+def scorable_by_likelihood(programs: list[Program], lm: LM) -> bool:
+    """Whether every program can be scored by the log-probability of the targets: a program model
+    that scores answers, and programs whose answer is one call's whole reply (`Program.one_call`)."""
+    return lm.can_score("program") and all(p is not None and p.one_call for p in programs)
+
+
+async def target_logprobs(program: Program, examples: list[Example], lm: LM) -> dict[str, float]:
+    """Example id -> the mean log-probability of its target as `program`'s reply (the program
+    level's model); check `scorable_by_likelihood` first."""
+    values = await asyncio.gather(*(lm.logprob("program", program.messages(ex.input), ex.target) for ex in examples))
+    return {ex.id: value for ex, value in zip(examples, values)}
 
 
 async def evaluate(program: Program, examples: list[Example], task: Task, lm: LM) -> Evaluation:

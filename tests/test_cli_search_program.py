@@ -58,3 +58,28 @@ def test_search_without_program_keeps_the_task_seed(tmp_path, started):
 def test_search_with_a_missing_program_is_one_line_before_anything_starts(tmp_path, started, capsys):
     assert search(tmp_path, "--program", str(tmp_path / "nope.json")) == 2
     assert "error: program file not found:" in capsys.readouterr().err and started == []
+
+
+def test_search_table_shows_cached_tokens_apart_when_there_are_any(tmp_path, monkeypatch, capsys):
+    import graphopt.search.pipeline as pipeline
+    from graphopt.search.phases import ReportRow
+    from graphopt.search.pipeline import SearchReport
+
+    def make_lm(*args: Any, **kwargs: Any) -> LM:
+        return LM(LMConfig().with_models(program="fake/p", optimizer="fake/o", meta="fake/m"),
+                  transport=FakeModel(default="x"), cache_dir=None)
+
+    def report(cached: int) -> SearchReport:
+        row = ReportRow("best", "c1", "fewshot", 0.5, 0.25, {"program": 1200, "optimizer": 0, "meta": 0, "cached": cached})
+        return SearchReport(best=None, rows=[row])  # type: ignore[arg-type]
+
+    monkeypatch.setattr(search_cmd, "make_lm", make_lm)
+    for cached, shown in ((345, True), (0, False)):
+        async def run_search(*args: Any, cached: int = cached, **kwargs: Any) -> SearchReport:
+            return report(cached)
+
+        monkeypatch.setattr(pipeline, "run_search", run_search)
+        assert search(tmp_path / str(cached)) == 0
+        out = capsys.readouterr().out
+        assert ("cached tok" in out and "345" in out) is shown, out
+        assert "1,200" in out

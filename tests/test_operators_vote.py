@@ -75,3 +75,20 @@ def test_vote_op_drops_with_a_reason_when_fewer_than_two_distinct() -> None:
     assert out == [] and "a vote needs 2" in ctx.dropped[0].reason
     with pytest.raises(ValueError):
         get_operator("vote")("vote", {"n": 1})
+
+
+def test_a_vote_whose_voters_mostly_failed_is_an_error_not_an_answer() -> None:
+    from graphopt.errors import LLMError
+
+    def fn(messages):
+        if "two" in messages[0]["content"] or "three" in messages[0]["content"]:
+            raise LLMError("server down", provider="fake", model="fake", status=503, retryable=False)
+        return "b"
+
+    fake = FakeModel(fn=fn)
+    [trace] = asyncio.run(run_program(voting("one", "two", "three"), [EX], task(),
+                                      LM(LMConfig(max_retries=0), transport=fake, cache_dir=None)))
+    assert trace.error and trace.score == 0.0  # one voter of three is no majority
+    [one_down] = asyncio.run(run_program(voting("one", "one b", "two"), [EX], task(),
+                                         LM(LMConfig(max_retries=0), transport=FakeModel(fn=fn), cache_dir=None)))
+    assert not one_down.error and one_down.answer == "b"

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 __all__ = ["dry_run_table"]
 
-from typing import Any
-
 from rich.table import Table
 
 from ..lm import LM, levels_shown
@@ -75,13 +73,6 @@ def dry_run_table(plan: SearchBudget, figures: dict[str, dict[str, int]], lm: LM
 
 def _dollars(lm: LM, level: str, tokens: float) -> float | None:
     """Dollars for `tokens` at the level's price (a fifth of them counted as completion), None when unknown."""
-    cfg = lm.config.level(level)
-    if cfg.model.startswith("local/"):
+    if lm.model(level).startswith("local/"):
         return 0.0
-    prompt, completion = int(tokens * 0.8), int(tokens * 0.2)
-    if cfg.priced:
-        return (prompt * (cfg.input_price_per_million or 0) + completion * (cfg.output_price_per_million or 0)) / 1e6
-    estimate: Any = getattr(lm.transport, "estimate_cost", None)
-    if estimate is None or not lm.price_known(level):
-        return None
-    return estimate(cfg.model, prompt, completion)
+    return lm.dollars(level, int(tokens * 0.8), int(tokens * 0.2))

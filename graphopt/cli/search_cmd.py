@@ -221,6 +221,8 @@ def search_command(
         lm.close()
     table = Table(title="Search result", title_justify="left")
     shown = levels_shown(level for row in report.rows for level, tokens in row.tokens.items() if tokens)
+    # Tokens the response cache (or another evaluation's identical call) answered: work done, not spent.
+    shown = [*shown, *(["cached"] if any(row.tokens.get("cached") for row in report.rows) else [])]
     columns = ("role", "id", "graph", "val", "test", "tok/answer", *(f"{level} tok" for level in shown), "val vs best seed (paired)")
     for column in columns:
         table.add_column(column, justify="left" if column in ("role", "id", "graph", "val vs best seed (paired)") else "right")

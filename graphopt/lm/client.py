@@ -313,14 +313,18 @@ class LM:
         """
         prompt = sum(len(str(m.get("content", ""))) for m in request.messages) // 4
         completion = request.max_tokens
+        usage = Usage(prompt_tokens=prompt, completion_tokens=completion, cost=self.dollars(level, prompt, completion) or 0.0)
+        self._account(level, request.model + ESTIMATED, usage)
+
+    def dollars(self, level: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """What these tokens cost at `level`: the config's price, else litellm's; None when no price is known."""
         cfg = self.config.level(level)
         if cfg.priced:
-            cost = (prompt * cfg.input_price_per_million + completion * cfg.output_price_per_million) / 1e6
-        else:
-            estimate = getattr(self.transport, "estimate_cost", None)
-            cost = estimate(request.model, prompt, completion) if estimate is not None else 0.0
-        usage = Usage(prompt_tokens=prompt, completion_tokens=completion, cost=cost)
-        self._account(level, request.model + ESTIMATED, usage)
+            return (prompt_tokens * cfg.input_price_per_million + completion_tokens * cfg.output_price_per_million) / 1e6
+        if not self.price_known(level):
+            return None
+        estimate = getattr(self.transport, "estimate_cost", None)
+        return estimate(cfg.model, prompt_tokens, completion_tokens) if estimate is not None else 0.0
 
     def price_known(self, level: str) -> bool:
         """Whether dollars are counted at `level`: a price in the config, or one litellm knows."""

@@ -145,18 +145,14 @@ class StepContext:
         cached per program id within the step; None when a program's answer is not its one call's
         whole reply (several steps, a pipeline, a vote, an answer marker), so it cannot be scored so.
         """
-        if not self.lm.can_score("program") or not all(p.one_call for p in programs):
-            return None
+        from ..program import scorable_by_likelihood, target_logprobs
+
+        if not scorable_by_likelihood(programs, self.lm):
+            return None  # one cannot be scored so: rank them all on the metric
         todo = list({p.id: p for p in programs if p.id not in self.likelihoods}.values())
-
-        async def one(program) -> float:
-            values = await asyncio.gather(
-                *(self.lm.logprob("program", program.messages(ex.input), ex.target) for ex in self.minibatch)
-            )
-            return sum(values) / max(len(values), 1)
-
-        for program, value in zip(todo, await asyncio.gather(*(one(p) for p in todo))):
-            self.likelihoods[program.id] = value
+        found = await asyncio.gather(*(target_logprobs(p, self.minibatch, self.lm) for p in todo))
+        for program, values in zip(todo, found):
+            self.likelihoods[program.id] = sum(values.values()) / max(len(values), 1)
         return {p.id: self.likelihoods[p.id] for p in programs}
 
     async def score(self, programs: list, examples: list[Example] | None = None) -> dict[str, float]:

@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..program import scorable_by_likelihood, target_logprobs
 from .journal import keyed_rng
 from .policy import Race, screen_sizes
 from .unit import merged_usage
@@ -99,19 +100,10 @@ class Racing:
         """Each racer's log-probability of each shown example's target (`screen_by: likelihood`),
         or None for the metric: not asked for, a program of several calls, or a program model that
         cannot score answers. Deterministic, so a resumed race computes the same (from the cache)."""
-        if self.budget.screen_by != "likelihood" or not self.lm.can_score("program"):
-            return None
-        if not all(p is not None and p.one_call for p in programs.values()):
+        if self.budget.screen_by != "likelihood" or not scorable_by_likelihood(list(programs.values()), self.lm):
             return None
         examples = [ex for ex in self.task.val if ex.id in set(example_ids)]
-
-        async def one(program: Any) -> dict[str, float]:
-            values = await asyncio.gather(
-                *(self.lm.logprob("program", program.messages(ex.input), ex.target) for ex in examples)
-            )
-            return {ex.id: v for ex, v in zip(examples, values)}
-
-        found = await asyncio.gather(*(one(p) for p in programs.values()))
+        found = await asyncio.gather(*(target_logprobs(p, examples, self.lm) for p in programs.values()))
         return dict(zip(programs, found))
 
     async def _screen(self, row: Any, examples: Sequence[str]) -> Fitness:

@@ -55,6 +55,8 @@ def export_messages(program: Program) -> dict[str, Any]:
             entry["retrieve"] = {
                 "k": step.retrieve.k, "how": RETRIEVE_HOW, "pool": [d.model_dump() for d in step.retrieve.pool],
             }
+        if step.answer_format:
+            entry["response_format"] = step.answer_format.response_format()
         steps.append(entry)
     data: dict[str, Any] = {"program_id": program.id, "steps": steps, "answer": _answer(program)}
     if program.pipeline:
@@ -85,6 +87,10 @@ def _how_to_read(program: Program) -> list[str]:
     elif len(program.steps) > 1:
         lines.append("Run the steps in order; {steps.NAME} in a step's input is that step's output.")
     lines.append(f"The input is built as: {answer['input_template']}")
+    constraint = program.answer_step.answer_format
+    if constraint:
+        lines.append(f"The last step replies in JSON under this schema (pass it as response_format or a grammar "
+                     f"where the model takes one): {json.dumps(constraint.schema())}; its \"answer\" field is the output read below.")
     if answer["answer_marker"]:
         lines.append(f"Read the answer after the last {answer['answer_marker']!r} in the last step's output,")
         lines.append(f"then by the rule {answer['extract_doc']}.")

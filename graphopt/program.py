@@ -22,6 +22,7 @@ import contextvars
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from .answer_format import FORMAT_TOKENS
 from .errors import LLMError
 from .lm import LM
 from .lm.ledger import usage_scope
@@ -150,10 +151,13 @@ async def _run_one(
             # The task's answer length applies to the answering step unless the step or the level
             # sets its own; earlier steps get room to reason.
             default = task.max_tokens if last else REASON_TOKENS
+            constraint = step.answer_format
+            if constraint and default is not None:
+                default += FORMAT_TOKENS
             max_tokens = None if lm.config.level(level).max_tokens else (step.max_tokens or default)
             completion = await lm.complete(
                 level, step.messages(step_input), stop=task.stop if last else None, max_tokens=max_tokens,
-                temperature=temperature,
+                temperature=temperature, response_format=constraint.response_format() if constraint else None,
             )
             outputs[step.name] = completion.text
             seen.append(StepTrace(name=step.name, input=step_input, output=completion.text))
@@ -273,7 +277,8 @@ def scorable_by_likelihood(programs: list[Program], lm: LM) -> bool:
 async def target_logprobs(program: Program, examples: list[Example], lm: LM) -> dict[str, float]:
     """Example id -> the mean log-probability of its target as `program`'s reply (the program
     level's model); check `scorable_by_likelihood` first."""
-    values = await asyncio.gather(*(lm.logprob("program", program.messages(ex.input), ex.target) for ex in examples))
+    reply = program.answer_step.reply
+    values = await asyncio.gather(*(lm.logprob("program", program.messages(ex.input), reply(ex.target)) for ex in examples))
     return {ex.id: value for ex, value in zip(examples, values)}
 
 

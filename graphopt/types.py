@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
+from .answer_format import AnswerFormat
 from .errors import did_you_mean
 
 SCHEMA_VERSION = 2  # 2: programs are named steps (version 1 files load as one step)
@@ -78,6 +79,8 @@ class Step(BaseModel):
         max_tokens: tokens the step may write; None: the task's answer length for the answering
             step, `REASON_TOKENS` for the steps before it.
         retrieve: demos retrieved per input from a pool (None: only the fixed `demos`).
+        answer_format: the reply's format constraint (the answering step only; None: free text):
+            a JSON Schema the model is held to where it can be, a format instruction elsewhere.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -89,18 +92,22 @@ class Step(BaseModel):
     input: str = "{" + INPUT_FIELD + "}"
     max_tokens: int | None = Field(None, ge=1)
     retrieve: Retrieval | None = None
+    answer_format: AnswerFormat | None = None
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: Any) -> dict[str, Any]:
         data = handler(self)
-        if isinstance(data, dict) and data.get("retrieve", 0) is None:
-            data.pop("retrieve")  # absent when unused: older program ids stay as they were
+        for key in ("retrieve", "answer_format"):
+            if isinstance(data, dict) and key in data and data[key] is None:
+                data.pop(key)  # absent when unused: older program ids stay as they were
         return data
 
     def system_prompt(self) -> str:
         parts = [self.instruction.strip()]
         if self.output_format.strip():
             parts.append(self.output_format.strip())
+        if self.answer_format:
+            parts.append(self.answer_format.instruction())
         return "\n\n".join(p for p in parts if p)
 
     def fields(self) -> set[str]:
@@ -117,9 +124,13 @@ class Step(BaseModel):
         retrieved = self.retrieve.demos_for(step_input) if self.retrieve else []
         for demo in (*self.demos, *retrieved):
             out.append({"role": "user", "content": demo.input})
-            out.append({"role": "assistant", "content": demo.output})
+            out.append({"role": "assistant", "content": self.reply(demo.output)})
         out.append({"role": "user", "content": step_input})
         return out
+
+    def reply(self, output: str) -> str:
+        """`output` as this step must reply it (a demo's output, or a target scored by likelihood)."""
+        return self.answer_format.render(output) if self.answer_format else output
 
 
 REASON_TOKENS = 256
@@ -229,6 +240,9 @@ class Program(BaseModel):
                         f"{did_you_mean('{' + field_name + '}', known)}; it may read {', '.join(known)}"
                     )
             seen.append(step.name)
+        for step in self.steps[:-1]:
+            if step.answer_format:
+                raise ValueError(f"step {step.name!r} has an answer format: only the answering step (the last) may")
         return self
 
     @model_serializer(mode="wrap")
@@ -256,7 +270,7 @@ class Program(BaseModel):
         step = self.steps[0]
         return (
             len(self.steps) == 1 and step.name == ANSWER_STEP and step.input == "{input}"
-            and step.retrieve is None and not self.vote
+            and step.retrieve is None and step.answer_format is None and not self.vote
         )
 
     @property
@@ -335,7 +349,10 @@ class Program(BaseModel):
         return self.model_copy(update={"io": io})
 
     def answer_text(self, output: str) -> str:
-        """The part of the final output the task's rule reads: after the last `answer_marker`, if any."""
+        """The part of the final output the task's rule reads: the answer of an answer format's
+        reply, then the text after the last `answer_marker`, if any."""
+        if self.answer_step.answer_format:
+            output = self.answer_step.answer_format.read(output)
         if not self.answer_marker:
             return output
         at = output.lower().rfind(self.answer_marker.lower())
@@ -371,6 +388,8 @@ def _render_step(step: Step) -> str:
             f"\n\nPlus the {step.retrieve.k} examples nearest to each input (BM25), retrieved from a pool of "
             f"{len(step.retrieve.pool)} worked examples."
         )
+    if step.answer_format:
+        text += f"\n\nReply format (enforced where the model supports it):\n{json.dumps(step.answer_format.schema())}"
     return text
 
 

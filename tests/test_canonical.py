@@ -64,6 +64,7 @@ def random_dag(rng: random.Random, n: int) -> GraphSpec:
 PINNED_BUILTIN = {
     "ensemble": "6a479794ad1b06b758af4a19a5b7bcf8",
     "fewshot": "352b5c322a6c719366dcd7c694e0a1c0",
+    "fewshot_format": "84f7232f33e0d827e64fd37425e4f9af",
     "fewshot_rs": "ca12e7104ddedfd7628c9e70d70f9822",
     "knn": "3439aa954d7f660b3bbf9cb9e949bda8",
     "opro": "05034cbcdb71e995db0d34f4eded749f",

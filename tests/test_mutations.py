@@ -20,6 +20,7 @@ from search_fixtures import (
     seed_graphs,
 )
 
+from graphopt.graph.io import load_graph
 from graphopt.graph.spec import GraphSpec
 from graphopt.graph.validate import canonical_hash, validate
 from graphopt.search.mutations import (
@@ -368,3 +369,15 @@ def test_child_names_stay_short_and_keep_the_root():
 
 def test_default_mutations_has_one_of_each():
     assert sorted(m.name for m in default_mutations()) == ["delete", "insert", "parallel", "params", "rewire", "swap"]
+
+
+def test_edits_bringing_in_an_untried_operator_come_first():
+    """Coverage before exploitation: with `format` untried, every insert into tgd or fewshot brings
+    it in; without the preference, few of the same draws do."""
+    picks = {True: 0, False: 0}
+    for prefer in (True, False):
+        for seed in range(20):
+            for mutation, parent in ((InsertOperator(), "tgd"), (InsertOperator(), "fewshot")):
+                child, _ = mutate(load_graph(parent), [mutation], random.Random(seed), untried={"format"} if prefer else ())
+                picks[prefer] += any(node.op == "format" for node in child.nodes)
+    assert picks[True] == 40 and picks[False] <= 10, picks

@@ -17,6 +17,7 @@ import asyncio
 import atexit
 import functools
 import importlib.util
+import json
 import os
 import threading
 import time
@@ -184,6 +185,34 @@ def _llama_response_format(response_format: Any) -> dict | None:
     return None
 
 
+_checked_grammars: dict[str, str] = {}
+
+
+def _grammar_problem(llama: Any, schema: str) -> str:
+    """What stops llama.cpp from turning `schema` into a grammar ("" when nothing does).
+
+    llama.cpp crashes the process when it samples with a grammar it could not parse, so every
+    schema is parsed once, on its own, before it is used.
+    """
+    if schema in _checked_grammars:
+        return _checked_grammars[schema]
+    import llama_cpp
+    from llama_cpp.llama_grammar import LLAMA_GRAMMAR_DEFAULT_ROOT, json_schema_to_gbnf
+
+    try:
+        grammar = json_schema_to_gbnf(schema)
+    except Exception as exc:  # the converter asserts on what it does not support
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    else:
+        sampler = llama_cpp.llama_sampler_init_grammar(
+            llama._model.vocab, grammar.encode("utf-8"), LLAMA_GRAMMAR_DEFAULT_ROOT.encode("utf-8"))
+        problem = "" if sampler else "its grammar does not parse"
+        if sampler:
+            llama_cpp.llama_sampler_free(sampler)
+    _checked_grammars[schema] = problem
+    return problem
+
+
 def _prompt_text(messages: list[dict]) -> str:
     return "\x00".join(f"{m.get('role', '')}\x01{m.get('content', '')}" for m in messages)
 
@@ -229,6 +258,11 @@ def complete_local(
 
         if seed is not None:
             llama.set_seed(int(seed))
+        if fmt and "schema" in fmt:
+            problem = _grammar_problem(llama, json.dumps(fmt["schema"], sort_keys=True))
+            if problem:
+                raise LLMError(f"the response format's JSON Schema cannot be held as a grammar by llama.cpp ({problem}): "
+                               "simplify its patterns", provider=PROVIDER, model=f"{PROVIDER}/{model}", status=400, retryable=False)
         try:
             return llama.create_chat_completion(
                 **kwargs, logits_processor=LogitsProcessorList([_stop_when_interrupted(llama.token_eos())])

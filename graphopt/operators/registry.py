@@ -12,7 +12,7 @@ from .base import PORT_TYPES, Operator, Prompt, prompt_placeholders
 OPERATORS: dict[str, type[Operator]] = {}
 
 # Modules of graphopt.operators whose import registers the built-in operators.
-BUILTIN_MODULES = ("critique", "rewrite", "ensemble", "select", "paraphrase", "fewshot", "retrieve", "vote", "gate", "history")
+BUILTIN_MODULES = ("critique", "rewrite", "ensemble", "select", "paraphrase", "fewshot", "retrieve", "vote", "gate", "history", "format")
 _loaded = False
 
 

@@ -98,8 +98,8 @@ class SearchBudget(BaseModel):
 
 
 # Presets are sized in time on the embedded model with two cores: `embedded_minutes` of the dry-run
-# estimate is about 6 (tiny), 35 (small) and 93 (medium) minutes on easy Dyck since the demo seeds
-# (fewshot_rs, knn, vote) joined them; runs spend about 0.6-0.7 of the upper estimate (the cache,
+# estimate is about 6 (tiny), 37 (small) and 104 (medium) minutes on easy Dyck since the demo seeds
+# (fewshot_rs, knn, vote, fewshot_format) joined them; runs spend about 0.6-0.7 of the upper estimate (the cache,
 # early stops, shorter answers): tiny measured 3 to 6 minutes. The estimate counts three candidates
 # per step for every graph (fewshot_rs scores eight), so it is not a strict bound for that seed.
 PRESETS: dict[str, SearchBudget] = {
@@ -109,13 +109,14 @@ PRESETS: dict[str, SearchBudget] = {
         test_limit=20, wall_time=900,
     ),
     "small": SearchBudget(
-        name="small", seeds=("tgd", "tgd_select", "opro", "fewshot", "fewshot_rs", "knn", "vote"), inner_steps=2, minibatch=6, val_limit=20,
+        name="small", seeds=("tgd", "tgd_select", "opro", "fewshot", "fewshot_rs", "knn", "vote", "fewshot_format"),
+        inner_steps=2, minibatch=6, val_limit=20,
         screen=6, prompt_iterations=1, prompt_candidates=2, generations=2, population=4, children=3,
         test_limit=50,
     ),
     "medium": SearchBudget(
-        name="medium", seeds=("tgd", "tgd_select", "opro", "ensemble", "fewshot", "fewshot_rs", "knn", "vote"), inner_steps=2,
-        minibatch=8, val_limit=40, screen=10, prompt_iterations=2, prompt_candidates=2, generations=6,
+        name="medium", seeds=("tgd", "tgd_select", "opro", "ensemble", "fewshot", "fewshot_rs", "knn", "vote", "fewshot_format"),
+        inner_steps=2, minibatch=8, val_limit=40, screen=10, prompt_iterations=2, prompt_candidates=2, generations=6,
         population=6, children=4, test_limit=100,
     ),
 }

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import BudgetExceeded, LLMError, RunError
 from ..lm import sample_place, usage_scope
+from ..operators import operator_names
 from .archive import Archive, Scored, graph_hash
 from .crossover import Crossover
 from .fitness import EvalRequest, Evaluator, Fitness
@@ -230,10 +231,11 @@ class StructureSearch:
         # Mutations and crossovers are made here, in slot order, each avoiding every graph tried
         # so far and this generation's earlier children; the meta model's proposals run together.
         taken = {s.graph_hash for s in archive} | outcome.screened
+        used_ops = {node.op for s in archive for node in s.spec.nodes}  # grows with this generation's children
         planned: dict[str, Any] = {}
         for key in keys:
             if evaluator.journal.get(key) is None:
-                planned[key] = self._plan(population, archive, keyed_rng(base, key), taken, meta_ok, key)
+                planned[key] = self._plan(population, archive, keyed_rng(base, key), taken, meta_ok, key, used_ops)
 
         async def slot(key: str) -> Any:
             plan = planned.get(key)
@@ -278,7 +280,8 @@ class StructureSearch:
         return requests, budget_stop
 
     def _plan(
-        self, population: list[Scored], archive: Archive, rng: random.Random, taken: set[str], meta_ok: bool = True, key: str = ""
+        self, population: list[Scored], archive: Archive, rng: random.Random, taken: set[str], meta_ok: bool = True,
+        key: str = "", used_ops: set[str] | None = None,
     ) -> Any:
         """One child: a tuple (origin, spec or None, parents, mutation name, rejection reasons), or
         for a meta-model proposal a coroutine function that makes it."""
@@ -311,10 +314,13 @@ class StructureSearch:
                 taken.add(graph_hash(child))
             return "crossover", child, [a, b], self.crossover.name, ["no new graph from these cut points"]
         (parent,) = select_distinct(self.selection, population, 1, rng)
-        child, failed = mutate(parent.spec, self.mutations, rng, max_tries=20, avoid=taken)
+        used_ops = set() if used_ops is None else used_ops
+        untried = set(operator_names()) - used_ops
+        child, failed = mutate(parent.spec, self.mutations, rng, max_tries=20, avoid=taken, untried=untried)
         mutation = child.provenance.mutation if child is not None else None
         if child is not None:
             taken.add(graph_hash(child))
+            used_ops |= {node.op for node in child.nodes}
         return "mutation", child, [parent], mutation, [f"{name}: {why}" for name, why in failed]
 
     def _meta_allowed(self, usage: dict, rows: Sequence[Any]) -> bool:

@@ -34,6 +34,7 @@ __all__ = [
     "child_name",
 ]
 
+import contextvars
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator, Sequence
@@ -55,6 +56,17 @@ def _shuffled(items, rng: random.Random) -> list:
     items = list(items)
     rng.shuffle(items)
     return items
+
+
+# Operators no graph of the run has used yet (set by `mutate(untried=...)`): the edits that bring
+# one in are tried before the others, so the search covers the catalogue before it exploits it.
+_UNTRIED: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("graphopt_untried_ops", default=frozenset())
+
+
+def _untried_first(options, rng: random.Random, op_of) -> list:
+    """`options` shuffled, those whose operator (`op_of(option)`) is untried first."""
+    untried = _UNTRIED.get()
+    return sorted(_shuffled(options, rng), key=lambda option: op_of(option) not in untried)
 
 
 class Mutation(ABC):
@@ -152,7 +164,7 @@ class InsertOperator(StructuralMutation):
                 if ins and outs and default_params_ok(cls):
                     ins.sort(key=lambda p: not cls.inputs[p].required)
                     options.append((source, target, op, ins[0], outs[0]))
-        for source, target, op, in_port, out_port in _shuffled(options, rng):
+        for source, target, op, in_port, out_port in _untried_first(options, rng, lambda o: o[2]):
             h = g.copy()
             nid = h.fresh_id(op)
             h.add_node(NodeSpec(id=nid, op=op))
@@ -221,7 +233,7 @@ class SwapOperator(StructuralMutation):
 
     def edits(self, g: EditableGraph, rng: random.Random) -> Iterator[tuple[EditableGraph, str]]:
         options = [(nid, op, cls) for nid in g.nodes for op, cls in self.catalog() if op != g.nodes[nid].op]
-        for nid, op, cls in _shuffled(options, rng):
+        for nid, op, cls in _untried_first(options, rng, lambda o: o[1]):
             mapping = g.port_map(nid, cls)
             if mapping is None or not default_params_ok(cls):
                 continue
@@ -289,7 +301,7 @@ class AddParallelBranch(StructuralMutation):
                     h.connect(copy_out, e.target)
                 yield h, f"added branch {ids[nid]} parallel to {nid}"
                 continue
-            for op, cls in _shuffled(self._joins(type_), rng):
+            for op, cls in _untried_first(self._joins(type_), rng, lambda o: o[0]):
                 j = h.copy()
                 jid = j.fresh_id(op)
                 j.add_node(NodeSpec(id=jid, op=op))
@@ -371,6 +383,7 @@ def mutate(
     rng: random.Random,
     max_tries: int = 10,
     avoid: Collection[str] = (),
+    untried: Collection[str] = (),
 ) -> tuple[GraphSpec | None, list[tuple[str, str]]]:
     """Tries random mutations until one gives a valid child that differs from `parent`.
 
@@ -381,6 +394,8 @@ def mutate(
         max_tries: mutations tried before giving up.
         avoid: graph hashes already tried: such a child counts as a failed try, so the
             neighbourhood of a parent is sampled without repeats.
+        untried: operators no graph of the run has used: an edit that brings one in (insert,
+            swap, a parallel branch's join) is tried before the others of its mutation.
 
     Returns:
         (child or None, the failed tries as (mutation name, reason)). A child a custom mutation
@@ -394,10 +409,13 @@ def mutate(
     weights = [max(float(getattr(m, "weight", 1.0)), 0.0) for m in pool]
     for _ in range(max_tries):
         mutation = rng.choices(pool, weights=weights, k=1)[0]
+        token = _UNTRIED.set(frozenset(untried))
         try:
             child, reason = mutation.propose_explained(parent, rng)
         except GraphoptError as exc:
             child, reason = None, f"error: {exc}"
+        finally:
+            _UNTRIED.reset(token)
         if child is not None:
             problems = spec_problems(child)
             if problems:

@@ -42,7 +42,7 @@ class Format(Operator):
         answers: Literal["auto", "choices", "charset", "free"] = Field(
             "auto", description="what an answer may be: a seen label, seen characters, any text, or the tightest that fits")
         max_choices: int = Field(12, ge=2, le=64, description="most labels a choices format holds")
-        parents: int = Field(1, ge=1, le=32, description="constrain the first N candidates")
+        parents: int = Field(8, ge=1, le=32, description="constrain the first N candidates")
 
     async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
         rule = ctx.task.extract_rule.split(":", 1)[0]

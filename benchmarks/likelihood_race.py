@@ -24,7 +24,7 @@ from graphopt.lm import LM, LMConfig
 from graphopt.program import evaluate
 from graphopt.search.policy import sign_test
 from graphopt.tasks import get_task
-from graphopt.types import Demo
+from graphopt.program import Demo
 
 SCREENS = (4, 6, 8, 12, 16, 24, 32, 40, 48, 64)
 

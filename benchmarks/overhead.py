@@ -106,7 +106,8 @@ def stub_server(latency_ms: float, duration_s: float = 900) -> Iterator[str]:
 def build_task(n: int):
     """word_sorting when the registry has it with n distinct inputs, else a generated task."""
     from graphopt.tasks.base import Task
-    from graphopt.types import Example, Program
+    from graphopt.types import Example
+    from graphopt.program import Program
 
     try:
         from graphopt.tasks import get_task

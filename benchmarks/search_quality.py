@@ -63,7 +63,7 @@ from graphopt.search.phases import PromptPhase, SeedPhase, StructurePhase  # noq
 from graphopt.search.pipeline import run_search  # noqa: E402
 from graphopt.store import RunStore  # noqa: E402
 from graphopt.tasks import Task, get_task  # noqa: E402
-from graphopt.types import Demo, Program  # noqa: E402
+from graphopt.program import Demo, Program  # noqa: E402
 
 LEVELS = levels_shown()  # program, optimizer, meta: the methods here call no judge
 PEERS = ("dspy BootstrapFewShot", "dspy BootstrapFewShotWithRandomSearch", "dspy MIPROv2 light", "dspy GEPA")

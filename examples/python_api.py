@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 
 import graphopt
-from graphopt.export import export_program
+from graphopt.program import export_program
 from graphopt.graph import load_graph
 from graphopt.lm import LM, LMConfig
 from graphopt.search.budgets import get_budget
 from graphopt.search.pipeline import run_search
-from graphopt.shapes import make_shape
+from graphopt.program import make_shape
 from graphopt.tasks import get_task
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/api-demo")

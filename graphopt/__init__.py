@@ -4,7 +4,8 @@ Importing this package is cheap: litellm, LangGraph and llama.cpp load only when
 """
 
 from .errors import BudgetExceeded, ConfigError, GraphoptError, LLMError, SpecError, TaskError
-from .types import Demo, Example, Feedback, Program, ProgramIO, Step, Trace
+from .program.model import Demo, Program, ProgramIO, Step
+from .types import Example, Feedback, Trace
 
 __version__ = "0.1.0"
 
@@ -36,7 +37,7 @@ def run_sync(coro):  # noqa: ANN001, ANN201  (see graphopt.aio.run_sync)
     return _run(coro)
 
 
-def load_program(path, lm=None):  # noqa: ANN001, ANN201  (see graphopt.predict.load_program)
+def load_program(path, lm=None):  # noqa: ANN001, ANN201  (see graphopt.program.predict.load_program)
     """A saved program ready to call: `graphopt.load_program("best.program.json")("input").answer`.
 
     Args:
@@ -44,11 +45,11 @@ def load_program(path, lm=None):  # noqa: ANN001, ANN201  (see graphopt.predict.
         lm: a `graphopt.lm.LM` (default: the configured program model).
 
     Returns:
-        A `graphopt.predict.Runner` with `__call__(input)` and `acall(input)`.
+        A `graphopt.program.predict.Runner` with `__call__(input)` and `acall(input)`.
 
     Raises:
         ConfigError: the file is missing or not a valid program.
     """
-    from .predict import load_program as _load
+    from .program.predict import load_program as _load
 
     return _load(path, lm)

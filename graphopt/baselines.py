@@ -34,10 +34,11 @@ from dataclasses import dataclass
 
 from .errors import ConfigError, LLMError, did_you_mean
 from .lm import LM
-from .program import Evaluation, run_program
-from .shapes import make_shape
+from .program.run import Evaluation, run_program
+from .program.shapes import make_shape
 from .tasks.base import Task
-from .types import Demo, Example, Program, Trace
+from .program.model import Demo, Program
+from .types import Example, Trace
 
 JUDGE_PROMPT = """Several candidate answers were written for the same input. Pick the best one.
 

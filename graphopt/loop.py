@@ -64,9 +64,10 @@ from .graph.compile import CompiledOptimizer, compile_graph
 from .graph.spec import GraphSpec
 from .lm import LM, Ledger, sample_place, usage_scope
 from .operators.base import StepContext
-from .program import evaluate, run_program
+from .program.run import evaluate, run_program
 from .tasks.base import Task
-from .types import SCHEMA_VERSION, Attempt, Example, Program, Trace, mean_and_stderr
+from .program.model import SCHEMA_VERSION, Program
+from .types import Attempt, Example, Trace, mean_and_stderr
 
 
 class AcceptStrategy(ABC):

@@ -8,8 +8,9 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from graphopt.answer_format import AnswerFormat, infer_format
-from graphopt.export import export_messages, export_program
+from graphopt.program import AnswerFormat
+from graphopt.program.answer_format import infer_format
+from graphopt.program import export_messages, export_program
 from graphopt.graph.io import load_graph
 from graphopt.lm import LM, LMConfig
 from graphopt.operators import StepContext, get_operator
@@ -20,7 +21,8 @@ from graphopt.search.pipeline import run_search
 from graphopt.store import RunStore
 from graphopt.tasks.base import Task
 from graphopt.testing import FakeModel
-from graphopt.types import Demo, Example, Program, Step
+from graphopt.program import Demo, Program, Step
+from graphopt.types import Example
 
 LABELS = ("alpha", "beta", "gamma")
 

@@ -15,9 +15,10 @@ from graphopt.cli import eval_cmd, main
 from graphopt.errors import ConfigError
 from graphopt.lm import LM, LMConfig
 from graphopt.testing import FakeModel
-from graphopt.shapes import make_shape
+from graphopt.program import make_shape
 from graphopt.tasks.base import Task
-from graphopt.types import Example, Program, Trace
+from graphopt.types import Example, Trace
+from graphopt.program import Program
 
 
 def task() -> Task:

@@ -28,7 +28,7 @@ if MISSING and os.environ.get("GRAPHOPT_REQUIRE_BENCH") == "1":
 needs_bench = pytest.mark.skipif(MISSING is not None, reason=str(MISSING))
 
 from graphopt.tasks import get_task  # noqa: E402
-from graphopt.types import Demo, Program  # noqa: E402
+from graphopt.program import Demo, Program  # noqa: E402
 
 
 def _task():

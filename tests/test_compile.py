@@ -21,7 +21,8 @@ from graphopt.lm.transport import Request, Response
 from graphopt.operators import Operator, Port, StepContext, register_operator
 from graphopt.operators.registry import OPERATORS
 from graphopt.tasks.base import Task
-from graphopt.types import Example, Feedback, Program, Trace
+from graphopt.types import Example, Feedback, Trace
+from graphopt.program import Program
 
 SEED = Program(instruction="Answer the question.")
 

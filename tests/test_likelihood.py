@@ -12,7 +12,8 @@ from graphopt.testing import FakeModel
 from graphopt.lm.transport import LiteLLMTransport, Request
 from graphopt.operators import StepContext, get_operator
 from graphopt.tasks.base import Task
-from graphopt.types import Example, Program
+from graphopt.types import Example
+from graphopt.program import Program
 
 MINIBATCH = [Example(id=f"e{i}", input=f"q{i}", target="yes") for i in range(3)]
 

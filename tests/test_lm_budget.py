@@ -9,7 +9,8 @@ from graphopt.lm import LM, Budget, Caps, LevelConfig, LMConfig
 from graphopt.testing import FakeModel
 from graphopt.program import evaluate
 from graphopt.tasks.base import Task
-from graphopt.types import Example, Program
+from graphopt.types import Example
+from graphopt.program import Program
 
 
 def _msg(i: int) -> list[dict[str, str]]:

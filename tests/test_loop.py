@@ -14,7 +14,8 @@ from graphopt.lm import LM, Budget, Caps, LMConfig
 from graphopt.testing import FakeModel
 from graphopt.loop import AcceptStrategy, OptimizeResult, optimize
 from graphopt.tasks.base import Task
-from graphopt.types import Example, Program
+from graphopt.types import Example
+from graphopt.program import Program
 
 SEED = Program(instruction="Answer the question.")
 MAGIC = "Use MAGIC to answer the question."

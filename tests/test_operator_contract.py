@@ -26,8 +26,9 @@ from graphopt.operators import Operator, Port, Prompt, StepContext, operator_nam
 from graphopt.operators.base import PORT_TYPES
 from graphopt.operators.registry import OPERATORS, get_operator
 from graphopt.tasks.base import Task
-from graphopt.shapes import make_shape
-from graphopt.types import Attempt, Example, Feedback, Program, StepTrace, Trace
+from graphopt.program import make_shape
+from graphopt.types import Attempt, Example, Feedback, StepTrace, Trace
+from graphopt.program import Program
 
 # Params that make an operator use every one of its prompts (defaults otherwise).
 EXERCISE_PARAMS: dict[str, dict[str, Any]] = {"ensemble": {"mode": "combine"}}

@@ -12,7 +12,8 @@ from graphopt.operators.common import (
     parse_instruction,
     unique_programs,
 )
-from graphopt.types import Example, Feedback, Program, Trace
+from graphopt.types import Example, Feedback, Trace
+from graphopt.program import Program
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ from graphopt.lm import LM, LMConfig
 from graphopt.testing import FakeModel
 from graphopt.operators import StepContext, get_operator
 from graphopt.tasks.base import Task
-from graphopt.types import Example, Program, Trace
+from graphopt.types import Example, Trace
+from graphopt.program import Program
 
 PROGRAM = Program(instruction="Sort the words.", output_format="Answer on one line.")
 

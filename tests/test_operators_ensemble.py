@@ -11,7 +11,8 @@ from graphopt.lm import LM, LMConfig
 from graphopt.testing import FakeModel
 from graphopt.operators import StepContext, get_operator
 from graphopt.tasks.base import Task
-from graphopt.types import Demo, Example, Program
+from graphopt.program import Demo, Program
+from graphopt.types import Example
 
 A = Program(instruction="Sort the words.", demos=(Demo(input="b a", output="a b"),))
 B = Program(instruction="Order the words alphabetically.")

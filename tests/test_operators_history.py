@@ -9,7 +9,8 @@ from graphopt.lm import LM, LMConfig
 from graphopt.testing import FakeModel
 from graphopt.operators import StepContext, get_operator
 from graphopt.tasks.base import Task
-from graphopt.types import Attempt, Example, Program
+from graphopt.types import Attempt, Example
+from graphopt.program import Program
 
 
 def run(history: list[Attempt], n: int) -> list[Attempt]:

@@ -12,7 +12,8 @@ from graphopt.lm import LM, LMConfig
 from graphopt.testing import FakeModel
 from graphopt.operators import StepContext, get_operator
 from graphopt.tasks.base import Task
-from graphopt.types import Example, Program
+from graphopt.types import Example
+from graphopt.program import Program
 
 PARENT = Program(instruction="Sort the words alphabetically.", output_format="One line.")
 

@@ -11,7 +11,8 @@ from graphopt.lm import LM, LMConfig
 from graphopt.testing import FakeModel
 from graphopt.operators import StepContext, get_operator
 from graphopt.tasks.base import Task
-from graphopt.types import Attempt, Demo, Example, Feedback, Program
+from graphopt.types import Attempt, Example, Feedback
+from graphopt.program import Demo, Program
 
 PARENT = Program(instruction="Sort the words.", demos=(Demo(input="b a", output="a b"),), output_format="One line.")
 

@@ -10,7 +10,8 @@ from graphopt.lm import LM, LMConfig
 from graphopt.testing import FakeModel
 from graphopt.operators import StepContext, get_operator
 from graphopt.tasks.base import Task
-from graphopt.types import Example, Program
+from graphopt.types import Example
+from graphopt.program import Program
 
 # The fake program model answers right on as many examples as the digit in the instruction.
 GOOD = Program(instruction="Level 4 instruction.")
@@ -67,7 +68,8 @@ def test_ties_last_prefers_the_newest_candidate():
     from graphopt.operators.base import StepContext
     from graphopt.operators.select import Select
     from graphopt.tasks.base import Task
-    from graphopt.types import Example, Program
+    from graphopt.types import Example
+    from graphopt.program import Program
 
     examples = [Example(id=str(i), input=f"q{i}", target="x") for i in range(3)]
     task = Task("t", examples, examples, examples, Program(instruction="seed"), extract=str.strip)

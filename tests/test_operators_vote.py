@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
-from graphopt.export import export_messages
+from graphopt.program import export_messages
 from graphopt.lm import LM, LMConfig
 from graphopt.testing import FakeModel
 from graphopt.operators import StepContext, get_operator
 from graphopt.program import run_program
 from graphopt.tasks.base import Task
-from graphopt.types import Example, Program
+from graphopt.types import Example
+from graphopt.program import Program
 
 EX = Example(id="q", input="question", target="b")
 

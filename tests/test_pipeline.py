@@ -14,7 +14,7 @@ from graphopt.cli import eval_cmd, main, optimize_cmd
 from graphopt.errors import ConfigError
 from graphopt.lm import LM, LMConfig
 from graphopt.testing import FakeModel
-from graphopt.pipeline import pipeline_program
+from graphopt.program import pipeline_program
 from graphopt.program import error_tally, run_program
 from graphopt.tasks import get_task
 

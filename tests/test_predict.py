@@ -12,12 +12,12 @@ import pytest
 
 import graphopt
 from graphopt.cli import main, predict_cmd
-from graphopt.export import export_messages, export_program
+from graphopt.program import export_messages, export_program
 from graphopt.lm import LM, LMConfig
 from graphopt.testing import FakeModel
-from graphopt.shapes import make_shape
+from graphopt.program import make_shape
 from graphopt.tasks import get_task
-from graphopt.types import Program, ProgramIO
+from graphopt.program import Program, ProgramIO
 
 
 def fake_lm(record: list[Any] | None = None) -> LM:

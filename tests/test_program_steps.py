@@ -19,9 +19,11 @@ from graphopt.operators.fewshot import FewShot
 from graphopt.operators.paraphrase import Paraphrase
 from graphopt.operators.rewrite import Rewrite
 from graphopt.program import run_program
-from graphopt.shapes import COT_MARKER, make_shape
+from graphopt.program.shapes import COT_MARKER
+from graphopt.program import make_shape
 from graphopt.tasks.base import Task
-from graphopt.types import SCHEMA_VERSION, Demo, Example, Feedback, Program, Step
+from graphopt.program import SCHEMA_VERSION, Demo, Program, Step
+from graphopt.types import Example, Feedback
 
 V1_FILE = {
     "instruction": "Sort the given words alphabetically.",

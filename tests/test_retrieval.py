@@ -6,14 +6,15 @@ import asyncio
 import json
 from typing import Any
 
-from graphopt.export import export_messages, export_program
+from graphopt.program import export_messages, export_program
 from graphopt.lm import LM, LMConfig
 from graphopt.testing import FakeModel
 from graphopt.operators import StepContext, get_operator
 from graphopt.program import run_program
-from graphopt.retrieval import nearest
+from graphopt.program.retrieval import nearest
 from graphopt.tasks.base import Task
-from graphopt.types import Demo, Example, Program, Retrieval, Step, Trace
+from graphopt.program import Demo, Program, Retrieval, Step
+from graphopt.types import Example, Trace
 
 POOL = (
     Demo(input="sort: pear apple fig", output="apple fig pear"),

@@ -304,7 +304,8 @@ def test_a_family_whose_meta_proposals_gain_nothing_stops_getting_them(tmp_path)
 def _category_task():
     """12 categories, each with a secret answer; an input names its category among filler words."""
     from graphopt.tasks.base import Task
-    from graphopt.types import Example, Program
+    from graphopt.types import Example
+    from graphopt.program import Program
 
     def examples(prefix: str, per: int) -> list:
         return [

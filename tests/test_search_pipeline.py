@@ -69,7 +69,7 @@ def test_search_finds_a_better_graph_and_exports_it(tmp_path):
 
 def test_an_evaluation_measures_calls_and_tokens_per_example_a_vote_costs_its_voters():
     from graphopt.program import evaluate
-    from graphopt.types import Program
+    from graphopt.program import Program
 
     task = _task()
     lm = _lm(FakeModel(default="apple"))

@@ -12,7 +12,7 @@ from graphopt.errors import ConfigError, RunError
 from graphopt.graph.spec import EdgeSpec, GraphSpec, NodeSpec
 from graphopt.lm.ledger import Ledger, Usage
 from graphopt.store import SCHEMA_VERSION, RunStore, strip_secrets
-from graphopt.types import Program
+from graphopt.program import Program
 
 from store_backends import BACKENDS, backend_url
 

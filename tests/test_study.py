@@ -254,7 +254,7 @@ def test_the_study_store_works_on_any_url_and_resumes_there(backend, tmp_path):
 def test_the_few_shot_baseline_shows_the_first_train_examples_as_demos(clean):
     from graphopt.study.cells import _few_shot
     from graphopt.tasks import get_task
-    from graphopt.types import Program
+    from graphopt.program import Program
 
     task = get_task("word_sorting", difficulty="easy", sizes=(10, 6, 8), seed=0)
     messages = _few_shot(task, 2).messages(task.test[0].input)

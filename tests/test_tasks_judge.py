@@ -17,7 +17,8 @@ from graphopt.tasks import get_task
 from graphopt.tasks.base import Task
 from graphopt.tasks.judge import DEFAULT_RUBRIC, JudgeMetric, parse_score
 from graphopt.tasks.metrics import get_metric
-from graphopt.types import Example, Program
+from graphopt.types import Example
+from graphopt.program import Program
 
 QUESTIONS = {"Capital of France?": "Paris", "Capital of Italy?": "Rome", "Capital of Spain?": "Madrid"}
 

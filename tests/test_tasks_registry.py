@@ -11,7 +11,7 @@ import pytest
 from graphopt.errors import TaskError
 from graphopt.tasks import Task, get_task, task_names
 from graphopt.tasks.registry import factories
-from graphopt.types import Program
+from graphopt.program import Program
 
 BUILTIN_TASKS = ("dyck_languages", "file", "gpqa_diamond", "hub", "mmlu_abstract_algebra", "word_sorting")
 

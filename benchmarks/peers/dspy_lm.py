@@ -24,7 +24,7 @@ import dspy
 from dspy.utils.usage_tracker import UsageTracker
 
 from graphopt.tasks import Task
-from graphopt.types import Demo, Program
+from graphopt.program import Demo, Program
 
 from .server import GREEDY
 

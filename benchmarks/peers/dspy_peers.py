@@ -25,7 +25,8 @@ import dspy
 from dspy.utils.exceptions import AdapterParseError, ContextWindowExceededError
 
 from graphopt.tasks import Task
-from graphopt.types import Example, Program
+from graphopt.types import Example
+from graphopt.program import Program
 
 from .dspy_lm import INPUT, OUTPUT, CapReached, Meter, ProgramAdapter, optimizer_lm, program_lm, task_module, to_program
 

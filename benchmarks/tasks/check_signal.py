@@ -23,7 +23,7 @@ from make_tasks import TASKS, write_task  # noqa: E402
 from graphopt.lm import LM, LMConfig  # noqa: E402
 from graphopt.program import evaluate  # noqa: E402
 from graphopt.tasks import get_task  # noqa: E402
-from graphopt.types import Demo  # noqa: E402
+from graphopt.program import Demo  # noqa: E402
 
 
 async def check(names: list[str], n: int, seeds: list[int]) -> str:

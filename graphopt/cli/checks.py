@@ -26,7 +26,7 @@ import typer
 
 from ..errors import ConfigError, RunError
 from ..lm import LM
-from ..program import ErrorTally
+from ..program.run import ErrorTally
 
 DEFAULT_MAX_ERROR_RATE = 0.05
 

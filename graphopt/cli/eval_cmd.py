@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..program import error_tally, evaluate
+from ..program.run import error_tally, evaluate
 from .app import app
 from .checks import DEFAULT_MAX_ERROR_RATE, MaxErrorRate, check_answer_length, check_cache_dir, check_error_rate, check_output
 from .common import (

@@ -18,7 +18,7 @@ from ..errors import BudgetExceeded, ConfigError
 from ..graph.io import load_graph
 from ..graph.validate import check
 from ..lm.budget import Budget, Caps
-from ..program import ErrorTally, error_tally, evaluate
+from ..program.run import ErrorTally, error_tally, evaluate
 from .app import app
 from .checks import DEFAULT_MAX_ERROR_RATE, MaxErrorRate, check_answer_length, check_cache_dir, check_error_rate, check_output
 from .common import (
@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # the loop pulls in LangGraph: imported when the command runs
     from ..lm import LM
     from ..loop import OptimizeResult, StepRecord
     from ..tasks.base import Task
-    from ..types import Program
+    from ..program.model import Program
 
 
 def _print_step(record: StepRecord) -> None:

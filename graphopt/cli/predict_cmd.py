@@ -74,8 +74,8 @@ def predict_command(
     An object input is read by the program's input template (its task's, e.g. "Question:
     {question}"), or its "input" field; a string input is the input. Progress goes to stderr.
     """
-    from ..predict import Runner, read_program, record_input
-    from ..program import error_tally, run_program
+    from ..program.predict import Runner, read_program, record_input
+    from ..program.run import error_tally, run_program
     from ..types import Example
     from .progress import Progress
 
@@ -154,7 +154,7 @@ def _show(progress: Any, done: int, usage: dict[str, Any]) -> None:
 
 
 def _input(read: Any, record: Any, program: Any, index: int) -> str:
-    from ..types import ProgramIO
+    from ..program.model import ProgramIO
 
     try:
         return read(record, program.io or ProgramIO())
@@ -169,8 +169,8 @@ def export_command(
     out: Annotated[Path | None, typer.Option("--out", help="Write here (default: standard output).")] = None,
 ) -> None:
     """Write a program's prompt to paste elsewhere, with its answer marker, extraction rule and stop strings."""
-    from ..export import export_program
-    from ..predict import read_program
+    from ..program.export import export_program
+    from ..program.predict import read_program
 
     text = export_program(read_program(program), fmt)
     if out is None:

@@ -5,22 +5,22 @@ from __future__ import annotations
 __all__ = [
     "TaskName", "Source", "Difficulty", "Seed", "InputKey", "TargetKey", "InputTemplate", "Instruction",
     "OutputFormat", "Extract", "Metric", "AnswerTokens", "Pipeline", "build_task", "task_and_program", "calling_levels",
-    "load_program", "read_program_file", "unescape", "describe_task", "SplitSizes", "parse_split_sizes",
+    "load_program", "unescape", "describe_task", "SplitSizes", "parse_split_sizes",
 ]
 
 import dataclasses
 import inspect
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 
-from ..errors import ConfigError, TaskError, did_you_mean
+from ..errors import ConfigError, TaskError
 from ..tasks import Task, get_task
 from ..tasks.registry import _REGISTRY, task_names
-from ..types import Program
+from ..program.files import read_program
+from ..program.model import Program
 
 TaskName = Annotated[str, typer.Option("--task", "-t", help="Task name (see `graphopt tasks`).")]
 Source = Annotated[
@@ -153,11 +153,11 @@ def task_and_program(
 
 def _saved_io(program: str | None, pipeline: str | None):  # noqa: ANN202
     """The `io` of a program file (None: no file, a shape, or a file that records none)."""
-    from ..shapes import SHAPES
+    from ..program.shapes import SHAPES
 
     if program is None or pipeline or (not Path(program).exists() and program in SHAPES):
         return None
-    return read_program_file(Path(program)).io
+    return read_program(program, named="--program").io
 
 
 def describe_task(task: Task) -> str:
@@ -194,45 +194,17 @@ def load_program(path: Path | str | None, task: Task, pipeline: str | None = Non
         ConfigError: no such shape or file, a file that is not a program (naming what is wrong),
             or a pipeline that cannot be imported or has the wrong signature.
     """
-    from ..pipeline import pipeline_program
-    from ..shapes import SHAPES, make_shape
+    from ..program.pipeline import pipeline_program
+    from ..program.shapes import SHAPES, make_shape
 
     if pipeline:
-        base = None if path is None else read_program_file(Path(path))
+        base = None if path is None else read_program(path, named="--program")
         return task.with_seed_program(pipeline_program(pipeline, base)).seed_program
     if path is None:
         return task.seed_program
     path = Path(path)
     if not path.exists() and str(path) in SHAPES:
         return make_shape(str(path), task.seed_program)
-    return task.with_seed_program(read_program_file(path)).seed_program  # fed and read by this task
+    return task.with_seed_program(read_program(path, named="--program")).seed_program  # fed and read by this task
 
 
-def read_program_file(path: Path) -> Program:
-    """The program in a JSON file (a Program, or a file with a "program" key).
-
-    Raises:
-        ConfigError: no such file, a directory, or not a program (naming what is wrong).
-    """
-    from ..shapes import SHAPES
-
-    if not path.exists():
-        hint = "" if path.suffix else f"{did_you_mean(str(path), SHAPES)}: give a program file or a shape ({', '.join(SHAPES)})"
-        raise ConfigError(f"program file not found: {path}{hint}")
-    if path.is_dir():
-        raise ConfigError(f"--program {path} is a directory: give a program JSON file (e.g. {path / 'program.json'})")
-    try:
-        data = json.loads(path.read_text())
-        if isinstance(data, dict) and "program" in data:
-            data = data["program"]
-        return Program.model_validate(data)
-    except OSError as exc:
-        raise ConfigError(f"cannot read program file {path}: {exc.strerror or exc}") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first.get("loc", ())) or "the program"
-        message = str(first.get("msg", "")).removeprefix("Value error, ")
-        raise ConfigError(f"{path} is not a valid program ({where}: {message}): fix the file or use one written by graphopt optimize") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        first = str(exc).splitlines()[0]
-        raise ConfigError(f"{path} is not a program file ({first}): use a file written by graphopt optimize") from exc

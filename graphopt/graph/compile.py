@@ -30,7 +30,8 @@ from ..errors import CompileError, GraphoptError, RunError, SpecError, is_bug
 from ..lm import sample_place
 from ..operators.base import Dropped, Operator, StepContext
 from ..operators.registry import get_operator
-from ..types import Attempt, Program, Trace
+from ..types import Attempt, Trace
+from ..program.model import Program
 from .spec import INPUT_NODE, GraphSpec, NodeSpec
 from .state import OUTPUTS_KEY, REDUCERS, is_port_value, state_schema, summarize
 from .validate import check

@@ -33,7 +33,8 @@ from typing import Annotated, Any, TypedDict
 
 from ..errors import CompileError
 from ..operators.registry import get_operator
-from ..types import Attempt, Feedback, Program, Trace
+from ..types import Attempt, Feedback, Trace
+from ..program.model import Program
 from .spec import INPUT_NODE, GraphSpec
 
 OUTPUTS_KEY = "@outputs"  # not a valid node id, so it never collides with one

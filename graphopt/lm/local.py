@@ -18,7 +18,6 @@ import atexit
 import functools
 import importlib.util
 import json
-import os
 import threading
 import time
 from pathlib import Path

@@ -145,7 +145,7 @@ class StepContext:
         cached per program id within the step; None when a program's answer is not its one call's
         whole reply (several steps, a pipeline, a vote, an answer marker), so it cannot be scored so.
         """
-        from ..program import scorable_by_likelihood, target_logprobs
+        from ..program.run import scorable_by_likelihood, target_logprobs
 
         if not scorable_by_likelihood(programs, self.lm):
             return None  # one cannot be scored so: rank them all on the metric
@@ -157,7 +157,7 @@ class StepContext:
 
     async def score(self, programs: list, examples: list[Example] | None = None) -> dict[str, float]:
         """Mean minibatch score of each program (cached per program id within the step)."""
-        from ..program import run_program
+        from ..program.run import run_program
 
         examples = self.minibatch if examples is None else examples
         todo = list({p.id: p for p in programs if p.id not in self.scores}.values())

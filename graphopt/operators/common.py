@@ -33,7 +33,8 @@ from typing import Any
 from pydantic import Field
 
 from ..errors import LLMError
-from ..types import Attempt, Feedback, Program, Trace
+from ..types import Attempt, Feedback, Trace
+from ..program.model import Program
 from ..replies import first_json_object
 from .base import Dropped, OperatorParams, StepContext
 

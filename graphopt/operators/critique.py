@@ -18,8 +18,9 @@ from typing import Any
 
 from pydantic import Field
 
-from ..program import run_program
-from ..types import Feedback, Program, Trace
+from ..program.run import run_program
+from ..types import Feedback, Trace
+from ..program.model import Program
 from .base import Dropped, Operator, Port, Prompt, StepContext
 from .common import LLMParams, ask, format_traces
 from .registry import register_operator

@@ -23,7 +23,8 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from ..types import Demo, Program, Trace
+from ..program.model import Demo, Program
+from ..types import Trace
 from .base import Dropped, Operator, OperatorParams, Port, StepContext
 from .registry import register_operator
 

@@ -1,7 +1,7 @@
 """format: holds programs' answers to a format read from the train targets. No model call.
 
 The answering step then replies `{"answer": ...}` under a JSON Schema (see
-`graphopt.answer_format`): one of the labels seen in train ("choices"), only the characters the
+`graphopt.program.answer_format`): one of the labels seen in train ("choices"), only the characters the
 targets use ("charset"), or any short text ("free"); `answers: auto` picks the tightest that fits
 the targets. The embedded model is held to it by a grammar, OpenAI-compatible servers by
 `response_format`; elsewhere the format instruction in the system prompt is all there is. The
@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from ..answer_format import infer_format
-from ..types import Demo, Program
+from ..program.answer_format import infer_format
+from ..program.model import Demo, Program
 from .base import Dropped, Operator, OperatorParams, Port, StepContext
 from .registry import register_operator
 

@@ -3,7 +3,7 @@
 The pool holds the correct minibatch traces of the first candidate (the program's own outputs,
 as in bootstrapping) and labeled train examples (`source`, as in `fewshot`), at most `pool` of
 them; when the program runs, the `k` pool examples nearest to the input (BM25, see
-`graphopt.retrieval`) are shown after its fixed demos, as kNN few-shot prompting does. An
+`graphopt.program.retrieval`) are shown after its fixed demos, as kNN few-shot prompting does. An
 example is never shown as its own demo, so scoring the program on train examples stays honest.
 With `keep_demos` false (the default) the fixed demos are dropped: the retrieved ones replace them.
 """
@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from ..types import Demo, Retrieval
+from ..program.model import Demo, Retrieval
 from .base import Dropped, Operator, OperatorParams, Port, StepContext
 from .fewshot import demo_pools
 from .registry import register_operator

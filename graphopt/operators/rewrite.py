@@ -17,7 +17,8 @@ from typing import Any
 
 from pydantic import Field
 
-from ..types import Attempt, Feedback, Program
+from ..types import Attempt, Feedback
+from ..program.model import Program
 from .base import Operator, Port, Prompt, StepContext
 from .common import LLMParams, feedback_for, format_attempts, propose_programs, step_targets
 from .registry import register_operator

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from ..types import Program
+from ..program.model import Program
 from .base import Dropped, Operator, OperatorParams, Port, StepContext
 from .common import unique_programs
 from .registry import register_operator

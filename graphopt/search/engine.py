@@ -21,9 +21,9 @@ from ..errors import RunError
 from ..graph.spec import GraphSpec
 from ..lm import LM, Ledger, Usage, levels_shown
 from ..store import RunStore
-from ..program import evaluate
+from ..program.run import evaluate
 from ..tasks.base import Task
-from ..types import Program
+from ..program.model import Program
 from .archive import graph_hash
 from .budgets import SearchBudget
 from .fitness import Evaluator, Fitness

@@ -33,7 +33,7 @@ from ..graph.spec import GraphSpec
 from ..lm import LM
 from ..store import RunStore
 from ..tasks.base import Task
-from ..types import Program
+from ..program.model import Program
 from .admission import UnitEstimate, cap_text, estimate_unit, fits, headroom, waves
 from .archive import Scored, graph_hash
 from .budgets import SearchBudget

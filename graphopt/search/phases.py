@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import BudgetExceeded
 from ..graph.spec import GraphSpec
-from ..program import evaluate
+from ..program.run import evaluate
 from .crossover import SubgraphCrossover
 from .engine import SearchEngine
 from .evolution import StructureSearch

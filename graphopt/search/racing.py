@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..program import scorable_by_likelihood, target_logprobs
+from ..program.run import scorable_by_likelihood, target_logprobs
 from .journal import keyed_rng
 from .policy import Race, screen_sizes
 from .unit import merged_usage

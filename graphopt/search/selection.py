@@ -7,8 +7,8 @@ Example:
     >>> import random
     >>> from graphopt.search.archive import Scored
     >>> pop = [Scored(None, "a", 0.6, 100), Scored(None, "b", 0.6, 50), Scored(None, "c", 0.2, 10)]
-    >>> [s.graph_hash for s in elite(pop, 2)]
-    ['b', 'a']
+    >>> [s.graph_hash for s in elite(pop, 2)]  # a tie in score never goes to the cheaper graph
+    ['a', 'b']
     >>> [s.graph_hash for s in pareto_front(pop)]
     ['c', 'b']
 """

@@ -26,7 +26,7 @@ from ..errors import BudgetExceeded, InternalError, LLMError, is_bug
 from ..graph.spec import GraphSpec
 from ..lm import LM, Ledger, sample_place, usage_scope
 from ..tasks.base import Task
-from ..types import Program
+from ..program.model import Program
 
 UNIT_STATUSES = ("done", "partial", "failed")
 

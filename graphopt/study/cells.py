@@ -18,9 +18,9 @@ from typing import Any
 from ..graph.io import load_graph
 from ..graph.spec import GraphSpec
 from ..lm import LM, LMConfig, usage_scope
-from ..program import evaluate
+from ..program.run import evaluate
 from ..tasks import get_task
-from ..types import Demo, Program
+from ..program.model import Demo, Program
 from .spec import Cell, StudySpec
 
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TaskError
-from ..types import Example, Program, ProgramIO
+from ..types import Example
+from ..program.model import Program, ProgramIO
 from .metrics import ModelMetric, exact_match, get_metric, metric_levels, score_answer
 
 if TYPE_CHECKING:

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TaskError, did_you_mean
-from ..types import Example, Program
+from ..types import Example
+from ..program.model import Program
 from .base import DEFAULT_SIZES, Task, check_sizes, shuffled_split, split_examples
 from .metrics import exact_match
 from .custom import load_hub_rows, read_records

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TaskError, did_you_mean
-from ..types import Example, Program
+from ..types import Example
+from ..program.model import Program
 from .base import DEFAULT_SIZES, Task, shuffled_split
 from .metrics import exact_match
 from .extract import extract_answer

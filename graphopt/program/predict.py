@@ -3,7 +3,7 @@
 Example:
     >>> from graphopt.lm import LM
     >>> from graphopt.testing import FakeModel
-    >>> from graphopt.types import Program, ProgramIO
+    >>> from graphopt.program import Program, ProgramIO
     >>> program = Program(instruction="Answer.", io=ProgramIO(extract="marker:Answer:"))
     >>> runner = Runner(program, LM(transport=FakeModel(default="Hmm.\\nAnswer: 4"), cache_dir=None))
     >>> runner("What is 2 + 2?").answer
@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from .aio import run_sync
-from .errors import ConfigError
-from .lm import LM
-from .tasks.answers import get_extractor
-from .tasks.base import Task
-from .types import Example, Program, ProgramIO, StepTrace
+from ..aio import run_sync
+from ..errors import ConfigError
+from ..lm import LM
+from ..tasks.answers import get_extractor
+from ..tasks.base import Task
+from ..types import Example, StepTrace
+from .files import read_program
+from .model import Program, ProgramIO
 
 _INPUT_FIELDS = ("input", "question", "prompt", "text")
 
@@ -55,30 +55,6 @@ class Prediction:
         if self.error:
             data["error"] = self.error
         return data
-
-
-def read_program(path: str | Path) -> Program:
-    """The program in a JSON file: a Program, or a file with a "program" key (optimize's program.json).
-
-    Raises:
-        ConfigError: no such file, not JSON, or not a valid program (naming what is wrong).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"program file not found: {path}" + (" (it is a directory)" if path.is_dir() else ""))
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path} is not a program file ({str(exc).splitlines()[0]})") from None
-    if isinstance(data, dict) and isinstance(data.get("program"), dict):
-        data = data["program"]
-    try:
-        return Program.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first.get("loc", ())) or "the program"
-        message = str(first.get("msg", "")).removeprefix("Value error, ")
-        raise ConfigError(f"{path} is not a valid program ({where}: {message})") from None
 
 
 def record_input(record: Any, io: ProgramIO) -> str:
@@ -130,7 +106,7 @@ class Runner:
 
     async def acall(self, record: Any) -> Prediction:
         """The program's answer on one input (a string, or a record read by the input template)."""
-        from .program import run_program
+        from .run import run_program
 
         example = Example(id="input", input=record_input(record, self.io), target="")
         (trace,) = await run_program(self.program, [example], self.task, self.lm)

@@ -23,11 +23,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .answer_format import FORMAT_TOKENS
-from .errors import LLMError
-from .lm import LM
-from .lm.ledger import usage_scope
-from .tasks.base import Task
-from .types import REASON_TOKENS, Example, Program, StepTrace, Trace, mean_and_stderr
+from ..errors import LLMError
+from ..lm import LM
+from ..lm.ledger import usage_scope
+from ..tasks.base import Task
+from .model import REASON_TOKENS, Program
+from ..types import Example, StepTrace, Trace, mean_and_stderr
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .replies import json_objects
+from ..replies import json_objects
 
 # Tokens the JSON wrapper adds to an answer ('{"answer": "' and '"}'), on top of the answer's own.
 FORMAT_TOKENS = 8

@@ -5,10 +5,10 @@ input slot last, how later steps read earlier outputs, the answer marker, the ex
 the stop strings and the answer length.
 
 Example:
-    >>> from graphopt.types import Program, ProgramIO
+    >>> from graphopt.program import Program, ProgramIO
     >>> p = Program(instruction="Sort the words.", io=ProgramIO(extract="bbh_spaced"))
     >>> print(export_program(p, "text").splitlines()[0])
-    # graphopt program 0fd57c2dd1d2 (1 step)
+    # graphopt program 49cec993dbc0 (1 step)
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ __all__ = ["FORMATS", "export_program", "export_messages"]
 import json
 from typing import Any
 
-from .errors import ConfigError, did_you_mean
-from .tasks.answers import EXTRACTORS, parse_rule
-from .types import Program, ProgramIO
+from ..errors import ConfigError, did_you_mean
+from ..tasks.answers import EXTRACTORS, parse_rule
+from .model import Program, ProgramIO
 
 FORMATS = ("messages", "text", "markdown")
 

@@ -4,7 +4,7 @@
 answer format and adds room to reason where the shape has it.
 
 Example:
-    >>> from graphopt.types import Program
+    >>> from graphopt.program import Program
     >>> seed = Program(instruction="Sort the words.", output_format="Only the words.")
     >>> cot = make_shape("cot", seed)
     >>> cot.answer_marker, cot.instruction
@@ -20,8 +20,8 @@ __all__ = ["SHAPES", "make_shape", "shape_names", "COT_MARKER", "COT_TOKENS"]
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import ConfigError, did_you_mean
-from .types import ANSWER_STEP, REASON_TOKENS, Program, Step
+from ..errors import ConfigError, did_you_mean
+from .model import ANSWER_STEP, REASON_TOKENS, Program, Step
 
 COT_MARKER = "Answer:"
 COT_TOKENS = 384  # reasoning then the answer line

@@ -7,7 +7,7 @@ input is the query itself is never shown (no leak when the program runs on its o
 examples). The index is built once per pool and kept for the process.
 
 Example:
-    >>> from graphopt.types import Demo
+    >>> from graphopt.program import Demo
     >>> pool = (Demo(input="sort: pear apple", output="apple pear"),
     ...         Demo(input="close: ( [", output="] )"),
     ...         Demo(input="sort: fig kiwi", output="fig kiwi"))
@@ -23,7 +23,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from .types import Demo
+from .model import Demo
 
 # Words, and every punctuation mark as a token of its own: "( [ ]" has three tokens.
 TOKEN_PATTERN = r"(?u)\w+|[^\w\s]"

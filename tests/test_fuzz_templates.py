@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from graphopt.graph.spec import NodeSpec
-from graphopt.graph.templates import DEFAULT_MAX_PROMPT_CHARS, MAX_FORMAT_NUMBER, MAX_PLACEHOLDERS
+from graphopt.templates import DEFAULT_MAX_PROMPT_CHARS, MAX_FORMAT_NUMBER, MAX_PLACEHOLDERS
 from graphopt.graph.validate import validate_node
 from graphopt.operators.registry import get_operator
 

@@ -11,10 +11,10 @@ from search_fakes import scripted
 from graphopt.graph.io import load_graph
 from graphopt.lm import LM
 from graphopt.testing import FakeModel
-from graphopt.operators.base import prompt_placeholders
 from graphopt.search.budgets import get_budget
 from graphopt.search.fitness import Evaluator
-from graphopt.search.prompt_opt import MetaPromptOptimizer, escape_stray_braces, llm_nodes, restore_placeholders
+from graphopt.search.prompt_opt import MetaPromptOptimizer, llm_nodes
+from graphopt.templates import escape_stray_braces, prompt_placeholders, restore_placeholders
 from graphopt.store import RunStore
 from graphopt.tasks import get_task
 

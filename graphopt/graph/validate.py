@@ -24,7 +24,7 @@ from ..operators.base import Operator
 from ..operators.registry import get_operator
 from .canonical import canonical_hash
 from .spec import INPUT_NODE, INPUT_PORTS, NODE_ID_RULE, SPEC_VERSION, EdgeSpec, GraphSpec, NodeSpec, is_node_id
-from .templates import template_problems
+from ..templates import template_problems
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -54,7 +54,7 @@ def validate(spec: GraphSpec) -> list[str]:
     """Every problem of a spec, one sentence each naming its node, edge or port (empty when valid).
 
     Checks operator names, node ids, edge ends and port types, fan-in, required inputs, params,
-    prompt overrides (their placeholders, format specs and size: see `graphopt.graph.templates`), cycles, reachability from `input` and the one exit.
+    prompt overrides (their placeholders, format specs and size: see `graphopt.templates`), cycles, reachability from `input` and the one exit.
 
     Args:
         spec: the graph to check.

@@ -18,13 +18,14 @@ __all__ = [
 ]
 
 import asyncio
-import string
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
+
+from ..templates import prompt_placeholders
 
 if TYPE_CHECKING:
     from ..lm import LM
@@ -75,9 +76,6 @@ class Prompt:
         return self.text.format(**values)
 
 
-def prompt_placeholders(text: str) -> set[str]:
-    """The `{name}` fields of a template (raises ValueError on a malformed template)."""
-    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
 class OperatorParams(BaseModel):

@@ -7,7 +7,8 @@ __all__ = ["register_operator", "get_operator", "operator_names", "OPERATORS"]
 import importlib
 
 from ..errors import SpecError, did_you_mean
-from .base import PORT_TYPES, Operator, Prompt, prompt_placeholders
+from ..templates import prompt_placeholders
+from .base import PORT_TYPES, Operator, Prompt
 
 OPERATORS: dict[str, type[Operator]] = {}
 

@@ -9,7 +9,7 @@ current graph on validation.
 
 from __future__ import annotations
 
-__all__ = ["META_PROMPT", "MetaPromptOptimizer", "PromptEdit", "escape_stray_braces", "restore_placeholders"]
+__all__ = ["META_PROMPT", "MetaPromptOptimizer", "PromptEdit"]
 
 import asyncio
 import json
@@ -22,9 +22,10 @@ from ..errors import BudgetExceeded, LLMError
 from ..graph.spec import GraphSpec, NodeSpec
 from ..graph.validate import validate
 from ..lm import LM, sample_place, usage_scope
-from ..operators.base import Operator, Prompt, prompt_placeholders
+from ..operators.base import Operator, Prompt
 from ..operators.registry import get_operator
 from ..tasks.base import Task
+from ..templates import escape_stray_braces, prompt_placeholders, restore_placeholders
 from .fitness import EvalRequest, Evaluator, Fitness
 from .journal import keyed_rng
 from .llm_mutation import is_context_overflow
@@ -63,49 +64,6 @@ _SCHEMA = {
 }
 
 
-def escape_stray_braces(text: str, allowed: set[str]) -> str:
-    """Doubles every brace that is not part of an allowed `{placeholder}`.
-
-    A proposed prompt often shows JSON (`{"instruction": ...}`) with single braces; escaping
-    them keeps it a valid template instead of rejecting it.
-    """
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        match = re.match(r"\{\{|\}\}", text[i:])
-        if match:  # already escaped
-            out.append(match.group())
-            i += 2
-            continue
-        match = re.match(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", text[i:])
-        if match and match.group(1) in allowed:
-            out.append(match.group())
-            i += len(match.group())
-            continue
-        ch = text[i]
-        out.append(ch * 2 if ch in "{}" else ch)
-        i += 1
-    return "".join(out)
-
-
-def restore_placeholders(text: str, current: str, needed: set[str]) -> tuple[str, set[str]]:
-    """Appends, from the current prompt, each line holding a placeholder the edit dropped.
-
-    The operator fills those placeholders with what the node works on (the program, its
-    failures, ...); an edit that loses one would blind the node, so the line comes back instead
-    of the whole edit being thrown away (small meta models often drop them).
-
-    Returns:
-        The repaired text and the placeholders that were re-added.
-    """
-    missing = needed - prompt_placeholders(text)
-    if not missing:
-        return text, set()
-    lines = [
-        line for line in current.splitlines()
-        if prompt_placeholders(line) & missing
-    ]
-    return text.rstrip() + "\n\n" + "\n".join(lines), missing
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Checking a node's prompt override: the template must fill the way its operator will fill it.
+"""Prompt templates: their `{placeholders}`, the repairs a meta model's edit may need, and the
+check of a node's prompt override (it must fill the way its operator will fill it).
 
 An override may use any subset of the placeholders its operator fills (`{program}`,
 `{n}`, ...), with format specs, but the check must hold for the values the run passes, and
@@ -23,15 +24,20 @@ __all__ = [
     "max_prompt_chars",
     "template_problems",
     "sample_values",
+    "prompt_placeholders",
+    "escape_stray_braces",
+    "restore_placeholders",
 ]
 
 import os
 import re
 import string
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import did_you_mean
-from ..operators.base import Prompt
+from .errors import did_you_mean
+
+if TYPE_CHECKING:
+    from .operators.base import Prompt
 
 DEFAULT_MAX_PROMPT_CHARS = 20_000
 """Longest prompt override accepted; raise it with the environment variable GRAPHOPT_MAX_PROMPT_CHARS."""
@@ -132,4 +138,51 @@ def _base_name(field: str) -> str:
 def _short(spec: str) -> str:
     return spec if len(spec) <= 20 else spec[:17] + "..."
 
+def prompt_placeholders(text: str) -> set[str]:
+    """The `{name}` fields of a template (raises ValueError on a malformed template)."""
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
+
+def escape_stray_braces(text: str, allowed: set[str]) -> str:
+    """Doubles every brace that is not part of an allowed `{placeholder}`.
+
+    A proposed prompt often shows JSON (`{"instruction": ...}`) with single braces; escaping
+    them keeps it a valid template instead of rejecting it.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        match = re.match(r"\{\{|\}\}", text[i:])
+        if match:  # already escaped
+            out.append(match.group())
+            i += 2
+            continue
+        match = re.match(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", text[i:])
+        if match and match.group(1) in allowed:
+            out.append(match.group())
+            i += len(match.group())
+            continue
+        ch = text[i]
+        out.append(ch * 2 if ch in "{}" else ch)
+        i += 1
+    return "".join(out)
+
+
+def restore_placeholders(text: str, current: str, needed: set[str]) -> tuple[str, set[str]]:
+    """Appends, from the current prompt, each line holding a placeholder the edit dropped.
+
+    The operator fills those placeholders with what the node works on (the program, its
+    failures, ...); an edit that loses one would blind the node, so the line comes back instead
+    of the whole edit being thrown away (small meta models often drop them).
+
+    Returns:
+        The repaired text and the placeholders that were re-added.
+    """
+    missing = needed - prompt_placeholders(text)
+    if not missing:
+        return text, set()
+    lines = [
+        line for line in current.splitlines()
+        if prompt_placeholders(line) & missing
+    ]
+    return text.rstrip() + "\n\n" + "\n".join(lines), missing

@@ -207,6 +207,15 @@ class Operator(ABC):
         """The node's prompt `name` (override or default), filled with `values`."""
         return self.prompt_texts[name].format(**values)
 
+    def made(self) -> int:
+        """New programs this node adds to a step (for the cost model, `graphopt.search.cost`):
+        its `k`, when it has one, else 1; 0 for a node that only changes the programs it is given."""
+        return int(getattr(self.params, "k", 1) or 1)
+
+    def demos_shown(self) -> int:
+        """Demos this node has a program show per input (for the cost model: each makes the prompt longer)."""
+        return 0
+
     @abstractmethod
     async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
         """Consumes the values on the input ports, returns {output port: value}."""

@@ -82,6 +82,9 @@ class FewShot(Operator):
         demos += rng.sample(from_train, min(n - len(demos), len(from_train)))
         return demos
 
+    def demos_shown(self) -> int:
+        return self.params.max_demos
+
     async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
         candidates = inputs["candidates"][: self.params.parents]
         bootstrapped, from_train = demo_pools(ctx, candidates, inputs.get("traces") or [], self.params.source)

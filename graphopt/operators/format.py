@@ -44,6 +44,9 @@ class Format(Operator):
         max_choices: int = Field(12, ge=2, le=64, description="most labels a choices format holds")
         parents: int = Field(8, ge=1, le=32, description="constrain the first N candidates")
 
+    def made(self) -> int:
+        return 0  # holds the programs it is given to a format
+
     async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
         rule = ctx.task.extract_rule.split(":", 1)[0]
         if rule == "json":

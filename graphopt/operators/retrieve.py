@@ -56,6 +56,12 @@ class Retrieve(Operator):
             pool = random.Random(f"retrieve:{ctx.step}").sample(pool, self.params.pool)
         return tuple(pool)
 
+    def made(self) -> int:
+        return 0  # gives the programs it is given a pool
+
+    def demos_shown(self) -> int:
+        return self.params.k
+
     async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
         candidates = inputs["candidates"][: self.params.parents]
         pool = self._pool(ctx, candidates, inputs.get("traces") or [])

@@ -42,6 +42,9 @@ class Vote(Operator):
 
         n: int = Field(3, ge=2, le=9, description="voters (program calls per input)")
 
+    def made(self) -> int:
+        return 1
+
     async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
         members = unique_programs([v for p in inputs["candidates"] for v in voters(p)])[: self.params.n]
         if len(members) < 2:

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 from ..graph.spec import GraphSpec
 from ..lm import LM, Usage
-from ..operators.registry import get_operator
+from ..loop import MIN_TRAIN_FOR_DEV
 from .budgets import SearchBudget
+from .cost import OPTIMIZER_CALL_TOKENS, loop_calls, step_shape
 
-OPTIMIZER_CALL_TOKENS = 900  # prompt and reply of one optimizer call, for the estimate
 
 
 @dataclass(frozen=True)
@@ -50,23 +50,12 @@ def estimate_unit(
 ) -> UnitEstimate:
     """The spend of one inner loop of `spec` with the search's loop sizes (`screen`: of its
     screen, the first step scored on `budget.screen` validation examples; `train`: the task's
-    train size, which bounds the dev split)."""
-    candidates, optimizer = 1, 0
-    for node in spec.nodes:
-        try:
-            op = get_operator(node.op)(node.id, node.params, node.prompts)
-        except Exception:  # noqa: BLE001  (an invalid graph fails fast: it costs nothing)
-            continue
-        k = int(getattr(op.params, "k", 1) or 1)
-        if op.kind == "llm":
-            optimizer += k
-        candidates = max(candidates, k)
-    dev = budget.val_limit if train is None or train < 9 else min(train // 3, max(budget.val_limit, 4))
+    train size, which bounds the dev split), by the cost model of `graphopt.search.cost`."""
+    dev = budget.val_limit if train is None or train < MIN_TRAIN_FOR_DEV else min(train // 3, max(budget.val_limit, 4))
     steps = min(1, budget.inner_steps) if screen else budget.inner_steps
     final = budget.screen if screen and budget.screen else budget.val_limit
-    program = dev + steps * (budget.minibatch + candidates * dev) + 2 * final
-    optimizer_calls = steps * optimizer
-    return UnitEstimate(program, optimizer_calls, program * program_call_tokens, optimizer_calls * OPTIMIZER_CALL_TOKENS)
+    program, optimizer = loop_calls(step_shape(spec), steps=steps, minibatch=budget.minibatch, dev=dev, final=final)
+    return UnitEstimate(program, optimizer, program * program_call_tokens, optimizer * OPTIMIZER_CALL_TOKENS)
 
 
 def headroom(lm: LM) -> dict[str, float]:

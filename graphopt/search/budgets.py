@@ -9,11 +9,13 @@ from __future__ import annotations
 __all__ = ["SearchBudget", "PRESETS", "get_budget", "estimate", "embedded_minutes", "parse_level_caps"]
 
 import math
+from dataclasses import replace
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..errors import ConfigError, did_you_mean
+from ..errors import ConfigError, GraphoptError, did_you_mean
 from ..lm.budget import Budget, Caps
+from .cost import GENERIC, META_CALL_TOKENS, OPTIMIZER_CALL_TOKENS, StepShape, loop_calls, step_shape
 
 
 class SearchBudget(BaseModel):
@@ -98,10 +100,10 @@ class SearchBudget(BaseModel):
 
 
 # Presets are sized in time on the embedded model with two cores: `embedded_minutes` of the dry-run
-# estimate is about 6 (tiny), 37 (small) and 104 (medium) minutes on easy Dyck since the demo seeds
-# (fewshot_rs, knn, vote, fewshot_format) joined them; runs spend about 0.6-0.7 of the upper estimate (the cache,
-# early stops, shorter answers): tiny measured 3 to 6 minutes. The estimate counts three candidates
-# per step for every graph (fewshot_rs scores eight), so it is not a strict bound for that seed.
+# estimate (each seed counted by what its nodes make and the demos its programs show, see
+# `graphopt.search.cost`) is about 7 (tiny), 49 (small) and 200 (medium) minutes on easy Dyck;
+# runs spend about 0.6-0.7 of the upper estimate (the cache, early stops, shorter answers): tiny
+# measured 3 to 8 minutes.
 PRESETS: dict[str, SearchBudget] = {
     "tiny": SearchBudget(
         name="tiny", seeds=("tgd", "fewshot", "fewshot_rs", "knn"), inner_steps=1, minibatch=4, val_limit=8,
@@ -140,48 +142,63 @@ def get_budget(name: str, **overrides) -> SearchBudget:
         raise ConfigError(f"bad budget setting: {str(exc).splitlines()[0]}") from exc
 
 
-def estimate(budget: SearchBudget, *, prompt_tokens: int, answer_tokens: int = 20, k: int = 3) -> dict[str, dict[str, int]]:
+def estimate(budget: SearchBudget, *, prompt_tokens: int, answer_tokens: int = 20) -> dict[str, dict[str, int]]:
     """Upper estimate of calls and tokens per level, before the response cache saves anything.
+
+    Each seed graph's inner loop is counted by what its nodes make (`graphopt.search.cost`: a
+    seed of 8 demo sets scores 8 on the minibatch); prompt edits of a seed cost what the seed
+    does, and the structure search's children what a generic graph does.
 
     Args:
         budget: the search budget.
         prompt_tokens: tokens of one program prompt (instruction plus one example).
         answer_tokens: tokens of one program answer.
-        k: candidates a rewrite-like node makes per step (the built-in graphs use up to 3).
     """
-    optimizer_prompt, optimizer_answer = 600, 200
-    meta_prompt, meta_answer = 1200, 400
-    per_step_program = budget.minibatch * (1 + k) + budget.val_limit
-    per_step_optimizer = 1 + k
-    # A graph's program calls: the start program on dev, the steps, then start and best on validation.
-    full = {
-        "program": budget.val_limit + budget.inner_steps * per_step_program + 2 * budget.val_limit,
-        "optimizer": budget.inner_steps * per_step_optimizer,
-    }
-    n_seeds = len(budget.seeds)
+    from ..graph.io import load_graph
 
-    def batch(n: int, level: str) -> int:
-        """Calls of a batch of n graphs: a race may cut none of them (graphs that do not differ
-        all go on, continuing from their screens), so its upper estimate is the unraced one."""
-        return n * full[level]
+    def shape(seed: str) -> StepShape:
+        try:
+            return step_shape(load_graph(seed))
+        except GraphoptError:  # a seed that does not load: the run refuses it before spending
+            return GENERIC
 
-    # The meta prompt optimizer tries the leading share of the seeds.
-    prompt_graphs = max(1, math.ceil(budget.promote * n_seeds)) * budget.prompt_iterations * budget.prompt_candidates
+    def loop(seed_shape: StepShape) -> tuple[int, int, int]:
+        """(program calls, optimizer calls, program tokens) of one graph's loop and its test."""
+        sizes = {"steps": budget.inner_steps, "minibatch": budget.minibatch, "dev": budget.val_limit, "final": budget.val_limit}
+        program, optimizer = loop_calls(seed_shape, **sizes)
+        per_call = prompt_tokens * (1 + seed_shape.demos) + answer_tokens  # a demo is about one example long
+        return program, optimizer, program * per_call
+
+    # A race may cut none of a batch (graphs that do not differ all go on, continuing from their
+    # screens), so its upper estimate is the unraced one.
+    shapes = [shape(seed) for seed in budget.seeds]
+    seeds = [loop(s) for s in shapes]
+    # Children descend from the seeds: a generic graph showing as many demos as the seeds do.
+    child = loop(replace(GENERIC, demos=child_demos(shapes)))
+    # The meta prompt optimizer tries the leading share of the seeds (the dearest, for an upper bound).
+    edited = max(1, math.ceil(budget.promote * len(seeds))) if seeds else 0
+    per_edit = budget.prompt_iterations * budget.prompt_candidates
+    dearest = sorted(seeds, key=lambda s: s[2], reverse=True)[:edited]
     search_graphs = budget.generations * budget.children
-    graphs = n_seeds + prompt_graphs + search_graphs
-    meta_calls = prompt_graphs * 2 + int(search_graphs * budget.llm_share) * 2
-    tested = n_seeds + 1
-    program_calls = (
-        batch(n_seeds, "program") + prompt_graphs * full["program"] + budget.generations * batch(budget.children, "program")
-        + tested * budget.test_limit
-    )
-    optimizer_calls = batch(n_seeds, "optimizer") + prompt_graphs * full["optimizer"] + budget.generations * batch(budget.children, "optimizer")
+    tested = len(seeds) + 1
+
+    def total(i: int) -> int:
+        return sum(s[i] for s in seeds) + per_edit * sum(s[i] for s in dearest) + search_graphs * child[i]
+
+    program_calls = total(0) + tested * budget.test_limit
+    program_tokens = total(2) + tested * budget.test_limit * (prompt_tokens * (1 + child_demos(shapes)) + answer_tokens)
+    optimizer_calls = total(1)
+    meta_calls = edited * per_edit * 2 + int(search_graphs * budget.llm_share) * 2
     return {
-        "program": {"calls": program_calls, "tokens": program_calls * (prompt_tokens + answer_tokens)},
-        "optimizer": {"calls": optimizer_calls, "tokens": optimizer_calls * (optimizer_prompt + optimizer_answer)},
-        "meta": {"calls": meta_calls, "tokens": meta_calls * (meta_prompt + meta_answer)},
-        "graphs": {"calls": graphs, "tokens": 0},
+        "program": {"calls": program_calls, "tokens": program_tokens},
+        "optimizer": {"calls": optimizer_calls, "tokens": optimizer_calls * OPTIMIZER_CALL_TOKENS},
+        "meta": {"calls": meta_calls, "tokens": meta_calls * META_CALL_TOKENS},
+        "graphs": {"calls": len(seeds) + edited * per_edit + search_graphs, "tokens": 0},
     }
+
+
+def child_demos(shapes: list[StepShape]) -> int:
+    return max((s.demos for s in shapes), default=0)
 
 
 # Seconds per token on the embedded model with two cores, measured on the development machine

@@ -1,7 +1,7 @@
 """Upper estimates of a study's model calls and tokens per level, cell by cell, before anything runs.
 
-Graph and transfer cells use the inner loop's sizes, search cells their preset
-(`graphopt.search.budgets.estimate`); every cell adds its test examples. Like `search --dry-run`,
+Graph and transfer cells use the inner loop's sizes and the cost model of `graphopt.search.cost`,
+search cells their preset (`graphopt.search.budgets.estimate`); every cell adds its test examples. Like `search --dry-run`,
 these are bounds before the response cache saves anything.
 """
 
@@ -9,11 +9,12 @@ from __future__ import annotations
 
 __all__ = ["estimate_cell", "estimate_study"]
 
+from ..errors import GraphoptError
+from ..graph.io import load_graph
 from ..lm import LEVELS
+from ..search.cost import GENERIC, OPTIMIZER_CALL_TOKENS, loop_calls, step_shape
 from .spec import Cell, StudySpec
 
-OPTIMIZER_TOKENS = 800  # one optimizer call: prompt and answer (as budgets.estimate assumes)
-REWRITES = 3  # candidates a rewrite-like node makes per step
 
 
 def estimate_cell(study: StudySpec, cell: Cell, prompt_tokens: int, answer_tokens: int = 20) -> dict[str, dict[str, int]]:
@@ -21,14 +22,21 @@ def estimate_cell(study: StudySpec, cell: Cell, prompt_tokens: int, answer_token
     from ..search.budgets import estimate, get_budget
 
     loop = study.loop
-    per_program_call = prompt_tokens + answer_tokens
     calls = {level: 0 for level in LEVELS}
     calls["program"] = loop.test_limit
     kind = "graph" if cell.source is not None else study.method(cell.method).kind
+    shape = GENERIC  # a transfer cell applies a graph the search has not found yet
+    if kind == "graph" and cell.source is None:
+        try:
+            shape = step_shape(load_graph(study.method(cell.method).graph or ""))
+        except GraphoptError:  # a graph that does not load: the study refuses it before spending
+            pass
     if kind == "graph":
-        calls["program"] += loop.val_limit + loop.steps * (loop.minibatch * (1 + REWRITES) + loop.val_limit)
-        calls["optimizer"] += loop.steps * (1 + REWRITES)
-    out = {level: {"calls": calls[level], "tokens": calls[level] * (per_program_call if level == "program" else OPTIMIZER_TOKENS)} for level in LEVELS}
+        program, optimizer = loop_calls(shape, steps=loop.steps, minibatch=loop.minibatch, dev=loop.val_limit, final=loop.val_limit)
+        calls["program"] += program
+        calls["optimizer"] += optimizer
+    per_call = {"program": prompt_tokens * (1 + shape.demos) + answer_tokens, "optimizer": OPTIMIZER_CALL_TOKENS}
+    out = {level: {"calls": calls[level], "tokens": calls[level] * per_call.get(level, 0)} for level in LEVELS}
     if kind == "search":
         method = study.method(cell.method)
         settings = {k: tuple(v) if isinstance(v, list) else v for k, v in method.settings.items()}

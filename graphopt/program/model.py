@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_valid
 
 from ..errors import did_you_mean
 from .answer_format import AnswerFormat
+from .retrieval import nearest
 
 SCHEMA_VERSION = 2  # 2: programs are named steps (version 1 files load as one step)
 
@@ -46,8 +47,6 @@ class Retrieval(BaseModel):
     k: int = Field(3, ge=1, le=16)
 
     def demos_for(self, step_input: str) -> list[Demo]:
-        from .retrieval import nearest
-
         return nearest(self.pool, step_input, self.k)
 
 

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BudgetExceeded, ConfigError, LLMError
 from ..tasks.metrics import load_user_function
 from .model import ANSWER_STEP, Program, Step
+from .score import scored_trace
 from ..types import Example, StepTrace, Trace
 
 if TYPE_CHECKING:
@@ -168,7 +169,6 @@ async def run_pipeline(program: Program, example: Example, task: Task, lm: LM, l
     except Exception as exc:  # noqa: BLE001  (the user's code: any failure scores this example 0)
         raised = f"pipeline {program.pipeline} raised {type(exc).__name__}: {exc}"
         return Trace(example=example, output="", answer="", score=0.0, raised=raised, steps=tuple(components.trace))
-    from .run import scored_trace  # program runs pipelines: imported here, not at the top
 
     text = "" if output is None else str(output)
     return await scored_trace(program, example, task, lm, text, tuple(components.trace))

@@ -28,6 +28,7 @@ from ..tasks.base import Task
 from ..types import Example, StepTrace
 from .files import read_program
 from .model import Program, ProgramIO
+from .run import run_program
 
 _INPUT_FIELDS = ("input", "question", "prompt", "text")
 
@@ -106,8 +107,6 @@ class Runner:
 
     async def acall(self, record: Any) -> Prediction:
         """The program's answer on one input (a string, or a record read by the input template)."""
-        from .run import run_program
-
         example = Example(id="input", input=record_input(record, self.io), target="")
         (trace,) = await run_program(self.program, [example], self.task, self.lm)
         return Prediction(answer=trace.answer, output=trace.output, steps=trace.steps, error=trace.error)

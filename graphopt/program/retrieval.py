@@ -21,9 +21,10 @@ __all__ = ["nearest", "TOKEN_PATTERN"]
 
 import threading
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .model import Demo
+if TYPE_CHECKING:
+    from .model import Demo
 
 # Words, and every punctuation mark as a token of its own: "( [ ]" has three tokens.
 TOKEN_PATTERN = r"(?u)\w+|[^\w\s]"

@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["run_program", "evaluate", "target_logprobs", "scorable_by_likelihood", "scored_trace", "Evaluation", "ErrorTally", "error_tally"]
+__all__ = ["run_program", "evaluate", "target_logprobs", "scorable_by_likelihood", "Evaluation", "ErrorTally", "error_tally"]
 
 import asyncio
 import contextlib
@@ -28,6 +28,8 @@ from ..lm import LM
 from ..lm.ledger import usage_scope
 from ..tasks.base import Task
 from .model import REASON_TOKENS, Program
+from .pipeline import run_pipeline
+from .score import scored_trace
 from ..types import Example, StepTrace, Trace, mean_and_stderr
 
 
@@ -140,8 +142,6 @@ async def _run_one(
     if program.vote:
         return await _run_vote(program, example, task, lm, level, temperature)
     if program.pipeline:
-        from .pipeline import run_pipeline
-
         return await run_pipeline(program, example, task, lm, level)
     outputs: dict[str, str] = {}
     seen: list[StepTrace] = []
@@ -198,30 +198,6 @@ async def _run_vote(
     chosen = next(t for t in traces if not t.error and counts[vote_key(t.answer)] == top)
     steps = tuple(StepTrace(name=f"voter{i}", input=example.input, output=t.output) for i, t in enumerate(traces, 1))
     return chosen.model_copy(update={"steps": steps})
-
-
-async def scored_trace(
-    program: Program, example: Example, task: Task, lm: LM, text: str, steps: tuple[StepTrace, ...]
-) -> Trace:
-    """The trace of `program`'s output `text` on `example`, scored by the task's metric.
-
-    A model metric (the judge) whose call failed after its retries leaves the example errored
-    (score 0, the error in the trace), like a failed program call; what it said of the answer is
-    kept in `Trace.metric_note`.
-
-    Raises:
-        LLMError: a fatal model error of the metric's level.
-        BudgetExceeded: a cap of the metric's level was reached.
-    """
-    try:
-        answer, scored = await task.ascore(program.answer_text(text), example, lm)
-    except LLMError as exc:
-        if exc.fatal:
-            raise
-        return Trace(example=example, output=text, answer="", score=0.0, error=f"metric: {exc}", steps=steps)
-    return Trace(
-        example=example, output=text, answer=answer, score=scored.score, metric_note=scored.note, steps=steps
-    )
 
 
 def _steps(program: Program, seen: list[StepTrace]) -> tuple[StepTrace, ...]:

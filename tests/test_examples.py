@@ -55,12 +55,24 @@ def test_the_python_builder_example_runs_on_the_embedded_model(tmp_path):
     assert "validation:" in result.stdout
 
 
-def test_search_and_draw_writes_the_winner_its_drawing_and_the_report(tmp_path):
+def test_search_and_draw_writes_the_winner_its_drawing_and_the_report_and_the_winner_runs_on_another_task(tmp_path):
+    """The tiny search on the real model end to end (the README's main job at smoke size), then its
+    winner reused on another task as the script says."""
     result = run("bash", str(EXAMPLES / "search_and_draw.sh"), cwd=tmp_path, env={"OUT": "ws", "VAL": "2"})
     assert result.returncode == 0, result.stderr[-2000:]
-    for name in ("best.graph.json", "best.program.json", "best.dot", "report.html"):
-        assert (tmp_path / "ws" / name).is_file(), name
-    assert (tmp_path / "ws" / "best.dot").read_text().startswith("digraph")
+    run_dir = tmp_path / "ws"
+    for name in ("best.graph.json", "best.program.json", "best.dot", "report.html", "run.sqlite"):
+        assert (run_dir / name).is_file(), name
+    assert (run_dir / "best.dot").read_text().startswith("digraph")
+    assert "Search result" in result.stdout and "best graph:" in result.stdout
+    best = json.loads((run_dir / "best.graph.json").read_text())
+    assert best["provenance"]["task"] == "word_sorting" and set(best["provenance"]["scores"]) >= {"val", "test"}
+
+    reuse = run("graphopt", "optimize", "--graph", str(run_dir / "best.graph.json"), "--task", "dyck_languages",
+                "--difficulty", "easy", "--steps", "1", "--minibatch", "2", "--val-limit", "3", "--test-limit", "3",
+                "--out", "reuse", cwd=tmp_path)
+    assert reuse.returncode == 0, reuse.stderr[-2000:]
+    assert json.loads((tmp_path / "reuse" / "program.json").read_text())["program"]["instruction"]
 
 
 def test_the_python_api_example_searches_loads_the_winner_and_predicts(tmp_path):

@@ -61,30 +61,6 @@ def test_eval_on_the_embedded_model_prints_accuracy_and_usage(tmp_path):
     assert data["usage"]["levels"]["program"]["calls"] == 3
 
 
-def test_search_tiny_then_reuse_the_winner_on_another_task(tmp_path):
-    search = graphopt(
-        "search", "--task", "word_sorting", "--difficulty", "easy", "--budget", "tiny", "--out", "runs/x",
-        "--val-limit", "4", "--test-limit", "4", "--generations", "1", "--children", "1",
-        cwd=tmp_path,
-    )
-    assert search.returncode == 0, search.stderr[-2000:]
-    run = tmp_path / "runs" / "x"
-    best = json.loads((run / "best.graph.json").read_text())
-    assert best["provenance"]["task"] == "word_sorting"
-    assert set(best["provenance"]["scores"]) >= {"val", "test"}
-    assert (run / "run.sqlite").exists() and (run / "report.html").exists()
-    assert "Search result" in search.stdout and "best graph:" in search.stdout
-
-    reuse = graphopt(
-        "optimize", "--graph", str(run / "best.graph.json"), "--task", "dyck_languages", "--difficulty", "easy",
-        "--steps", "1", "--minibatch", "2", "--val-limit", "3", "--test-limit", "3", "--out", "reuse",
-        cwd=tmp_path,
-    )
-    assert reuse.returncode == 0, reuse.stderr[-2000:]
-    program = json.loads((tmp_path / "reuse" / "program.json").read_text())
-    assert program["program"]["instruction"]
-
-
 def test_bad_input_exits_2_with_one_line(tmp_path):
     result = graphopt("eval", "--task", "word_sortng", cwd=tmp_path)
     assert result.returncode == 2

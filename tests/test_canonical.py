@@ -136,3 +136,12 @@ def test_a_long_cycle_gets_a_hash_that_ignores_names():
 
     assert canonical_hash(ring("a")) == canonical_hash(ring("b"))
     assert canonical_hash(ring("a")) != canonical_hash(chain(2000, "a"))
+
+
+def test_params_added_later_leave_the_hash_alone_at_their_default_and_change_it_otherwise():
+    spec = load_graph("fewshot")
+    def with_params(**extra):
+        nodes = [n.model_copy(update={"params": {**n.params, **extra}}) if n.op == "fewshot" else n for n in spec.nodes]
+        return spec.model_copy(update={"nodes": nodes})
+    assert canonical_hash(with_params(choose="random", order="drawn")) == PINNED_BUILTIN["fewshot"]
+    assert canonical_hash(with_params(choose="greedy")) != PINNED_BUILTIN["fewshot"]

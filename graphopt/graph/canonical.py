@@ -140,6 +140,8 @@ def _node_label(node: NodeSpec, wired: set[str]) -> list[Any]:
     try:
         op = get_operator(node.op)
         params = op.Params.model_validate(node.params).model_dump(mode="json")
+        later = getattr(op.Params, "added_later", frozenset())
+        params = {k: v for k, v in params.items() if not (k in later and v == op.Params.model_fields[k].default)}
         rendered = op(node.id, node.params, node.prompts).rendered_prompts(wired)
         prompts = {name: node.prompts.get(name, p.text) for name, p in op.prompts.items() if name in rendered}
     except Exception:  # noqa: BLE001  (invalid nodes still get a label: their raw data)

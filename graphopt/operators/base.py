@@ -84,6 +84,10 @@ class OperatorParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # Params added after graphs using the operator were hashed: at their default they are left out
+    # of the graph's canonical hash, so existing graphs (and the runs that stored them) keep theirs.
+    added_later: ClassVar[frozenset[str]] = frozenset()
+
     @model_validator(mode="before")
     @classmethod
     def _no_bools_for_numbers(cls, data: Any) -> Any:

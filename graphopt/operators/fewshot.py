@@ -81,6 +81,7 @@ class FewShot(Operator):
 
     class Params(OperatorParams):
         model_config = ConfigDict(extra="forbid", frozen=True)
+        added_later = frozenset({"choose", "order", "rounds", "tries"})
 
         max_demos: int = Field(3, ge=1, le=32, description="demos per program")
         k: int = Field(1, ge=1, le=32, description="variants (demo samples) per parent")

@@ -65,8 +65,10 @@ class Workload:
         if embedded:
             from graphopt.lm.config import LocalConfig
 
-            self.budget = get_budget("tiny", seeds=("tgd", "fewshot"), val_limit=6, test_limit=6, minibatch=3,
-                                     prompt_iterations=0, generations=1, children=2, wall_time=None)
+            # Three seed graphs scored on the program model (no optimizer rounds): about a minute a
+            # unit on 2 busy cores; a generation with tgd or meta calls takes tens of minutes there.
+            self.budget = get_budget("tiny", seeds=("fewshot", "fewshot_rs", "knn"), val_limit=6, test_limit=6,
+                                     minibatch=3, prompt_iterations=0, generations=0, wall_time=None)
             self.config = LMConfig(cache_dir=None, local=LocalConfig(instances=parallel, threads=1))
         else:
             self.budget = get_budget("tiny", seeds=("tgd", "tgd_select"), val_limit=6, test_limit=6, minibatch=3,

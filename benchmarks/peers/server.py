@@ -92,14 +92,19 @@ def _wait_ready(server: Server, timeout: float) -> None:
     raise RuntimeError(f"llama_cpp.server did not answer within {timeout:.0f}s (log: {server.log})")
 
 
+def chat(url: str, body: dict, timeout: float = 300.0) -> dict:
+    """One chat completion from the server (plain HTTP, no client library): the whole JSON reply."""
+    request = urllib.request.Request(url + "/chat/completions", json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as reply:
+        return json.load(reply)
+
+
 def ask_server(url: str, messages: list[dict], max_tokens: int, stop: list[str] | None) -> str:
-    """One greedy chat completion from the server (plain HTTP, no client library)."""
+    """One greedy chat completion from the server: its text."""
     body = {"model": "program", "messages": messages, "max_tokens": max_tokens, **GREEDY}
     if stop:
         body["stop"] = stop
-    request = urllib.request.Request(url + "/chat/completions", json.dumps(body).encode(), {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=120) as reply:
-        return json.load(reply)["choices"][0]["message"]["content"] or ""
+    return chat(url, body, timeout=120)["choices"][0]["message"]["content"] or ""
 
 
 async def check_exact(url: str, prompts: list[tuple[list[dict], int | None, list[str] | None]]) -> list[int]:

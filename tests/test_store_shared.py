@@ -24,7 +24,7 @@ def _candidates(run_dir) -> int:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_running_search_is_read_live_by_graphopt_report_in_another_process(backend, tmp_path):
     run_dir = tmp_path / "run"
-    extra = ["--latency", "0.03", "--parallel", "1"]
+    extra = ["--latency", "0.1", "--parallel", "1"]  # a run of about 15 s: several reads on a loaded machine
     if backend == "postgresql":
         extra += ["--store", backend_url(backend, tmp_path)]
     search = scripted_run.start(run_dir, extra=extra)

@@ -88,8 +88,8 @@ def test_greedy_add_and_drop_builds_on_the_programs_demos_to_the_one_set_that_sc
 
     anchored = PARENT.with_demos([Demo(input="anchor q", output="right")])
     [greedy], ctx, fake = keyed_run(anchored, choose="greedy", rounds=3, tries=12, max_demos=2)
-    assert [d.input for d in greedy.demos] == ["anchor q", "word13 q"] and ctx.scores[greedy.id] == 1.0
-    assert ctx.scores[anchored.id] == 0.5 and fake.calls > 0
+    assert [d.input for d in greedy.demos] == ["anchor q", "word13 q"] and fake.calls > 0
+    assert asyncio.run(ctx.score([anchored, greedy])) == {anchored.id: 0.5, greedy.id: 1.0}
     # Random sets replace the program's demos with samples of the pool: never the anchor, never the top.
     variants, ctx, _ = keyed_run(anchored, choose="random", k=8, max_demos=2)
     assert max(asyncio.run(ctx.score(variants)).values()) == 0.0
@@ -125,3 +125,17 @@ def test_order_puts_the_demo_most_like_the_minibatch_last_and_is_deterministic()
     assert [d.output for d in op._ordered(ctx, demos)] == ["2", "3", "1"]
     op = get_operator("fewshot")("fewshot", {"order": "short_first"})
     assert [d.output for d in op._ordered(ctx, demos)] == ["2", "3", "1"] and op._ordered(ctx, parent.demos) == op._ordered(ctx, demos)
+
+
+def test_greedy_does_not_reward_a_demo_for_being_copied_by_the_example_it_came_from() -> None:
+    """The model answers right only when the very input is among its demos: bootstrapped demos of
+    the minibatch would score 1.0 on their own examples, and nothing on the others."""
+    def copier(messages: list) -> str:
+        shown = [m["content"] for m in messages[1:-1:2]]
+        return "right" if messages[-1]["content"] in shown else "wrong"
+
+    task = Task(name="copy", train=KEYED, val=KEYED, test=KEYED, seed_program=PARENT, extract=str.strip)
+    minibatch_traces = [Trace(example=ex, output="right", answer="right", score=1.0) for ex in KEYED[:4]]
+    ctx = StepContext(lm=LM(LMConfig(), transport=FakeModel(fn=copier), cache_dir=None), task=task, minibatch=KEYED[:4], step=0)
+    op = get_operator("fewshot")("fewshot", {"source": "traces", "choose": "greedy", "rounds": 3, "tries": 4, "max_demos": 3})
+    assert asyncio.run(op.run(ctx, {"candidates": [PARENT], "traces": minibatch_traces}))["candidates"] == []

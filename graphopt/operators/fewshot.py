@@ -15,8 +15,9 @@ How a variant's demos are chosen (`choose`), each variant seeded by the step and
         shown twice.
     "greedy": from the parent's demos, add or drop one demo at a time (up to `tries` additions
         drawn from the pool, and every drop) while the best change raises the minibatch score,
-        for at most `rounds` rounds: the only choice that calls the program model (the step's
-        minibatch scoring, cached and accounted like a `select`).
+        for at most `rounds` rounds: the only choice that calls the program model. A program is
+        scored on the minibatch examples it does not show as demos (a bootstrapped demo is a
+        minibatch example with its answer: scored on it, the copy would win).
 The demos are then shown in `order`: as chosen, "similar_last" (the demo most like the step's
 minibatch inputs last, next to the input), or "short_first". Each variant replaces the parent's demos. Demos go to the answering step; in a program of several steps a
 bootstrapped demo shows that step's own input (earlier outputs filled in), and train targets are
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 __all__ = ["FewShot", "demo_pools"]
 
+import asyncio
 import random
 import re
 from typing import Any, Literal
@@ -109,9 +111,23 @@ class FewShot(Operator):
             chosen.append(min(rest, key=lambda i: (max(_overlap(words[i], words[j]) for j in chosen), i)))
         return [pool[i] for i in chosen]
 
+    async def _held_out(self, ctx: StepContext, programs: list[Program]) -> dict[str, float]:
+        """Each program's mean score on the minibatch examples it does not show as a demo: a
+        bootstrapped demo is a minibatch example with its answer, which the model would copy."""
+        from ..program.run import run_program
+
+        async def one(program: Program) -> float:
+            shown = {d.input.strip() for d in program.demos}
+            examples = [ex for ex in ctx.minibatch if ex.input.strip() not in shown]
+            traces = await run_program(program, examples, ctx.task, ctx.lm) if examples else []
+            return sum(t.score for t in traces) / len(traces) if traces else 0.0
+
+        values = await asyncio.gather(*(one(p) for p in programs))
+        return {p.id: v for p, v in zip(programs, values)}
+
     async def _greedy(self, ctx: StepContext, rng: random.Random, parent: Program, pool: list[Demo]) -> list[Demo]:
         current = list(parent.demos)
-        best = (await ctx.score([parent]))[parent.id]
+        best = (await self._held_out(ctx, [parent]))[parent.id]
         for _ in range(self.params.rounds):
             outside = [d for d in pool if d not in current]
             moves = [current + [d] for d in rng.sample(outside, min(self.params.tries, len(outside)))
@@ -120,7 +136,7 @@ class FewShot(Operator):
             if not moves:
                 break
             programs = [parent.with_demos(m) for m in moves]
-            scores = await ctx.score(programs)
+            scores = await self._held_out(ctx, programs)
             top = max(range(len(moves)), key=lambda i: (scores[programs[i].id], -i))
             if scores[programs[top].id] <= best:
                 break  # no single change helps: stop rather than drift on ties

@@ -79,3 +79,18 @@ def test_ties_last_prefers_the_newest_candidate():
         ctx = StepContext(lm=lm, task=task, minibatch=examples)
         out = asyncio.run(Select("s", {"ties": ties}).run(ctx, {"candidates": [old, new]}))
         assert out["candidates"] == [winner]
+
+
+def test_scores_on_other_examples_do_not_take_the_place_of_minibatch_scores() -> None:
+    from graphopt.lm import LM, LMConfig
+    from graphopt.operators import StepContext
+    from graphopt.program import Program
+    from graphopt.tasks.base import Task
+    from graphopt.testing import FakeModel
+
+    examples = [Example(id=f"e{i}", input=f"q{i}", target="yes" if i < 2 else "no") for i in range(4)]
+    task = Task(name="t", train=examples, val=examples, test=examples, seed_program=Program(instruction="x"), extract=str.strip)
+    ctx = StepContext(lm=LM(LMConfig(), transport=FakeModel(default="yes"), cache_dir=None), task=task, minibatch=examples[:2])
+    program = task.seed_program
+    assert asyncio.run(ctx.score([program], examples[2:]))[program.id] == 0.0
+    assert asyncio.run(ctx.score([program]))[program.id] == 1.0

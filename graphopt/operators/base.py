@@ -158,10 +158,14 @@ class StepContext:
         return {p.id: self.likelihoods[p.id] for p in programs}
 
     async def score(self, programs: list, examples: list[Example] | None = None) -> dict[str, float]:
-        """Mean minibatch score of each program (cached per program id within the step)."""
+        """Mean minibatch score of each program (cached per program id within the step), or its
+        mean score on `examples` when given (not cached: the cache holds minibatch scores)."""
         from ..program.run import run_program
 
-        examples = self.minibatch if examples is None else examples
+        if examples is not None:
+            runs = await asyncio.gather(*(run_program(p, examples, self.task, self.lm) for p in programs))
+            return {p.id: sum(t.score for t in traces) / max(len(traces), 1) for p, traces in zip(programs, runs)}
+        examples = self.minibatch
         todo = list({p.id: p for p in programs if p.id not in self.scores}.values())
         # The candidates are scored together (each sends its examples at once); the client
         # bounds the concurrency per model, and the embedded model's pool keeps each program's

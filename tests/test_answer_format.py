@@ -91,7 +91,9 @@ def test_a_constrained_program_is_saved_loaded_and_exported_with_its_format() ->
     program = Program(instruction="Close them.").with_step(None, answer_format=fmt)
     assert not program.is_flat and program.id != Program(instruction="Close them.").id
     assert Program.model_validate_json(program.model_dump_json()) == program
-    assert "answer_format" not in Program(instruction="x").model_dump()["steps"][0] if "steps" in Program(instruction="x").model_dump() else True
+    two = Program(steps=[Step(name="reason", instruction="Think."), Step(instruction="Answer.", input="{input}\n{steps.reason}")])
+    assert all("answer_format" not in step for step in two.model_dump()["steps"])  # absent when unused: ids unchanged
+    assert "answer_format" in two.with_step(None, answer_format=fmt).model_dump()["steps"][1]
     assert export_messages(program)["steps"][0]["response_format"] == fmt.response_format()
     assert json.dumps(fmt.schema()) in export_program(program, "text")
     assert "Reply format" in program.render()

@@ -203,8 +203,11 @@ def _grammar_problem(llama: Any, schema: str) -> str:
     except Exception as exc:  # the converter asserts on what it does not support
         problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     else:
-        sampler = llama_cpp.llama_sampler_init_grammar(
-            llama._model.vocab, grammar.encode("utf-8"), LLAMA_GRAMMAR_DEFAULT_ROOT.encode("utf-8"))
+        vocab = getattr(getattr(llama, "_model", None), "vocab", None)
+        if vocab is None:  # another llama-cpp-python layout: no way to check it first, so refuse it
+            _checked_grammars[schema] = "this llama-cpp-python cannot check a grammar before using it"
+            return _checked_grammars[schema]
+        sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode("utf-8"), LLAMA_GRAMMAR_DEFAULT_ROOT.encode("utf-8"))
         problem = "" if sampler else "its grammar does not parse"
         if sampler:
             llama_cpp.llama_sampler_free(sampler)

@@ -114,13 +114,10 @@ class FewShot(Operator):
     async def _held_out(self, ctx: StepContext, programs: list[Program]) -> dict[str, float]:
         """Each program's mean score on the minibatch examples it does not show as a demo: a
         bootstrapped demo is a minibatch example with its answer, which the model would copy."""
-        from ..program.run import run_program
-
         async def one(program: Program) -> float:
             shown = {d.input.strip() for d in program.demos}
             examples = [ex for ex in ctx.minibatch if ex.input.strip() not in shown]
-            traces = await run_program(program, examples, ctx.task, ctx.lm) if examples else []
-            return sum(t.score for t in traces) / len(traces) if traces else 0.0
+            return (await ctx.score([program], examples))[program.id] if examples else 0.0
 
         values = await asyncio.gather(*(one(p) for p in programs))
         return {p.id: v for p, v in zip(programs, values)}

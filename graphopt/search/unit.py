@@ -103,7 +103,7 @@ async def run_unit(unit: EvalUnit, task: Task, lm: LM) -> UnitResult:
                 raise
             return UnitResult("failed", f"provider error: {exc}", usage=spent.to_dict(), failures=max(1, spent.total().failures))
         except BudgetExceeded as exc:  # before the loop started (it catches its own)
-            return UnitResult("partial", f"budget reached: {exc}", usage=spent.to_dict())
+            return UnitResult("partial", str(exc), usage=spent.to_dict())  # "budget reached: ..."
         except Exception as exc:  # noqa: BLE001  (a graph that cannot compile or run is a recorded failure)
             if is_bug(exc):
                 raise InternalError(
@@ -121,7 +121,7 @@ async def run_unit(unit: EvalUnit, task: Task, lm: LM) -> UnitResult:
         out.reason = f"{max(failures, result.errors)} model calls failed at the provider after retries{first}"
     elif result.stopped == "budget":
         out.status = "partial"
-        out.reason = f"budget reached: {result.stop_reason}"
+        out.reason = result.stop_reason  # the BudgetExceeded message: "budget reached: ..."
     return out
 
 

@@ -24,6 +24,7 @@ from ..store import RunStore
 from ..program.run import evaluate
 from ..tasks.base import Task
 from ..program.model import Program
+from ..status import Status
 from .archive import graph_hash
 from .budgets import SearchBudget
 from .fitness import Evaluator, Fitness
@@ -142,7 +143,7 @@ class SearchEngine:
         out = []
         for order, row in enumerate(self.store.candidates()):
             evaluation = row.evaluation
-            if evaluation is None or evaluation.val_score is None or evaluation.status != "done":
+            if evaluation is None or evaluation.val_score is None or evaluation.status != Status.done:
                 continue
             program = evaluation.program or {}
             changed = bool(program) and Program.model_validate(program).id != seed_id
@@ -196,9 +197,9 @@ class SearchEngine:
         best = None
         for order, row in enumerate(self.store.candidates()):
             evaluation = row.evaluation
-            if evaluation is None or evaluation.val_score is None or evaluation.status not in ("done", "partial"):
+            if evaluation is None or evaluation.val_score is None or evaluation.status not in (Status.done, Status.partial):
                 continue
-            key = (evaluation.status == "done", evaluation.val_score, -order)
+            key = (evaluation.status == Status.done, evaluation.val_score, -order)
             if best is None or key > best[0]:
                 best = (key, row)
         if best is None:

@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import BudgetExceeded, LLMError, RunError
 from ..lm import sample_place, usage_scope
 from ..operators import operator_names
+from ..status import Status
 from .archive import Archive, Scored, graph_hash
 from .crossover import Crossover
 from .fitness import EvalRequest, Evaluator, Fitness
@@ -72,11 +73,11 @@ def meta_record(candidates: Sequence[Any], patience: int) -> tuple[dict[str, str
     for row in rows.values():
         family(row.id)
         e = row.evaluation
-        if row.origin != "llm" or e is None or e.val_score is None or e.status not in ("done", "screened"):
+        if row.origin != "llm" or e is None or e.val_score is None or e.status not in (Status.done, Status.screened):
             continue
         parents = [rows[p].evaluation.val_score for p in row.parents if p in rows and rows[p].evaluation is not None]
         best_parent = max((v for v in parents if v is not None), default=0.0)
-        tried.setdefault(families[row.id], []).append(e.status == "done" and e.val_score > best_parent)
+        tried.setdefault(families[row.id], []).append(e.status == Status.done and e.val_score > best_parent)
     barren = {f for f, gains in tried.items() if len(gains) >= patience and not any(gains)}
     return families, barren
 
@@ -162,7 +163,7 @@ class StructureSearch:
         outcome = SearchOutcome(best=max(usable, key=lambda f: (f.val_score, -f.cost_tokens)), archive=archive)
         store = evaluator.store
         stored = await asyncio.to_thread(store.candidates)
-        outcome.screened = {c.graph_hash for c in stored if c.evaluation and c.evaluation.status == "screened"}
+        outcome.screened = {c.graph_hash for c in stored if c.evaluation and c.evaluation.status == Status.screened}
         logged = {e.payload.get("generation") for e in await asyncio.to_thread(store.events, "generation") if isinstance(e.payload, dict)}
         if 0 not in logged:
             population_ids = [s.candidate_id for s in population]
@@ -179,10 +180,10 @@ class StructureSearch:
             requests, budget_stop = await self._proposals(population, archive, evaluator, base, generation, outcome, meta_ok)
             children: list[Scored] = []
             for fitness in await evaluator.evaluate_many(requests, race=True, key=f"gen{generation}"):
-                if fitness.status == "screened":
+                if fitness.status == Status.screened:
                     outcome.screened.add(fitness.graph_hash)
                 if not fitness.ok:
-                    outcome.rejected += fitness.status == "failed"
+                    outcome.rejected += fitness.status == Status.failed
                     continue
                 results[fitness.graph_hash] = fitness
                 scored = fitness.scored(generation)

@@ -34,6 +34,7 @@ from ..lm import LM
 from ..store import RunStore
 from ..tasks.base import Task
 from ..program.model import Program
+from ..status import Status
 from .admission import UnitEstimate, cap_text, estimate_unit, fits, headroom, waves
 from .archive import Scored, graph_hash
 from .budgets import SearchBudget
@@ -68,7 +69,7 @@ class Fitness:
     program: Program | None
     history: list[dict[str, Any]] = field(default_factory=list)
     from_store: bool = False
-    status: str = "done"
+    status: Status = Status.done
     reason: str = ""
     val_scores: dict[str, float] = field(default_factory=dict)
     changed: bool = True
@@ -76,7 +77,7 @@ class Fitness:
     @property
     def ok(self) -> bool:
         """True for a finished evaluation: the only kind the search builds on."""
-        return self.status == "done" and self.val_score is not None
+        return self.status == Status.done and self.val_score is not None
 
     def scored(self, generation: int = 0) -> Scored:
         return Scored(
@@ -267,7 +268,7 @@ class Evaluator(Racing):
         budget evaluates it) and reads it back (in a thread)."""
         reason = f"budget reached: {cap_text(self.lm)}: too little left to start it"
         self.exhausted = self.exhausted or reason
-        self.store.fail_evaluation(row.id, reason, status="partial")
+        self.store.fail_evaluation(row.id, reason, status=Status.partial)
         return self._report(self.fitness_of(row, self.store.evaluation(row.id), from_store=False))
 
     def _estimate(self, row: Any, *, screen: bool = False) -> UnitEstimate:
@@ -325,19 +326,19 @@ class Evaluator(Racing):
             outcome = await self.executor.run(unit)
         if earlier is not None:  # the evaluation's spend includes its screen's
             outcome.usage = merged_usage(earlier.usage, outcome.usage)
-        if screen and outcome.status == "done" and (outcome.result or {}).get("best_val") is not None:
+        if screen and outcome.status == Status.done and (outcome.result or {}).get("best_val") is not None:
             self._screens[row.id] = outcome
             result = outcome.result
             program = Program.model_validate(result["best_program"])
             return Fitness(
                 spec, row.id, row.graph_hash, result["best_val"], result.get("best_val_stderr") or 0.0,
                 work_tokens(outcome.usage), program,
-                status="screen", val_scores=result.get("val_scores") or {}, changed=program.id != self.seed_program.id,
+                status=Status.screen, val_scores=result.get("val_scores") or {}, changed=program.id != self.seed_program.id,
             )
         fitness = await asyncio.to_thread(self._record, row, outcome, spec)
-        if outcome.status == "done":
+        if outcome.status == Status.done:
             self.scored_now += 1
-        elif outcome.status == "partial":
+        elif outcome.status == Status.partial:
             self.exhausted = self.exhausted or outcome.reason
         else:
             self.failed += 1
@@ -348,7 +349,7 @@ class Evaluator(Racing):
     def _record(self, row: Any, outcome: UnitResult, spec: GraphSpec) -> Fitness:
         """Writes the unit's outcome and the spend so far, and reads the evaluation back (in a thread)."""
         self._write(row.id, outcome)
-        if outcome.status == "failed":
+        if outcome.status == Status.failed:
             self.store.add_event("evaluation_failed", {"candidate": row.id, "reason": outcome.reason})
         self.store.record_ledger(self.lm.ledger)
         return self.fitness_of(row, self.store.evaluation(row.id), from_store=False, spec=spec)
@@ -358,11 +359,11 @@ class Evaluator(Racing):
         The usage stored includes the meta calls of the proposal that made the graph."""
         outcome.usage = merged_usage(outcome.usage, self._charged.pop(cid, {}))
         result = outcome.result
-        if outcome.status == "done" and (result is None or result.get("best_val") is None):
-            outcome.status, outcome.reason = "failed", "the inner loop returned no validation score"
-        if outcome.status == "failed" or result is None:
+        if outcome.status == Status.done and (result is None or result.get("best_val") is None):
+            outcome.status, outcome.reason = Status.failed, "the inner loop returned no validation score"
+        if outcome.status == Status.failed or result is None:
             self.store.fail_evaluation(cid, outcome.reason or "no result", usage=outcome.usage,
-                                       status="partial" if outcome.status == "partial" else "failed")
+                                       status=Status.partial if outcome.status == Status.partial else Status.failed)
             return
         self.store.finish_evaluation(
             cid,
@@ -401,7 +402,7 @@ class Evaluator(Racing):
             program=Program.model_validate(program) if program else None,
             history=list(getattr(evaluation, "history", None) or []),
             from_store=from_store,
-            status=getattr(evaluation, "status", "failed"),
+            status=Status(getattr(evaluation, "status", Status.failed)),
             reason=getattr(evaluation, "error", None) or "",
             val_scores=self.store.example_scores("val", row.id).get(row.id, {}),
             changed=bool(program) and Program.model_validate(program).id != self.seed_program.id,

@@ -21,6 +21,7 @@ from typing import Any
 from ..errors import BudgetExceeded
 from ..graph.spec import GraphSpec
 from ..program.run import evaluate
+from ..status import Status
 from .crossover import SubgraphCrossover
 from .engine import SearchEngine
 from .evolution import StructureSearch
@@ -173,13 +174,13 @@ class TestPhase(Phase):
 
     async def run(self, engine: SearchEngine) -> None:
         best = await engine.choose()
-        entries = [("seed", f) for f in engine.seeds if f.val_score is not None and f.status != "screened"] + [("best", best)]
+        entries = [("seed", f) for f in engine.seeds if f.val_score is not None and f.status != Status.screened] + [("best", best)]
         engine.emit("phase", {"name": self.name, "count": len(entries)})
         unique = {f.candidate_id: f for _, f in entries}  # a seed that won is tested once
         scores = dict(zip(unique, await asyncio.gather(*(self._test(engine, f) for f in unique.values()))))
         tests = [scores[f.candidate_id] for _, f in entries]
         # Seeds that lost the race: their screen score (on fewer examples), and no test run.
-        screened = [("screened seed", f) for f in engine.seeds if f.status == "screened"]
+        screened = [("screened seed", f) for f in engine.seeds if f.status == Status.screened]
         entries[-1:-1], tests[-1:-1] = screened, [None] * len(screened)
         engine.best = best
         spend = await asyncio.to_thread(lambda: [_tokens(engine, f.candidate_id) for _, f in entries])

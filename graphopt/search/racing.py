@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..program.run import scorable_by_likelihood, target_logprobs
+from ..status import Status
 from .journal import keyed_rng
 from .policy import Race, screen_sizes
 from .unit import merged_usage
@@ -59,13 +60,13 @@ class Racing:
         for rung, size in enumerate(sizes):
             shown = set(order[:size])
             entered = {
-                i: (recorded.get(rows[i].id) or f.val_scores) if f.status in ("done", "screened") else f.val_scores
-                for i, f in enumerate(out) if f.status in ("done", "screen", "screened")
+                i: (recorded.get(rows[i].id) or f.val_scores) if f.status in (Status.done, Status.screened) else f.val_scores
+                for i, f in enumerate(out) if f.status in (Status.done, Status.screen, Status.screened)
             }
             scores = {rows[i].id: {k: v for k, v in s.items() if k in shown} for i, s in entered.items()}
             dense = await self._dense({rows[i].id: out[i].program for i in entered}, sorted(shown))
             scores = dense or scores
-            live = [i for i in entered if out[i].status == "screen"]
+            live = [i for i in entered if out[i].status == Status.screen]
             decision = policy.decide(scores, can_grow=rung + 1 < len(sizes) and bool(live))
             if not decision.grow:
                 break
@@ -86,12 +87,12 @@ class Racing:
                 for i in entered
             ],
         })
-        promoted = [i for i in entered if out[i].status == "screen" and rows[i].id in decision.go_on]
+        promoted = [i for i in entered if out[i].status == Status.screen and rows[i].id in decision.go_on]
         finished = await self._in_waves([rows[i] for i in promoted], self._fitness, self._estimate)
         for i, fitness in zip(promoted, finished):
             out[i] = fitness
         for i, fitness in enumerate(out):
-            if fitness.status == "screen":
+            if fitness.status == Status.screen:
                 why = decision.why.get(rows[i].id, "")
                 out[i] = await asyncio.to_thread(self._screened_out, rows[i], fitness, why)
         return out
@@ -111,7 +112,7 @@ class Racing:
         scored on `examples` (status "screen": held in memory, with the unit's result, until the
         race decides)."""
         stored = await asyncio.to_thread(self.store.evaluation, row.id)
-        if stored is not None and stored.status in ("done", "screened"):
+        if stored is not None and stored.status in (Status.done, Status.screened):
             self.reused += 1
             return self._report(await asyncio.to_thread(self.fitness_of, row, stored, from_store=True))
         unit = self._unit(row, steps=1, final_ids=tuple(examples))
@@ -132,7 +133,7 @@ class Racing:
         self.store.finish_evaluation(
             row.id, val_score=result.get("best_val"), val_stderr=result.get("best_val_stderr"),
             val_scores=result.get("val_scores") or None, program=result.get("best_program"),
-            history=result.get("history", []), usage=outcome.usage, status="screened",
+            history=result.get("history", []), usage=outcome.usage, status=Status.screened,
             note=f"screened out: {screen.val_score:.3f} on {len(screen.val_scores)} validation examples" + (f", {why}" if why else ""),
         )
         self.store.record_ledger(self.lm.ledger)

@@ -10,7 +10,8 @@ from .crossover import Crossover, SubgraphCrossover
 from .engine import SearchEngine
 from .evolution import SearchOutcome, StructureSearch
 from .executor import Executor, LocalExecutor, default_parallel
-from .fitness import EvalRequest, Evaluator, Fitness
+from .evaluator import Evaluator
+from .fitness import EvalRequest, Fitness
 from .llm_mutation import LLMProposal, Proposal, operator_catalogue
 from .mutations import (
     AddParallelBranch,

@@ -23,7 +23,9 @@ from ..operators import operator_names
 from ..status import Status
 from .archive import Archive, Scored, graph_hash
 from .crossover import Crossover
-from .fitness import EvalRequest, Evaluator, Fitness
+from .evaluator import Evaluator
+from .events import GenerationDone, ProposalMade
+from .fitness import EvalRequest, Fitness
 from .journal import keyed_rng
 from .llm_mutation import LLMProposal
 from .mutations import Mutation, default_mutations, mutate
@@ -161,20 +163,20 @@ class StructureSearch:
         state = SearchState(usage=usage() if usage else {})
         state.best_scores.append(max(s.val_score for s in population))
         outcome = SearchOutcome(best=max(usable, key=lambda f: (f.val_score, -f.cost_tokens)), archive=archive)
-        store = evaluator.store
-        stored = await asyncio.to_thread(store.candidates)
+        run = evaluator.run
+        stored = await asyncio.to_thread(run.store.candidates)
         outcome.screened = {c.graph_hash for c in stored if c.evaluation and c.evaluation.status == Status.screened}
-        logged = {e.payload.get("generation") for e in await asyncio.to_thread(store.events, "generation") if isinstance(e.payload, dict)}
+        logged = {e.generation for e in await asyncio.to_thread(run.events, GenerationDone)}
         if 0 not in logged:
-            population_ids = [s.candidate_id for s in population]
-            await asyncio.to_thread(store.add_event, "generation", {"generation": 0, "best": state.best_scores[-1], "population": population_ids})
+            first = GenerationDone(0, state.best_scores[-1], tuple(s.candidate_id for s in population))
+            await asyncio.to_thread(run.add, first)
         while True:
             reason = self.stop.should_stop(state) or evaluator.exhausted
             if reason:
                 outcome.stop_reason = reason
                 break
             generation = state.generation + 1
-            rows = await asyncio.to_thread(evaluator.store.candidates)
+            rows = await asyncio.to_thread(run.store.candidates)
             self._families, self._barren = meta_record(rows, self.meta_patience)
             meta_ok = self._meta_allowed(usage() if usage else {}, rows)
             requests, budget_stop = await self._proposals(population, archive, evaluator, base, generation, outcome, meta_ok)
@@ -195,17 +197,8 @@ class StructureSearch:
             if usage:
                 state.usage = usage()
             if generation not in logged:
-                await asyncio.to_thread(
-                    store.add_event,
-                    "generation",
-                    {
-                        "generation": generation,
-                        "best": state.best_scores[-1],
-                        "population": [s.candidate_id for s in population],
-                        "children": [s.candidate_id for s in children],
-                        "usage": state.usage,
-                    },
-                )
+                ids = tuple(s.candidate_id for s in population), tuple(s.candidate_id for s in children)
+                await asyncio.to_thread(run.add, GenerationDone(generation, state.best_scores[-1], *ids, usage=state.usage))
             if on_generation:
                 on_generation(state, population)
             if budget_stop or evaluator.exhausted:
@@ -263,7 +256,7 @@ class StructureSearch:
                 raise proposal
             entry = evaluator.journal.get(key)
             if entry is not None:  # made before a resume: the store has its outcome
-                if entry["accepted"]:
+                if isinstance(entry, ProposalMade):
                     requests.append(evaluator.request_of(entry))
                 else:
                     outcome.rejected += 1
@@ -275,7 +268,7 @@ class StructureSearch:
                 continue
             usage = spent[0] if spent else None  # a meta-model proposal's calls: charged to its graph
             request = EvalRequest(spec, tuple(p.candidate_id for p in parents if p.candidate_id), kind, mutation, generation, charged=usage)
-            row = evaluator.register(spec, parents=request.parents, origin=kind, mutation=mutation, generation=generation)
+            row = evaluator.run.register(spec, parents=request.parents, origin=kind, mutation=mutation, generation=generation)
             evaluator.journal.accepted(key, row.id, kind, usage)
             requests.append(request)
         return requests, budget_stop

@@ -26,7 +26,9 @@ from ..operators.base import Operator, Prompt
 from ..operators.registry import get_operator
 from ..tasks.base import Task
 from ..templates import escape_stray_braces, prompt_placeholders, restore_placeholders
-from .fitness import EvalRequest, Evaluator, Fitness
+from .evaluator import Evaluator
+from .events import ProposalMade
+from .fitness import EvalRequest, Fitness
 from .journal import keyed_rng
 from .llm_mutation import is_context_overflow
 
@@ -275,14 +277,14 @@ class MetaPromptOptimizer:
             raise item
         entry = evaluator.journal.get(key)
         if entry is not None:
-            return (evaluator.request_of(entry) if entry["accepted"] else None), False
+            return (evaluator.request_of(entry) if isinstance(entry, ProposalMade) else None), False
         edits, candidate, reason, usage = item
         result.edits.extend(edits)
         if candidate is None:
             evaluator.journal.rejected(key, "prompt_opt", [reason])
             return None, False
         request = EvalRequest(candidate, (base.candidate_id,), "prompt_opt", "meta_prompt", generation, charged=usage)
-        row = evaluator.register(candidate, parents=request.parents, origin="prompt_opt", mutation="meta_prompt", generation=generation)
+        row = evaluator.run.register(candidate, parents=request.parents, origin="prompt_opt", mutation="meta_prompt", generation=generation)
         evaluator.journal.accepted(key, row.id, "prompt_opt", usage)
         return request, False
 

@@ -70,17 +70,6 @@ class Evaluator:
         self.journal = Journal(run)
         self.racer = Racer(self)
 
-    def request_of(self, entry: Any) -> EvalRequest:
-        """The request that registered a stored candidate (a `ProposalMade` replayed on resume),
-        with the usage of the proposal that made it."""
-        row = self.run.store.candidate(entry.candidate)
-        if row is None:
-            raise RunError(f"the run's journal names candidate {entry.candidate!r}, which the store lacks")
-        return EvalRequest(
-            GraphSpec.model_validate(row.spec), tuple(row.parents or ()), row.origin, row.mutation, row.generation,
-            charged=entry.usage,
-        )
-
     async def evaluate(
         self, spec: GraphSpec, *, parents: Sequence[str] = (), origin: str = "seed", mutation: str | None = None, generation: int = 0
     ) -> Fitness:
@@ -245,9 +234,3 @@ class Evaluator:
         if self.on_result is not None:
             self.on_result(fitness)
         return fitness
-
-    def check_seeds(self, seeds: Sequence[Fitness]) -> None:
-        """Raises RunError when no seed graph could be evaluated at all (nothing to search from)."""
-        if seeds and not any(f.val_score is not None for f in seeds):
-            reasons = "; ".join(f"{f.spec.name}: {f.reason}" for f in seeds)[:400]
-            raise RunError(f"no seed graph could be evaluated ({reasons})")

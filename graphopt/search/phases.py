@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import BudgetExceeded
+from ..errors import BudgetExceeded, RunError
 from ..graph.spec import GraphSpec
 from ..program.run import evaluate
 from ..status import Status
@@ -58,8 +58,15 @@ class SeedPhase(Phase):
     async def run(self, engine: SearchEngine) -> None:
         engine.emit("phase", {"name": self.name, "count": len(self.graphs)})
         engine.seeds = await engine.evaluator.evaluate_many([EvalRequest(g) for g in self.graphs], race=True, key="seeds")
-        engine.evaluator.check_seeds(engine.seeds)
+        _check_seeds(engine.seeds)
         engine.add(engine.seeds)
+
+
+def _check_seeds(seeds: Sequence[Fitness]) -> None:
+    """Raises RunError when no seed graph could be evaluated at all (nothing to search from)."""
+    if seeds and not any(f.val_score is not None for f in seeds):
+        reasons = "; ".join(f"{f.spec.name}: {f.reason}" for f in seeds)[:400]
+        raise RunError(f"no seed graph could be evaluated ({reasons})")
 
 
 class PromptPhase(Phase):

@@ -302,7 +302,7 @@ class LLMProposal:
         parents = tuple(p.candidate_id for p in slot.parents if p.candidate_id)
         with usage_scope() as spent, sample_place(slot.key):
             try:
-                proposal = await self.propose_graph(slot.parents, slot.archive or Archive(), slot.rng)
+                proposal = await self.propose_graph(slot.parents, slot.archive if slot.archive is not None else Archive(), slot.rng)
             except LLMError as exc:
                 if exc.fatal:
                     raise

@@ -169,8 +169,8 @@ def _header(data: _Run, rows: Sequence[Mapping[str, Any]], source: str) -> str:
     total = data.usage["total"]
     cards = [
         ("win", "Winner" if data.final else "Best so far", winner_card),
-        ("", "Candidates", f'<div class="big">{len(rows)}</div><div>{counts["done"]} scored · {counts["screened"]} screened out · {counts["pending"] + counts["running"]} pending · '
-         f'{counts["failed"]} failed · {rejected} proposal{"s" if rejected != 1 else ""} rejected</div>'),
+        ("", "Candidates", f'<div class="big">{len(rows)}</div><div>{counts[Status.done]} scored · {counts[Status.screened]} screened out · {counts[Status.pending] + counts[Status.running]} pending · '
+         f'{counts[Status.failed]} failed · {rejected} proposal{"s" if rejected != 1 else ""} rejected</div>'),
         ("", "Stopped because", f'<div class="big small">{_e(stop or ("not yet" if status == "running" else DASH))}</div>'
          f"<div>{generations} generation{'s' if generations != 1 else ''}{' · budget ' + _e(budget) if budget else ''}</div>"),
         ("", "Spent", f'<div class="big">{_num(total["tokens"])} tokens</div><div>{_usd(total["cost"])} · {_num(total["calls"])} calls</div>'),

@@ -113,8 +113,11 @@ class Evaluator:
     async def in_waves(self, rows: Sequence[Any], run: Callable, estimate: Callable, *, strict: bool = False) -> list[Fitness]:
         """`admission.in_waves` with this run's store and client; `strict`: work that no longer
         fits is recorded as not started."""
-        finished = lambda row: self.run.store.done_evaluation(row.id) is not None  # noqa: E731
-        return await in_waves(rows, run, estimate, lm=self.lm, finished=finished, cut=self._not_started if strict else None)
+        cut = self._not_started if strict else None
+        return await in_waves(rows, run, estimate, lm=self.lm, finished=self._finished, cut=cut)
+
+    def _finished(self, row: Any) -> bool:
+        return self.run.store.done_evaluation(row.id) is not None
 
     async def _not_started(self, row: Any) -> Fitness:
         reason = f"budget reached: {cap_text(self.lm)}: too little left to start it"

@@ -13,7 +13,8 @@ from graphopt.lm import LM
 from graphopt.testing import FakeModel
 from graphopt.search import LLMProposal, MaxGenerations, StructureSearch, SubgraphCrossover
 from graphopt.search.budgets import get_budget
-from graphopt.search.fitness import Evaluator
+from graphopt.search.evaluator import Evaluator
+from graphopt.search.run import Run
 from graphopt.store import RunStore
 from graphopt.tasks import get_task
 
@@ -23,7 +24,7 @@ def _setup(tmp_path, fn):
     store = RunStore.open(tmp_path / "run")
     store.ensure_run({"task": task.name, "models": {}})
     lm = LM(transport=FakeModel(fn=fn), cache_dir=None)
-    evaluator = Evaluator(task, lm, store, get_budget("tiny", val_limit=4, minibatch=2, inner_steps=1), task.seed_program)
+    evaluator = Evaluator(task, lm, Run(store), get_budget("tiny", val_limit=4, minibatch=2, inner_steps=1), task.seed_program)
     seeds = [asyncio.run(evaluator.evaluate(load_graph(n))) for n in ("tgd", "tgd_select")]
     return lm, evaluator, seeds
 
@@ -34,7 +35,7 @@ def test_children_are_valid_graphs_with_lineage(tmp_path):
     outcome = asyncio.run(search.run(seeds, evaluator, random.Random(1)))
 
     assert outcome.generations == 2
-    children = [c for c in evaluator.store.candidates() if c.generation > 0]
+    children = [c for c in evaluator.run.store.candidates() if c.generation > 0]
     assert children, "two generations of three proposals made no child"
     for child in children:
         assert child.parents, child.id
@@ -42,7 +43,7 @@ def test_children_are_valid_graphs_with_lineage(tmp_path):
     for fitness in outcome.results.values():
         assert validate(fitness.spec) == []
     assert outcome.best.val_score == max(f.val_score for f in outcome.results.values())
-    generations = evaluator.store.events("generation")
+    generations = evaluator.run.store.events("generation")
     assert [e.payload["generation"] for e in generations] == [0, 1, 2]
 
 
@@ -58,9 +59,9 @@ def test_unusable_llm_proposals_are_rejected_and_counted(tmp_path):
     outcome = asyncio.run(search.run(seeds, evaluator, random.Random(0)))
 
     assert outcome.rejected == 2
-    rejected = evaluator.store.events("rejected_proposal")
+    rejected = evaluator.run.store.events("rejected_proposal")
     assert len(rejected) == 2 and all(e.payload["kind"] == "llm" and e.payload["reasons"] for e in rejected)
-    assert all(c.generation == 0 for c in evaluator.store.candidates())  # nothing invalid was stored
+    assert all(c.generation == 0 for c in evaluator.run.store.candidates())  # nothing invalid was stored
 
 
 def test_survivors_are_distinct_graphs_even_with_a_tournament():

@@ -60,7 +60,7 @@ def _archive() -> Archive:
 def _propose(lm: LM, parents=None, archive=None, seed=0):
     parents = seed_graphs()[1:2] if parents is None else parents
     archive = _archive() if archive is None else archive
-    return asyncio.run(LLMProposal(lm).propose(parents, archive, random.Random(seed)))
+    return asyncio.run(LLMProposal(lm).propose_graph(parents, archive, random.Random(seed)))
 
 
 def test_a_valid_proposal_is_accepted_at_the_meta_level_with_a_json_schema():
@@ -98,7 +98,7 @@ def test_two_invalid_proposals_are_rejected_with_both_reasons():
 
 def test_max_repairs_zero_rejects_after_the_first_reply():
     lm, fake = _lm([json.dumps(INVALID), json.dumps(VALID)])
-    proposal = asyncio.run(LLMProposal(lm, max_repairs=0).propose([], Archive(), random.Random(0)))
+    proposal = asyncio.run(LLMProposal(lm, max_repairs=0).propose_graph([], Archive(), random.Random(0)))
     assert proposal.spec is None and fake.calls == 1
 
 

@@ -12,7 +12,8 @@ from graphopt.graph.io import load_graph
 from graphopt.lm import LM
 from graphopt.testing import FakeModel
 from graphopt.search.budgets import get_budget
-from graphopt.search.fitness import Evaluator
+from graphopt.search.evaluator import Evaluator
+from graphopt.search.run import Run
 from graphopt.search.prompt_opt import MetaPromptOptimizer, llm_nodes
 from graphopt.templates import escape_stray_braces, prompt_placeholders, restore_placeholders
 from graphopt.store import RunStore
@@ -38,7 +39,7 @@ def _evaluator(tmp_path, lm, task):
     store = RunStore.open(tmp_path / "run")
     store.ensure_run({"task": task.name, "models": {}})
     budget = get_budget("tiny", val_limit=6, minibatch=3)
-    return Evaluator(task, lm, store, budget, task.seed_program)
+    return Evaluator(task, lm, Run(store), budget, task.seed_program)
 
 
 def test_edits_every_llm_node_and_keeps_the_graph_only_if_validation_improves(tmp_path):
@@ -62,7 +63,7 @@ def test_edits_every_llm_node_and_keeps_the_graph_only_if_validation_improves(tm
     # The scripted model scores both graphs 1.0: not better, so the start graph stays the best.
     assert tried.val_score == start.val_score == 1.0
     assert result.best is start
-    assert evaluator.store.candidate(tried.candidate_id).parents == (start.candidate_id,)
+    assert evaluator.run.store.candidate(tried.candidate_id).parents == (start.candidate_id,)
 
 
 def test_unusable_replies_are_dropped_with_a_reason_and_nothing_is_scored(tmp_path):

@@ -14,7 +14,9 @@ from graphopt.lm import LM
 from graphopt.testing import FakeModel
 from graphopt.loop import optimize
 from graphopt.search.budgets import PRESETS, get_budget
-from graphopt.search.fitness import EvalRequest, Evaluator
+from graphopt.search.evaluator import Evaluator
+from graphopt.search.fitness import EvalRequest
+from graphopt.search.run import Run
 from graphopt.search.policy import Race, screen_sizes, sign_test
 from graphopt.store import RunStore
 from graphopt.tasks import get_task
@@ -57,7 +59,7 @@ def _race(run_dir, *, screen: int = 3, fn=scripted, seeds=SEEDS, preset="small",
     fake = FakeModel(fn=fn, logprob=logprob)
     lm = LM(transport=fake, cache_dir=run_dir / "cache")
     budget = get_budget(preset, **{"val_limit": 8, "minibatch": 3, "inner_steps": 2, "screen": screen, **sizes})
-    evaluator = Evaluator(task, lm, store, budget, task.seed_program)
+    evaluator = Evaluator(task, lm, Run(store), budget, task.seed_program)
     results = asyncio.run(evaluator.evaluate_many([EvalRequest(load_graph(n)) for n in seeds], race=True, key="seeds"))
     return results, store, fake, evaluator
 
@@ -160,7 +162,7 @@ def test_a_one_step_inner_loop_is_not_raced(tmp_path):
 
 def test_screens_draw_their_examples_per_race_seeded(tmp_path):
     _, _, _, evaluator = _race(tmp_path / "run", seeds=("tgd",), val_limit=10)
-    first, again, other = evaluator._race_examples("seeds"), evaluator._race_examples("seeds"), evaluator._race_examples("gen1")
+    first, again, other = evaluator.racer.race_examples("seeds"), evaluator.racer.race_examples("seeds"), evaluator.racer.race_examples("gen1")
     assert first == again and first != other and sorted(first) == sorted(other)
     in_file_order = [ex.id for ex in _task().val[:3]]
     assert first[:3] != in_file_order and other[:3] != in_file_order  # drawn, not the first examples of the file

@@ -221,7 +221,8 @@ def test_the_store_keeps_a_score_per_validation_example_and_the_winner_is_compar
 
 def test_a_unit_without_a_validation_score_is_stored_as_failed_not_as_a_score(tmp_path):
     from graphopt.search.executor import Executor
-    from graphopt.search.fitness import Evaluator
+    from graphopt.search.evaluator import Evaluator
+    from graphopt.search.run import Run
     from graphopt.search.unit import UnitResult
 
     class NoScore(Executor):
@@ -232,7 +233,7 @@ def test_a_unit_without_a_validation_score_is_stored_as_failed_not_as_a_score(tm
     store = RunStore.open(tmp_path / "run")
     store.ensure_run({"task": task.name, "models": {}})
     lm = LM(LMConfig(cache_dir=None), transport=FakeModel(fn=scripted))
-    evaluator = Evaluator(task, lm, store, _budget(), task.seed_program, executor=NoScore())
+    evaluator = Evaluator(task, lm, Run(store), _budget(), task.seed_program, executor=NoScore())
     fitness = asyncio.run(evaluator.evaluate(load_graph("tgd")))
     assert fitness.status == "failed" and fitness.val_score is None and not fitness.ok
     row = store.evaluation(fitness.candidate_id)

@@ -12,6 +12,7 @@ from rich.table import Table
 from ..errors import ConfigError
 from ..graph.io import load_graph
 from ..lm import LEVELS, levels_shown
+from ..status import Status
 from ..tasks.base import Task
 from .app import app
 from .checks import check_answer_length, check_cache_dir, check_output
@@ -67,9 +68,9 @@ def _progress(kind: str, data: dict[str, Any]) -> None:
         console.print(f"[bold]== {data['name']}[/bold] ({data['count']})")
     elif kind == "candidate":
         reused = " (from store)" if data["reused"] else ""
-        status = data.get("status", "done")
+        status = data.get("status", Status.done)
         val = "  n/a" if data["val"] is None else f"{data['val']:.3f}"
-        note = "" if status == "done" else f" [{status}: {data.get('reason', '')[:100]}]"
+        note = "" if status == Status.done else f" [{status}: {data.get('reason', '')[:100]}]"
         console.print(
             f"  {data['id']} {data['name'][:28]:<28} val {val} best {data['best']:.3f}"
             f" | {_fmt_usage(data['usage'])}{reused}{note}",

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ..errors import ConfigError
 from ..lm import levels_shown
+from ..status import Status
 from .app import app
 from .common import CacheDir, ConfigFile, MetaModel, NoCache, OptimizerModel, ProgramModel, SetOption, console, make_lm, run_async
 from .executors import ExecutorName, RayAddress, check_ray_address
@@ -126,7 +127,7 @@ def study_command(
         store.close()
     paths = write_outputs(study, records, out)
     _print_table(summarize(study, records), study.baseline)
-    failed = [r for r in records if r.status != "done"]
+    failed = [r for r in records if r.status != Status.done]
     if failed:
         console.print(f"{len(failed)} cells not done (first: {failed[0].key}: {failed[0].error}); run again with --resume")
     console.print(f"wrote {paths['csv']}, {paths['json']}, {paths['html']}")

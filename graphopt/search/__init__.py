@@ -10,9 +10,12 @@ from .crossover import Crossover, SubgraphCrossover
 from .engine import SearchEngine
 from .evolution import SearchOutcome, StructureSearch
 from .executor import Executor, LocalExecutor, default_parallel
-from .fitness import EvalRequest, Evaluator, Fitness
+from .evaluator import Evaluator
+from .fitness import EvalRequest, Fitness
 from .llm_mutation import LLMProposal, Proposal, operator_catalogue
+from .generation import Generation, run_generation
 from .mutations import (
+    Mutate,
     AddParallelBranch,
     ChangeParams,
     DeleteOperator,
@@ -27,6 +30,8 @@ from .mutations import (
 from .phases import Phase, PromptPhase, SeedPhase, StructurePhase, TestPhase, default_phases
 from .pipeline import SearchReport, run_search
 from .prompt_opt import META_PROMPT, MetaPromptOptimizer
+from .proposal import Proposed, Proposer, Slot
+from .run import Run
 from .selection import Elitism, ParetoSelection, Selection, Tournament, elite, pareto_front, pareto_ranks, select_distinct
 from .unit import EvalUnit, UnitResult, run_unit
 from .stop import AllStop, AnyStop, BudgetStop, MaxGenerations, NoImprovement, SearchState, StopCondition, WallTime
@@ -39,6 +44,7 @@ __all__ = [
     "get_budget",
     "estimate",
     "Evaluator",
+    "Run",
     "EvalRequest",
     "Fitness",
     "SearchEngine",
@@ -72,6 +78,12 @@ __all__ = [
     "ChangeParams",
     "default_mutations",
     "mutate",
+    "Mutate",
+    "Proposer",
+    "Proposed",
+    "Slot",
+    "Generation",
+    "run_generation",
     "LLMProposal",
     "Proposal",
     "operator_catalogue",

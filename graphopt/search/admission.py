@@ -5,7 +5,8 @@ every one of them is cut half-way and none finishes, which is worse than finishi
 the client has a call or token cap, a batch runs in waves: each wave admits the evaluations whose
 estimated spend fits in what is left (the cheapest first, so as many graphs as possible get a
 score; at least one per wave, so the search always moves), and the next wave is chosen when it
-has finished and the budget left is known again. Without caps a batch is one wave.
+has finished and the budget left is known again. Without caps a batch is one wave. `in_waves`
+runs a batch so.
 
 The estimate counts an inner loop's calls from its sizes and the graph's model-calling nodes,
 with the prompt length of the start program; it only orders and packs a batch.
@@ -13,11 +14,12 @@ with the prompt length of the start program; it only orders and packs a batch.
 
 from __future__ import annotations
 
-__all__ = ["UnitEstimate", "estimate_unit", "headroom", "waves", "fits", "cap_text"]
+__all__ = ["UnitEstimate", "estimate_unit", "headroom", "waves", "fits", "cap_text", "in_waves"]
 
-from collections.abc import Sequence
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..graph.spec import GraphSpec
 from ..lm import LM, Usage
@@ -130,3 +132,53 @@ def cap_text(lm: LM) -> str:
     parts = [f"run cap of {words(lm.budget.total)}"] if lm.budget.total.limited else []
     parts += [f"{level} cap of {words(caps)}" for level, caps in lm.budget.levels.items() if caps.limited]
     return "; ".join(parts) or "no cap"
+
+
+def _scaled(estimate: UnitEstimate | None, scale: float) -> UnitEstimate | None:
+    """An estimate with its tokens scaled (calls are left as they are)."""
+    if estimate is None:
+        return None
+    return UnitEstimate(
+        estimate.program_calls, estimate.optimizer_calls, int(estimate.program_tokens * scale), int(estimate.optimizer_tokens * scale)
+    )
+
+
+async def in_waves(
+    rows: Sequence[Any],
+    run: Callable[[Any], Awaitable[Any]],
+    estimate: Callable[[Any], UnitEstimate],
+    *,
+    lm: LM,
+    finished: Callable[[Any], bool],
+    cut: Callable[[Any], Awaitable[Any]] | None = None,
+) -> list[Any]:
+    """Runs `run(row)` for every row in waves that fit the client's caps; the results (each with
+    `from_store` and `cost_tokens`) come back in the order of `rows`.
+
+    Args:
+        finished: whether a row needs no run (its evaluation is in the store: no estimate).
+        cut: strict admission: once a wave ran, work whose estimate does not fit what is left is
+            not started (a screen that would eat the budget its race's winner needs) but given
+            to `cut`; the estimates are scaled by what the batch's finished work really spent.
+    """
+    results: list[Any] = [None] * len(rows)
+    todo = list(range(len(rows)))
+    guessed = spent = 0.0  # estimated and measured tokens of this batch's finished work
+    while todo:
+        room = headroom(lm)
+        done = await asyncio.to_thread(lambda: {i for i in todo if finished(rows[i])})
+        estimates = [None if i in done else estimate(rows[i]) for i in todo]
+        chosen = waves(estimates, room)
+        # Estimates are upper bounds; the work already run in this batch says by how much.
+        scale = spent / guessed if cut and guessed and spent else 1.0
+        if cut and len(todo) < len(rows) and not fits([_scaled(estimates[j], scale) for j in chosen], room):
+            for i in todo:
+                results[i] = await cut(rows[i])
+            break
+        wave = [todo[j] for j in chosen]
+        for j, i, result in zip(chosen, wave, await asyncio.gather(*(run(rows[i]) for i in wave))):
+            results[i] = result
+            if estimates[j] is not None and not result.from_store:
+                guessed, spent = guessed + estimates[j].tokens, spent + result.cost_tokens
+        todo = [i for i in todo if i not in wave]
+    return results

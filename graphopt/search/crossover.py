@@ -27,6 +27,7 @@ from ..errors import GraphoptError
 from ..graph.spec import INPUT_NODE, GraphSpec, NodeSpec
 from .archive import graph_hash
 from .graph_edit import EditableGraph, spec_problems
+from .proposal import Proposed, Slot
 
 
 class Crossover(ABC):
@@ -37,6 +38,17 @@ class Crossover(ABC):
     @abstractmethod
     def cross(self, a: GraphSpec, b: GraphSpec, rng: random.Random) -> GraphSpec | None:
         """A valid child of `a` and `b` that differs from both, or None."""
+
+    async def propose(self, slot: Slot) -> Proposed:
+        """The crossover proposer: a child of the slot's two parents that is not in `slot.taken`."""
+        a, b = slot.parents
+        child = self.cross(a.spec, b.spec, slot.rng)
+        if child is not None and graph_hash(child) in slot.taken:
+            child = None
+        if child is not None:
+            slot.taken.add(graph_hash(child))
+        parents = tuple(p.candidate_id for p in (a, b) if p.candidate_id)
+        return Proposed("crossover", child, parents, self.name, ("no new graph from these cut points",))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

@@ -1,33 +1,30 @@
 """The search engine: the state every phase of a search shares, and the run's identity.
 
-The engine holds the task, the client, the store, the evaluator (which hands evaluations to an
-executor) and what the phases have found so far: the seed graphs' fitness and the pool of every
-finished evaluation. Phases (`phases.py`) read and write it in turn. The winner is chosen from
-the store, so a resumed search picks among everything any of its sessions finished.
+The engine holds the evaluator (which holds the task, the client, the run and hands evaluations
+to an executor) and what the phases have found so far: the seed graphs' fitness and the pool of
+every finished evaluation. Phases (`phases.py`) read and write it in turn; the winner is chosen
+by `winner.choose`.
 """
 
 from __future__ import annotations
 
 __all__ = ["SearchEngine", "run_identity", "data_fingerprint", "carried_usage"]
 
-import asyncio
 import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import RunError
 from ..graph.spec import GraphSpec
 from ..lm import LM, Ledger, Usage, levels_shown
 from ..store import RunStore
-from ..program.run import evaluate
 from ..tasks.base import Task
-from ..program.model import Program
 from .archive import graph_hash
 from .budgets import SearchBudget
-from .fitness import Evaluator, Fitness
-from .policy import Choice, Entry, choose_winner, tie_key
+from .evaluator import Evaluator
+from .fitness import Fitness
+from .run import Run
 
 # Budget fields that may change between sessions of one run (caps, and how long to go on);
 # every other field shapes the scores and must match for a resume.
@@ -67,7 +64,8 @@ def run_identity(task: Task, lm: LM, budget: SearchBudget, seed: int, seed_graph
 
 @dataclass
 class SearchEngine:
-    """The shared state of one search.
+    """The shared state of one search: what the phases found, over one evaluator (which holds the
+    task, the client, the run, the loop sizes and the seed).
 
     Attributes:
         seeds: the seed graphs' fitness, in the order given.
@@ -78,12 +76,7 @@ class SearchEngine:
         why: why the winner won (one line).
     """
 
-    task: Task
-    lm: LM
-    store: RunStore
-    budget: SearchBudget
     evaluator: Evaluator
-    seed: int = 0
     emit: Callable[[str, dict[str, Any]], None] = lambda kind, data: None
     seeds: list[Fitness] = field(default_factory=list)
     pool: dict[str, Fitness] = field(default_factory=dict)
@@ -92,6 +85,26 @@ class SearchEngine:
     best: Fitness | None = None
     why: str = ""
     rows: list[Any] = field(default_factory=list)
+
+    @property
+    def task(self) -> Task:
+        return self.evaluator.task
+
+    @property
+    def lm(self) -> LM:
+        return self.evaluator.lm
+
+    @property
+    def run(self) -> Run:
+        return self.evaluator.run
+
+    @property
+    def budget(self) -> SearchBudget:
+        return self.evaluator.budget
+
+    @property
+    def seed(self) -> int:
+        return self.evaluator.seed
 
     def add(self, results: Sequence[Fitness]) -> None:
         """Puts the finished evaluations among `results` into the pool."""
@@ -133,90 +146,6 @@ class SearchEngine:
                 lines.append("It gets these validation examples wrong (input -> answer):")
                 lines += [f"- {ex.input[:200]!r} -> {ex.target[:200]!r}" for ex in wrong]
         return "\n".join(lines)
-
-    def entries(self) -> list[tuple[Entry, Any]]:
-        """Every finished evaluation of the run as the winner's choice sees it, with its row."""
-        matrix = self.store.example_scores("val")
-        held_out = self.store.example_scores("confirm")
-        seed_id = self.task.seed_program.id
-        out = []
-        for order, row in enumerate(self.store.candidates()):
-            evaluation = row.evaluation
-            if evaluation is None or evaluation.val_score is None or evaluation.status != "done":
-                continue
-            program = evaluation.program or {}
-            changed = bool(program) and Program.model_validate(program).id != seed_id
-            entry = Entry(
-                row.id, row.name or "", matrix.get(row.id, {}), row.origin == "seed", changed,
-                len((row.spec or {}).get("nodes", [])), order, held_out.get(row.id),
-            )
-            out.append((entry, row))
-        return out
-
-    async def choose(self) -> Fitness:
-        """Chooses the winner on evidence (`policy.choose_winner`), confirming a derived graph on
-        held-out validation examples when the task has them; records the choice and its reason.
-
-        Raises:
-            RunError: no graph has a validation score.
-        """
-        entries = await asyncio.to_thread(self.entries)
-        if not entries:
-            return self.winner()  # partial ones only: the old rule (nothing finished)
-        choice = choose_winner([e for e, _ in entries])
-        if _needs_confirm(choice):
-            held_out = self.task.val[self.budget.val_limit: 2 * self.budget.val_limit]
-            if held_out:
-                rows = {e.id: row for e, row in entries}
-                incumbent = min((e for e, _ in entries if e.seed), key=tie_key)
-                await asyncio.gather(*(self._confirm(rows[e.id], held_out) for e in (incumbent, choice.challenger)))
-                entries = await asyncio.to_thread(self.entries)
-                choice = choose_winner([e for e, _ in entries])
-        self.why = choice.reason
-        row = next(row for e, row in entries if e.id == choice.winner.id)
-        await asyncio.to_thread(self.store.add_event, "winner", {"candidate": row.id, "why": choice.reason})
-        return self.evaluator.fitness_of(row, row.evaluation, from_store=True)
-
-    async def _confirm(self, row: Any, examples: list) -> None:
-        """Scores a candidate's program on held-out validation examples (split "confirm")."""
-        if (await asyncio.to_thread(self.store.example_scores, "confirm", row.id)).get(row.id):
-            return
-        program = Program.model_validate(row.evaluation.program) if row.evaluation.program else self.task.seed_program
-        result = await evaluate(program, examples, self.task, self.lm)
-        if not getattr(result, "errors", 0):
-            scores = {t.example.id: t.score for t in result.traces}
-            await asyncio.to_thread(self.store.set_example_scores, row.id, "confirm", scores)
-
-    def winner(self) -> Fitness:
-        """The best partial evaluation in the store, when no evaluation finished (see `choose`).
-
-        Raises:
-            RunError: no graph has a validation score.
-        """
-        best = None
-        for order, row in enumerate(self.store.candidates()):
-            evaluation = row.evaluation
-            if evaluation is None or evaluation.val_score is None or evaluation.status not in ("done", "partial"):
-                continue
-            key = (evaluation.status == "done", evaluation.val_score, -order)
-            if best is None or key > best[0]:
-                best = (key, row)
-        if best is None:
-            raise RunError(f"no graph of the run in {self.store.location} has a validation score: nothing to export")
-        row = best[1]
-        return self.evaluator.fitness_of(row, row.evaluation, from_store=True)
-
-
-def _needs_confirm(choice: Choice) -> bool:
-    """True when the choice is a derived graph not yet checked on held-out examples."""
-    return choice.challenger is not None and choice.winner is choice.challenger and choice.winner.confirm is None
-
-
-def _tokens(evaluation: Any) -> float:
-    # Work tokens (spent or served from the cache/in flight): which of two evaluations paid for
-    # a shared call depends on timing, the work each needed does not.
-    levels = (evaluation.usage or {}).get("levels", {})
-    return float(sum(u.get("tokens", 0) + u.get("cached_tokens", 0) for u in levels.values()))
 
 
 def carried_usage(store: RunStore) -> Ledger:

@@ -1,10 +1,11 @@
 """The meta structure optimizer: evolutionary search over optimizer graphs.
 
 Each generation proposes children of the current population, by structural mutation, by
-crossover, or by the meta model (LLM-guided proposal); the children are raced by the `Evaluator`
-(successive halving: a screen on a few validation examples, then the full evaluation for the
-best of them; the run store doubles as its fitness cache) and the next population keeps the
-elites plus the choice of the selection strategy. Strategies are objects: swap any of them without flags.
+crossover, or by the meta model (LLM-guided proposal), each a `Proposer`; `run_generation`
+journals, registers and races them (successive halving: a screen on a few validation examples,
+then the full evaluation for the best of them; the run store doubles as its fitness cache) and
+the next population keeps the elites plus the choice of the selection strategy. Strategies are
+objects: swap any of them without flags.
 """
 
 from __future__ import annotations
@@ -17,16 +18,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import BudgetExceeded, LLMError, RunError
-from ..lm import sample_place, usage_scope
-from ..operators import operator_names
-from .archive import Archive, Scored, graph_hash
+from ..errors import RunError
+from ..status import Status
+from .archive import Archive, Scored
 from .crossover import Crossover
-from .fitness import EvalRequest, Evaluator, Fitness
+from .evaluator import Evaluator
+from .events import GenerationDone
+from .fitness import Fitness
+from .generation import Generation, run_generation
 from .journal import keyed_rng
 from .llm_mutation import LLMProposal
-from .mutations import Mutation, default_mutations, mutate
+from .mutations import Mutate, Mutation, default_mutations
 from .policy import MetaInvestment, yields
+from .proposal import Proposer, Slot
 from .selection import Selection, Tournament, elite, select_distinct
 from .stop import MaxGenerations, SearchState, StopCondition
 
@@ -72,11 +76,11 @@ def meta_record(candidates: Sequence[Any], patience: int) -> tuple[dict[str, str
     for row in rows.values():
         family(row.id)
         e = row.evaluation
-        if row.origin != "llm" or e is None or e.val_score is None or e.status not in ("done", "screened"):
+        if row.origin != "llm" or e is None or e.val_score is None or e.status not in (Status.done, Status.screened):
             continue
         parents = [rows[p].evaluation.val_score for p in row.parents if p in rows and rows[p].evaluation is not None]
         best_parent = max((v for v in parents if v is not None), default=0.0)
-        tried.setdefault(families[row.id], []).append(e.status == "done" and e.val_score > best_parent)
+        tried.setdefault(families[row.id], []).append(e.status == Status.done and e.val_score > best_parent)
     barren = {f for f, gains in tried.items() if len(gains) >= patience and not any(gains)}
     return families, barren
 
@@ -160,55 +164,37 @@ class StructureSearch:
         state = SearchState(usage=usage() if usage else {})
         state.best_scores.append(max(s.val_score for s in population))
         outcome = SearchOutcome(best=max(usable, key=lambda f: (f.val_score, -f.cost_tokens)), archive=archive)
-        store = evaluator.store
-        stored = await asyncio.to_thread(store.candidates)
-        outcome.screened = {c.graph_hash for c in stored if c.evaluation and c.evaluation.status == "screened"}
-        logged = {e.payload.get("generation") for e in await asyncio.to_thread(store.events, "generation") if isinstance(e.payload, dict)}
+        run = evaluator.run
+        stored = await asyncio.to_thread(run.store.candidates)
+        outcome.screened = {c.graph_hash for c in stored if c.evaluation and c.evaluation.status == Status.screened}
+        logged = {e.generation for e in await asyncio.to_thread(run.events, GenerationDone)}
         if 0 not in logged:
-            population_ids = [s.candidate_id for s in population]
-            await asyncio.to_thread(store.add_event, "generation", {"generation": 0, "best": state.best_scores[-1], "population": population_ids})
+            first = GenerationDone(0, state.best_scores[-1], tuple(s.candidate_id for s in population))
+            await asyncio.to_thread(run.add, first)
         while True:
             reason = self.stop.should_stop(state) or evaluator.exhausted
             if reason:
                 outcome.stop_reason = reason
                 break
             generation = state.generation + 1
-            rows = await asyncio.to_thread(evaluator.store.candidates)
+            rows = await asyncio.to_thread(run.store.candidates)
             self._families, self._barren = meta_record(rows, self.meta_patience)
             meta_ok = self._meta_allowed(usage() if usage else {}, rows)
-            requests, budget_stop = await self._proposals(population, archive, evaluator, base, generation, outcome, meta_ok)
-            children: list[Scored] = []
-            for fitness in await evaluator.evaluate_many(requests, race=True, key=f"gen{generation}"):
-                if fitness.status == "screened":
-                    outcome.screened.add(fitness.graph_hash)
-                if not fitness.ok:
-                    outcome.rejected += fitness.status == "failed"
-                    continue
-                results[fitness.graph_hash] = fitness
-                scored = fitness.scored(generation)
-                archive.add(scored)
-                children.append(scored)
+            made = await self._generation(population, archive, evaluator, base, generation, outcome.screened, meta_ok)
+            outcome.rejected += made.rejected
+            children = self._children(made, generation, results, archive, outcome)
             population = self._survivors(population, children, keyed_rng(base, f"gen{generation}/survivors"))
             state.generation = generation
             state.best_scores.append(max(s.val_score for s in archive))
             if usage:
                 state.usage = usage()
             if generation not in logged:
-                await asyncio.to_thread(
-                    store.add_event,
-                    "generation",
-                    {
-                        "generation": generation,
-                        "best": state.best_scores[-1],
-                        "population": [s.candidate_id for s in population],
-                        "children": [s.candidate_id for s in children],
-                        "usage": state.usage,
-                    },
-                )
+                ids = tuple(s.candidate_id for s in population), tuple(s.candidate_id for s in children)
+                await asyncio.to_thread(run.add, GenerationDone(generation, state.best_scores[-1], *ids, usage=state.usage))
             if on_generation:
                 on_generation(state, population)
-            if budget_stop or evaluator.exhausted:
-                outcome.stop_reason = budget_stop or evaluator.exhausted
+            if made.stop or evaluator.exhausted:
+                outcome.stop_reason = made.stop or evaluator.exhausted
                 break
         outcome.generations = state.generation
         best = min(archive.items, key=Scored.rank_key)
@@ -216,75 +202,43 @@ class StructureSearch:
         outcome.results = results
         return outcome
 
-    async def _proposals(
-        self,
-        population: list[Scored],
-        archive: Archive,
-        evaluator: Evaluator,
-        base: int,
-        generation: int,
-        outcome: SearchOutcome,
-        meta_ok: bool = True,
-    ) -> tuple[list[EvalRequest], str]:
-        """The generation's children as requests (registered, in slot order) and a budget message."""
+    async def _generation(
+        self, population: list[Scored], archive: Archive, evaluator: Evaluator, base: int, generation: int,
+        screened: set[str], meta_ok: bool,
+    ) -> Generation:
+        """The generation's children: proposed, journaled, registered in slot order and raced."""
         keys = [f"gen{generation}/child{i}" for i in range(self.children)]
-        # Mutations and crossovers are made here, in slot order, each avoiding every graph tried
-        # so far and this generation's earlier children; the meta model's proposals run together.
-        taken = {s.graph_hash for s in archive} | outcome.screened
-        used_ops = {node.op for s in archive for node in s.spec.nodes}  # grows with this generation's children
-        planned: dict[str, Any] = {}
-        for key in keys:
-            if evaluator.journal.get(key) is None:
-                planned[key] = self._plan(population, archive, keyed_rng(base, key), taken, meta_ok, key, used_ops)
+        # Mutations and crossovers avoid every graph tried so far and this generation's earlier
+        # children; mutations prefer operators no graph has used (the set grows with the children).
+        taken = {s.graph_hash for s in archive} | screened
+        mutate = Mutate(self.mutations, {node.op for s in archive for node in s.spec.nodes})
 
-        async def slot(key: str) -> Any:
-            plan = planned.get(key)
-            if plan is None or not callable(plan):
-                return plan
-            return await plan()
+        def plan(key: str) -> tuple[Proposer, Slot]:
+            return self._plan(population, Slot(key, base, archive=archive, taken=taken), meta_ok, mutate)
 
-        made = await asyncio.gather(*(slot(k) for k in keys), return_exceptions=True)
-        # Registering and journaling write the store: in a worker thread, off the event loop.
-        return await asyncio.to_thread(self._register_children, keys, made, evaluator, generation, outcome)
+        return await run_generation(evaluator, keys, plan, generation=generation, race=f"gen{generation}")
 
     @staticmethod
-    def _register_children(
-        keys: list[str], made: list[Any], evaluator: Evaluator, generation: int, outcome: SearchOutcome
-    ) -> tuple[list[EvalRequest], str]:
-        """The proposals as registered requests, in slot order, each journaled; a budget message."""
-        requests: list[EvalRequest] = []
-        budget_stop = ""
-        for key, proposal in zip(keys, made):
-            if isinstance(proposal, BudgetExceeded):
-                budget_stop = budget_stop or str(proposal)  # not journaled: a resume proposes again
+    def _children(
+        made: Generation, generation: int, results: dict[str, Fitness], archive: Archive, outcome: SearchOutcome
+    ) -> list[Scored]:
+        """The generation's finished children (added to the results and the archive)."""
+        children: list[Scored] = []
+        for _, fitness in made.results:
+            if fitness.status == Status.screened:
+                outcome.screened.add(fitness.graph_hash)
+            if not fitness.ok:
+                outcome.rejected += fitness.status == Status.failed
                 continue
-            if isinstance(proposal, BaseException):
-                raise proposal
-            entry = evaluator.journal.get(key)
-            if entry is not None:  # made before a resume: the store has its outcome
-                if entry["accepted"]:
-                    requests.append(evaluator.request_of(entry))
-                else:
-                    outcome.rejected += 1
-                continue
-            kind, spec, parents, mutation, reasons, *spent = proposal
-            if spec is None:
-                outcome.rejected += 1
-                evaluator.journal.rejected(key, kind, reasons)
-                continue
-            usage = spent[0] if spent else None  # a meta-model proposal's calls: charged to its graph
-            request = EvalRequest(spec, tuple(p.candidate_id for p in parents if p.candidate_id), kind, mutation, generation, charged=usage)
-            row = evaluator.register(spec, parents=request.parents, origin=kind, mutation=mutation, generation=generation)
-            evaluator.journal.accepted(key, row.id, kind, usage)
-            requests.append(request)
-        return requests, budget_stop
+            results[fitness.graph_hash] = fitness
+            scored = fitness.scored(generation)
+            archive.add(scored)
+            children.append(scored)
+        return children
 
-    def _plan(
-        self, population: list[Scored], archive: Archive, rng: random.Random, taken: set[str], meta_ok: bool = True,
-        key: str = "", used_ops: set[str] | None = None,
-    ) -> Any:
-        """One child: a tuple (origin, spec or None, parents, mutation name, rejection reasons), or
-        for a meta-model proposal a coroutine function that makes it."""
+    def _plan(self, population: list[Scored], slot: Slot, meta_ok: bool, mutate: Mutate) -> tuple[Proposer, Slot]:
+        """A slot's proposer and parents: the meta model, a crossover or a mutation, by the slot's draws."""
+        rng = slot.rng
         roll = rng.random()
         if roll < self.llm_share and not meta_ok:
             roll = self.llm_share + rng.random() * (1.0 - self.llm_share)  # the slot goes to the others
@@ -293,35 +247,13 @@ class StructureSearch:
             # The parents' families gave the meta model's proposals no gain: a mutation instead.
             roll = self.llm_share + rng.random() * (1.0 - self.llm_share)
         if roll < self.llm_share:
-
-            async def ask() -> tuple:
-                with usage_scope() as spent, sample_place(key):
-                    try:
-                        proposal = await self.proposer.propose(parents, archive, rng)
-                    except LLMError as exc:
-                        if exc.fatal:
-                            raise
-                        return "llm", None, parents, None, [f"meta call failed: {exc}"]
-                return "llm", proposal.spec, parents, "llm_proposal", proposal.rejected_reasons, spent.to_dict()
-
-            return ask
+            slot.parents = parents
+            return self.proposer, slot
         if roll < self.llm_share + self.crossover_share and len(population) >= 2:
-            a, b = select_distinct(self.selection, population, 2, rng)
-            child = self.crossover.cross(a.spec, b.spec, rng)
-            if child is not None and graph_hash(child) in taken:
-                child = None
-            if child is not None:
-                taken.add(graph_hash(child))
-            return "crossover", child, [a, b], self.crossover.name, ["no new graph from these cut points"]
-        (parent,) = select_distinct(self.selection, population, 1, rng)
-        used_ops = set() if used_ops is None else used_ops
-        untried = set(operator_names()) - used_ops
-        child, failed = mutate(parent.spec, self.mutations, rng, max_tries=20, avoid=taken, untried=untried)
-        mutation = child.provenance.mutation if child is not None else None
-        if child is not None:
-            taken.add(graph_hash(child))
-            used_ops |= {node.op for node in child.nodes}
-        return "mutation", child, [parent], mutation, [f"{name}: {why}" for name, why in failed]
+            slot.parents = select_distinct(self.selection, population, 2, rng)
+            return self.crossover, slot
+        slot.parents = select_distinct(self.selection, population, 1, rng)
+        return mutate, slot
 
     def _meta_allowed(self, usage: dict, rows: Sequence[Any]) -> bool:
         """Whether this generation's children may include meta-model proposals: while the meta

@@ -2,10 +2,10 @@
 
 Every place where the search asks for a new graph (a child slot of a generation, a prompt-edit
 candidate of a round) has a key such as ``"gen2/child1"``. The first time, the proposal is made
-(perhaps by the meta model) and its outcome written as an event: the candidate it registered, or
-the reasons it was rejected. A resumed search finds the key and takes the outcome from the store
-instead of asking again, so it rebuilds the same population whether or not the response cache
-still has the meta model's replies.
+(perhaps by the meta model) and its outcome written as an event (`ProposalMade`: the candidate
+it registered, or `ProposalRejected`: why it gave none). A resumed search finds the key and takes
+the outcome from the store instead of asking again, so it rebuilds the same population whether
+or not the response cache still has the meta model's replies.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ __all__ = ["Journal", "keyed_rng"]
 import random
 from typing import Any
 
-from ..store import RunStore
-
-_KINDS = ("proposal", "rejected_proposal")
+from .events import ProposalMade, ProposalRejected
+from .run import Run
 
 
 def keyed_rng(base: int, key: str) -> random.Random:
@@ -26,27 +25,23 @@ def keyed_rng(base: int, key: str) -> random.Random:
 
 
 class Journal:
-    """Proposal outcomes by key, read from the store once and appended as they happen."""
+    """Proposal outcomes by key, read from the run's store once and written through the run."""
 
-    def __init__(self, store: RunStore):
-        self.store = store
-        self.entries: dict[str, dict[str, Any]] = {}
-        for event in store.events():
-            payload = event.payload
-            if event.kind in _KINDS and isinstance(payload, dict) and isinstance(payload.get("key"), str):
-                self.entries[payload["key"]] = {**payload, "accepted": event.kind == "proposal"}
+    def __init__(self, run: Run):
+        self.run = run
+        self.entries: dict[str, ProposalMade | ProposalRejected] = {e.key: e for e in run.events(ProposalMade, ProposalRejected)}
 
-    def get(self, key: str) -> dict[str, Any] | None:
-        """The recorded outcome of a slot: {"accepted": bool, "candidate"?, "kind", "reasons"?}."""
+    def get(self, key: str) -> ProposalMade | ProposalRejected | None:
+        """The recorded outcome of a slot, or None when it was never made."""
         return self.entries.get(key)
 
     def accepted(self, key: str, candidate_id: str, kind: str, usage: dict[str, Any] | None = None) -> None:
         """Records the candidate a slot produced and what making it cost (`Ledger.to_dict()`)."""
-        payload = {"key": key, "candidate": candidate_id, "kind": kind, **({"usage": usage} if usage else {})}
-        self.store.add_event("proposal", payload)
-        self.entries[key] = {**payload, "accepted": True}
+        self._add(ProposalMade(key, candidate_id, kind, usage or None))
 
     def rejected(self, key: str, kind: str, reasons: list[str]) -> None:
-        payload = {"key": key, "kind": kind, "reasons": [r[:500] for r in reasons[:5]]}
-        self.store.add_event("rejected_proposal", payload)
-        self.entries[key] = {**payload, "accepted": False}
+        self._add(ProposalRejected(key, kind, tuple(reasons)))
+
+    def _add(self, event: ProposalMade | ProposalRejected) -> None:
+        self.run.add(event)
+        self.entries[event.key] = event

@@ -13,7 +13,7 @@ Example:
     >>> reply = ('{"rationale": "plain rewrite", "name": "r", "nodes": [{"id": "r", "op": "rewrite", '
     ...          '"params": []}], "edges": [{"source": "input.program", "target": "r.candidates"}]}')
     >>> lm = LM(transport=FakeModel(replies=[reply]), cache_dir=None)
-    >>> proposal = asyncio.run(LLMProposal(lm).propose([], Archive(), random.Random(0)))
+    >>> proposal = asyncio.run(LLMProposal(lm).propose_graph([], Archive(), random.Random(0)))
     >>> proposal.spec.nodes[0].op, proposal.attempts
     ('rewrite', 1)
 """
@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from ..errors import LLMError, SpecError
+from ..lm import sample_place, usage_scope
 from ..graph.spec import INPUT_NODE, INPUT_PORTS, EdgeSpec, GraphSpec, NodeSpec, Provenance
 from ..replies import first_json_object
 from ..operators.catalogue import operator_catalogue
@@ -46,6 +47,7 @@ from ..operators.registry import get_operator, operator_names
 from .archive import Archive, Scored, compact_graph_text, graph_hash
 from .graph_edit import spec_problems
 from .params import clamp_params
+from .proposal import Proposed, Slot
 
 if TYPE_CHECKING:
     from ..lm import LM
@@ -289,7 +291,25 @@ class LLMProposal:
         )
         return "\n\n".join(parts)
 
-    async def propose(self, parents: list[GraphSpec | Scored], archive: Archive, rng: random.Random) -> Proposal:
+    async def propose(self, slot: Slot) -> Proposed:
+        """The meta model's proposer: a graph built on the slot's parents, shown the archive; its
+        calls are charged to the graph (a failed call that is not fatal is a rejection).
+
+        Raises:
+            BudgetExceeded: a budget cap was reached.
+            LLMError: a fatal provider error.
+        """
+        parents = tuple(p.candidate_id for p in slot.parents if p.candidate_id)
+        with usage_scope() as spent, sample_place(slot.key):
+            try:
+                proposal = await self.propose_graph(slot.parents, slot.archive if slot.archive is not None else Archive(), slot.rng)
+            except LLMError as exc:
+                if exc.fatal:
+                    raise
+                return Proposed("llm", None, parents, None, (f"meta call failed: {exc}",))
+        return Proposed("llm", proposal.spec, parents, "llm_proposal", tuple(proposal.rejected_reasons), spent.to_dict())
+
+    async def propose_graph(self, parents: list[GraphSpec | Scored], archive: Archive, rng: random.Random) -> Proposal:
         """One proposal: a valid new graph, or None with the reasons each attempt was rejected.
 
         Args:

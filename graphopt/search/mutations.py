@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 __all__ = [
+    "Mutate",
     "Mutation",
     "StructuralMutation",
     "EditableGraph",
@@ -50,6 +51,7 @@ from .archive import graph_hash
 # modules; they are imported here for the mutations and kept importable from here.
 from .graph_edit import EditableGraph, child_name, spec_problems
 from .params import SEARCH_LIMITS, default_params_ok, perturb_param, perturbed_params
+from .proposal import Proposed, Slot
 
 
 def _shuffled(items, rng: random.Random) -> list:
@@ -375,6 +377,30 @@ class ChangeParams(StructuralMutation):
 def default_mutations() -> list[Mutation]:
     """One of each structural mutation."""
     return [InsertOperator(), DeleteOperator(), SwapOperator(), AddParallelBranch(), Rewire(), ChangeParams()]
+
+
+class Mutate:
+    """The mutation proposer: a child of the slot's one parent by `mutate`, avoiding `slot.taken`.
+
+    Args:
+        mutations: the strategies to draw from.
+        used_ops: operators some graph of the run has used (grows with the children made here).
+        max_tries: mutations tried per proposal.
+    """
+
+    def __init__(self, mutations: Sequence[Mutation], used_ops: set[str], max_tries: int = 20):
+        self.mutations, self.used_ops, self.max_tries = list(mutations), used_ops, max_tries
+
+    async def propose(self, slot: Slot) -> Proposed:
+        (parent,) = slot.parents
+        untried = set(operator_names()) - self.used_ops
+        child, failed = mutate(parent.spec, self.mutations, slot.rng, max_tries=self.max_tries, avoid=slot.taken, untried=untried)
+        if child is not None:
+            slot.taken.add(graph_hash(child))
+            self.used_ops |= {node.op for node in child.nodes}
+        mutation = child.provenance.mutation if child is not None else None
+        parents = (parent.candidate_id,) if parent.candidate_id else ()
+        return Proposed("mutation", child, parents, mutation, tuple(f"{name}: {why}" for name, why in failed))
 
 
 def mutate(

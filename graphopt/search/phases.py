@@ -18,11 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import BudgetExceeded
+from ..errors import BudgetExceeded, RunError
 from ..graph.spec import GraphSpec
 from ..program.run import evaluate
+from ..status import Status
 from .crossover import SubgraphCrossover
 from .engine import SearchEngine
+from . import winner
 from .evolution import StructureSearch
 from .fitness import EvalRequest, Fitness
 from .llm_mutation import LLMProposal
@@ -56,8 +58,15 @@ class SeedPhase(Phase):
     async def run(self, engine: SearchEngine) -> None:
         engine.emit("phase", {"name": self.name, "count": len(self.graphs)})
         engine.seeds = await engine.evaluator.evaluate_many([EvalRequest(g) for g in self.graphs], race=True, key="seeds")
-        engine.evaluator.check_seeds(engine.seeds)
+        _check_seeds(engine.seeds)
         engine.add(engine.seeds)
+
+
+def _check_seeds(seeds: Sequence[Fitness]) -> None:
+    """Raises RunError when no seed graph could be evaluated at all (nothing to search from)."""
+    if seeds and not any(f.val_score is not None for f in seeds):
+        reasons = "; ".join(f"{f.spec.name}: {f.reason}" for f in seeds)[:400]
+        raise RunError(f"no seed graph could be evaluated ({reasons})")
 
 
 class PromptPhase(Phase):
@@ -83,7 +92,7 @@ class PromptPhase(Phase):
                 "kept": sum(e.accepted for e in tuned.edits),
                 "reasons": sorted({e.reason for e in tuned.edits if not e.accepted and e.reason}),
             }
-            await asyncio.to_thread(engine.store.add_event, "prompt_edits", summary)
+            await asyncio.to_thread(engine.run.note, "prompt_edits", summary)
             engine.emit("prompt_edits", summary)
 
 
@@ -172,18 +181,18 @@ class TestPhase(Phase):
     name = "test report"
 
     async def run(self, engine: SearchEngine) -> None:
-        best = await engine.choose()
-        entries = [("seed", f) for f in engine.seeds if f.val_score is not None and f.status != "screened"] + [("best", best)]
+        best, engine.why = await winner.choose(engine.evaluator)
+        entries = [("seed", f) for f in engine.seeds if f.val_score is not None and f.status != Status.screened] + [("best", best)]
         engine.emit("phase", {"name": self.name, "count": len(entries)})
         unique = {f.candidate_id: f for _, f in entries}  # a seed that won is tested once
         scores = dict(zip(unique, await asyncio.gather(*(self._test(engine, f) for f in unique.values()))))
         tests = [scores[f.candidate_id] for _, f in entries]
         # Seeds that lost the race: their screen score (on fewer examples), and no test run.
-        screened = [("screened seed", f) for f in engine.seeds if f.status == "screened"]
+        screened = [("screened seed", f) for f in engine.seeds if f.status == Status.screened]
         entries[-1:-1], tests[-1:-1] = screened, [None] * len(screened)
         engine.best = best
         spend = await asyncio.to_thread(lambda: [_tokens(engine, f.candidate_id) for _, f in entries])
-        costs = await asyncio.to_thread(inference_costs, engine.store)
+        costs = await asyncio.to_thread(inference_costs, engine.run.store)
         engine.rows = [
             ReportRow(role, f.candidate_id, f.spec.name, f.val_score, test, tokens,
                       per_example=costs.get(f.candidate_id, {}))
@@ -192,14 +201,14 @@ class TestPhase(Phase):
         seeds = [f for f in engine.seeds if f.ok]
         if seeds:
             top = min(seeds, key=lambda f: f.scored().rank_key())
-            matrix = await asyncio.to_thread(engine.store.example_scores, "val")
+            matrix = await asyncio.to_thread(engine.run.store.example_scores, "val")
             diff = paired_difference(matrix.get(best.candidate_id, {}), matrix.get(top.candidate_id, {}))
             engine.rows[-1].vs_best_seed = f"{diff.text()} vs {top.spec.name}" if diff.n else ""
         engine.rows[-1].why = engine.why
 
     @staticmethod
     async def _test(engine: SearchEngine, fitness: Fitness) -> float | None:
-        evaluation = await asyncio.to_thread(engine.store.evaluation, fitness.candidate_id)
+        evaluation = await asyncio.to_thread(engine.run.store.evaluation, fitness.candidate_id)
         if evaluation is not None and evaluation.test_score is not None:
             return evaluation.test_score
         program = fitness.program or engine.task.seed_program
@@ -211,10 +220,8 @@ class TestPhase(Phase):
         if getattr(result, "errors", 0):
             return None  # a test score with provider failures in it is not one
         # What the program costs to use, per answered example, beside its accuracy.
-        await asyncio.to_thread(
-            engine.store.add_event, "inference", {"candidate": fitness.candidate_id, **result.per_example}
-        )
-        await asyncio.to_thread(engine.store.set_test_score, fitness.candidate_id, result.accuracy, result.stderr)
+        await asyncio.to_thread(engine.run.note, "inference", {"candidate": fitness.candidate_id, **result.per_example})
+        await asyncio.to_thread(engine.run.set_test_score, fitness.candidate_id, result.accuracy, result.stderr)
         return result.accuracy
 
 
@@ -227,7 +234,7 @@ def inference_costs(store: Any) -> dict[str, dict[str, float]]:
 
 
 def _tokens(engine: SearchEngine, candidate_id: str) -> dict[str, int]:
-    evaluation = engine.store.evaluation(candidate_id)
+    evaluation = engine.run.store.evaluation(candidate_id)
     if evaluation is None:
         return {}
     levels = (evaluation.usage or {}).get("levels", {})

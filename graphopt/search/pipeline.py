@@ -34,8 +34,11 @@ from .archive import graph_hash
 from .budgets import SearchBudget
 from .engine import SearchEngine, carried_usage, run_identity
 from .executor import Executor
-from .fitness import Evaluator, Fitness
+from . import winner
+from .evaluator import Evaluator
+from .fitness import Fitness
 from .phases import Phase, ReportRow, default_phases
+from .run import Run
 
 USAGE_FLUSH_SECONDS = 2.0
 
@@ -121,27 +124,27 @@ async def run_search(
         distinct.setdefault(graph_hash(graph), graph)
     seed_graphs = list(distinct.values())
     check_run_dir(out_dir, resume, store_url)
-    store = open_run_store(out_dir, store_url, lock=True)  # a second writer of this run dir is refused
+    run = Run(open_run_store(out_dir, store_url, lock=True))  # a second writer of this run dir is refused
     emit = on_event or (lambda kind, data: None)
     flusher: asyncio.Task | None = None
     try:
-        store.ensure_run(run_config(task, lm, budget, seed, seed_graphs))
-        lm.carried = carried_usage(store) if store.resumed else lm.carried
-        flusher = asyncio.create_task(_flush_usage(store, lm))
-        engine = _engine(task, lm, budget, store, seed, emit, executor, max_error_rate)
+        run.begin(run_config(task, lm, budget, seed, seed_graphs))
+        lm.carried = carried_usage(run.store) if run.store.resumed else lm.carried
+        flusher = asyncio.create_task(_flush_usage(run, lm))
+        engine = _engine(task, lm, budget, run, seed, emit, executor, max_error_rate)
         for phase in phases if phases is not None else default_phases(seed_graphs):
             await phase.run(engine)
         report = _finish(engine, out_dir)
-        store.set_status("finished")
+        run.set_status("finished")
         return report
     except InternalError as exc:
-        log = _log_bug(out_dir, store, exc)
+        log = _log_bug(out_dir, run, exc)
         with contextlib.suppress(Exception):
-            store.set_status("interrupted")
+            run.set_status("interrupted")
         raise InternalError(f"{exc} (traceback in {log}; please report it); the run continues with --resume", exc.details) from None
     except BaseException:
         with contextlib.suppress(Exception):  # the store may be what failed; never hide the cause
-            store.set_status("interrupted")
+            run.set_status("interrupted")
         raise
     finally:
         if flusher is not None:
@@ -149,11 +152,11 @@ async def run_search(
             with contextlib.suppress(BaseException):
                 await flusher  # a write in flight ends before the store closes
         with contextlib.suppress(Exception):
-            store.record_ledger(lm.ledger)
-        store.close()
+            run.record_ledger(lm.ledger)
+        run.close()
 
 
-def _log_bug(out_dir: Path, store: RunStore, exc: InternalError) -> Path:
+def _log_bug(out_dir: Path, run: Run, exc: InternalError) -> Path:
     """Writes a bug's traceback to the run's log (and an event to the store); returns the log's path."""
     log = Path(out_dir) / "run.log"
     with contextlib.suppress(OSError):
@@ -161,11 +164,11 @@ def _log_bug(out_dir: Path, store: RunStore, exc: InternalError) -> Path:
         with log.open("a") as handle:
             handle.write(f"{exc}\n{exc.details}\n")
     with contextlib.suppress(Exception):
-        store.add_event("bug", {"message": str(exc)[:500], "traceback": exc.details[-4000:]})
+        run.note("bug", {"message": str(exc)[:500], "traceback": exc.details[-4000:]})
     return log
 
 
-def _engine(task, lm, budget, store, seed, emit, executor, max_error_rate) -> SearchEngine:
+def _engine(task, lm, budget, run, seed, emit, executor, max_error_rate) -> SearchEngine:
     best_so_far: list[float] = []
     engine: SearchEngine
 
@@ -188,26 +191,26 @@ def _engine(task, lm, budget, store, seed, emit, executor, max_error_rate) -> Se
         )
 
     evaluator = Evaluator(
-        task, lm, store, budget, task.seed_program, seed=seed, on_result=on_result,
+        task, lm, run, budget, task.seed_program, seed=seed, on_result=on_result,
         executor=executor, max_error_rate=max_error_rate,
     )
-    engine = SearchEngine(task, lm, store, budget, evaluator, seed=seed, emit=emit)
+    engine = SearchEngine(evaluator, emit=emit)
     return engine
 
 
-async def _flush_usage(store: RunStore, lm: LM) -> None:
+async def _flush_usage(run: Run, lm: LM) -> None:
     """Writes the session's usage to the store every few seconds, so a kill loses little of it."""
     while True:
         await asyncio.sleep(USAGE_FLUSH_SECONDS)
-        await asyncio.to_thread(store.record_ledger, lm.ledger)  # off the loop that runs the evaluations
+        await asyncio.to_thread(run.record_ledger, lm.ledger)  # off the loop that runs the evaluations
 
 
 def _finish(engine: SearchEngine, out_dir: Path) -> SearchReport:
-    best = engine.best or engine.winner()
+    best = engine.best or winner.best_partial(engine.evaluator)
     stop_reason = engine.stopped or engine.search_stop
-    engine.store.add_event("stop", {"reason": stop_reason, "best": best.candidate_id})
-    best_path = _export(out_dir, best, engine.task, engine.lm, engine.store, engine.rows)
-    engine.store.set_summary(
+    engine.run.note("stop", {"reason": stop_reason, "best": best.candidate_id})
+    best_path = _export(out_dir, best, engine.task, engine.lm, engine.run.store, engine.rows)
+    engine.run.set_summary(
         {"best": best.candidate_id, "best_name": best.spec.name, "stop_reason": stop_reason, "rows": [r.__dict__ for r in engine.rows]}
     )
     return SearchReport(
@@ -215,7 +218,7 @@ def _finish(engine: SearchEngine, out_dir: Path) -> SearchReport:
         rows=engine.rows,
         best_path=best_path,
         stop_reason=stop_reason,
-        candidates=len(engine.store.candidates()),
+        candidates=len(engine.run.store.candidates()),
         rejected=engine.rejected,
         reused=engine.evaluator.reused,
         failed=engine.evaluator.failed,

@@ -57,6 +57,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..status import Status
+
 ALPHA = 0.05
 
 
@@ -311,11 +313,11 @@ def yields(rows: Sequence) -> tuple[Yield, Yield]:
     meta, other = Yield(), Yield()
     for row in rows:
         e = row.evaluation
-        if row.origin not in META_ORIGINS + OTHER_ORIGINS or e is None or e.status not in ("done", "screened"):
+        if row.origin not in META_ORIGINS + OTHER_ORIGINS or e is None or e.status not in (Status.done, Status.screened):
             continue
         parents = [by_id[p].evaluation for p in row.parents or () if p in by_id and by_id[p].evaluation is not None]
         best_parent = max((p.val_score for p in parents if p.val_score is not None), default=0.0)
-        gain = (e.val_score or 0.0) - best_parent if e.status == "done" else 0.0
+        gain = (e.val_score or 0.0) - best_parent if e.status == Status.done else 0.0
         levels = (e.usage or {}).get("levels", {})
         tokens = float(sum(u.get("tokens", 0) + u.get("cached_tokens", 0) for u in levels.values()))
         if row.origin in META_ORIGINS:

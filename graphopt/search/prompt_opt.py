@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import BudgetExceeded, LLMError
+from ..errors import LLMError
 from ..graph.spec import GraphSpec, NodeSpec
 from ..graph.validate import validate
 from ..lm import LM, sample_place, usage_scope
@@ -26,9 +26,12 @@ from ..operators.base import Operator, Prompt
 from ..operators.registry import get_operator
 from ..tasks.base import Task
 from ..templates import escape_stray_braces, prompt_placeholders, restore_placeholders
-from .fitness import EvalRequest, Evaluator, Fitness
+from .evaluator import Evaluator
+from .fitness import Fitness
+from .generation import run_generation
 from .journal import keyed_rng
 from .llm_mutation import is_context_overflow
+from .proposal import Proposed, Slot
 
 META_PROMPT = Prompt(
     """You improve one prompt of an automatic prompt optimizer. The optimizer is a graph of nodes;
@@ -193,68 +196,60 @@ class MetaPromptOptimizer:
     ) -> list[MetaPromptResult]:
         """`optimize` for several graphs at once, in lockstep rounds.
 
-        In a round, every graph's candidates make their meta calls (every prompt of every node)
-        together; the candidates are then registered in (graph, candidate) order and evaluated
-        together, so store ids do not depend on which call returned first. Each candidate has a
-        journal key, so a resumed search takes it from the store instead of asking again. A graph
-        whose round gained nothing gets no further rounds. Stops early, keeping what it has, when
-        a budget is reached.
+        A round is one generation (`generation.run_generation`): every graph's candidates make
+        their meta calls (every prompt of every node) together, then are registered in (graph,
+        candidate) order and evaluated together, so store ids do not depend on which call
+        returned first. Each candidate has a journal key, so a resumed search takes it from the
+        store instead of asking again. A graph whose round gained nothing gets no further rounds.
+        Stops early, keeping what it has, when a budget is reached.
         """
         base_seed = rng.getrandbits(64) if rng is not None else evaluator.seed
         results = [MetaPromptResult(best=start) for start in starts]
         for round_no in range(self.iterations):
-            work = []  # (result, key, base, nodes)
-            for result in results:
-                base = result.best
-                nodes = llm_nodes(base.spec) if base.ok and not result.stalled else []
-                work.extend((result, f"prompt/{base.candidate_id}/r{round_no}/c{i}", base, nodes) for i in range(self.candidates) if nodes)
+            work = [  # (result, key): a candidate of each graph still improving, `candidates` each
+                (result, f"prompt/{result.best.candidate_id}/r{round_no}/c{i}")
+                for result in results if result.best.ok and not result.stalled and llm_nodes(result.best.spec)
+                for i in range(self.candidates)
+            ]
             if not work:
                 break
-            made = await asyncio.gather(
-                *(self._candidate(key, base, nodes, task, evaluator, base_seed) for _, key, base, nodes in work),
-                return_exceptions=True,
-            )
-            requests, owners, stopped = [], [], False
-            for (result, key, base, _), item in zip(work, made):
-                request, cut = await asyncio.to_thread(self._register, key, item, base, evaluator, result, generation)
-                stopped = stopped or cut
-                if request is not None:
-                    requests.append(request)
-                    owners.append(result)
+            slots = {key: Slot(key, base_seed, [result.best], task=task) for result, key in work}
+            made = await run_generation(evaluator, list(slots), lambda key: (self, slots[key]), generation=generation)
             before = {id(r): r.best for r in results}
-            for result, fitness in zip(owners, await evaluator.evaluate_many(requests)):
+            for i, proposed in made.proposed.items():
+                work[i][0].edits.extend(proposed.edits)
+            for i, fitness in made.results:
+                result = work[i][0]
                 result.tried.append(fitness)
                 if fitness.ok and fitness.val_score > result.best.val_score:
                     result.best = fitness
             for result in results:  # where the edits gained nothing, no more meta calls go
                 result.stalled = result.stalled or result.best is before[id(result)]
-            if stopped or evaluator.exhausted:
+            if made.stop or evaluator.exhausted:
                 break
         return results
 
-    async def _candidate(
-        self, key: str, base: Fitness, nodes: list[tuple[NodeSpec, Operator, list[str]]], task: Task, evaluator: Evaluator, seed: int
-    ) -> tuple[list[PromptEdit], GraphSpec | None, str, dict[str, Any]] | None:
-        """One candidate graph: every prompt of every LLM node edited at once (None: journaled),
-        with the usage of its meta calls (charged to the candidate)."""
-        if evaluator.journal.get(key) is not None:
-            return None
-        pairs = [(node, op, name) for node, op, names in nodes for name in names]
-        with usage_scope() as spent, sample_place(key):
+    async def propose(self, slot: Slot) -> Proposed:
+        """The prompt-edit proposer: the slot's parent with every prompt of every LLM node edited
+        at once, with the usage of its meta calls (charged to the candidate)."""
+        (base,) = slot.parents
+        pairs = [(node, op, name) for node, op, names in llm_nodes(base.spec) for name in names]
+        with usage_scope() as spent, sample_place(slot.key):
             edits = list(await asyncio.gather(*(
-                self._edit(node, op, name, task, base.history, keyed_rng(seed, f"{key}/{node.id}/{name}"))
+                self._edit(node, op, name, slot.task, base.history, keyed_rng(slot.seed, f"{slot.key}/{node.id}/{name}"))
                 for node, op, name in pairs
             )))
         kept = [e for e in edits if e.accepted]
+        lineage = ("prompt_opt", None, (base.candidate_id,), "meta_prompt")
         if not kept:
-            return edits, None, "no usable prompt edit", {}
+            return Proposed(*lineage, ("no usable prompt edit",), {}, tuple(edits))
         candidate = _apply(base.spec, kept)
         problems = validate(candidate)
         if problems:
             for e in kept:
                 e.accepted, e.reason = False, "graph invalid after edit: " + problems[0]
-            return edits, None, "graph invalid after edit: " + problems[0], {}
-        return edits, candidate, "", spent.to_dict()
+            return Proposed(*lineage, ("graph invalid after edit: " + problems[0],), {}, tuple(edits))
+        return Proposed("prompt_opt", candidate, (base.candidate_id,), "meta_prompt", (), spent.to_dict(), tuple(edits))
 
     async def _edit(self, node: NodeSpec, op: Operator, name: str, task: Task, history: list[dict], rng: random.Random) -> PromptEdit:
         try:
@@ -263,28 +258,6 @@ class MetaPromptOptimizer:
             if exc.fatal and not is_context_overflow(exc):
                 raise
             return PromptEdit(node.id, name, op.prompt_texts[name], "", False, f"meta call failed: {exc}")
-
-    @staticmethod
-    def _register(
-        key: str, item: Any, base: Fitness, evaluator: Evaluator, result: MetaPromptResult, generation: int
-    ) -> tuple[EvalRequest | None, bool]:
-        """One candidate as a registered request (None if there is none); True if a budget cut it."""
-        if isinstance(item, BudgetExceeded):
-            return None, True  # not journaled: a resumed run with more budget asks again
-        if isinstance(item, BaseException):
-            raise item
-        entry = evaluator.journal.get(key)
-        if entry is not None:
-            return (evaluator.request_of(entry) if entry["accepted"] else None), False
-        edits, candidate, reason, usage = item
-        result.edits.extend(edits)
-        if candidate is None:
-            evaluator.journal.rejected(key, "prompt_opt", [reason])
-            return None, False
-        request = EvalRequest(candidate, (base.candidate_id,), "prompt_opt", "meta_prompt", generation, charged=usage)
-        row = evaluator.register(candidate, parents=request.parents, origin="prompt_opt", mutation="meta_prompt", generation=generation)
-        evaluator.journal.accepted(key, row.id, "prompt_opt", usage)
-        return request, False
 
 
 def _apply(spec: GraphSpec, edits: list[PromptEdit]) -> GraphSpec:

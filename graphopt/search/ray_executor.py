@@ -29,6 +29,7 @@ from ..errors import ConfigError, LLMError
 from ..lm import LM, Budget, Ledger, LMConfig
 from ..lm.ledger import Usage
 from ..tasks.base import Task
+from ..status import Status
 from .executor import Executor
 from .unit import EvalUnit, UnitResult, run_unit
 
@@ -193,7 +194,7 @@ class RayExecutor(Executor):
                 out = await ref
             except self._ray.exceptions.RayError as exc:
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:300]
-                return UnitResult("failed", f"Ray worker lost the evaluation after its retries: {type(exc).__name__}: {first}")
+                return UnitResult(Status.failed, f"Ray worker lost the evaluation after its retries: {type(exc).__name__}: {first}")
         if isinstance(out, dict):
             raise LLMError(**out["fatal"])
         for (level, model), usage in Ledger.from_dict(out.usage).rows.items():

@@ -27,8 +27,9 @@ from ..graph.spec import GraphSpec
 from ..lm import LM, Ledger, sample_place, usage_scope
 from ..tasks.base import Task
 from ..program.model import Program
+from ..status import Status
 
-UNIT_STATUSES = ("done", "partial", "failed")
+UNIT_STATUSES = (Status.done, Status.partial, Status.failed)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class UnitResult:
         failures: model calls of any level that failed for good (after the client's retries).
     """
 
-    status: str
+    status: Status
     reason: str = ""
     result: dict[str, Any] | None = None
     usage: dict[str, Any] = field(default_factory=dict)
@@ -76,10 +77,13 @@ class UnitResult:
     errors: int = 0
     failures: int = 0
 
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)  # a result shipped back as plain data
+
     @property
     def provider_failed(self) -> bool:
         """True when it failed only because model calls failed at the provider (worth a retry)."""
-        return self.status == "failed" and self.failures > 0
+        return self.status == Status.failed and self.failures > 0
 
 
 async def run_unit(unit: EvalUnit, task: Task, lm: LM) -> UnitResult:
@@ -101,9 +105,9 @@ async def run_unit(unit: EvalUnit, task: Task, lm: LM) -> UnitResult:
         except LLMError as exc:
             if getattr(exc, "fatal", not exc.retryable):
                 raise
-            return UnitResult("failed", f"provider error: {exc}", usage=spent.to_dict(), failures=max(1, spent.total().failures))
+            return UnitResult(Status.failed, f"provider error: {exc}", usage=spent.to_dict(), failures=max(1, spent.total().failures))
         except BudgetExceeded as exc:  # before the loop started (it catches its own)
-            return UnitResult("partial", str(exc), usage=spent.to_dict())  # "budget reached: ..."
+            return UnitResult(Status.partial, str(exc), usage=spent.to_dict())  # "budget reached: ..."
         except Exception as exc:  # noqa: BLE001  (a graph that cannot compile or run is a recorded failure)
             if is_bug(exc):
                 raise InternalError(
@@ -111,16 +115,16 @@ async def run_unit(unit: EvalUnit, task: Task, lm: LM) -> UnitResult:
                     "".join(traceback.format_exception(exc)),
                 ) from exc
             first = str(exc).splitlines()[0] if str(exc) else ""
-            return UnitResult("failed", f"{type(exc).__name__}: {first}"[:500], usage=spent.to_dict())
+            return UnitResult(Status.failed, f"{type(exc).__name__}: {first}"[:500], usage=spent.to_dict())
     data = result.to_dict()
     failures = spent.total().failures
-    out = UnitResult("done", result=data, usage=spent.to_dict(), traces=result.traces, errors=result.errors, failures=failures)
+    out = UnitResult(Status.done, result=data, usage=spent.to_dict(), traces=result.traces, errors=result.errors, failures=failures)
     if failures or result.errors:
-        out.status = "failed"
+        out.status = Status.failed
         first = f" (first program error: {result.first_error[:300]})" if result.first_error else ""
         out.reason = f"{max(failures, result.errors)} model calls failed at the provider after retries{first}"
     elif result.stopped == "budget":
-        out.status = "partial"
+        out.status = Status.partial
         out.reason = result.stop_reason  # the BudgetExceeded message: "budget reached: ..."
     return out
 

@@ -1,5 +1,6 @@
 """The run store: candidates, evaluations, costs, lineage and events of a search, on SQLAlchemy."""
 
+from ..status import Status
 from .models import SCHEMA_VERSION
 from .run_store import (
     SPEND_LEVELS,
@@ -26,4 +27,5 @@ __all__ = [
     "STORE_FILENAME",
     "SCHEMA_VERSION",
     "strip_secrets",
+    "Status",
 ]

@@ -46,6 +46,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from ..status import Status
+
 SCHEMA_VERSION = 1
 """Bumped on every change to these tables; a store written by a newer graphopt is refused."""
 
@@ -202,7 +204,7 @@ class RunRow(_Row):
 @dataclass(frozen=True)
 class EvaluationRow(_Row):
     candidate_id: str
-    status: str
+    status: Status
     val_score: float | None
     val_stderr: float | None
     test_score: float | None

@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
 
+from ..status import Status
 from . import models as t
 from .models import CandidateRow, EvaluationRow, EventRow, RunRow
 from .serialize import USAGE_FIELDS, aware
@@ -99,6 +100,7 @@ def evaluation_of(conn: Connection, run_id: str, candidate_id: str) -> Evaluatio
 def evaluation_row(row: Mapping[str, Any]) -> EvaluationRow:
     """An evaluation table row as an `EvaluationRow`, its times timezone-aware."""
     fields = {f.name: row[f.name] for f in dataclasses.fields(EvaluationRow)}
+    fields["status"] = Status(fields["status"])
     fields["started_at"] = aware(fields["started_at"])
     fields["finished_at"] = aware(fields["finished_at"])
     return EvaluationRow(**fields)
@@ -123,7 +125,7 @@ def best_candidate_id(conn: Connection, run_id: str, metric: str) -> str | None:
     query = (
         select(c.c.id)
         .join(e, and_(e.c.run_id == c.c.run_id, e.c.candidate_id == c.c.id))
-        .where(c.c.run_id == run_id, e.c.status == "done", score.is_not(None))
+        .where(c.c.run_id == run_id, e.c.status == Status.done.value, score.is_not(None))
         .order_by(score.desc(), c.c.seq)
         .limit(1)
     )

@@ -13,7 +13,7 @@ Example:
     >>> row = store.add_candidate({"name": "g", "nodes": [], "edges": []}, "h1")
     >>> row.id
     'c0001'
-    >>> store.finish_evaluation("c0001", val_score=0.5).status
+    >>> store.finish_evaluation("c0001", val_score=0.5).status.value
     'done'
     >>> store.best().id
     'c0001'
@@ -52,6 +52,7 @@ from .engine import open_store, stored_schema_version
 from .files import open_run_dir
 from .lock import RunDirLock
 from .models import CandidateRow, EvaluationRow, EventRow, RunRow
+from ..status import Status
 from .serialize import aware, jsonable, now, spend_values, strip_secrets, usage_values
 
 STORE_FILENAME = "run.sqlite"
@@ -338,7 +339,7 @@ class RunStore:
 
     def start_evaluation(self, ref: str) -> None:
         """Marks a candidate's evaluation as running (by candidate id or graph hash)."""
-        self._set_evaluation(ref, status="running", started_at=now(), finished_at=None, error=None)
+        self._set_evaluation(ref, status=Status.running.value, started_at=now(), finished_at=None, error=None)
 
     def finish_evaluation(
         self,
@@ -356,7 +357,7 @@ class RunStore:
         optimizer_tokens: int | None = None,
         meta_tokens: int | None = None,
         dollars: float | None = None,
-        status: str = "done",
+        status: Status = Status.done,
         note: str | None = None,
     ) -> EvaluationRow:
         """Records a finished evaluation, one a budget cap cut short (status "partial"), or one
@@ -386,15 +387,16 @@ class RunStore:
         Returns:
             The stored evaluation.
         """
-        if status not in ("done", "partial", "screened"):
+        if status not in (Status.done, Status.partial, Status.screened):
             raise RunError(f"finish_evaluation takes status 'done', 'partial' or 'screened', not {status!r}")
-        if val_score is None and status != "partial":
+        status = Status(status)
+        if val_score is None and status != Status.partial:
             raise RunError(f"a {status} evaluation needs a val_score")
         if val_scores:
             self._require_run()
             with self._lock, self._engine.begin() as conn:
                 cid = self._resolve(conn, ref, strict=True)
-                w.replace_example_scores(conn, self.run_id, cid, "screen" if status == "screened" else "val", val_scores)
+                w.replace_example_scores(conn, self.run_id, cid, "screen" if status == Status.screened else "val", val_scores)
         usage_d = jsonable(usage)
         spend = spend_values(
             usage_d, program=program_tokens, optimizer=optimizer_tokens, meta=meta_tokens, dollars=dollars
@@ -402,7 +404,7 @@ class RunStore:
         at = now()
         return self._set_evaluation(
             ref,
-            status=status,
+            status=status.value,
             val_score=val_score,
             val_stderr=val_stderr,
             test_score=test_score,
@@ -417,7 +419,7 @@ class RunStore:
         )
 
     def fail_evaluation(
-        self, ref: str, error: str | BaseException, *, usage: Mapping[str, Any] | Any = None, status: str = "failed"
+        self, ref: str, error: str | BaseException, *, usage: Mapping[str, Any] | Any = None, status: Status = Status.failed
     ) -> None:
         """Marks an evaluation as failed (or partial with no score); a resumed run retries it.
 
@@ -429,7 +431,7 @@ class RunStore:
         """
         if isinstance(error, BaseException):
             error = f"{type(error).__name__}: {error}"
-        values: dict[str, Any] = {"status": status, "error": error, "finished_at": now()}
+        values: dict[str, Any] = {"status": Status(status).value, "error": error, "finished_at": now()}
         if usage is not None:
             usage_d = jsonable(usage)
             values.update(spend_values(usage_d, program=None, optimizer=None, meta=None, dollars=None), usage=usage_d)
@@ -455,7 +457,7 @@ class RunStore:
     def done_evaluation(self, ref: str) -> EvaluationRow | None:
         """The finished evaluation of a candidate (by id or graph hash), or None if it is not done."""
         found = self.evaluation(ref)
-        return found if found is not None and found.status == "done" else None
+        return found if found is not None and found.status == Status.done else None
 
     def example_scores(self, split: str = "val", ref: str | None = None) -> dict[str, dict[str, float]]:
         """The score matrix: {candidate id: {example id: score}} on a split (of one candidate, or all)."""

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
+from ..status import Status
 from . import models as t
 
 
@@ -42,8 +43,8 @@ def resume_run(conn: Connection, run_id: str, config: Mapping[str, Any], at: dat
     conn.execute(update(t.run).where(t.run.c.id == run_id).values(**again))
     reset = conn.execute(
         update(t.evaluation)
-        .where(t.evaluation.c.run_id == run_id, t.evaluation.c.status == "running")
-        .values(status="pending", started_at=None)
+        .where(t.evaluation.c.run_id == run_id, t.evaluation.c.status == Status.running.value)
+        .values(status=Status.pending.value, started_at=None)
     ).rowcount
     payload = {"previous_status": previous_status, "reset_evaluations": reset}
     conn.execute(insert(t.event).values(run_id=run_id, at=at, kind="resume", payload=payload))
@@ -88,7 +89,7 @@ def insert_candidate(
         conn.execute(
             insert(t.candidate_parent).values(run_id=run_id, child_id=cid, parent_id=parent_id, position=position)
         )
-    conn.execute(insert(t.evaluation).values(run_id=run_id, candidate_id=cid, status="pending"))
+    conn.execute(insert(t.evaluation).values(run_id=run_id, candidate_id=cid, status=Status.pending.value))
     return cid
 
 

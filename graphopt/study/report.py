@@ -20,6 +20,7 @@ from typing import Any
 
 from ..lm import LEVELS, levels_shown
 from ..search.paired import paired_difference
+from ..status import Status
 from .spec import StudySpec
 from .store import CellRecord
 
@@ -85,7 +86,7 @@ def summarize(study: StudySpec, records: list[CellRecord]) -> list[Row]:
         groups.setdefault((r.cell["task"], r.cell["method"]), []).append(r)
     rows = []
     for (task, method), group in groups.items():
-        done = [r for r in group if r.status == "done"]
+        done = [r for r in group if r.status == Status.done]
         row = Row(task, method, n=len(done), cells=len(group))
         row.scores = [float(r.result["test"]) for r in done]
         if row.scores:
@@ -98,7 +99,7 @@ def summarize(study: StudySpec, records: list[CellRecord]) -> list[Row]:
             row.tokens[level] = int(sum(u.get("tokens", 0) for u in levels))
             row.dollars[level] = float(sum(u.get("cost", 0.0) for u in levels))
         if study.baseline is not None and method != study.baseline:
-            base = [r for r in groups.get((task, study.baseline), []) if r.status == "done"]
+            base = [r for r in groups.get((task, study.baseline), []) if r.status == Status.done]
             paired = paired_difference(_pooled(done), _pooled(base))
             if paired.n:
                 row.vs_baseline, row.vs_se, row.vs_n = paired.mean, paired.se, paired.n
@@ -143,7 +144,7 @@ def _css() -> str:
 
 def study_html(study: StudySpec, rows: list[Row], records: list[CellRecord]) -> str:
     """One self-contained page (inline CSS, no script, no request): the table and every cell."""
-    done = sum(1 for r in records if r.status == "done")
+    done = sum(1 for r in records if r.status == Status.done)
     shown = levels_shown(lvl for r in rows for lvl, tokens in r.tokens.items() if tokens)
     head = "".join(f"<th>{escape(h)}</th>" for h in ("task", "method", "seeds done", "test (mean ± 95% CI)",
                                                        f"vs {study.baseline or 'baseline'} (paired)", *(f"{lvl} tokens" for lvl in shown), "dollars"))

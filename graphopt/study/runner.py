@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import ConfigError, LLMError
 from ..lm import LMConfig
+from ..status import Status
 from .cells import run_cell
 from .spec import Cell, StudySpec
 from .store import StudyStore
@@ -190,7 +191,7 @@ async def run_study(
     check_study(study)
     cells = study.cells()
     store.start(study.model_dump(mode="json"), [{"key": c.key, "order": i, **asdict(c)} for i, c in enumerate(cells)])
-    done = {r.key for r in store.cells() if r.status == "done"}
+    done = {r.key for r in store.cells() if r.status == Status.done}
     todo = [c for c in cells if c.key not in done]
     emit("start", {"total": len(cells), "done": len(done), "todo": len(todo)})
 
@@ -198,9 +199,9 @@ async def run_study(
         source_graph = None
         if cell.depends_on is not None:
             source = next((r for r in store.cells() if r.key == cell.depends_on), None)
-            if source is None or source.status != "done" or not (source.result or {}).get("graph"):
+            if source is None or source.status != Status.done or not (source.result or {}).get("graph"):
                 store.fail(cell.key, f"its source search {cell.depends_on} has no winning graph")
-                emit("cell", {"key": cell.key, "status": "failed", "reason": "source search failed"})
+                emit("cell", {"key": cell.key, "status": Status.failed, "reason": "source search failed"})
                 return
             source_graph = source.result["graph"]
         started = time.monotonic()
@@ -210,14 +211,14 @@ async def run_study(
             if getattr(exc, "fatal", False):
                 raise  # a bad key or an unknown model: every cell would fail alike
             await asyncio.to_thread(store.fail, cell.key, _one_line(exc))
-            emit("cell", {"key": cell.key, "status": "failed", "reason": _one_line(exc)})
+            emit("cell", {"key": cell.key, "status": Status.failed, "reason": _one_line(exc)})
             return
         except Exception as exc:  # noqa: BLE001  (a cell that cannot run is recorded, the study goes on)
             await asyncio.to_thread(store.fail, cell.key, _one_line(exc))
-            emit("cell", {"key": cell.key, "status": "failed", "reason": _one_line(exc), "seconds": time.monotonic() - started})
+            emit("cell", {"key": cell.key, "status": Status.failed, "reason": _one_line(exc), "seconds": time.monotonic() - started})
             return
         await asyncio.to_thread(store.finish, cell.key, result)
-        emit("cell", {"key": cell.key, "status": "done", "test": result["test"], "usage": result["usage"], "seconds": time.monotonic() - started})
+        emit("cell", {"key": cell.key, "status": Status.done, "test": result["test"], "usage": result["usage"], "seconds": time.monotonic() - started})
 
     grid = [c for c in todo if c.depends_on is None]
     moved = [c for c in todo if c.depends_on is not None]

@@ -19,6 +19,7 @@ from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, Text, in
 from sqlalchemy.exc import DBAPIError
 
 from ..errors import ConfigError
+from ..status import Status
 from ..store.engine import open_engine
 from ..store.serialize import jsonable, strip_secrets
 
@@ -48,7 +49,7 @@ study_cell = Table(
 @dataclass(frozen=True)
 class CellRecord:
     key: str
-    status: str
+    status: Status
     cell: dict[str, Any]
     result: dict[str, Any] | None
     error: str | None
@@ -132,15 +133,15 @@ class StudyStore:
             known = set(conn.execute(select(study_cell.c.key).where(study_cell.c.study_id == self.study_id)).scalars())
             for cell in cells:
                 if cell["key"] not in known:
-                    conn.execute(insert(study_cell).values(study_id=self.study_id, key=cell["key"], status="pending", cell=cell))
+                    conn.execute(insert(study_cell).values(study_id=self.study_id, key=cell["key"], status=Status.pending.value, cell=cell))
 
     def finish(self, key: str, result: dict[str, Any]) -> None:
         """Stores a cell's result: it is done and never run again."""
-        self._set(key, status="done", result=jsonable(result), error=None, finished_at=_now())
+        self._set(key, status=Status.done.value, result=jsonable(result), error=None, finished_at=_now())
 
     def fail(self, key: str, error: str, result: dict[str, Any] | None = None) -> None:
         """Records why a cell failed; a resumed study runs it again."""
-        self._set(key, status="failed", result=jsonable(result) if result else None, error=error[:1000], finished_at=_now())
+        self._set(key, status=Status.failed.value, result=jsonable(result) if result else None, error=error[:1000], finished_at=_now())
 
     def _set(self, key: str, **values: Any) -> None:
         c = study_cell.c
@@ -153,5 +154,5 @@ class StudyStore:
         with self._engine.connect() as conn:
             rows = conn.execute(select(study_cell).where(c.study_id == self.study_id)).mappings().all()
         order = {row["key"]: i for i, row in enumerate(rows)}
-        records = [CellRecord(r["key"], r["status"], r["cell"], r["result"], r["error"]) for r in rows]
+        records = [CellRecord(r["key"], Status(r["status"]), r["cell"], r["result"], r["error"]) for r in rows]
         return sorted(records, key=lambda r: (r.cell.get("order", order[r.key]), r.key))

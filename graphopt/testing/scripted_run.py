@@ -23,6 +23,7 @@ from ..lm import LM, LevelConfig, LMConfig
 from ..search.budgets import get_budget
 from ..search.executor import LocalExecutor
 from ..search.pipeline import run_search
+from ..status import Status
 from ..store import RunStore
 from ..tasks import get_task
 from .fake import FakeModel
@@ -65,7 +66,7 @@ def done_times(run_dir: Path) -> dict[str, object]:
     if not (run_dir / "run.sqlite").exists():
         return {}
     with RunStore.open(run_dir, read_only=True) as store:
-        return {c.id: c.evaluation.finished_at for c in store.candidates() if c.evaluation and c.evaluation.status == "done"}
+        return {c.id: c.evaluation.finished_at for c in store.candidates() if c.evaluation and c.evaluation.status == Status.done}
 
 
 def search_seconds(run_dir: Path) -> tuple[str, float]:

@@ -16,6 +16,7 @@ import functools
 from pathlib import Path
 
 from ..lm import LevelConfig, LMConfig
+from ..status import Status
 from ..study import LocalCells, RayCells, StudySpec, StudyStore, run_study
 from .fake import FakeModel
 from .search_model import scripted_search
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(run_study(study, store, cells, args.out_dir.resolve()))
         finally:
             cells.close()
-        print(sum(1 for r in store.cells() if r.status == "done"))
+        print(sum(1 for r in store.cells() if r.status == Status.done))
 
 
 if __name__ == "__main__":

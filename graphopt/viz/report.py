@@ -36,6 +36,7 @@ from typing import Any
 
 from ..errors import ConfigError, GraphoptError, did_you_mean
 from ..graph.spec import GraphSpec
+from ..status import Status
 from ..store import SPEND_LEVELS, CandidateRow, EventRow, RunRow, RunStore
 from ..store.shared import open_run_store
 from . import report_assets as assets
@@ -167,8 +168,8 @@ def _finite(value: float | None) -> float | None:
 
 def _candidate_data(c: CandidateRow, seq: int) -> dict[str, Any]:
     e = c.evaluation
-    done = e is not None and e.status == "done"
-    spent = e is not None and e.status in ("done", "failed", "screened")
+    done = e is not None and e.status == Status.done
+    spent = e is not None and e.status in (Status.done, Status.failed, Status.screened)
     tokens = {level: getattr(e, f"{level}_tokens") if spent else None for level in SPEND_LEVELS}
     spend = [v for v in tokens.values() if v is not None]
     spec = c.spec or {}
@@ -181,10 +182,10 @@ def _candidate_data(c: CandidateRow, seq: int) -> dict[str, Any]:
         "origin": c.origin,
         "mutation": c.mutation,
         "parents": list(c.parents),
-        "status": e.status if e is not None else "pending",
+        "status": e.status if e is not None else Status.pending,
         "val": _finite(e.val_score) if done else None,
         "val_stderr": _finite(e.val_stderr) if done else None,
-        "screen": _finite(e.val_score) if e is not None and e.status == "screened" else None,
+        "screen": _finite(e.val_score) if e is not None and e.status == Status.screened else None,
         "test": _finite(e.test_score) if e is not None else None,
         "test_stderr": _finite(e.test_stderr) if e is not None else None,
         "tokens": tokens,

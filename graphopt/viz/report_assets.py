@@ -25,6 +25,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 
+from ..status import Status
+
 ORIGIN_COLORS = {
     "seed": "#dbe8f8",
     "prompt_opt": "#e6dcf5",
@@ -138,7 +140,7 @@ def lineage_svg(candidates: Sequence[Mapping[str, Any]], winner: str | None, anc
         classes = ["cand", f"st-{cand['status']}"] + (["winner"] if cand["id"] == winner else [])
         fill = ORIGIN_COLORS.get(cand["origin"], "#eeeeee")
         tip = f"{cand['id']} {cand['name']}\n{cand['origin']}{' · ' + cand['mutation'] if cand.get('mutation') else ''}\nval {_score(cand.get('val'))} · {cand['status']}"
-        head = f"{cand['id']}  {_score(cand.get('val'))}" if cand["status"] == "done" else f"{cand['id']}  {cand['status']}"
+        head = f"{cand['id']}  {_score(cand.get('val'))}" if cand["status"] == Status.done else f"{cand['id']}  {cand['status']}"
         star = "★ " if cand["id"] == winner else ""
         parts.append(
             f'<g class="{" ".join(classes)}" data-cid="{_e(cand["id"])}" tabindex="0" role="button" transform="translate({x:.0f},{y:.0f})">'

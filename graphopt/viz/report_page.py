@@ -20,6 +20,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
+from ..status import Status
 from ..store import SPEND_LEVELS, CandidateRow
 from .report_assets import ORIGIN_COLORS, ORIGIN_LABELS
 
@@ -141,7 +142,7 @@ def render_page(
 
 def _status_text(row: Mapping[str, Any]) -> str:
     """The val cell of an evaluation without a full score: its status (and a screen's score)."""
-    if row["status"] == "screened" and row.get("screen") is not None:
+    if row["status"] == Status.screened and row.get("screen") is not None:
         return f"screened {row['screen']:.3f}"
     return row["status"]
 
@@ -151,7 +152,7 @@ def _header(data: _Run, rows: Sequence[Mapping[str, Any]], source: str) -> str:
     config = run.config if run else {}
     status = run.status if run else "unknown"
     note = STATUS_NOTES.get(status, "")
-    counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("done", "screened", "pending", "running", "failed")}
+    counts = {s: sum(1 for r in rows if r["status"] == s) for s in (Status.done, Status.screened, Status.pending, Status.running, Status.failed)}
     rejected = len([e for e in data.events if e.kind == "rejected_proposal"])
     stops = [e for e in data.events if e.kind == "stop" and isinstance(e.payload, Mapping)]
     stop = ((run.summary or {}).get("stop_reason") if run else None) or (stops[-1].payload.get("reason") if stops else None)
@@ -168,8 +169,8 @@ def _header(data: _Run, rows: Sequence[Mapping[str, Any]], source: str) -> str:
     total = data.usage["total"]
     cards = [
         ("win", "Winner" if data.final else "Best so far", winner_card),
-        ("", "Candidates", f'<div class="big">{len(rows)}</div><div>{counts["done"]} scored · {counts["screened"]} screened out · {counts["pending"] + counts["running"]} pending · '
-         f'{counts["failed"]} failed · {rejected} proposal{"s" if rejected != 1 else ""} rejected</div>'),
+        ("", "Candidates", f'<div class="big">{len(rows)}</div><div>{counts[Status.done]} scored · {counts[Status.screened]} screened out · {counts[Status.pending] + counts[Status.running]} pending · '
+         f'{counts[Status.failed]} failed · {rejected} proposal{"s" if rejected != 1 else ""} rejected</div>'),
         ("", "Stopped because", f'<div class="big small">{_e(stop or ("not yet" if status == "running" else DASH))}</div>'
          f"<div>{generations} generation{'s' if generations != 1 else ''}{' · budget ' + _e(budget) if budget else ''}</div>"),
         ("", "Spent", f'<div class="big">{_num(total["tokens"])} tokens</div><div>{_usd(total["cost"])} · {_num(total["calls"])} calls</div>'),
@@ -212,7 +213,7 @@ def _winner(data: _Run, chain: Sequence[CandidateRow], prompts: Sequence[PromptV
             extra = f" × {', '.join(cand.parents[1:])}" if len(cand.parents) > 1 else ""
             steps.append(f'<span class="arrow">→ {_e(cand.mutation or cand.origin)}{_e(extra)} →</span>')
         ev = cand.evaluation
-        val = _score(ev.val_score) if ev and ev.status == "done" else (ev.status if ev else "pending")
+        val = _score(ev.val_score) if ev and ev.status == Status.done else (ev.status if ev else Status.pending)
         steps.append(f'<button class="chip o-{_e(cand.origin)}" data-cid="{_e(cand.id)}"><b>{_e(cand.id)}</b> {_e(cand.name)} <span class="muted">{_e(val)}</span></button>')
     if len(chain) == 1 and chain[0].origin == "seed":
         steps.append('<span class="muted">a seed graph: no graph the search derived scored higher</span>')
@@ -325,7 +326,7 @@ def _table(rows: Sequence[Mapping[str, Any]], winner: str | None) -> str:
             (r["generation"], r["generation"]),
             (how, how),
             (", ".join(r["parents"]), ", ".join(r["parents"]) or DASH),
-            (r["val"], _Html(_cell_score(r["val"], r["val_stderr"]) if r["status"] == "done" else _e(_status_text(r)))),
+            (r["val"], _Html(_cell_score(r["val"], r["val_stderr"]) if r["status"] == Status.done else _e(_status_text(r)))),
             (r["test"], _Html(_cell_score(r["test"], r["test_stderr"]))),
             *((tokens[level], _num(tokens[level])) for level in SPEND_LEVELS),
             (r["total_tokens"], _num(r["total_tokens"])),

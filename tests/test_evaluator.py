@@ -11,7 +11,8 @@ from graphopt.graph.spec import EdgeSpec, GraphSpec
 from graphopt.lm import LM
 from graphopt.testing import FakeModel
 from graphopt.search.budgets import get_budget
-from graphopt.search.fitness import Evaluator
+from graphopt.search.evaluator import Evaluator
+from graphopt.search.run import Run
 from graphopt.store import RunStore
 from graphopt.tasks import get_task
 
@@ -33,7 +34,7 @@ def _evaluator(run_dir, fake):
     store = RunStore.open(run_dir)
     store.ensure_run({"task": task.name, "models": {}})
     lm = LM(transport=fake, cache_dir=None)
-    return Evaluator(task, lm, store, get_budget("tiny", val_limit=5, minibatch=3), task.seed_program)
+    return Evaluator(task, lm, Run(store), get_budget("tiny", val_limit=5, minibatch=3), task.seed_program)
 
 
 def test_a_renamed_graph_is_not_scored_again(tmp_path):

@@ -55,7 +55,7 @@ from peers.report import Result, markdown  # noqa: E402
 
 from graphopt.graph.io import load_graph  # noqa: E402
 from graphopt.lm import LM, Budget, Caps, LMConfig, levels_shown, usage_scope  # noqa: E402
-from graphopt.loop import optimize  # noqa: E402
+from graphopt.loop import LoopSizes, optimize  # noqa: E402
 from graphopt.program import evaluate  # noqa: E402
 from graphopt.search.budgets import get_budget  # noqa: E402
 from graphopt.search.executor import LocalExecutor, default_parallel  # noqa: E402
@@ -85,8 +85,8 @@ def labeled(task: Task, seed: int, k: int) -> Program:
 
 
 async def tgd(task: Task, lm: LM, seed: int, args: argparse.Namespace) -> tuple[Program, str]:
-    result = await optimize(task.seed_program, load_graph("tgd"), task, lm, steps=args.tgd_steps,
-                            minibatch_size=args.minibatch, val_limit=args.val_limit, seed=seed)
+    sizes = LoopSizes(steps=args.tgd_steps, minibatch=args.minibatch, val_limit=args.val_limit)
+    result = await optimize(task.seed_program, load_graph("tgd"), task, lm, sizes, seed=seed)
     accepted = sum(1 for r in result.history if r.accepted)
     return result.best_program, f"{len(result.history)} steps ({accepted} accepted)"
 

@@ -16,7 +16,7 @@ import sys
 from graphopt.graph import Graph, save_graph
 from graphopt.lm import LM, LMConfig
 from graphopt.testing import FakeModel
-from graphopt.loop import optimize
+from graphopt.loop import LoopSizes, optimize
 from graphopt.tasks import get_task
 
 # 1. The graph: nodes are handles, `a.port >> b.port` draws an edge; build() validates.
@@ -58,7 +58,7 @@ else:
 # 3. The inner loop on a small generated task.
 task = get_task("word_sorting", difficulty="easy", sizes=(20, 10, 10))
 seed = task.seed_program.with_instruction("Look at the words.")
-result = asyncio.run(optimize(seed, spec, task, lm, steps=2, minibatch_size=4))
+result = asyncio.run(optimize(seed, spec, task, lm, LoopSizes(steps=2, minibatch=4)))
 print(f"validation: {result.initial_val:.2f} -> {result.best_val:.2f}")
 print(f"best instruction: {result.best_program.instruction}")
 for record in result.history:

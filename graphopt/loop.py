@@ -30,7 +30,7 @@ Example:
     >>> from graphopt.tasks import get_task
     >>> task = get_task("word_sorting", difficulty="easy", sizes=(8, 4, 4))
     >>> lm = LM(transport=FakeModel(default='{"instruction": "Sort the words from A to Z."}'), cache_dir=None)
-    >>> result = asyncio.run(optimize(task.seed_program, load_graph("tgd"), task, lm, steps=1, minibatch_size=4))
+    >>> result = asyncio.run(optimize(task.seed_program, load_graph("tgd"), task, lm, LoopSizes(steps=1, minibatch=4)))
     >>> result.history[0].candidates[0].program.instruction, result.stopped
     ('Sort the words from A to Z.', None)
 """
@@ -46,6 +46,7 @@ __all__ = [
     "StepRecord",
     "OptimizeResult",
     "optimize",
+    "LoopSizes",
     "MIN_TRAIN_FOR_DEV",
     "acceptance_split",
 ]
@@ -55,9 +56,10 @@ import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import BudgetExceeded, ConfigError, TaskError, did_you_mean
 from .graph.compile import CompiledOptimizer, compile_graph
@@ -259,16 +261,30 @@ class _Scorer:
         return self.val[key][0]
 
 
+class LoopSizes(BaseModel):
+    """The inner loop's sizes, one spelling for `optimize`, the search's units and study cells.
+
+    Attributes:
+        steps: optimizer steps to run (0: only score the start).
+        minibatch: train examples per step.
+        val_limit: validation examples the returned program is scored on (the first N; the dev
+            split is at most that large too); None: all of them.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    steps: int = Field(3, ge=0)
+    minibatch: int = Field(8, ge=1)
+    val_limit: int | None = Field(None, ge=1)
+
+
 async def optimize(
     program: Program,
     graph: GraphSpec | CompiledOptimizer,
     task: Task,
     lm: LM,
+    sizes: LoopSizes | None = None,
     *,
-    steps: int = 3,
-    minibatch_size: int = 8,
     accept: str | AcceptStrategy = DEFAULT_ACCEPT,
-    val_limit: int | None = None,
     seed: int = 0,
     on_step: Callable[[StepRecord], None] | None = None,
     final_ids: tuple[str, ...] | None = None,
@@ -284,15 +300,13 @@ async def optimize(
         graph: a spec (compiled here, after validation) or an already compiled optimizer.
         task: supplies train (minibatches and the dev split) and val; test is not read.
         lm: the client for the program and optimizer levels.
-        steps: optimizer steps to run.
-        minibatch_size: train examples per step.
+        sizes: the loop's steps, minibatch and validation examples (`LoopSizes()`: 3 steps of
+            8 examples, every validation example).
         accept: "better" (default: ties keep the incumbent), "no_worse" or an `AcceptStrategy`.
-        val_limit: evaluate on the first N validation examples only (the dev split is at most
-            that large too).
         seed: seeds the minibatch sampling.
         on_step: called with each step's record as soon as the step ends.
         final_ids: score the returned program on these validation examples only (a screen; ids
-            among the first `val_limit`); the dev split is still sized by `val_limit`, so a
+            among the first `sizes.val_limit`); the dev split is still sized by it, so a
             continuation matches.
         resume: an earlier result of this loop (same program, graph, sizes and seed) to continue
             from: its steps count towards `steps`, its best program and history are kept.
@@ -307,8 +321,8 @@ async def optimize(
         TaskError: the task has no train or validation examples.
     """
     strategy = _accept_strategy(accept)
-    if steps < 0 or minibatch_size < 1 or (val_limit is not None and val_limit < 1):
-        raise ConfigError("steps must be >= 0, minibatch size and val limit >= 1")
+    sizes = sizes or LoopSizes()
+    steps, minibatch_size, val_limit = sizes.steps, sizes.minibatch, sizes.val_limit
     compiled = graph if isinstance(graph, CompiledOptimizer) else compile_graph(graph)
     val = task.val[:val_limit]
     if final_ids is not None:
@@ -317,76 +331,96 @@ async def optimize(
     if not val or not task.train:
         raise TaskError(f"task {task.name!r} needs train and validation examples to optimize")
     pool, accept_set, accept_on = acceptance_split(task, val_limit)
-    scorer = _Scorer(task, lm)
-    rng = random.Random(seed)
     result = OptimizeResult(
         best_program=program, best_val=None, initial_val=None, graph=compiled.spec.name, accept_on=accept_on,
         val_limit=len(val),
     )
+    run = _Run(compiled, task, lm, _Scorer(task, lm), strategy, accept_set, accept_on, result)
+    rng = random.Random(seed)
     # Usage scopes, not diffs of the client's ledger: other evaluations may share the client.
     with usage_scope() as spent:
+        try:
+            await run.start(program, resume, pool, minibatch_size, rng)
+            for step in range(len(result.history) + 1, steps + 1):
+                await run.step(step, rng.sample(pool, min(minibatch_size, len(pool))))
+                if on_step is not None:
+                    on_step(result.history[-1])
+        except BudgetExceeded as exc:
+            return await _finish(result, spent, run.scorer, program, val, exc)
+        return await _finish(result, spent, run.scorer, program, val, None)
+
+
+@dataclass
+class _Run:
+    """One inner loop's state: what a step reads and the result it fills."""
+
+    compiled: CompiledOptimizer
+    task: Task
+    lm: LM
+    scorer: _Scorer
+    strategy: AcceptStrategy
+    accept_set: list[Example]
+    accept_on: str
+    result: OptimizeResult
+    attempts: list[Attempt] = field(default_factory=list)
+
+    async def start(
+        self, program: Program, resume: OptimizeResult | None, pool: list[Example], minibatch_size: int,
+        rng: random.Random,
+    ) -> None:
+        """Scores the start on the acceptance split, or takes an earlier run's state (`resume`)."""
         if resume is not None and resume.initial_dev is not None:
-            attempts = _resumed(result, resume, program, pool, minibatch_size, rng)
-            scorer.know(resume.best_program, "val", resume.val_scores)
-            scorer.know(program, "val", resume.initial_val_scores)
-        else:
+            self.attempts = _resumed(self.result, resume, program, pool, minibatch_size, rng)
+            self.scorer.know(resume.best_program, "val", resume.val_scores)
+            self.scorer.know(program, "val", resume.initial_val_scores)
+            return
+        score = await self.scorer.validation(program, self.accept_set, self.accept_on)
+        self.result.best_dev = self.result.initial_dev = score
+        self.attempts = [Attempt(program=program, score=score, step=0)]
+
+    async def step(self, step: int, minibatch: list[Example]) -> None:
+        """One step, recorded in the result's history even when a budget cap cuts it short."""
+        record = StepRecord(step=step, current_id=self.result.best_program.id)
+        clock = time.perf_counter()
+        with usage_scope() as step_spent, sample_place(f"step{step}"):
             try:
-                result.best_dev = result.initial_dev = await scorer.validation(program, accept_set, accept_on)
+                await self._step(record, minibatch)
             except BudgetExceeded as exc:
-                return await _finish(result, spent, scorer, program, val, exc)
-            attempts = [Attempt(program=program, score=result.best_dev, step=0)]
+                record.error = str(exc)
+                raise
+            finally:
+                _close(record, step_spent, clock, self.result)
 
-        for step in range(len(result.history) + 1, steps + 1):
-            record = StepRecord(step=step, current_id=result.best_program.id)
-            clock = time.perf_counter()
-            with usage_scope() as step_spent, sample_place(f"step{step}"):
-                try:
-                    await _step(record, result, compiled, task, lm, scorer, strategy, attempts, accept_set, accept_on,
-                                rng.sample(pool, min(minibatch_size, len(pool))))
-                except BudgetExceeded as exc:
-                    record.error = str(exc)
-                    _close(record, step_spent, clock, result)
-                    return await _finish(result, spent, scorer, program, val, exc)
-            _close(record, step_spent, clock, result)
-            if on_step is not None:
-                on_step(record)
-        return await _finish(result, spent, scorer, program, val, None)
-
-
-async def _step(
-    record: StepRecord, result: OptimizeResult, compiled: CompiledOptimizer, task: Task, lm: LM,
-    scorer: _Scorer, strategy: AcceptStrategy, attempts: list[Attempt], accept_set: list[Example],
-    accept_on: str, minibatch: list[Example],
-) -> None:
-    """One step, filling `record` as it goes (so a step cut short by the budget is still recorded)."""
-    current = result.best_program
-    record.minibatch = [ex.id for ex in minibatch]
-    stalled = 0
-    for earlier in reversed(result.history):
-        if earlier.accepted is not None:
-            break
-        stalled += 1
-    ctx = StepContext(lm=lm, task=task, minibatch=minibatch, step=record.step - 1, stalled=stalled)
-    try:
-        traces = await scorer.minibatch(current, minibatch)
-        record.current_minibatch_score = ctx.scores[current.id] = sum(t.score for t in traces) / len(traces)
-        outcome = await compiled.step(ctx, current, traces, list(attempts))
-    finally:
-        record.dropped = [{"node": d.node, "reason": d.reason, "text": d.text} for d in ctx.dropped]
-        record.node_outputs = dict(ctx.node_outputs)
-    distinct = list({c.id: c for c in outcome.candidates}.values())
-    # Validation runs of the candidates overlap (an API model serves them concurrently);
-    # acceptance then goes in the exit's order.
-    scores = await asyncio.gather(*(scorer.validation(c, accept_set, accept_on) for c in distinct))
-    for candidate, score in zip(distinct, scores):
-        entry = CandidateRecord(program=candidate, minibatch_score=ctx.scores.get(candidate.id), val_score=score)
-        record.candidates.append(entry)
-        if candidate.id == current.id:
-            continue
-        attempts.append(Attempt(program=candidate, score=entry.val_score, step=record.step))
-        if strategy.accepts(entry.val_score, result.best_dev):
-            record.accepted = candidate.id
-            result.best_program, result.best_dev = candidate, entry.val_score
+    async def _step(self, record: StepRecord, minibatch: list[Example]) -> None:
+        result, scorer = self.result, self.scorer
+        current = result.best_program
+        record.minibatch = [ex.id for ex in minibatch]
+        stalled = 0
+        for earlier in reversed(result.history):
+            if earlier.accepted is not None:
+                break
+            stalled += 1
+        ctx = StepContext(lm=self.lm, task=self.task, minibatch=minibatch, step=record.step - 1, stalled=stalled)
+        try:
+            traces = await scorer.minibatch(current, minibatch)
+            record.current_minibatch_score = ctx.scores[current.id] = sum(t.score for t in traces) / len(traces)
+            outcome = await self.compiled.step(ctx, current, traces, list(self.attempts))
+        finally:
+            record.dropped = [{"node": d.node, "reason": d.reason, "text": d.text} for d in ctx.dropped]
+            record.node_outputs = dict(ctx.node_outputs)
+        distinct = list({c.id: c for c in outcome.candidates}.values())
+        # Validation runs of the candidates overlap (an API model serves them concurrently);
+        # acceptance then goes in the exit's order.
+        scores = await asyncio.gather(*(scorer.validation(c, self.accept_set, self.accept_on) for c in distinct))
+        for candidate, score in zip(distinct, scores):
+            entry = CandidateRecord(program=candidate, minibatch_score=ctx.scores.get(candidate.id), val_score=score)
+            record.candidates.append(entry)
+            if candidate.id == current.id:
+                continue
+            self.attempts.append(Attempt(program=candidate, score=entry.val_score, step=record.step))
+            if self.strategy.accepts(entry.val_score, result.best_dev):
+                record.accepted = candidate.id
+                result.best_program, result.best_dev = candidate, entry.val_score
 
 
 def _resumed(

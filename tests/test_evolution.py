@@ -12,6 +12,7 @@ from graphopt.graph.validate import validate
 from graphopt.lm import LM
 from graphopt.testing import FakeModel
 from graphopt.search import LLMProposal, MaxGenerations, StructureSearch, SubgraphCrossover
+from graphopt.search.evolution import ProposalMix
 from graphopt.search.budgets import get_budget
 from graphopt.search.evaluator import Evaluator
 from graphopt.search.run import Run
@@ -55,7 +56,7 @@ def test_unusable_llm_proposals_are_rejected_and_counted(tmp_path):
         return scripted(messages)
 
     lm, evaluator, seeds = _setup(tmp_path, junk_for_graphs)
-    search = StructureSearch(stop=MaxGenerations(1), proposer=LLMProposal(lm), llm_share=1.0, children=2)
+    search = StructureSearch(stop=MaxGenerations(1), proposer=LLMProposal(lm), mix=ProposalMix(llm=1.0), children=2)
     outcome = asyncio.run(search.run(seeds, evaluator, random.Random(0)))
 
     assert outcome.rejected == 2

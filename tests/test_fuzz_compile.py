@@ -22,7 +22,7 @@ from graphopt.graph.spec import EdgeSpec, GraphSpec
 from graphopt.graph.validate import validate
 from graphopt.lm import LM
 from graphopt.testing import FakeModel
-from graphopt.loop import optimize
+from graphopt.loop import LoopSizes, optimize
 from graphopt.search.mutations import default_mutations, mutate
 from graphopt.tasks import get_task
 
@@ -63,6 +63,6 @@ def test_every_spec_that_validates_compiles_and_runs_a_step(base, seed, mutation
         return  # refused with its reasons: nothing more to check
     compiled = compile_graph(spec)  # never a LangGraph ValueError for a valid spec
     lm = LM(transport=FakeModel(fn=scripted), cache_dir=None)
-    result = asyncio.run(optimize(TASK.seed_program, compiled, TASK, lm, steps=1, minibatch_size=2, val_limit=2))
+    result = asyncio.run(optimize(TASK.seed_program, compiled, TASK, lm, LoopSizes(steps=1, minibatch=2, val_limit=2)))
     assert len(result.history) == 1 and result.history[0].error == ""
     assert result.best_val is not None

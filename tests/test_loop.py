@@ -12,7 +12,7 @@ from graphopt.errors import ConfigError, TaskError
 from graphopt.graph.io import load_graph
 from graphopt.lm import LM, Budget, Caps, LMConfig
 from graphopt.testing import FakeModel
-from graphopt.loop import AcceptStrategy, OptimizeResult, optimize
+from graphopt.loop import AcceptStrategy, LoopSizes, OptimizeResult, optimize
 from graphopt.tasks.base import Task
 from graphopt.types import Example
 from graphopt.program import Program
@@ -53,10 +53,10 @@ def make_lm(transport: FakeModel, budget: Budget | None = None) -> LM:
 
 
 def run(graph: str = "tgd", transport: FakeModel | None = None, **kwargs: Any) -> OptimizeResult:
-    kwargs.setdefault("minibatch_size", 4)
+    sizes = LoopSizes(steps=kwargs.pop("steps", 3), minibatch=4, val_limit=kwargs.pop("val_limit", None))
     lm = make_lm(transport or fake(), kwargs.pop("budget", None))
     task = kwargs.pop("task", None) or toy_task()
-    return asyncio.run(optimize(SEED, load_graph(graph), task, lm, **kwargs))
+    return asyncio.run(optimize(SEED, load_graph(graph), task, lm, sizes, **kwargs))
 
 
 @pytest.mark.parametrize("graph", ["tgd", "tgd_select", "ensemble", "opro"])

@@ -9,7 +9,7 @@ import pytest
 from graphopt.graph.spec import GraphSpec
 from graphopt.lm import LM, LMConfig
 from graphopt.testing import FakeModel
-from graphopt.loop import optimize
+from graphopt.loop import LoopSizes, optimize
 from graphopt.operators import StepContext, get_operator
 from graphopt.tasks import get_task
 
@@ -55,7 +55,7 @@ def run(spec: GraphSpec, replies) -> list:
     task = get_task("word_sorting", difficulty="easy", sizes=(12, 6, 6), seed=1)
     fake = FakeModel(fn=replies)
     lm = LM(LMConfig(), transport=fake, cache_dir=None)
-    result = asyncio.run(optimize(task.seed_program, spec, task, lm, steps=3, minibatch_size=3, seed=0))
+    result = asyncio.run(optimize(task.seed_program, spec, task, lm, LoopSizes(steps=3, minibatch=3), seed=0))
     return result.history
 
 

@@ -159,12 +159,12 @@ def test_a_budget_cap_reached_inside_a_pipeline_is_a_partial_evaluation_not_a_sc
     from graphopt.errors import BudgetExceeded
     from graphopt.graph.io import load_graph
     from graphopt.lm import Budget, Caps
-    from graphopt.loop import optimize
+    from graphopt.loop import LoopSizes, optimize
 
     lm = fake_lm()
     lm.budget = Budget(total=Caps(calls=3))
     program = pipeline_program("two_prompt_pipeline:run")
     with pytest.raises(BudgetExceeded):
         asyncio.run(run_program(program, task().val, task(), lm))
-    result = asyncio.run(optimize(program, load_graph("tgd"), task(), fake_lm().with_budget(Budget(total=Caps(calls=3))), steps=1, minibatch_size=2))
+    result = asyncio.run(optimize(program, load_graph("tgd"), task(), fake_lm().with_budget(Budget(total=Caps(calls=3))), LoopSizes(steps=1, minibatch=2)))
     assert result.stopped == "budget" and result.best_val is None  # cut, not scored 0

@@ -12,7 +12,7 @@ from search_fakes import scripted
 from graphopt.graph.io import load_graph
 from graphopt.lm import LM
 from graphopt.testing import FakeModel
-from graphopt.loop import optimize
+from graphopt.loop import LoopSizes, optimize
 from graphopt.search.budgets import PRESETS, get_budget
 from graphopt.search.evaluator import Evaluator
 from graphopt.search.fitness import EvalRequest
@@ -32,14 +32,14 @@ def test_a_loop_in_rungs_makes_the_steps_of_one_run_and_scores_no_example_twice(
     task, graph = _task(), load_graph("tgd")
     fake = FakeModel(fn=scripted)
     lm = LM(transport=fake, cache_dir=None)  # no cache: every scored example is a call
-    sizes = {"minibatch_size": 3, "val_limit": 8, "seed": 5}
+    sizes = {"minibatch": 3, "val_limit": 8}
     ids = [ex.id for ex in task.val[:8]]
 
-    whole = asyncio.run(optimize(task.seed_program, graph, task, lm, steps=3, **sizes))
-    screen = asyncio.run(optimize(task.seed_program, graph, task, lm, steps=1, final_ids=(ids[5], ids[1], ids[6]), **sizes))
-    grown = asyncio.run(optimize(task.seed_program, graph, task, lm, steps=1, final_ids=tuple(ids[:7]), resume=screen, **sizes))
+    whole = asyncio.run(optimize(task.seed_program, graph, task, lm, LoopSizes(steps=3, **sizes), seed=5))
+    screen = asyncio.run(optimize(task.seed_program, graph, task, lm, LoopSizes(steps=1, **sizes), seed=5, final_ids=(ids[5], ids[1], ids[6])))
+    grown = asyncio.run(optimize(task.seed_program, graph, task, lm, LoopSizes(steps=1, **sizes), seed=5, final_ids=tuple(ids[:7]), resume=screen))
     before = fake.calls
-    rest = asyncio.run(optimize(task.seed_program, graph, task, lm, steps=3, resume=grown, **sizes))
+    rest = asyncio.run(optimize(task.seed_program, graph, task, lm, LoopSizes(steps=3, **sizes), seed=5, resume=grown))
 
     assert set(screen.val_scores) == {ids[5], ids[1], ids[6]} and len(screen.history) == 1
     assert len(grown.history) == 1 and set(grown.val_scores) == set(ids[:7])

@@ -16,6 +16,7 @@ from graphopt.errors import LLMError  # noqa: E402
 from graphopt.graph.io import load_graph  # noqa: E402
 from graphopt.lm import LM, LMConfig  # noqa: E402
 from graphopt.lm.transport import Request, Response  # noqa: E402
+from graphopt.loop import LoopSizes  # noqa: E402
 from graphopt.search.budgets import get_budget  # noqa: E402
 from graphopt.search.executor import LocalExecutor  # noqa: E402
 from graphopt.search.pipeline import run_search  # noqa: E402
@@ -121,7 +122,7 @@ def test_a_unit_whose_workers_keep_dying_is_recorded_failed_with_the_reason(tmp_
     executor = RayExecutor(task, lm, transport_factory=AlwaysDies, max_retries=1)
     from graphopt.search.unit import EvalUnit
 
-    unit = EvalUnit("c0001", load_graph("tgd"), task.seed_program, steps=1, minibatch=2, val_limit=3)
+    unit = EvalUnit("c0001", load_graph("tgd"), task.seed_program, LoopSizes(steps=1, minibatch=2, val_limit=3))
     result = asyncio.run(executor.run(unit))
     executor.close()  # joined the module's cluster: it keeps running
 

@@ -63,8 +63,11 @@ def make_store(run_dir: Path, *, finished: bool = True) -> None:
             if row.id == "c0005":  # the winner won by its demos, one of them hostile
                 program["demos"] = [{"input": "List: pear apple", "output": "apple pear"},
                                     {"input": SCRIPT_ATTACK, "output": "x" * 1000}]
-            store.finish_evaluation(row.id, val_score=val, val_stderr=0.05, test_score=test, program=program,
-                                    program_tokens=tokens[0], optimizer_tokens=tokens[1], meta_tokens=tokens[2], dollars=dollars)
+            usage = {"levels": {level: {"tokens": n} for level, n in zip(("program", "optimizer", "meta"), tokens)},
+                     "total": {"cost": dollars}}
+            store.finish_evaluation(row.id, val_score=val, val_stderr=0.05, program=program, usage=usage)
+            if test is not None:
+                store.set_test_score(row.id, test)
     store.fail_evaluation("c0007", "BudgetExceeded: meta token budget of 1000 reached")
     store.add_event("generation", {"generation": 0, "best": 0.7, "population": ["c0003", "c0002", "c0001"]})
     store.add_event("rejected_proposal", {"kind": "llm", "reasons": [SCRIPT_ATTACK]})

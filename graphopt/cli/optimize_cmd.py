@@ -142,13 +142,15 @@ def optimize_command(
         f"optimize {the_task.name} with graph {spec.name}: {steps} steps, minibatch {minibatch} "
         f"(program model {lm.model('program')}, optimizer model {lm.model('optimizer')})"
     )
+    from ..loop import LoopSizes
+
     try:
         check_cache_dir(lm)
         check_answer_length(lm, the_task.max_tokens)
         with error_tally() as tally:
             result, test_before, test_after = run_async(_run(
                 start, spec, the_task, lm, test_limit, (tally, max_error_rate),
-                steps=steps, minibatch_size=minibatch, accept=accept, val_limit=val_limit, seed=seed,
+                sizes=LoopSizes(steps=steps, minibatch=minibatch, val_limit=val_limit), accept=accept, seed=seed,
             ))
     finally:
         lm.close()

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import ConfigError, GraphoptError, did_you_mean
 from ..lm.budget import Budget, Caps
+from ..loop import LoopSizes
 from .cost import GENERIC, META_CALL_TOKENS, OPTIMIZER_CALL_TOKENS, StepShape, loop_calls, step_shape
 
 
@@ -94,6 +95,12 @@ class SearchBudget(BaseModel):
         if value not in names:
             raise ValueError(f"unknown selection {value!r}{did_you_mean(value, names)}: use {', '.join(names)}")
         return value
+
+    @property
+    def loop(self) -> LoopSizes:
+        """The inner loop each graph is scored with (its fields keep their names here: they are
+        part of every stored run's identity)."""
+        return LoopSizes(steps=self.inner_steps, minibatch=self.minibatch, val_limit=self.val_limit)
 
     def lm_budget(self) -> Budget:
         return Budget(total=Caps(calls=self.calls, tokens=self.tokens, dollars=self.dollars), levels=self.levels)

@@ -133,8 +133,8 @@ class Evaluator:
     def unit(self, row: Any, *, steps: int | None = None, final_ids: tuple[str, ...] | None = None, resume: dict | None = None) -> EvalUnit:
         return EvalUnit(
             row.id, GraphSpec.model_validate(row.spec), self.seed_program,
-            self.budget.inner_steps if steps is None else steps, self.budget.minibatch,
-            self.budget.val_limit, self.seed, final_ids=final_ids, resume=resume,
+            self.budget.loop if steps is None else self.budget.loop.model_copy(update={"steps": steps}),
+            self.seed, final_ids=final_ids, resume=resume,
         )
 
     async def fitness(self, row: Any, earlier: UnitResult | None = None) -> Fitness:

@@ -10,7 +10,7 @@ objects: swap any of them without flags.
 
 from __future__ import annotations
 
-__all__ = ["StructureSearch", "SearchOutcome", "meta_record"]
+__all__ = ["StructureSearch", "ProposalMix", "SearchOutcome", "meta_record"]
 
 import asyncio
 import random
@@ -85,6 +85,29 @@ def meta_record(candidates: Sequence[Any], patience: int) -> tuple[dict[str, str
     return families, barren
 
 
+@dataclass(frozen=True)
+class ProposalMix:
+    """Which proposer fills a generation's slots.
+
+    Attributes:
+        llm, crossover: the fraction of proposals made by the meta model / by crossover (the
+            rest are mutations).
+        meta_share: the most the meta level may have of the run's tokens (all levels, cache hits
+            counted as work) when a generation starts for its children to include meta-model
+            proposals; above it those slots are mutations. None: no fixed share (the default:
+            `investment` decides from what the meta proposals gained).
+        meta_patience: meta-model proposals a family (the graphs descended from one seed) gets
+            without any gain over their parents before its slots go to mutations instead.
+        investment: when meta proposals go on, from their measured gain per token.
+    """
+
+    llm: float = 0.34
+    crossover: float = 0.2
+    meta_share: float | None = None
+    meta_patience: int = 2
+    investment: MetaInvestment = field(default_factory=MetaInvestment)
+
+
 class StructureSearch:
     """Evolution over graph specs with elitism.
 
@@ -96,14 +119,8 @@ class StructureSearch:
         proposer: LLM-guided proposals from the meta model; None disables them.
         population: survivors per generation; elites: how many of them are kept by rank alone.
         children: proposals per generation.
-        llm_share, crossover_share: the fraction of proposals made by the meta model / crossover.
-        meta_share: the most the meta level may have of the run's tokens (all levels, cache hits
-            counted as work) when a generation starts for its children to include meta-model
-            proposals; above it those slots are mutations. None: no fixed share (the default:
-            `investment` decides from what the meta proposals gained).
-        investment: when meta proposals go on, from their measured gain per token.
-        meta_patience: meta-model proposals a family (the graphs descended from one seed) gets
-            without any gain over their parents before its slots go to mutations instead.
+        mix: which proposer fills each slot (`ProposalMix`); the meta model's share is 0 without
+            a `proposer`, crossover's without `crossover`.
     """
 
     def __init__(
@@ -117,12 +134,9 @@ class StructureSearch:
         population: int = 4,
         elites: int = 1,
         children: int = 3,
-        llm_share: float = 0.34,
-        crossover_share: float = 0.2,
-        meta_share: float | None = None,
-        meta_patience: int = 2,
-        investment: MetaInvestment | None = None,
+        mix: ProposalMix | None = None,
     ):
+        mix = mix or ProposalMix()
         self.mutations = list(mutations) if mutations is not None else default_mutations()
         self.selection = selection or Tournament(size=3)
         self.stop = stop or MaxGenerations(2)
@@ -131,11 +145,11 @@ class StructureSearch:
         self.population = population
         self.elites = min(elites, population)
         self.children = children
-        self.llm_share = llm_share if proposer is not None else 0.0
-        self.crossover_share = crossover_share if crossover is not None else 0.0
-        self.meta_share = meta_share
-        self.meta_patience = meta_patience
-        self.investment = investment or MetaInvestment()
+        self.llm_share = mix.llm if proposer is not None else 0.0
+        self.crossover_share = mix.crossover if crossover is not None else 0.0
+        self.meta_share = mix.meta_share
+        self.meta_patience = mix.meta_patience
+        self.investment = mix.investment
         self._families: dict[str, str] = {}
         self._barren: set[str] = set()
 

@@ -25,7 +25,7 @@ from ..status import Status
 from .crossover import SubgraphCrossover
 from .engine import SearchEngine
 from . import winner
-from .evolution import StructureSearch
+from .evolution import ProposalMix, StructureSearch
 from .fitness import EvalRequest, Fitness
 from .llm_mutation import LLMProposal
 from .mutations import default_mutations
@@ -134,9 +134,7 @@ class StructurePhase(Phase):
             proposer=LLMProposal(engine.lm, context=engine.task_context),
             population=budget.population,
             children=budget.children,
-            llm_share=budget.llm_share,
-            crossover_share=budget.crossover_share,
-            meta_share=budget.meta_share,
+            mix=ProposalMix(llm=budget.llm_share, crossover=budget.crossover_share, meta_share=budget.meta_share),
         )
 
     async def run(self, engine: SearchEngine) -> None:

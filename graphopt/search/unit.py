@@ -25,6 +25,7 @@ from typing import Any
 from ..errors import BudgetExceeded, InternalError, LLMError, is_bug
 from ..graph.spec import GraphSpec
 from ..lm import LM, Ledger, sample_place, usage_scope
+from ..loop import LoopSizes, OptimizeResult, optimize
 from ..tasks.base import Task
 from ..program.model import Program
 from ..status import Status
@@ -40,7 +41,7 @@ class EvalUnit:
         candidate_id: the store's id of the graph (for logs and executors; the worker does not write).
         spec: the optimizer graph.
         program: the program the inner loop starts from.
-        steps, minibatch, val_limit, seed: the inner loop's sizes and seed.
+        sizes, seed: the inner loop's sizes (`graphopt.loop.LoopSizes`) and seed.
         final_ids: a screen: the returned program is scored on these validation examples only.
         resume: a screen's inner-loop result (`OptimizeResult.to_dict()`) to continue from.
     """
@@ -48,9 +49,7 @@ class EvalUnit:
     candidate_id: str
     spec: GraphSpec
     program: Program
-    steps: int
-    minibatch: int
-    val_limit: int
+    sizes: LoopSizes
     seed: int = 0
     final_ids: tuple[str, ...] | None = None
     resume: dict[str, Any] | None = None
@@ -92,13 +91,11 @@ async def run_unit(unit: EvalUnit, task: Task, lm: LM) -> UnitResult:
     Raises:
         LLMError: a fatal provider error (bad key, unknown model, ...): the command must stop.
     """
-    from ..loop import OptimizeResult, optimize
-
     with usage_scope() as spent, sample_place(unit.candidate_id):
         try:
             result = await optimize(
                 unit.program, unit.spec, task, lm,
-                steps=unit.steps, minibatch_size=unit.minibatch, val_limit=unit.val_limit, seed=unit.seed,
+                unit.sizes, seed=unit.seed,
                 final_ids=unit.final_ids,
                 resume=OptimizeResult.from_dict(unit.resume) if unit.resume else None,
             )

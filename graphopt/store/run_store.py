@@ -351,12 +351,6 @@ class RunStore:
         program: Mapping[str, Any] | Any = None,
         history: list[Any] | None = None,
         usage: Mapping[str, Any] | Any = None,
-        test_score: float | None = None,
-        test_stderr: float | None = None,
-        program_tokens: int | None = None,
-        optimizer_tokens: int | None = None,
-        meta_tokens: int | None = None,
-        dollars: float | None = None,
         status: Status = Status.done,
         note: str | None = None,
     ) -> EvaluationRow:
@@ -370,13 +364,8 @@ class RunStore:
             val_scores: its score on each validation example, by example id (the score matrix).
             program: the tuned program (dict or `Program`).
             history: the inner loop's steps (JSON data).
-            usage: the evaluation's usage, a `Ledger` or its `to_dict()`.
-            test_score: test score, only for reported candidates.
-            test_stderr: its standard error.
-            program_tokens: defaults to the usage's "program" level tokens; likewise the other levels.
-            optimizer_tokens: see `program_tokens`.
-            meta_tokens: see `program_tokens`.
-            dollars: defaults to the usage's total cost.
+            usage: the evaluation's usage, a `Ledger` or its `to_dict()`: the token columns per
+                level and the dollars are read from it (a test score comes later, by `set_test_score`).
             status: "done"; "partial" for an inner loop a budget stopped: its scores are kept
                 for the report, but it is not reused (a resumed run evaluates it again);
                 "screened" for a graph that lost its race: its score is on the screen's few
@@ -398,17 +387,13 @@ class RunStore:
                 cid = self._resolve(conn, ref, strict=True)
                 w.replace_example_scores(conn, self.run_id, cid, "screen" if status == Status.screened else "val", val_scores)
         usage_d = jsonable(usage)
-        spend = spend_values(
-            usage_d, program=program_tokens, optimizer=optimizer_tokens, meta=meta_tokens, dollars=dollars
-        )
+        spend = spend_values(usage_d)
         at = now()
         return self._set_evaluation(
             ref,
             status=status.value,
             val_score=val_score,
             val_stderr=val_stderr,
-            test_score=test_score,
-            test_stderr=test_stderr,
             **spend,
             usage=usage_d,
             program=jsonable(program),
@@ -434,7 +419,7 @@ class RunStore:
         values: dict[str, Any] = {"status": Status(status).value, "error": error, "finished_at": now()}
         if usage is not None:
             usage_d = jsonable(usage)
-            values.update(spend_values(usage_d, program=None, optimizer=None, meta=None, dollars=None), usage=usage_d)
+            values.update(spend_values(usage_d), usage=usage_d)
         self._set_evaluation(ref, **values)
 
     def set_example_scores(self, ref: str, split: str, scores: Mapping[str, float]) -> None:

@@ -43,27 +43,12 @@ def usage_values(usage: Any) -> dict[str, Any]:
     return values
 
 
-def spend_values(
-    usage: Mapping[str, Any] | None,
-    *,
-    program: int | None,
-    optimizer: int | None,
-    meta: int | None,
-    dollars: float | None,
-) -> dict[str, Any]:
-    """An evaluation's token and dollar columns: the values given, else those of a ledger's `to_dict()`."""
+def spend_values(usage: Mapping[str, Any] | None) -> dict[str, Any]:
+    """An evaluation's token and dollar columns, read from a ledger's `to_dict()`."""
     levels = (usage or {}).get("levels", {})
-
-    def tokens(level: str, given: int | None) -> int:
-        return given if given is not None else int(levels.get(level, {}).get("tokens", 0))
-
-    if dollars is None:
-        dollars = float((usage or {}).get("total", {}).get("cost", 0.0))
     return {
-        "program_tokens": tokens("program", program),
-        "optimizer_tokens": tokens("optimizer", optimizer),
-        "meta_tokens": tokens("meta", meta),
-        "dollars": dollars,
+        **{f"{level}_tokens": int(levels.get(level, {}).get("tokens", 0)) for level in ("program", "optimizer", "meta")},
+        "dollars": float((usage or {}).get("total", {}).get("cost", 0.0)),
     }
 
 

@@ -70,8 +70,7 @@ async def run_cell(
         if cell.source is not None:
             graph = GraphSpec.model_validate(source_graph)
             lm = LM(cfg, transport=transport)
-            result = await optimize(task.seed_program, graph, task, lm, steps=loop.steps, minibatch_size=loop.minibatch,
-                                    val_limit=loop.val_limit, seed=cell.seed)
+            result = await optimize(task.seed_program, graph, task, lm, loop, seed=cell.seed)
             program, val = result.best_program, result.best_val
         else:
             method = study.method(cell.method)
@@ -85,8 +84,7 @@ async def run_cell(
                     program = _few_shot(task, method.demos)
                 else:
                     graph = load_graph(method.graph or "")
-                    result = await optimize(task.seed_program, graph, task, lm, steps=loop.steps,
-                                            minibatch_size=loop.minibatch, val_limit=loop.val_limit, seed=cell.seed)
+                    result = await optimize(task.seed_program, graph, task, lm, loop, seed=cell.seed)
                     program, val = result.best_program, result.best_val
         test = await evaluate(program, task.test[: loop.test_limit], task, lm)
         lm.cache.close()

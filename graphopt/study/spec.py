@@ -23,7 +23,7 @@ Example study file (see examples/study.yaml):
 
 from __future__ import annotations
 
-__all__ = ["StudySpec", "TaskEntry", "MethodEntry", "TransferEntry", "LoopSizes", "Cell", "load_study", "METHOD_KINDS"]
+__all__ = ["StudySpec", "TaskEntry", "MethodEntry", "TransferEntry", "CellSizes", "Cell", "load_study", "METHOD_KINDS"]
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +33,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import ConfigError, did_you_mean
+from ..loop import LoopSizes
 
 METHOD_KINDS = ("zero-shot", "few-shot", "graph", "search")
 
@@ -81,10 +82,10 @@ class TransferEntry(BaseModel):
     target: str
 
 
-class LoopSizes(BaseModel):
-    """The inner loop's sizes for graph and transfer cells, and the test examples every cell is scored on."""
+class CellSizes(LoopSizes):
+    """The inner loop's sizes for graph and transfer cells (the study file's `loop`), and the test
+    examples every cell is scored on."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     steps: int = Field(2, ge=1)
     minibatch: int = Field(3, ge=1)
     val_limit: int = Field(10, ge=1)
@@ -101,7 +102,7 @@ class StudySpec(BaseModel):
     seeds: list[int] = Field(default_factory=lambda: [0])
     program_models: list[str | None] = Field(default_factory=lambda: [None])
     baseline: str | None = None
-    loop: LoopSizes = Field(default_factory=LoopSizes)
+    loop: CellSizes = Field(default_factory=CellSizes)
     transfer: list[TransferEntry] = Field(default_factory=list)
 
     @model_validator(mode="after")

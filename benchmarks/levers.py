@@ -1,0 +1,112 @@
+"""Which program shapes move the embedded model: how many labeled demos, and an answer format.
+
+For each task and seed (the seed fixes the data split and the demos drawn), the task's seed
+program is scored on the first `--val` validation examples with 0, 3, 8 and 16 labeled train
+demos (`--demos`), each plain and held to the answer format the `format` operator would infer
+from the train targets (`answers: auto`: choices, charset or free). The table gives accuracy per
+cell, the mean over seeds per task, and the mean over tasks; with `--val 30` one example is 3.3
+points, so differences under about 10 points on one task are noise.
+
+Run: python benchmarks/levers.py [--tasks dyck_languages,word_sorting,last_word,key_lookup]
+     [--seeds 2] [--val 30] [--demos 0,3,8,16] [--no-format]
+Tasks: built-in names (difficulty easy) or a custom-file task of benchmarks/tasks/make_tasks.py.
+A measurement, not a verdict: exits 0 unless a run fails (1) or an argument is wrong (2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "tasks"))
+
+from make_tasks import TASKS as CUSTOM_TASKS  # noqa: E402
+from make_tasks import write_task  # noqa: E402
+
+from graphopt.lm import LM, LMConfig  # noqa: E402
+from graphopt.program import Demo, evaluate  # noqa: E402
+from graphopt.program.answer_format import infer_format  # noqa: E402
+from graphopt.tasks import Task, get_task  # noqa: E402
+
+
+def load(name: str, seed: int, val: int, data: Path) -> Task:
+    sizes = (30, val, 50)  # 50 test examples are split off (never read), as in the figures of benchmarks/README.md
+    if name in CUSTOM_TASKS:
+        path = data / f"{name}.jsonl"
+        if not path.exists():
+            write_task(name, data)
+        return get_task("file", path=path, seed=seed, sizes=sizes)
+    return get_task(name, difficulty="easy", seed=seed, sizes=sizes)
+
+
+async def cells(task: Task, seed: int, demos: list[int], val: int, lm: LM, with_format: bool) -> dict[str, float]:
+    fmt = infer_format([ex.target for ex in task.train], "auto") if with_format else None
+    out: dict[str, float] = {}
+    for k in demos:
+        shown = [Demo(input=ex.input, output=ex.target) for ex in random.Random(seed).sample(task.train, k)]
+        program = task.seed_program.with_demos(shown)
+        variants = {f"{k}": program}
+        if fmt is not None:
+            variants[f"{k}+{fmt.kind}"] = program.with_step(None, answer_format=fmt)
+        for label, p in variants.items():
+            out[label] = (await evaluate(p, task.val[:val], task, lm)).accuracy
+    return out
+
+
+async def main(args: argparse.Namespace) -> int:
+    demos = [int(k) for k in args.demos.split(",")]
+    lm = LM(LMConfig(cache_dir=None))
+    clock = time.perf_counter()
+    means: dict[str, list[float]] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in args.tasks.split(","):
+                rows = []
+                for seed in range(args.seeds):
+                    task = load(name, seed, args.val, Path(tmp))
+                    rows.append(await cells(task, seed, demos, args.val, lm, not args.no_format))
+                labels = list(rows[0])
+                print(f"\n{name} ({args.val} validation examples; demos, +format kind)")
+                print("| seed | " + " | ".join(labels) + " |")
+                print("|---" * (len(labels) + 1) + "|")
+                for seed, row in enumerate(rows):
+                    print(f"| {seed} | " + " | ".join(f"{row[label]:.2f}" for label in labels) + " |")
+                mean = {label: sum(r[label] for r in rows) / len(rows) for label in labels}
+                print("| mean | " + " | ".join(f"{mean[label]:.2f}" for label in labels) + " |")
+                for label, value in mean.items():
+                    # the format's kind differs by task: average by demos and format or not
+                    means.setdefault(label.split("+")[0] + ("+format" if "+" in label else ""), []).append(value)
+    finally:
+        lm.close()
+    print("\nmean over tasks: " + ", ".join(f"{label} {sum(v) / len(v):.3f}" for label, v in means.items()))
+    print(f"{time.perf_counter() - clock:.0f} s")
+    return 0
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tasks", default="dyck_languages,word_sorting,last_word,key_lookup")
+    p.add_argument("--seeds", type=int, default=2)
+    p.add_argument("--val", type=int, default=30)
+    p.add_argument("--demos", default="0,3,8,16")
+    p.add_argument("--no-format", action="store_true", help="plain programs only")
+    args = p.parse_args(argv)
+    try:
+        if args.seeds < 1 or args.val < 1 or any(int(k) < 0 for k in args.demos.split(",")):
+            raise ValueError
+    except ValueError:
+        p.error("--seeds and --val take positive numbers, --demos comma-separated counts >= 0")
+    return args
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(asyncio.run(main(parse())))
+    except Exception as exc:  # a failed run: one line, exit 1
+        print(f"levers: {type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(1)

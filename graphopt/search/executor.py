@@ -7,7 +7,7 @@ has to implement `run`: the engine, its phases and the store never see how a uni
 
 from __future__ import annotations
 
-__all__ = ["Executor", "LocalExecutor", "default_parallel"]
+__all__ = ["Executor", "InFlight", "LocalExecutor", "default_parallel"]
 
 import asyncio
 import os
@@ -20,14 +20,10 @@ from ..tasks.base import Task
 from .unit import EvalUnit, UnitResult, run_unit
 
 
-class Executor(ABC):
-    """Runs evaluation units. Implementations must not write the run store.
+class InFlight:
+    """A bound on the jobs in flight: `slot()` is a semaphore of `parallel` places for the running
+    event loop (units here, a study's cells, a Ray pool's jobs)."""
 
-    `slot()` is a semaphore of `parallel` places for the running event loop, for executors
-    that bound the units in flight.
-    """
-
-    name = "custom"
     parallel = 1
 
     def slot(self) -> asyncio.Semaphore:
@@ -38,6 +34,12 @@ class Executor(ABC):
         if sem is None:
             sem = slots[loop] = asyncio.Semaphore(self.parallel)
         return sem
+
+
+class Executor(InFlight, ABC):
+    """Runs evaluation units. Implementations must not write the run store."""
+
+    name = "custom"
 
     @abstractmethod
     async def run(self, unit: EvalUnit) -> UnitResult:

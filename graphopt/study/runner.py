@@ -6,8 +6,9 @@ recorded failed with the reason and the study goes on; `--resume` runs the faile
 unfinished cells again, never a done one.
 
 Executors: `LocalCells` runs cells as asyncio tasks here (at most `parallel` at once);
-`RayCells` runs each cell as a Ray task whose worker builds its own transport from the model
-settings (keys from the worker's environment) and keeps it for its next cells.
+`RayCells` runs each cell as a job of the Ray pool the search's units use (`search.ray_pool`),
+whose worker builds its own transport from the model settings (keys from the worker's
+environment) and keeps it for its next cells.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ __all__ = ["run_study", "check_study", "LocalCells", "RayCells", "StudyProgress"
 
 import asyncio
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -24,6 +24,8 @@ from typing import Any
 
 from ..errors import ConfigError, LLMError
 from ..lm import LMConfig
+from ..search.executor import InFlight
+from ..search.ray_pool import RayPool, on_worker_loop, settings_key, worker_config
 from ..status import Status
 from .cells import run_cell
 from .spec import Cell, StudySpec
@@ -32,21 +34,7 @@ from .store import StudyStore
 StudyProgress = Callable[[str, dict[str, Any]], None]
 
 
-class _Slots:
-    def __init__(self, parallel: int):
-        if parallel < 1:
-            raise ConfigError(f"--parallel must be at least 1, got {parallel}")
-        self.parallel = parallel
-        self._sems: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-    def slot(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        if loop not in self._sems:
-            self._sems[loop] = asyncio.Semaphore(self.parallel)
-        return self._sems[loop]
-
-
-class LocalCells(_Slots):
+class LocalCells(InFlight):
     """Runs cells in this process, sharing one transport (the embedded model loads once).
 
     Args:
@@ -58,10 +46,11 @@ class LocalCells(_Slots):
     name = "local"
 
     def __init__(self, config: LMConfig, transport: Any = None, parallel: int = 1):
-        super().__init__(parallel)
+        if parallel < 1:
+            raise ConfigError(f"--parallel must be at least 1, got {parallel}")
         from ..lm import LiteLLMTransport
 
-        self.config = config
+        self.config, self.parallel = config, parallel
         self.transport = transport if transport is not None else LiteLLMTransport(local=config.local)
 
     async def run(self, cell: Cell, study: StudySpec, work_dir: Path, source_graph: dict | None) -> dict[str, Any]:
@@ -78,29 +67,18 @@ _TRANSPORTS: dict[str, Any] = {}
 
 
 def _cell_on_worker(cell, study, config, factory, work_dir, source_graph):
-    """The Ray task of one cell: a transport per settings per worker process, one event loop."""
-    import hashlib
-
-    from ray import cloudpickle
-
+    """The Ray job of one cell: a transport per settings per worker process."""
     from ..lm import LiteLLMTransport
-    from ..search.ray_executor import _fatal_payload, _worker_loop
 
-    key = config.model_dump_json() + (hashlib.sha256(cloudpickle.dumps(factory)).hexdigest() if factory else "")
+    key = settings_key(config, factory)
     transport = _TRANSPORTS.get(key)
     if transport is None:
         transport = _TRANSPORTS[key] = factory() if factory is not None else LiteLLMTransport(local=config.local)
-    coro = run_cell(cell, study, config, transport, work_dir, source_graph=source_graph)
-    try:
-        return asyncio.run_coroutine_threadsafe(coro, _worker_loop()).result()
-    except LLMError as exc:
-        if getattr(exc, "fatal", False):
-            return {"fatal": _fatal_payload(exc)}
-        raise
+    return on_worker_loop(run_cell(cell, study, config, transport, work_dir, source_graph=source_graph))
 
 
-class RayCells(_Slots):
-    """Runs cells as Ray tasks (one CPU each) on a local or remote cluster.
+class RayCells:
+    """Runs cells as Ray jobs (one CPU each) on a local or remote cluster (`search.ray_pool`).
 
     Args:
         config: the model settings (shipped; keys are read on each worker).
@@ -114,37 +92,15 @@ class RayCells(_Slots):
 
     def __init__(self, config: LMConfig, *, address: str | None = None, parallel: int | None = None,
                  num_cpus: int | None = None, transport_factory: Callable[[], Any] | None = None, max_retries: int = 2):
-        from ..search.ray_executor import _import_ray
-
-        ray = _import_ray()
-        self._ray, self._started = ray, False
-        if not ray.is_initialized():
-            try:
-                ray.init(address=address, num_cpus=num_cpus if address is None else None,
-                         include_dashboard=False, log_to_driver=False, configure_logging=False)
-            except (ConnectionError, ValueError, RuntimeError) as exc:
-                raise ConfigError(
-                    f"cannot reach the Ray cluster at {address or 'a local cluster'} ({str(exc).splitlines()[0][:160]}):"
-                    " start one with `ray start --head`, or drop --ray-address to start a local one"
-                ) from None
-            self._started = True
-        super().__init__(parallel or max(1, int(ray.cluster_resources().get("CPU", 1))))
-        from ..search.ray_executor import worker_config
-
+        self.pool = RayPool(_cell_on_worker, address=address, parallel=parallel, num_cpus=num_cpus, max_retries=max_retries)
+        self.parallel = self.pool.parallel
         self.config, self.factory = worker_config(config), transport_factory
-        self._remote = ray.remote(_cell_on_worker).options(num_cpus=1, max_retries=max_retries)
 
     async def run(self, cell: Cell, study: StudySpec, work_dir: Path, source_graph: dict | None) -> dict[str, Any]:
-        async with self.slot():
-            out = await self._remote.remote(cell, study, self.config, self.factory, work_dir, source_graph)
-        if "fatal" in out:
-            raise LLMError(**out["fatal"])
-        return out
+        return await self.pool.call(cell, study, self.config, self.factory, work_dir, source_graph)
 
     def close(self) -> None:
-        if self._started and self._ray.is_initialized():
-            self._ray.shutdown()
-        self._started = False
+        self.pool.close()
 
 
 def check_study(study: StudySpec) -> None:

@@ -162,7 +162,7 @@ async def run_graphopt(lm, task, examples) -> Run:
 
 async def run_raw(base_url: str, task, examples, concurrency: int) -> Run:
     """The baseline: the same requests through litellm.acompletion, nothing else."""
-    from graphopt.lm.transport import import_litellm
+    from graphopt.lm.wire import import_litellm
 
     litellm = import_litellm()
     semaphore = asyncio.Semaphore(concurrency)
@@ -194,7 +194,7 @@ async def run_raw(base_url: str, task, examples, concurrency: int) -> Run:
 async def run_http(base_url: str, task, examples, concurrency: int) -> Run:
     """The fast path's baseline: the same requests through OpenAIHTTPTransport.send, nothing else."""
     from graphopt.lm.openai_http import OpenAIHTTPTransport
-    from graphopt.lm.transport import Request
+    from graphopt.lm.wire import Request
 
     transport = OpenAIHTTPTransport()
     transport.prepare()

@@ -17,7 +17,7 @@ from graphopt.graph.spec import EdgeSpec, GraphSpec, NodeSpec
 from graphopt.graph.state import OUTPUTS_KEY, merge_candidates, merge_feedback, state_schema
 from graphopt.lm import LM, Budget, Caps, LMConfig
 from graphopt.testing import FakeModel
-from graphopt.lm.transport import Request, Response
+from graphopt.lm.wire import Request, Response
 from graphopt.operators import Operator, Port, StepContext, register_operator
 from graphopt.operators.registry import OPERATORS
 from graphopt.tasks.base import Task

@@ -9,7 +9,8 @@ import pytest
 from graphopt.errors import ConfigError
 from graphopt.lm import LM, LMConfig
 from graphopt.testing import FakeModel
-from graphopt.lm.transport import LiteLLMTransport, Request
+from graphopt.lm.transport import LiteLLMTransport
+from graphopt.lm.wire import Request
 from graphopt.operators import StepContext, get_operator
 from graphopt.tasks.base import Task
 from graphopt.types import Example

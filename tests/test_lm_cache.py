@@ -9,7 +9,8 @@ from graphopt.errors import LLMError
 from graphopt.lm import LM, LevelConfig, LMConfig
 from graphopt.testing import FakeModel
 from graphopt.lm.cache import ResponseCache, request_key
-from graphopt.lm.transport import Request, is_secret_key
+from graphopt.lm.wire import Request
+from graphopt.lm.secrets import is_secret_key
 
 MSG = [{"role": "user", "content": "Sort: pear apple"}]
 

@@ -7,7 +7,7 @@ import pytest
 from graphopt.errors import ConfigError, LLMError
 from graphopt.lm import LM, Completion, LevelConfig, LMConfig
 from graphopt.testing import FakeModel
-from graphopt.lm.transport import Request, Response
+from graphopt.lm.wire import Request, Response
 
 
 class CountingModel(FakeModel):

@@ -8,7 +8,7 @@ import pytest
 from graphopt.errors import ConfigError
 from graphopt.lm import LM
 from graphopt.testing import FakeModel
-from graphopt.lm.transport import Request
+from graphopt.lm.wire import Request
 
 
 def _req(text: str, **kw) -> Request:

@@ -12,7 +12,7 @@ from graphopt.errors import ConfigError, LLMError
 from graphopt.lm import LM, LevelConfig, LMConfig, Request
 from graphopt.lm.openai_http import OpenAIHTTPTransport, _http_error
 from graphopt.testing.stub_server import Failure, StubServer
-from graphopt.lm.transport import import_litellm
+from graphopt.lm.wire import import_litellm
 
 MSG = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Sort: pear apple"}]
 SECRET = "sk-stub-SECRET-value-77"

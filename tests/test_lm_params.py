@@ -97,7 +97,7 @@ def test_local_max_tokens_limits_the_completion_length(tmp_path):
 
 
 def test_cost_of_a_priced_model_is_what_litellm_charges(stub):
-    from graphopt.lm.transport import import_litellm
+    from graphopt.lm.wire import import_litellm
 
     level = LevelConfig(model="openai/gpt-4o-mini", extra={"api_base": stub.base_url})
     lm = LM(LMConfig(program=level), cache_dir=None)

@@ -11,7 +11,8 @@ import pytest
 from graphopt.lm import LM, LevelConfig, LMConfig
 from graphopt.lm.cache import request_key
 from graphopt.lm.providers import resolved_endpoint
-from graphopt.lm.transport import LiteLLMTransport, Request
+from graphopt.lm.transport import LiteLLMTransport
+from graphopt.lm.wire import Request
 from graphopt.testing import FakeModel
 
 MSG = [{"role": "user", "content": "hi"}]

@@ -17,7 +17,7 @@ MSG = [{"role": "user", "content": "hello"}]
 
 @pytest.fixture(scope="module")
 def server():
-    from graphopt.lm.transport import import_litellm
+    from graphopt.lm.wire import import_litellm
 
     import_litellm()  # seconds, once: keep it out of the timed tests
     with StubServer(reply="fine") as stub:

@@ -17,7 +17,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 from graphopt.graph.io import load_graph  # noqa: E402
 from graphopt.lm import LM, LMConfig  # noqa: E402
-from graphopt.lm.transport import Request, Response  # noqa: E402
+from graphopt.lm.wire import Request, Response  # noqa: E402
 from graphopt.search.budgets import get_budget  # noqa: E402
 from graphopt.search.executor import LocalExecutor  # noqa: E402
 from graphopt.search.pipeline import run_search  # noqa: E402

@@ -15,7 +15,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.
 from graphopt.errors import LLMError  # noqa: E402
 from graphopt.graph.io import load_graph  # noqa: E402
 from graphopt.lm import LM, LMConfig  # noqa: E402
-from graphopt.lm.transport import Request, Response  # noqa: E402
+from graphopt.lm.wire import Request, Response  # noqa: E402
 from graphopt.loop import LoopSizes  # noqa: E402
 from graphopt.search.budgets import get_budget  # noqa: E402
 from graphopt.search.executor import LocalExecutor  # noqa: E402

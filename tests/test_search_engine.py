@@ -14,7 +14,7 @@ from graphopt.errors import ConfigError
 from graphopt.graph.io import load_graph
 from graphopt.lm import LM, LMConfig
 from graphopt.testing import FakeModel
-from graphopt.lm.transport import Request, Response
+from graphopt.lm.wire import Request, Response
 from graphopt.search.budgets import get_budget
 from graphopt.search.executor import LocalExecutor
 from graphopt.search.pipeline import run_search

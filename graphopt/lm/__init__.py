@@ -5,7 +5,8 @@ from .client import LM, Completion
 from .config import DEFAULT_MODEL, LEVELS, OPTIONAL_LEVELS, LevelConfig, LMConfig, levels_shown
 from .ledger import Ledger, Usage, usage_scope
 from .places import current_place, sample_place
-from .transport import LiteLLMTransport, Request, Response
+from .transport import LiteLLMTransport
+from .wire import Request, Response
 
 __all__ = [
     "LM",

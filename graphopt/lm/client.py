@@ -28,7 +28,8 @@ from .cache import ResponseCache, request_key
 from .config import DEFAULT_MAX_TOKENS, LEVELS, LMConfig
 from .ledger import Ledger, Usage, record_in_scopes
 from .places import current_place
-from .transport import LiteLLMTransport, Request, Response, Transport, classify
+from .transport import LiteLLMTransport, classify
+from .wire import Request, Response, Transport
 
 _UNSET: Any = object()
 # The ledger row of calls abandoned by a timeout: "MODEL (timed out, estimated)".

@@ -30,7 +30,7 @@ import aiohttp
 
 from ..errors import ConfigError, LLMError
 from .secrets import scrub_text
-from .transport import Request, Response, _retry_after, import_litellm
+from .wire import Request, Response, import_litellm, retry_after
 
 PREFIX = "openai/"
 PROVIDER = "openai"
@@ -229,5 +229,5 @@ def _http_error(status: int, raw: bytes, headers: Any, model: str, key: str | No
         model=model,
         status=status,
         retryable=status in (408, 409, 429) or status >= 500,
-        retry_after=_retry_after(headers),
+        retry_after=retry_after(headers),
     )

@@ -1,4 +1,4 @@
-"""What travels between the client and a model: a request, a response, and the transports.
+"""The router: `LiteLLMTransport` sends a request (`graphopt.lm.wire`) to the model that serves it.
 
 A transport sends one request and returns one response, with no retries, caching or
 accounting (the client adds those). `LiteLLMTransport` serves every litellm model string
@@ -16,123 +16,23 @@ parameters the provider accepts (`graphopt.lm.providers`).
 
 from __future__ import annotations
 
-__all__ = [
-    "Request",
-    "Response",
-    "Transport",
-    "LiteLLMTransport",
-    "import_litellm",
-    "classify",
-    "is_secret_key",
-    "scrub_secrets",
-]
+__all__ = ["LiteLLMTransport", "classify"]
 
 import asyncio
-import gc
-import os
 import re
-import sys
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, LLMError
-from .providers import known_price, litellm_arguments, resolved_endpoint
-from .secrets import is_secret_key, scrub_text, strip_secrets
+from .providers import known_price, litellm_arguments
+from .secrets import scrub_text
+from .wire import Request, Response, import_litellm, retry_after
 
 if TYPE_CHECKING:
     from .config import LocalConfig
 
 
-# The one scrubber lives in graphopt.lm.secrets; the old name stays for callers of this module.
-scrub_secrets = strip_secrets
-
-
-@dataclass(frozen=True)
-class Request:
-    model: str
-    messages: list[dict[str, str]]
-    temperature: float = 0.0
-    max_tokens: int = 256
-    seed: int | None = None
-    stop: list[str] | None = None
-    response_format: dict[str, Any] | None = None
-    timeout: float = 120.0
-    extra: dict[str, Any] = field(default_factory=dict)
-    # Score this text as the reply instead of generating one: the response's text is its mean
-    # log-probability per token (the embedded model only).
-    score_target: str | None = None
-
-    def cache_fields(self) -> dict[str, Any]:
-        """Everything that can change the answer, without secrets.
-
-        The timeout and `extra["transport"]` cannot change the answer, so they are left out. API
-        keys, tokens and other credentials in `extra` cannot change the answer and must never
-        reach a cache key, a store or a log, so they are dropped (at any depth, e.g. inside
-        `extra_headers`).
-        """
-        # Built by hand: dataclasses.asdict deep-copies every message and cost ~40 us per call.
-        # The same dict (the cache key hashes it with sorted keys), values not copied.
-        return {
-            "model": self.model,
-            "messages": self.messages,
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-            "seed": self.seed,
-            "stop": self.stop,
-            "response_format": self.response_format,
-            "extra": scrub_secrets({k: v for k, v in self.extra.items() if k != "transport"}),
-            # The server that answers, wherever its address came from (flag, file, environment).
-            "endpoint": resolved_endpoint(self.model, self.extra),
-            # Only when set, so the keys of generated answers stay as they were.
-            **({"score_target": self.score_target} if self.score_target is not None else {}),
-        }
-
-    def __repr__(self) -> str:
-        # Never print credentials: a request can end up in a log or an error message.
-        fields = {**self.__dict__, "extra": scrub_secrets(self.extra)}
-        return "Request(" + ", ".join(f"{k}={v!r}" for k, v in fields.items()) + ")"
-
-
-@dataclass
-class Response:
-    text: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float = 0.0
-    provider: str = ""
-    reasoning_tokens: int = 0  # included in completion_tokens
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)  # the fields, in order (asdict is 10x slower)
-
-
 LOCAL_PREFIX = "local/"
 OPENAI_PREFIX = "openai/"
-
-
-class Transport(Protocol):
-    """Sends one request. May also define `prepare(model)`, called before the call is timed."""
-
-    async def send(self, request: Request) -> Response: ...
-
-
-def import_litellm():
-    """Imports litellm with its bundled price map (no network) and quiet logging."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    os.environ.setdefault("LITELLM_LOG", "ERROR")
-    first = "litellm" not in sys.modules
-    import litellm
-
-    if first:
-        # litellm leaves a few hundred thousand long-lived objects; without this every full
-        # garbage collection walks them again, which cost ~0.2 ms per model call under load.
-        gc.freeze()
-    litellm.suppress_debug_info = True
-    litellm.telemetry = False
-    from .local import register_local_provider
-
-    register_local_provider(litellm)
-    return litellm
 
 
 class LiteLLMTransport:
@@ -359,13 +259,11 @@ def classify(exc: BaseException, model: str) -> LLMError:
     retryable = status not in (401, 403) and (
         timeout_like or status in (408, 409, 429) or (status is not None and status >= 500)
     )
-    headers = _headers(exc)
-    retry_after = _retry_after(headers)
     # Scrubbed here, where every provider failure becomes ours: a provider that echoes the key in
     # its error body cannot leak it into a trace, an event, the store, a report or the terminal.
     return LLMError(
         scrub_text(reason), provider=provider, model=model, status=status, retryable=retryable,
-        retry_after=retry_after,
+        retry_after=retry_after(_headers(exc)),
     )
 
 
@@ -383,18 +281,6 @@ def _headers(exc: BaseException) -> Any:
             if headers:
                 return headers
     return {}
-
-
-def _retry_after(headers: Any) -> float | None:
-    """Seconds from Retry-After (seconds) or OpenAI's retry-after-ms; None for anything else."""
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        try:
-            value = headers.get(name) or headers.get(name.title())
-            if value is not None:
-                return max(0.0, float(value) / scale)
-        except (TypeError, ValueError, AttributeError):
-            continue
-    return None
 
 
 # litellm prefixes messages with its class names: "litellm.RateLimitError: RateLimitError:

@@ -23,13 +23,14 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["Frontier", "Niched", "frontier", "example_wins", "shape"]
+__all__ = ["Frontier", "Niched", "frontier", "example_wins", "shape", "get_selection"]
 
 import random
 from collections.abc import Sequence
 
+from ..errors import ConfigError, did_you_mean
 from .archive import Scored
-from .selection import Selection, select_distinct
+from .selection import ParetoSelection, Selection, Tournament, select_distinct
 
 
 def _vector(item: Scored) -> dict[str, float]:
@@ -154,3 +155,21 @@ class Niched(Selection):
 
     def __repr__(self) -> str:
         return f"Niched({self.inner!r})"
+
+
+def get_selection(name: str) -> Selection:
+    """A selection strategy by name: "frontier" (per-example Pareto within shape niches),
+    "tournament" (of 3, by mean score then cost) or "pareto" (score against cost).
+
+    Raises:
+        ConfigError: unknown name (with the close matches).
+    """
+    strategies = {
+        "frontier": lambda: Niched(Frontier()),
+        "tournament": lambda: Tournament(size=3),
+        "pareto": ParetoSelection,
+    }
+    factory = strategies.get(name)
+    if factory is None:
+        raise ConfigError(f"unknown selection {name!r}{did_you_mean(name, strategies)}: use {', '.join(strategies)}")
+    return factory()

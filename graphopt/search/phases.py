@@ -31,7 +31,7 @@ from .llm_mutation import LLMProposal
 from .mutations import default_mutations
 from .paired import paired_difference
 from .prompt_opt import MetaPromptOptimizer, llm_nodes
-from .selection import get_selection
+from .frontier import get_selection
 from .stop import BudgetStop, MaxGenerations, NoImprovement, StopCondition, WallTime
 
 

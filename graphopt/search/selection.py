@@ -15,14 +15,13 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["Selection", "Tournament", "ParetoSelection", "Elitism", "pareto_front", "pareto_ranks", "elite", "select_distinct", "get_selection"]
+__all__ = ["Selection", "Tournament", "ParetoSelection", "Elitism", "pareto_front", "pareto_ranks", "elite", "select_distinct"]
 
 import math
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from ..errors import ConfigError, did_you_mean
 from .archive import Scored
 
 
@@ -167,23 +166,3 @@ class Elitism(Selection):
 
     def __repr__(self) -> str:
         return "Elitism()"
-
-
-def get_selection(name: str) -> Selection:
-    """A selection strategy by name: "frontier" (per-example Pareto within shape niches),
-    "tournament" (of 3, by mean score then cost) or "pareto" (score against cost).
-
-    Raises:
-        ConfigError: unknown name (with the close matches).
-    """
-    from .frontier import Frontier, Niched
-
-    strategies = {
-        "frontier": lambda: Niched(Frontier()),
-        "tournament": lambda: Tournament(size=3),
-        "pareto": ParetoSelection,
-    }
-    factory = strategies.get(name)
-    if factory is None:
-        raise ConfigError(f"unknown selection {name!r}{did_you_mean(name, strategies)}: use {', '.join(strategies)}")
-    return factory()

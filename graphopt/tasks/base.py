@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 from ..errors import TaskError
 from ..types import Example
 from ..program.model import Program, ProgramIO
-from .metrics import ModelMetric, exact_match, get_metric, metric_levels, score_answer
+from .metrics import exact_match, get_metric, metric_levels, score_answer
+from .model_metric import ModelMetric
 
 if TYPE_CHECKING:
     from ..lm import LM
-    from .metrics import MetricScore
+    from .model_metric import MetricScore
 
 SPLITS = ("train", "val", "test")
 DEFAULT_SIZES = (50, 100, 100)

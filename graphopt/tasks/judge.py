@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..types import Example
-from .metrics import MetricScore, ModelMetric
+from .model_metric import MetricScore, ModelMetric
 
 if TYPE_CHECKING:
     from ..lm import LM

@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["exact_match", "METRICS", "get_metric", "metric_names", "ModelMetric", "MetricScore", "score_answer", "metric_levels", "normalize", "token_f1", "numeric_match", "contains",
+__all__ = ["exact_match", "METRICS", "get_metric", "metric_names", "score_answer", "metric_levels", "normalize", "token_f1", "numeric_match", "contains",
            "normalized_exact", "regex_match", "choice_letter", "load_user_function"]
 
 import importlib
@@ -28,11 +28,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, TaskError, did_you_mean
+from ..errors import ConfigError, did_you_mean
 from ..types import Example
 from .extract import extract_letter
+from .judge import judge_metric
+from .model_metric import MetricScore, ModelMetric
 
 if TYPE_CHECKING:
     from ..lm import LM
@@ -43,34 +45,6 @@ def exact_match(answer: str, example: Example) -> float:
     return 1.0 if answer == example.target else 0.0
 
 Metric = Callable[[str, Example], float]
-
-
-class MetricScore(NamedTuple):
-    """A score in [0, 1] and what the metric said about it ("" for a plain metric; a judge's reply)."""
-
-    score: float
-    note: str = ""
-
-
-class ModelMetric:
-    """A metric that asks a model: one method, `ascore`, and the levels it calls.
-
-    Calling it like a plain metric raises: it needs the client, so evaluation awaits `ascore`
-    (see `score_answer`).
-    """
-
-    levels: tuple[str, ...] = ()
-    rule: str = ""
-
-    async def ascore(self, answer: str, example: Example, lm: LM) -> MetricScore:
-        raise NotImplementedError
-
-    def for_task(self, task: Any) -> ModelMetric:
-        """This metric completed by the task it scores (e.g. the judge takes the task's rubric)."""
-        return self
-
-    def __call__(self, answer: str, example: Example) -> float:
-        raise TaskError(f"metric {self.rule!r} asks a model: score with await score_answer(metric, answer, example, lm)")
 
 
 async def score_answer(metric: Metric | ModelMetric, answer: str, example: Example, lm: LM) -> MetricScore:
@@ -175,8 +149,6 @@ def _numeric(arg: str | None) -> Metric:
 
 
 def _judge(arg: str | None) -> ModelMetric:
-    from .judge import judge_metric
-
     return judge_metric(arg)
 
 

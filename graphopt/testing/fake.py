@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import ConfigError
-from ..lm.transport import Request, Response
+from ..lm.wire import Request, Response
 
 
 class FakeModel:

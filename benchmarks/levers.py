@@ -1,14 +1,16 @@
-"""Which program shapes move the embedded model: how many labeled demos, and an answer format.
+"""Which program shapes move the embedded model: how many labeled demos, an answer format, a vote.
 
 For each task and seed (the seed fixes the data split and the demos drawn), the task's seed
 program is scored on the first `--val` validation examples with 0, 3, 8 and 16 labeled train
 demos (`--demos`), each plain and held to the answer format the `format` operator would infer
-from the train targets (`answers: auto`: choices, charset or free). The table gives accuracy per
+from the train targets (`answers: auto`: choices, charset or free), and, for the smallest
+nonzero demo count, a majority vote of `--vote` programs with different demo sets (the first
+is the plain program's; the vote costs `--vote` times as much per input). The table gives accuracy per
 cell, the mean over seeds per task, and the mean over tasks; with `--val 30` one example is 3.3
 points, so differences under about 10 points on one task are noise.
 
 Run: python benchmarks/levers.py [--tasks dyck_languages,word_sorting,last_word,key_lookup]
-     [--seeds 2] [--val 30] [--demos 0,3,8,16] [--no-format]
+     [--seeds 2] [--val 30] [--demos 0,3,8,16] [--no-format] [--vote 3]
 Tasks: built-in names (difficulty easy) or a custom-file task of benchmarks/tasks/make_tasks.py.
 A measurement, not a verdict: exits 0 unless a run fails (1) or an argument is wrong (2).
 """
@@ -44,15 +46,23 @@ def load(name: str, seed: int, val: int, data: Path) -> Task:
     return get_task(name, difficulty="easy", seed=seed, sizes=sizes)
 
 
-async def cells(task: Task, seed: int, demos: list[int], val: int, lm: LM, with_format: bool) -> dict[str, float]:
-    fmt = infer_format([ex.target for ex in task.train], "auto") if with_format else None
+def labeled(task: Task, seed: int | str, k: int) -> list[Demo]:
+    return [Demo(input=ex.input, output=ex.target) for ex in random.Random(seed).sample(task.train, k)]
+
+
+async def cells(task: Task, seed: int, demos: list[int], args: argparse.Namespace, lm: LM) -> dict[str, float]:
+    fmt = infer_format([ex.target for ex in task.train], "auto") if not args.no_format else None
+    val = args.val
     out: dict[str, float] = {}
+    voted = min((k for k in demos if k > 0), default=0) if args.vote > 1 else 0
     for k in demos:
-        shown = [Demo(input=ex.input, output=ex.target) for ex in random.Random(seed).sample(task.train, k)]
-        program = task.seed_program.with_demos(shown)
+        program = task.seed_program.with_demos(labeled(task, seed, k))
         variants = {f"{k}": program}
         if fmt is not None:
             variants[f"{k}+{fmt.kind}"] = program.with_step(None, answer_format=fmt)
+        if k == voted:
+            voters = tuple(task.seed_program.with_demos(labeled(task, f"{seed}:vote{i}", k)) for i in range(1, args.vote))
+            variants[f"{k} vote{args.vote}"] = program.model_copy(update={"vote": voters})
         for label, p in variants.items():
             out[label] = (await evaluate(p, task.val[:val], task, lm)).accuracy
     return out
@@ -69,7 +79,7 @@ async def main(args: argparse.Namespace) -> int:
                 rows = []
                 for seed in range(args.seeds):
                     task = load(name, seed, args.val, Path(tmp))
-                    rows.append(await cells(task, seed, demos, args.val, lm, not args.no_format))
+                    rows.append(await cells(task, seed, demos, args, lm))
                 labels = list(rows[0])
                 print(f"\n{name} ({args.val} validation examples; demos, +format kind)")
                 print("| seed | " + " | ".join(labels) + " |")
@@ -94,10 +104,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--val", type=int, default=30)
     p.add_argument("--demos", default="0,3,8,16")
-    p.add_argument("--no-format", action="store_true", help="plain programs only")
+    p.add_argument("--no-format", action="store_true", help="no answer-format variants")
+    p.add_argument("--vote", type=int, default=3, help="voters of the vote variant (0 or 1: none)")
     args = p.parse_args(argv)
     try:
-        if args.seeds < 1 or args.val < 1 or any(int(k) < 0 for k in args.demos.split(",")):
+        if args.seeds < 1 or args.val < 1 or args.vote < 0 or any(int(k) < 0 for k in args.demos.split(",")):
             raise ValueError
     except ValueError:
         p.error("--seeds and --val take positive numbers, --demos comma-separated counts >= 0")

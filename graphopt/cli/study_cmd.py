@@ -15,7 +15,8 @@ from ..lm import levels_shown
 from ..status import Status
 from .app import app
 from .common import CacheDir, ConfigFile, MetaModel, NoCache, OptimizerModel, ProgramModel, SetOption, console, make_lm, run_async
-from .executors import ExecutorName, RayAddress, check_ray_address
+from ..app.executors import check_ray_address
+from .executors import ExecutorName, RayAddress
 
 
 def _prompt_tokens(study) -> dict[str, int]:

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-
 ExecutorName = Annotated[
     str, typer.Option("--executor", help="Where evaluations run: local (this process) or ray (a Ray cluster).")
 ]

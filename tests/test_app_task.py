@@ -42,3 +42,12 @@ def test_a_bad_option_is_a_one_line_config_error(request_, message):
     with pytest.raises(ConfigError) as caught:
         request_.build()
     assert str(caught.value).startswith(message)
+
+
+def test_prompt_tokens_grow_with_the_seed_programs_instruction():
+    from graphopt.app.task import prompt_tokens
+
+    task, _ = TaskRequest("word_sorting", split_sizes="5,3,3").build()
+    longer = task.with_seed_program(task.seed_program.with_instruction(task.seed_program.instruction + " x" * 400))
+    assert 1 <= prompt_tokens(task) < prompt_tokens(longer)
+    assert prompt_tokens(longer) - prompt_tokens(task) == 200  # 800 more characters, a quarter of them

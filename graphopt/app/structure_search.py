@@ -19,7 +19,7 @@ from .checks import check_answer_length, check_cache_dir, check_output
 from .events import OnEvent, ignore
 from .executors import check_executor, make_executor
 from .models import Connect, ModelRequest
-from .task import TaskRequest, calling_levels
+from .task import TaskRequest, calling_levels, prompt_tokens
 
 if TYPE_CHECKING:
     from ..search.budgets import SearchBudget
@@ -174,22 +174,15 @@ def _run(request: SearchRequest, outcome: SearchOutcome, seeds: list[Any], execu
     return report
 
 
-def _prompt_tokens(task: Task) -> int:
-    """About how many tokens the seed program's prompt has (a quarter of its characters, on 5 train examples)."""
-    sample = task.train[:5]
-    chars = sum(sum(len(m["content"]) for m in task.seed_program.messages(ex.input)) for ex in sample)
-    return max(1, chars // max(len(sample), 1) // 4)
-
-
 def estimate_spend(plan: SearchBudget, task: Task) -> dict[str, dict[str, int]]:
     """The search's upper estimate per level; with a judge metric, one judge call per program call."""
     from ..search.budgets import estimate
 
-    prompt_tokens = _prompt_tokens(task)
-    figures = estimate(plan, prompt_tokens=prompt_tokens)
+    tokens = prompt_tokens(task)
+    figures = estimate(plan, prompt_tokens=tokens)
     if "judge" in task.metric_levels and "judge" not in figures:
         calls = figures["program"]["calls"]
-        figures["judge"] = {"calls": calls, "tokens": calls * (prompt_tokens + JUDGE_CALL_TOKENS)}
+        figures["judge"] = {"calls": calls, "tokens": calls * (tokens + JUDGE_CALL_TOKENS)}
     return figures
 
 

@@ -13,6 +13,7 @@ from ..errors import ConfigError
 from .events import OnEvent, ignore
 from .executors import check_ray_address
 from .models import Connect, ModelRequest
+from .task import prompt_tokens
 
 if TYPE_CHECKING:
     from ..study import StudySpec
@@ -65,16 +66,10 @@ def estimate(study_file: Path) -> tuple[StudySpec, list[tuple[Any, dict]], dict[
 
 
 def _prompt_tokens(spec: StudySpec) -> dict[str, int]:
-    """Per task: about how many tokens its seed program's prompt has (a quarter of its characters)."""
+    """Per task: about how many tokens its seed program's prompt has."""
     from ..tasks import get_task
 
-    out = {}
-    for entry in spec.tasks:
-        task = get_task(entry.name, seed=spec.seeds[0], **entry.options())
-        sample = task.train[:5]
-        chars = sum(sum(len(m["content"]) for m in task.seed_program.messages(ex.input)) for ex in sample)
-        out[entry.name] = max(1, chars // max(len(sample), 1) // 4)
-    return out
+    return {entry.name: prompt_tokens(get_task(entry.name, seed=spec.seeds[0], **entry.options())) for entry in spec.tasks}
 
 
 def study(request: StudyRequest, *, connect: Connect | None = None, on_event: OnEvent = ignore) -> StudyOutcome:

@@ -59,11 +59,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from .errors import BudgetExceeded, ConfigError, TaskError, did_you_mean
 from .graph.compile import CompiledOptimizer, compile_graph
 from .graph.spec import GraphSpec
+from .sizes import LoopSizes
 from .lm import LM, Ledger, sample_place, usage_scope
 from .operators.base import StepContext
 from .program.run import evaluate, run_program
@@ -259,22 +260,6 @@ class _Scorer:
             known.update({t.example.id: t.score for t in evaluation.traces})
         self.val[key] = mean_and_stderr([known[ex.id] for ex in examples])
         return self.val[key][0]
-
-
-class LoopSizes(BaseModel):
-    """The inner loop's sizes, one spelling for `optimize`, the search's units and study cells.
-
-    Attributes:
-        steps: optimizer steps to run (0: only score the start).
-        minibatch: train examples per step.
-        val_limit: validation examples the returned program is scored on (the first N; the dev
-            split is at most that large too); None: all of them.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    steps: int = Field(3, ge=0)
-    minibatch: int = Field(8, ge=1)
-    val_limit: int | None = Field(None, ge=1)
 
 
 async def optimize(

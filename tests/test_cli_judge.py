@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from graphopt.app import evaluation
 from graphopt.cli import eval_cmd, main
 from graphopt.lm import LM, LMConfig
 from graphopt.testing import FakeModel
@@ -79,7 +80,7 @@ def test_a_judge_level_with_no_model_is_one_line_and_exit_2_before_anything_runs
     qa_csv, monkeypatch, capsys, args, env, message
 ):
     ran: list[Any] = []
-    monkeypatch.setattr(eval_cmd, "evaluate", lambda *a, **k: ran.append(a))
+    monkeypatch.setattr(evaluation, "score", lambda *a, **k: ran.append(a))
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert main(["eval", "--task", "file", "--source", str(qa_csv), "--metric", "judge", *args]) == 2

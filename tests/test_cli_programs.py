@@ -87,7 +87,7 @@ def test_bad_programs_are_one_line_exit_2_before_any_call(tmp_path, seen, capsys
 def test_a_saved_program_carries_its_metric_and_eval_uses_it_unless_told_otherwise(tmp_path):
     import json as _json
 
-    from graphopt.cli.taskopts import describe_task, task_and_program
+    from graphopt.app.task import describe_task, task_and_program
     from graphopt.tasks import get_task
 
     task = get_task("word_sorting", difficulty="easy", sizes=(4, 4, 4)).with_answer(metric="contains")
@@ -116,7 +116,7 @@ def test_split_sizes_are_checked_in_one_line(capsys):
 def test_a_custom_file_says_which_columns_it_reads():
     from pathlib import Path
 
-    from graphopt.cli.taskopts import describe_task, task_and_program
+    from graphopt.app.task import describe_task, task_and_program
 
     data = Path(__file__).resolve().parent.parent / "examples" / "data" / "capitals.csv"
     task, _ = task_and_program("file", source=str(data))

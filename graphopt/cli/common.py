@@ -12,14 +12,14 @@ __all__ = [
     "CacheDir",
     "NoCache",
     "make_lm",
+    "connect_with",
+    "print_task",
     "resolve",
     "print_usage",
     "console",
     "run_async",
-    "write_json",
 ]
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,11 +29,12 @@ from rich.console import Console
 from rich.table import Table
 
 from ..aio import run_sync
-from ..errors import ConfigError
-from ..lm import LEVELS, LM, OPTIONAL_LEVELS
+from ..app.models import ModelRequest
+from ..app.task import describe_task
+from ..lm import LEVELS, LM
 from ..lm.budget import Budget
 from ..lm.client import ESTIMATED
-from ..lm.settings import Settings, resolve_settings
+from ..lm.settings import Settings
 
 # Piped or captured output is not cut to 80 columns: tables stay whole in logs and CI.
 console = Console(stderr=False, highlight=False, width=None if sys.stdout.isatty() else 140)
@@ -68,6 +69,10 @@ SetOption = Annotated[
 ]
 
 
+def _warn(text: str) -> None:
+    err_console.print(text, markup=False, soft_wrap=True)
+
+
 def resolve(
     program_model: str | None = None,
     optimizer_model: str | None = None,
@@ -80,16 +85,7 @@ def resolve(
     no_cache: bool = False,
 ) -> Settings:
     """The settings of a command: flags, then environment, then the config file, then defaults."""
-    flags: dict[str, tuple[Any, str]] = {}
-    if no_cache:
-        flags["cache_dir"] = ("off", "flag --no-cache")
-    elif cache_dir is not None:
-        flags["cache_dir"] = (str(cache_dir), "flag --cache-dir")
-    models = {"program": program_model, "optimizer": optimizer_model, "meta": meta_model, "judge": judge_model}
-    settings = resolve_settings(config_file, overrides or (), models, flags=flags)
-    for warning in settings.warnings:
-        err_console.print(f"warning: {warning}", markup=False, soft_wrap=True)
-    return settings
+    return ModelRequest.pick(locals()).settings(_warn)
 
 
 def make_lm(
@@ -105,48 +101,29 @@ def make_lm(
     budget: Budget | None = None,
     levels: tuple[str, ...] | None = None,
 ) -> LM:
-    """An LM client for a command, with the settings and models checked before anything is spent.
-
-    Args:
-        program_model, optimizer_model, meta_model, judge_model: the `--LEVEL-model` flags (None: not given).
-        config_file: the `--config` file (else $GRAPHOPT_CONFIG, else ./graphopt.toml).
-        overrides: the `--set LEVEL.KEY=VALUE` flags.
-        cache_dir, no_cache: the `--cache-dir` and `--no-cache` flags.
-        budget: the command's caps; a dollar cap on a level with no known price is refused.
-        levels: the levels the command calls (eval: "program", and "judge" with the judge metric):
-            the price warning and the dollar-cap check look at these. Default: every level but
-            the optional ones (judge), which a command adds when it calls them.
+    """An LM client for a command (`ModelRequest.connect`, its warnings on stderr).
 
     Raises:
         ConfigError: a setting, a model or a cap that cannot be used (one line per problem).
     """
-    settings = resolve(
-        program_model, optimizer_model, meta_model, judge_model=judge_model,
-        config_file=config_file, overrides=overrides, cache_dir=cache_dir, no_cache=no_cache,
-    )  # fmt: skip
-    lm = LM(settings.config, budget=budget)
-    lm.check_models()
-    if levels is None:
-        levels = tuple(level for level in LEVELS if level not in OPTIONAL_LEVELS)
-    unpriced = [level for level in levels if not lm.price_known(level)]
-    if budget is not None:
-        capped = [
-            level for level in unpriced
-            if budget.total.dollars is not None or (budget.levels.get(level) and budget.levels[level].dollars is not None)
-        ]  # fmt: skip
-        if capped:
-            level = capped[0]
-            raise ConfigError(
-                f"--max-dollars cannot be enforced: no price is known for the {level} model {lm.model(level)!r}; "
-                f"set {level}.input_price_per_million and {level}.output_price_per_million (config file or --set)"
-            )
-    for level in unpriced:
-        err_console.print(
-            f"warning: no price known for the {level} model {lm.model(level)!r}: its dollars are not counted "
-            f"(\"$?\" below); set {level}.input_price_per_million and {level}.output_price_per_million",
-            soft_wrap=True,
-        )
-    return lm
+    return ModelRequest.pick(locals()).connect(budget=budget, levels=levels, warn=_warn)
+
+
+def print_task(kind: str, data: Any) -> None:
+    """A use case's `on_event` for the line saying how the task is read and scored."""
+    if kind == "task":
+        console.print(describe_task(data), markup=False, soft_wrap=True)
+
+
+def connect_with(make: Any) -> Any:
+    """A use case's `connect` that opens the LM through `make` (a command's `make_lm`), flags as keywords."""
+
+    def connect(models: ModelRequest, *, budget: Budget | None = None, levels: tuple[str, ...] | None = None) -> LM:
+        flags = {"program_model": models.program, "optimizer_model": models.optimizer, "meta_model": models.meta}
+        return make(**flags, judge_model=models.judge, config_file=models.config_file, overrides=list(models.overrides),
+                    cache_dir=models.cache_dir, no_cache=models.no_cache, budget=budget, levels=levels)
+
+    return connect
 
 
 def run_async(coro: Any) -> Any:
@@ -206,11 +183,3 @@ def _row_priced(lm: LM, level: str, model: str) -> bool:
         return lm.price_known(level)
     known = getattr(lm.transport, "price_known", None)
     return True if known is None else bool(known(model))
-
-
-def write_json(path: Path, data: Any) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc

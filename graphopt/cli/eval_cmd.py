@@ -7,19 +7,18 @@ from typing import Annotated
 
 import typer
 
-from ..program.run import error_tally, evaluate
+from ..app.evaluation import EvalRequest, evaluate
+from ..app.models import ModelRequest
+from ..app.task import TaskRequest
 from .app import app
-from .checks import DEFAULT_MAX_ERROR_RATE, MaxErrorRate, check_answer_length, check_cache_dir, check_error_rate, check_output
+from .checks import DEFAULT_MAX_ERROR_RATE, MaxErrorRate
 from .common import (
-    CacheDir, ConfigFile, JudgeModel, NoCache, OptimizerModel, ProgramModel, SetOption, console, make_lm, print_usage, run_async,
-    write_json,
+    CacheDir, ConfigFile, JudgeModel, NoCache, OptimizerModel, ProgramModel, SetOption, connect_with, console, make_lm,
+    print_task, print_usage,
 )
 from .taskopts import (
-    SplitSizes,
-    describe_task,
-    parse_split_sizes,
     AnswerTokens, Difficulty, Extract, InputKey, InputTemplate, Instruction, Metric, OutputFormat, Pipeline, Seed, Source,
-    TargetKey, TaskName, calling_levels, task_and_program,
+    SplitSizes, TargetKey, TaskName,
 )
 
 
@@ -65,41 +64,16 @@ def eval_command(
     --baseline runs one of the seed paper's baselines instead (best_of_n's judge is the
     --judge-model, as is the judge metric's, --metric judge).
     """
-    from ..baselines import check_baseline, run_baseline
-
-    levels = ("program",) if baseline is None else check_baseline(baseline, samples=samples, temperature=temperature)
-    if out is not None:
-        check_output(out, "--out", directory=False)
-    the_task, the_program = task_and_program(
-        task, program=program or ("cot" if baseline and not pipeline else None), pipeline=pipeline,
-        source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key,
-        input_template=input_template, instruction=instruction, output_format=output_format,
-        extract=extract, metric=metric, answer_tokens=answer_tokens, sizes=parse_split_sizes(split_sizes),
+    request = EvalRequest(
+        TaskRequest.pick(locals()), ModelRequest.pick(locals()), split=split, limit=limit, out=out,
+        max_error_rate=max_error_rate, baseline=baseline, samples=samples, demos=demos, temperature=temperature,
     )
-    examples = the_task.split(split)[:limit]
-    lm = make_lm(
-        program_model, optimizer_model, judge_model=judge_model, config_file=config_file, overrides=overrides,
-        cache_dir=cache_dir, no_cache=no_cache, levels=calling_levels(the_task, *levels),
-    )
-    console.print(describe_task(the_task), markup=False, soft_wrap=True)
-    try:
-        check_cache_dir(lm)
-        check_answer_length(lm, the_task.max_tokens)
-        with error_tally() as tally:
-            if baseline is None:
-                result = run_async(evaluate(the_program, examples, the_task, lm))
-            else:
-                result = run_async(run_baseline(
-                    baseline, the_task, examples, lm, program=the_program, samples=samples, demos=demos,
-                    temperature=temperature,
-                ))
-    finally:
-        lm.close()
-    check_error_rate(tally, max_error_rate)
+    report = evaluate(request, connect=connect_with(make_lm), on_event=print_task)
+    result, lm = report.result, report.lm
     errored = f", {result.errors} errored" if result.errors else ""
     what = "" if baseline is None else f" {baseline}"
     console.print(
-        f"{the_task.name}{what} [{split}] n={len(result.traces)}{errored}  accuracy {result.accuracy:.3f} ± {result.stderr:.3f}"
+        f"{report.task.name}{what} [{split}] n={len(result.traces)}{errored}  accuracy {result.accuracy:.3f} ± {result.stderr:.3f}"
         f"  (model {lm.model('program')})",
         markup=False,  # "[test]" is the split, not a style
     )
@@ -108,6 +82,4 @@ def eval_command(
         console.print(f"{len(raised)} examples raised in the pipeline (scored 0); first: {raised[0]}", markup=False)
     print_usage(lm)
     if out is not None:
-        run = {} if baseline is None else {"baseline": baseline, "samples": samples, "demos": demos, "temperature": temperature}
-        write_json(out, {"task": the_task.name, "split": split, **run, **result.to_dict(), "usage": lm.ledger.to_dict()})
         console.print(f"wrote {out}")

@@ -1,16 +1,12 @@
-"""The `--executor`, `--ray-address` and `--parallel` options, shared by `search` and `study`."""
+"""The `--executor` and `--ray-address` options, shared by `search` and `study` (checked in `graphopt.app.executors`)."""
 
 from __future__ import annotations
 
-__all__ = ["ExecutorName", "RayAddress", "make_executor", "check_executor", "check_ray_address", "EXECUTORS"]
+__all__ = ["ExecutorName", "RayAddress"]
 
 from typing import Annotated
 
 import typer
-
-from ..errors import ConfigError, did_you_mean
-
-EXECUTORS = ("local", "ray")
 
 ExecutorName = Annotated[
     str, typer.Option("--executor", help="Where evaluations run: local (this process) or ray (a Ray cluster).")
@@ -19,39 +15,3 @@ RayAddress = Annotated[
     str | None,
     typer.Option("--ray-address", metavar="auto|ray://HOST:PORT", help="Ray cluster to join (default: start a local one)."),
 ]
-
-
-def check_ray_address(address: str | None) -> None:
-    """Raises ConfigError for a --ray-address that is neither auto nor ray://HOST:PORT."""
-    if address is not None and address != "auto" and not address.startswith("ray://"):
-        raise ConfigError(f"--ray-address {address!r} is not auto or ray://HOST:PORT")
-
-
-def check_executor(name: str, ray_address: str | None) -> None:
-    """The executor options, checked without starting anything (the dry run checks them too).
-
-    Raises:
-        ConfigError: an unknown executor, --ray-address without --executor ray, or a bad address.
-    """
-    if name not in EXECUTORS:
-        raise ConfigError(f"unknown --executor {name!r}{did_you_mean(name, EXECUTORS)}: use local or ray")
-    if name == "local" and ray_address:
-        raise ConfigError("--ray-address needs --executor ray")
-    if name == "ray":
-        check_ray_address(ray_address)
-
-
-def make_executor(name: str, task, lm, parallel: int | None, ray_address: str | None):
-    """The executor a command asked for.
-
-    Raises:
-        ConfigError: an unknown executor, --ray-address without --executor ray, or no Ray.
-    """
-    from ..search.executor import LocalExecutor, default_parallel
-
-    check_executor(name, ray_address)
-    if name == "local":
-        return LocalExecutor(task, lm, parallel or default_parallel(lm))
-    from ..search.ray_executor import RayExecutor
-
-    return RayExecutor(task, lm, address=ray_address, parallel=parallel)

@@ -66,7 +66,7 @@ def schema_command(
 ) -> None:
     """Print the JSON Schema of graph files (for editors and for models asked to write graphs)."""
     from ..graph.io import graph_json_schema
-    from .common import write_json
+    from ..app.output import write_json
 
     schema = graph_json_schema()
     if out is None:

@@ -18,7 +18,8 @@ import typer
 
 from ..errors import ConfigError
 from .app import app
-from .checks import DEFAULT_MAX_ERROR_RATE, MaxErrorRate, check_cache_dir, check_error_rate, check_output
+from ..app.checks import check_cache_dir, check_error_rate, check_output
+from .checks import DEFAULT_MAX_ERROR_RATE, MaxErrorRate
 from .common import CacheDir, ConfigFile, NoCache, ProgramModel, SetOption, err_console, make_lm, run_async
 
 ProgramFile = Annotated[Path, typer.Option("--program", help="A program file (best.program.json, optimize's program.json).")]

@@ -2,35 +2,28 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from ..errors import ConfigError
-from ..graph.io import load_graph
+from ..app.models import ModelRequest
+from ..app.structure_search import PlanRequest, SearchRequest, SearchSizes, search
+from ..app.task import TaskRequest
 from ..lm import LEVELS, levels_shown
+from ..lm.budget import Caps
 from ..status import Status
-from ..tasks.base import Task
 from .app import app
-from .checks import check_answer_length, check_cache_dir, check_output
-from .executors import ExecutorName, RayAddress, check_executor, make_executor
 from .common import (
-    CacheDir, ConfigFile, JudgeModel, MetaModel, NoCache, OptimizerModel, ProgramModel, SetOption, console, make_lm, print_usage,
-    run_async,
+    CacheDir, ConfigFile, JudgeModel, MetaModel, NoCache, OptimizerModel, ProgramModel, SetOption, connect_with, console, make_lm,
+    print_task, print_usage,
 )
+from .executors import ExecutorName, RayAddress
 from .taskopts import (
-    SplitSizes,
-    describe_task,
-    parse_split_sizes,
     AnswerTokens, Difficulty, Extract, InputKey, InputTemplate, Instruction, Metric, OutputFormat, Pipeline, Seed, Source,
-    TargetKey, TaskName, calling_levels, task_and_program,
+    SplitSizes, TargetKey, TaskName,
 )
-
-# One judge call per scored answer: the judge's prompt (rubric, input, target, answer) and its reply.
-JUDGE_CALL_TOKENS = 400
 
 
 def _k(n: float) -> str:
@@ -44,23 +37,29 @@ def _fmt_usage(usage: dict[str, dict[str, float]]) -> str:
     return ("tokens " + " ".join(parts) if parts else "nothing spent") + (f" ${dollars:.4f}" if dollars else "")
 
 
-def _prompt_tokens(task: Task) -> int:
-    """About how many tokens the seed program's prompt has (a quarter of its characters, on 5 train examples)."""
-    sample = task.train[:5]
-    chars = sum(sum(len(m["content"]) for m in task.seed_program.messages(ex.input)) for ex in sample)
-    return max(1, chars // max(len(sample), 1) // 4)
+class _Printer:
+    """The search use case's events, printed; the progress line after each evaluation."""
 
+    def __init__(self) -> None:
+        self.on_event: Any = None
 
-def _estimate(plan: Any, task: Task) -> dict[str, dict[str, int]]:
-    """The search's upper estimate per level; with a judge metric, one judge call per program call."""
-    from ..search.budgets import estimate
+    def __call__(self, kind: str, data: Any) -> None:
+        from .progress import search_progress
 
-    prompt_tokens = _prompt_tokens(task)
-    figures = estimate(plan, prompt_tokens=prompt_tokens)
-    if "judge" in task.metric_levels and "judge" not in figures:
-        calls = figures["program"]["calls"]
-        figures["judge"] = {"calls": calls, "tokens": calls * (prompt_tokens + JUDGE_CALL_TOKENS)}
-    return figures
+        if kind == "task":
+            print_task(kind, data)
+        elif kind == "start":
+            console.print(
+                f"search on {data['task'].name}, budget {data['plan'].name}, {data['parallel']} evaluation(s) in flight, "
+                f"run dir {data['out']}"
+            )
+            self.on_event = search_progress(data["estimate"]["graphs"]["calls"], _progress)
+        elif self.on_event is not None:
+            self.on_event(kind, data)
+
+    def close(self) -> None:
+        if self.on_event is not None:
+            self.on_event.progress.close()
 
 
 def _progress(kind: str, data: dict[str, Any]) -> None:
@@ -139,87 +138,32 @@ def search_command(
     The task options (--metric, --extract, --input-template, --pipeline, ...) are those of
     `graphopt optimize`; with --metric judge the --judge-model scores every answer.
     """
-    from ..search.budgets import get_budget, parse_level_caps
-    from ..graph.validate import check
-    from ..search.pipeline import check_run_dir, run_search
     from .dry_run import dry_run_table
 
-    if out is None:
-        if resume:
-            raise ConfigError("--resume needs --out RUN_DIR: the run directory to continue")
-        out = Path("runs") / f"{task}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-    plan = get_budget(
-        budget,
-        calls=max_calls,
-        tokens=max_tokens,
-        dollars=max_dollars,
-        generations=generations,
-        children=children,
-        inner_steps=inner_steps,
-        val_limit=val_limit,
-        screen=screen,
-        screen_by=screen_by,
-        test_limit=test_limit,
-        seeds=tuple(seed_graph) if seed_graph else None,
-        selection=selection,
-        levels=parse_level_caps(level_cap) if level_cap else None,
+    sizes = SearchSizes(generations, children, inner_steps, val_limit, screen, screen_by, test_limit, selection)
+    plan = PlanRequest(budget, Caps(calls=max_calls, tokens=max_tokens, dollars=max_dollars), tuple(level_cap or ()),
+                       sizes, tuple(seed_graph or ()))
+    request = SearchRequest(
+        TaskRequest.pick(locals()), ModelRequest.pick(locals()), plan, out=out, resume=resume, dry_run=dry_run,
+        executor=(executor_name, ray_address), parallel=parallel, store_url=store_url, max_error_rate=max_error_rate,
     )
-    the_task, start = task_and_program(
-        task, program=program, pipeline=pipeline,
-        source=source, difficulty=difficulty, seed=seed, input_key=input_key, target_key=target_key,
-        input_template=input_template, instruction=instruction, output_format=output_format,
-        extract=extract, metric=metric, answer_tokens=answer_tokens, sizes=parse_split_sizes(split_sizes),
-    )
-    if program is not None or pipeline is not None:  # every inner loop starts from the user's program
-        the_task = the_task.with_seed_program(start)
-    seeds = [check(load_graph(name)) for name in plan.seeds]  # an invalid seed graph: before anything runs
-    check_executor(executor_name, ray_address)
-    if not dry_run:
-        check_output(out, "--out", directory=True)
-    check_run_dir(out, resume, store_url)
-    lm = make_lm(
-        program_model, optimizer_model, meta_model, judge_model=judge_model, config_file=config_file, overrides=overrides,
-        cache_dir=cache_dir, no_cache=no_cache, budget=plan.lm_budget(), levels=calling_levels(the_task, "program", "optimizer", "meta"),
-    )
-    console.print(describe_task(the_task), markup=False, soft_wrap=True)
+    printer = _Printer()
     try:
-        check_answer_length(lm, the_task.max_tokens)
-    except ConfigError:
-        lm.close()
-        raise
-    if dry_run:
-        table, line = dry_run_table(plan, _estimate(plan, the_task), lm, the_task.metric_levels)
-        lm.close()
+        outcome = search(request, connect=connect_with(make_lm), on_event=printer)
+    finally:
+        printer.close()
+    lm, report = outcome.lm, outcome.report
+    if report is None:  # a dry run
+        table, line = dry_run_table(outcome.plan, outcome.estimate, lm, outcome.task.metric_levels)
         console.print(table)
         console.print(line, markup=False)
         return
-    try:
-        check_cache_dir(lm)
-        executor = make_executor(executor_name, the_task, lm, parallel, ray_address)
-    except BaseException:
-        lm.close()
-        raise
-    console.print(f"search on {the_task.name}, budget {plan.name}, {executor.parallel} evaluation(s) in flight, run dir {out}")
-    from .progress import search_progress
+    _print_result(report)
+    print_usage(lm)
 
-    on_event = search_progress(_estimate(plan, the_task)["graphs"]["calls"], _progress)
-    try:
-        report = run_async(run_search(
-            the_task, lm, plan, out, seeds, resume=resume, seed=seed, on_event=on_event,
-            executor=executor, max_error_rate=max_error_rate, store_url=store_url,
-        ))
-    except ConfigError:
-        raise  # refused before anything ran (another run's dir, its lock): leave its files alone
-    except BaseException:
-        _write_pictures(out)  # a failed or interrupted run gets its report too
-        raise
-    else:
-        _write_pictures(out)
-    finally:
-        on_event.progress.close()
-        executor.close()
-        lm.close()
+
+def _print_result(report: Any) -> None:
+    """The search report: a row per seed, finalist and the winner, then why it won and the store's counts."""
     table = Table(title="Search result", title_justify="left")
     shown = levels_shown(level for row in report.rows for level, tokens in row.tokens.items() if tokens)
     # Tokens the response cache (or another evaluation's identical call) answered: work done, not spent.
@@ -247,7 +191,6 @@ def search_command(
         f"stopped: {report.stop_reason or 'finished'}"
     )
     console.print(f"best graph: {report.best_path}")
-    print_usage(lm)
 
 
 def per_answer(cost: dict[str, float]) -> str:
@@ -256,27 +199,3 @@ def per_answer(cost: dict[str, float]) -> str:
         return "n/a"
     calls = cost.get("calls", 1.0)
     return f"{cost['tokens']:,.0f}" + (f" ({calls:.3g} calls)" if calls > 1.05 else "")
-
-
-def _write_pictures(out: Path) -> None:
-    """The report and the winner's drawing, after the run's status and spend are stored.
-
-    Written whatever happened to the search (a killed or failed run has a report too); they
-    never change its outcome, so a failure to draw is ignored.
-    """
-    if not (out / "run.sqlite").is_file() and not (out / "store.json").is_file():
-        return
-    try:
-        from ..viz.report import write_report
-
-        write_report(out)
-    except Exception:  # noqa: BLE001
-        pass
-    best = out / "best.graph.json"
-    if best.is_file():
-        try:
-            from ..viz.dot import render
-
-            render(load_graph(best), out / "best.graph.svg")
-        except Exception:  # noqa: BLE001  (graphviz may be missing; the graph file is what matters)
-            pass

@@ -10,32 +10,18 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..errors import ConfigError
+from ..app.models import ModelRequest
+from ..app.study_run import StudyRequest, estimate, study
 from ..lm import levels_shown
 from ..status import Status
 from .app import app
-from .common import CacheDir, ConfigFile, MetaModel, NoCache, OptimizerModel, ProgramModel, SetOption, console, make_lm, run_async
-from .executors import ExecutorName, RayAddress, check_ray_address
+from .common import CacheDir, ConfigFile, MetaModel, NoCache, OptimizerModel, ProgramModel, SetOption, connect_with, console, make_lm
+from .executors import ExecutorName, RayAddress
+from .progress import Progress
 
 
-def _prompt_tokens(study) -> dict[str, int]:
-    from ..tasks import get_task
-
-    out = {}
-    for entry in study.tasks:
-        task = get_task(entry.name, seed=study.seeds[0], **entry.options())
-        sample = task.train[:5]
-        chars = sum(sum(len(m["content"]) for m in task.seed_program.messages(ex.input)) for ex in sample)
-        out[entry.name] = max(1, chars // max(len(sample), 1) // 4)
-    return out
-
-
-def _dry_run(study) -> None:
-    from ..study.estimate import estimate_study
-    from ..study.runner import check_study
-
-    check_study(study)
-    rows, total = estimate_study(study, _prompt_tokens(study))
+def _dry_run(study_file: Path) -> None:
+    study, rows, total = estimate(study_file)
     console.print(f"Dry run of study {study.name}: {len(rows)} cells")
 
     def spend(figures: dict) -> str:
@@ -59,6 +45,26 @@ def _print_table(rows, baseline: str | None) -> None:
     console.print(table)
 
 
+class _Printer:
+    """The study use case's events: the executor line, then the progress line after each cell."""
+
+    def __init__(self) -> None:
+        self.progress: Progress | None = None
+
+    def __call__(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "cells":
+            study, cells = data["spec"], data["cells"]
+            console.print(f"study {study.name}: {len(study.cells())} cells, {cells.name} executor, {cells.parallel} in flight, dir {data['out']}")
+        elif kind == "start":
+            self.progress = Progress(data["total"], done=data["done"], what="cells")
+            self.progress.show("resumed" if data["done"] else "")
+        elif kind == "cell" and self.progress is not None:
+            note = f"{data['key']} {data['status']}" + (f" test {data['test']:.3f}" if data.get("test") is not None else f": {data.get('reason', '')[:80]}")
+            self.progress.add(data.get("usage"), note)
+        elif kind == "end" and self.progress is not None:
+            self.progress.close()
+
+
 @app.command("study")
 def study_command(
     study_file: Annotated[Path, typer.Argument(metavar="STUDY.yaml", help="The study file (see examples/study.yaml).")],
@@ -78,56 +84,17 @@ def study_command(
     overrides: SetOption = None,
 ) -> None:
     """Run a study: every (task, method, seed, program model) cell, then a table with confidence intervals."""
-    from ..search.executor import default_parallel
-    from ..study import LocalCells, RayCells, StudyStore, load_study, run_study, summarize, write_outputs
-    from .progress import Progress
-
-    study = load_study(study_file)
     if dry_run:
-        _dry_run(study)
+        _dry_run(study_file)
         return
-    out = out or Path("studies") / study.name
-    if executor_name not in ("local", "ray"):
-        raise ConfigError(f"unknown --executor {executor_name!r}: use local or ray")
-    if ray_address and executor_name != "ray":
-        raise ConfigError("--ray-address needs --executor ray")
-    check_ray_address(ray_address)
-    store = StudyStore(store_url, study.name) if store_url else StudyStore.in_dir(out, study.name)
-    try:
-        if store.exists() and not resume:
-            raise ConfigError(f"{store_url or out} already holds study {study.name!r}: add --resume to finish it, or choose another --out")
-        lm = make_lm(program_model, optimizer_model, meta_model, config_file=config_file, overrides=overrides,
-                     cache_dir=cache_dir, no_cache=no_cache)
-        if executor_name == "ray":
-            cells = RayCells(lm.config, address=ray_address, parallel=parallel)
-        else:
-            cells = LocalCells(lm.config, lm.transport, parallel or min(4, default_parallel(lm)))
-        console.print(f"study {study.name}: {len(study.cells())} cells, {cells.name} executor, {cells.parallel} in flight, dir {out}")
-        progress: Progress | None = None
-
-        def on_event(kind: str, data: dict[str, Any]) -> None:
-            nonlocal progress
-            if kind == "start":
-                progress = Progress(data["total"], done=data["done"], what="cells")
-                progress.show("resumed" if data["done"] else "")
-            elif kind == "cell" and progress is not None:
-                note = f"{data['key']} {data['status']}" + (f" test {data['test']:.3f}" if data.get("test") is not None else f": {data.get('reason', '')[:80]}")
-                progress.add(data.get("usage"), note)
-            elif kind == "end" and progress is not None:
-                progress.close()
-
-        out.mkdir(parents=True, exist_ok=True)
-        try:
-            run_async(run_study(study, store, cells, out.resolve(), on_event=on_event))
-        finally:
-            cells.close()
-            lm.close()
-        records = store.cells()
-    finally:
-        store.close()
-    paths = write_outputs(study, records, out)
-    _print_table(summarize(study, records), study.baseline)
+    request = StudyRequest(study_file, ModelRequest.pick(locals()), out=out, resume=resume,
+                           executor=(executor_name, ray_address), parallel=parallel, store_url=store_url)
+    printer = _Printer()
+    outcome = study(request, connect=connect_with(make_lm), on_event=printer)
+    records = outcome.records
+    _print_table(outcome.rows, outcome.spec.baseline)
     failed = [r for r in records if r.status != Status.done]
     if failed:
         console.print(f"{len(failed)} cells not done (first: {failed[0].key}: {failed[0].error}); run again with --resume")
+    paths = outcome.paths
     console.print(f"wrote {paths['csv']}, {paths['json']}, {paths['html']}")

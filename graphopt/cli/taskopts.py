@@ -1,26 +1,15 @@
-"""Task selection options shared by eval, optimize and search."""
+"""Task selection options shared by eval, optimize and search (their values become a `graphopt.app.TaskRequest`)."""
 
 from __future__ import annotations
 
 __all__ = [
     "TaskName", "Source", "Difficulty", "Seed", "InputKey", "TargetKey", "InputTemplate", "Instruction",
-    "OutputFormat", "Extract", "Metric", "AnswerTokens", "Pipeline", "build_task", "task_and_program", "calling_levels",
-    "load_program", "unescape", "describe_task", "SplitSizes", "parse_split_sizes",
+    "OutputFormat", "Extract", "Metric", "AnswerTokens", "Pipeline", "SplitSizes",
 ]
 
-import dataclasses
-import inspect
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-
-from ..errors import ConfigError, TaskError
-from ..tasks import Task, get_task
-from ..tasks.registry import _REGISTRY, task_names
-from ..program.files import read_program
-from ..program.model import Program
 
 TaskName = Annotated[str, typer.Option("--task", "-t", help="Task name (see `graphopt tasks`).")]
 Source = Annotated[
@@ -64,147 +53,3 @@ SplitSizes = Annotated[
     str | None,
     typer.Option("--split-sizes", metavar="TRAIN,VAL,TEST", help="Examples in each split, e.g. 30,40,100 (default: the task's)."),
 ]
-
-
-def parse_split_sizes(text: str | None) -> tuple[int, int, int] | None:
-    """"30,40,100" -> (30, 40, 100); None for None.
-
-    Raises:
-        ConfigError: not three whole numbers, train or val below 1, or one above a million.
-    """
-    if text is None:
-        return None
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
-        raise ConfigError(f"--split-sizes {text!r}: write TRAIN,VAL,TEST as three whole numbers, e.g. 30,40,100")
-    sizes = tuple(int(p) for p in parts)
-    if sizes[0] < 1 or sizes[1] < 1 or max(sizes) > 1_000_000:
-        raise ConfigError(f"--split-sizes {text!r}: train and val need at least 1 example, and each at most 1000000")
-    return sizes  # type: ignore[return-value]
-
-
-def unescape(text: str | None) -> str | None:
-    """A command-line text with "\\n" and "\\t" turned into a line break and a tab (shells pass them as typed)."""
-    if text is None:
-        return None
-    return text.replace("\\n", "\n").replace("\\t", "\t")
-
-
-def build_task(
-    name: str, *, extract: str | None = None, metric: str | None = None, answer_tokens: int | None = None, **options
-) -> Task:
-    """get_task with the options the task's builder accepts; an option it does not take is an error.
-
-    `extract`, `metric` and `answer_tokens` apply to any task (`Task.with_answer`); they are
-    checked (names, a user metric's import and signature) before anything runs.
-    """
-    for key in ("input_template", "instruction", "output_format"):
-        options[key] = unescape(options.get(key))
-    options = {k: v for k, v in options.items() if v is not None}
-    task_names()  # loads the built-in tasks
-    factory = _REGISTRY.get(name)
-    if factory is not None:
-        params = inspect.signature(factory.build).parameters
-        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        for key in list(options):
-            if key not in params and not takes_any:
-                if key == "seed":
-                    options.pop(key)
-                    continue
-                flag = "--" + key.replace("_", "-")
-                raise ConfigError(f"task {name!r} does not take {flag}: drop it")
-    try:
-        task = get_task(name, **options)
-    except (TypeError, ValueError, ValidationError) as exc:
-        raise TaskError(f"bad option for task {name!r}: {exc}") from exc
-    if extract is None and metric is None and answer_tokens is None:
-        return task
-    return task.with_answer(extract=extract, metric=metric, max_tokens=answer_tokens)
-
-
-def task_and_program(
-    name: str, *, program: str | None = None, pipeline: str | None = None, **options
-) -> tuple[Task, Program]:
-    """The task a command names, built from its task options, and the program it starts from.
-
-    Args:
-        name: the --task name.
-        program: --program (a file or a shape; None: the task's seed program).
-        pipeline: --pipeline MODULE:FUNCTION, run with the program's steps as its components.
-        options: the other task options (--source, --metric, --input-template, ...), as
-            `build_task` takes them.
-
-    Raises:
-        ConfigError, TaskError: an option the task does not take, a bad rule or file (one line).
-    """
-    saved = _saved_io(program, pipeline)
-    notes = []
-    if saved is not None:  # a program file says how it was read and scored: use that unless told otherwise
-        for key, rule in (("metric", saved.metric), ("extract", saved.extract)):
-            if rule and options.get(key) is None:
-                options[key] = rule
-                notes.append(f"{key} {rule} (from the program file)")
-            elif rule and options.get(key) != rule:
-                notes.append(f"--{key} {options[key]} (the program file says {rule})")
-    built = build_task(name, **options)
-    task = dataclasses.replace(built, notes=(*built.notes, *notes))
-    return task, load_program(program, task, pipeline)
-
-
-def _saved_io(program: str | None, pipeline: str | None):  # noqa: ANN202
-    """The `io` of a program file (None: no file, a shape, or a file that records none)."""
-    from ..program.shapes import SHAPES
-
-    if program is None or pipeline or (not Path(program).exists() and program in SHAPES):
-        return None
-    return read_program(program, named="--program").io
-
-
-def describe_task(task: Task) -> str:
-    """One line saying how a command reads and scores: splits, metric, extractor, and where each came from."""
-    from ..tasks.answers import EXTRACTORS, parse_rule
-
-    rule = task.extract_rule or "the task's own rule"
-    name = parse_rule(task.extract_rule)[0] if task.extract_rule else ""
-    doc = EXTRACTORS[name].doc if name in EXTRACTORS else ""
-    parts = [
-        f"{task.name}: {len(task.train)} train / {len(task.val)} val / {len(task.test)} test",
-        f"metric {task.metric_rule or 'exact'}",
-        f"answers read by {rule}" + (f" ({doc})" if doc else ""),
-    ]
-    if task.input_template:
-        parts.append(f"input {task.input_template!r}")
-    line = "; ".join(parts)
-    return line + (f"; {', '.join(task.notes)}" if task.notes else "")
-
-
-def calling_levels(task: Task, *levels: str) -> tuple[str, ...]:
-    """`levels` and the levels the task's metric calls (judge), each once, for `make_lm(levels=...)`."""
-    return tuple(dict.fromkeys((*levels, *task.metric_levels)))
-
-
-def load_program(path: Path | str | None, task: Task, pipeline: str | None = None) -> Program:
-    """The program `path` names: a built-in shape (direct, cot, reason_then_answer) of the task's
-    seed program, a JSON file (a Program, or a file with a "program" key), or, for None, the seed.
-
-    With `pipeline` ("module:function"), the program runs that function, its components the
-    file's steps (or, without a file, the module's COMPONENTS).
-
-    Raises:
-        ConfigError: no such shape or file, a file that is not a program (naming what is wrong),
-            or a pipeline that cannot be imported or has the wrong signature.
-    """
-    from ..program.pipeline import pipeline_program
-    from ..program.shapes import SHAPES, make_shape
-
-    if pipeline:
-        base = None if path is None else read_program(path, named="--program")
-        return task.with_seed_program(pipeline_program(pipeline, base)).seed_program
-    if path is None:
-        return task.seed_program
-    path = Path(path)
-    if not path.exists() and str(path) in SHAPES:
-        return make_shape(str(path), task.seed_program)
-    return task.with_seed_program(read_program(path, named="--program")).seed_program  # fed and read by this task
-
-

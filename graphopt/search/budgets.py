@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import ConfigError, GraphoptError, did_you_mean
 from ..lm.budget import Budget, Caps
-from ..loop import LoopSizes
+from ..sizes import LoopSizes
 from .cost import GENERIC, META_CALL_TOKENS, OPTIMIZER_CALL_TOKENS, StepShape, loop_calls, step_shape
 
 

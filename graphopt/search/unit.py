@@ -25,7 +25,8 @@ from typing import Any
 from ..errors import BudgetExceeded, InternalError, LLMError, is_bug
 from ..graph.spec import GraphSpec
 from ..lm import LM, Ledger, sample_place, usage_scope
-from ..loop import LoopSizes, OptimizeResult, optimize
+from ..loop import OptimizeResult, optimize
+from ..sizes import LoopSizes
 from ..tasks.base import Task
 from ..program.model import Program
 from ..status import Status

@@ -33,7 +33,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import ConfigError, did_you_mean
-from ..loop import LoopSizes
+from ..sizes import LoopSizes
 
 METHOD_KINDS = ("zero-shot", "few-shot", "graph", "search")
 

@@ -8,7 +8,7 @@ failures is refused instead of being reported as a score.
 
 from __future__ import annotations
 
-__all__ = ["check_answer_length", "check_cache_dir", "check_output", "check_error_rate"]
+__all__ = ["check_answer_length", "check_cache_dir", "check_output", "check_error_rate", "DEFAULT_MAX_ERROR_RATE"]
 
 import os
 import tempfile
@@ -17,6 +17,9 @@ from pathlib import Path
 from ..errors import ConfigError, RunError
 from ..lm import LM
 from ..program.run import ErrorTally
+
+# Share of examples whose model call failed (after retries) that eval and optimize tolerate.
+DEFAULT_MAX_ERROR_RATE = 0.05
 
 
 def check_answer_length(lm: LM, max_tokens: int | None) -> None:

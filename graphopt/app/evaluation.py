@@ -13,7 +13,7 @@ from ..lm import LM
 from ..program.run import Evaluation, error_tally
 from ..program.run import evaluate as score
 from ..tasks.base import Task
-from .checks import check_answer_length, check_cache_dir, check_error_rate, check_output
+from .checks import DEFAULT_MAX_ERROR_RATE, check_answer_length, check_cache_dir, check_error_rate, check_output
 from .events import OnEvent, ignore
 from .models import Connect, ModelRequest
 from .output import write_json
@@ -33,7 +33,7 @@ class EvalRequest:
     split: str = "test"
     limit: int | None = None
     out: Path | None = None
-    max_error_rate: float = 0.05
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE
     baseline: str | None = None
     samples: int = 5
     demos: int = 3

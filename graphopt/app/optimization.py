@@ -16,7 +16,7 @@ from ..program.model import Program
 from ..program.run import ErrorTally, error_tally, evaluate
 from ..sizes import LoopSizes
 from ..tasks.base import Task
-from .checks import check_answer_length, check_cache_dir, check_error_rate, check_output
+from .checks import DEFAULT_MAX_ERROR_RATE, check_answer_length, check_cache_dir, check_error_rate, check_output
 from .events import OnEvent, ignore
 from .models import Connect, ModelRequest
 from .output import write_json
@@ -44,7 +44,7 @@ class OptimizeRequest:
     caps: Caps = Caps()
     out: Path = Path("runs/optimize")
     force: bool = False
-    max_error_rate: float = 0.05
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE
 
 
 @dataclasses.dataclass(frozen=True)

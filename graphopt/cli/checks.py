@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-DEFAULT_MAX_ERROR_RATE = 0.05
+from ..app.checks import DEFAULT_MAX_ERROR_RATE
 
 MaxErrorRate = Annotated[
     float,

@@ -33,7 +33,7 @@ from graphopt.lm import LM, LevelConfig, LMConfig
 from graphopt.search.budgets import get_budget
 from graphopt.search.executor import LocalExecutor
 from graphopt.search.pipeline import run_search
-from graphopt.store import RunStore
+from graphopt.store import RunDir, RunStore
 from graphopt.tasks import get_task
 from graphopt.testing import Failure, StubServer
 from graphopt.testing.search_model import scripted_search
@@ -73,7 +73,7 @@ def search(server: StubServer, run_dir: Path, *, resume: bool = False) -> tuple[
     task = get_task("word_sorting", difficulty="easy", sizes=(12, 8, 8), seed=3)
     budget = get_budget("tiny", val_limit=6, test_limit=6, minibatch=3, generations=2, children=3, seeds=SEEDS)
     try:
-        report = asyncio.run(run_search(task, lm, budget, run_dir, [load_graph(s) for s in SEEDS], resume=resume,
+        report = asyncio.run(run_search(task, lm, budget, RunDir(run_dir, resume=resume), [load_graph(s) for s in SEEDS],
                                         executor=LocalExecutor(task, lm, 4)))
         return "finished", report.best.candidate_id
     except GraphoptError as exc:

@@ -19,7 +19,7 @@ from graphopt.search.budgets import get_budget
 from graphopt.search.executor import LocalExecutor
 from graphopt.search.pipeline import run_search
 from graphopt.search.selection import Tournament, select_distinct
-from graphopt.store import RunStore
+from graphopt.store import RunDir, RunStore
 from graphopt.tasks import get_task
 
 
@@ -56,7 +56,7 @@ def _search(run_dir, fake, *, parallel=2, resume=False, budget=None, task=None, 
     lm = LM(LMConfig(cache_dir=None), transport=fake, budget=(budget or _budget()).lm_budget())
     executor = LocalExecutor(task, lm, parallel)
     graphs = [load_graph(name) for name in seeds]
-    return asyncio.run(run_search(task, lm, budget or _budget(), run_dir, graphs, resume=resume, executor=executor))
+    return asyncio.run(run_search(task, lm, budget or _budget(), RunDir(run_dir, resume=resume), graphs, executor=executor))
 
 
 def _contents(run_dir) -> list[tuple]:

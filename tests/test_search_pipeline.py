@@ -13,7 +13,7 @@ from graphopt.lm import LM, LMConfig
 from graphopt.testing import FakeModel
 from graphopt.search.budgets import get_budget
 from graphopt.search.pipeline import run_search
-from graphopt.store import RunStore
+from graphopt.store import RunDir, RunStore
 from graphopt.tasks import get_task
 
 from search_fakes import scripted
@@ -35,7 +35,7 @@ def _run(tmp_path, fake, *, resume=False, budget=None, cache_dir=None):
     task = _task()
     seeds = [load_graph(name) for name in ("tgd", "tgd_select")]
     lm = _lm(fake, cache_dir)
-    return asyncio.run(run_search(task, lm, budget or _budget(), tmp_path / "run", seeds, resume=resume))
+    return asyncio.run(run_search(task, lm, budget or _budget(), RunDir(tmp_path / "run", resume=resume), seeds))
 
 
 def test_search_finds_a_better_graph_and_exports_it(tmp_path):

@@ -115,7 +115,7 @@ def search(request: SearchRequest, *, connect: Connect | None = None, on_event: 
     """
     from ..graph.io import load_graph
     from ..graph.validate import check
-    from ..search.pipeline import check_run_dir
+    from ..store import RunDir
 
     r = request
     out = r.out
@@ -131,7 +131,7 @@ def search(request: SearchRequest, *, connect: Connect | None = None, on_event: 
     check_executor(*r.executor)
     if not r.dry_run:
         check_output(out, "--out", directory=True)
-    check_run_dir(out, r.resume, r.store_url)
+    RunDir(out, r.store_url, r.resume).check()
     lm = (connect or ModelRequest.connect)(r.models, budget=plan.lm_budget(), levels=calling_levels(task, *LEVELS))
     on_event("task", task)
     try:
@@ -152,14 +152,15 @@ def search(request: SearchRequest, *, connect: Connect | None = None, on_event: 
 def _run(request: SearchRequest, outcome: SearchOutcome, seeds: list[Any], executor: Any, on_event: OnEvent) -> SearchReport:
     """The search itself; the report and the winner's drawing are written whatever happens to it."""
     from ..search.pipeline import run_search
+    from ..store import RunDir
 
     out = outcome.out
     try:
         on_event("start", {"task": outcome.task, "plan": outcome.plan, "parallel": executor.parallel, "out": out,
                            "estimate": outcome.estimate})
         report = run_sync(run_search(
-            outcome.task, outcome.lm, outcome.plan, out, seeds, resume=request.resume, seed=request.task.seed,
-            on_event=on_event, executor=executor, max_error_rate=request.max_error_rate, store_url=request.store_url,
+            outcome.task, outcome.lm, outcome.plan, RunDir(out, request.store_url, request.resume), seeds,
+            seed=request.task.seed, on_event=on_event, executor=executor, max_error_rate=request.max_error_rate,
         ))
     except ConfigError:
         raise  # refused before anything ran (another run's dir, its lock): leave its files alone

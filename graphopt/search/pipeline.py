@@ -13,7 +13,7 @@ The caller draws pictures and writes the HTML report (the CLI does both).
 
 from __future__ import annotations
 
-__all__ = ["run_search", "check_run_dir", "SearchReport", "ReportRow", "run_config"]
+__all__ = ["run_search", "SearchReport", "ReportRow", "run_config"]
 
 import asyncio
 import contextlib
@@ -26,9 +26,8 @@ from ..errors import ConfigError, InternalError
 from ..graph.io import save_graph
 from ..graph.spec import GraphSpec, Provenance
 from ..lm import LEVELS, LM
-from ..store.files import check_store_file
 from ..store import RunStore
-from ..store.shared import open_run_store, run_store_exists
+from ..store.shared import RunDir
 from ..tasks.base import Task
 from .archive import graph_hash
 from .budgets import SearchBudget
@@ -70,48 +69,30 @@ def run_config(task: Task, lm: LM, budget: SearchBudget, seed: int, seed_graphs:
     }
 
 
-def check_run_dir(out_dir: str | Path, resume: bool, store_url: str | None = None) -> None:
-    """The run directory fits the request: no run there for a new search, a run there to resume.
-
-    Raises:
-        ConfigError: a run where a new one was asked for, none where a resume was (a typo in
-            --out must not start, and pay for, a new run), or a file there that is no run store.
-    """
-    if not resume and store_url is None:  # a file that is no store is named as such, not as "a run"
-        check_store_file(Path(out_dir) / "run.sqlite", writing=True, fix="use another --out")
-    exists = run_store_exists(out_dir, store_url)
-    if not resume and exists:
-        raise ConfigError(f"{out_dir} already holds a run: add --resume to continue it, or choose another --out")
-    if resume and not exists:
-        raise ConfigError(f"{out_dir} holds no run to resume: check --out, or leave out --resume to start a new run")
-
-
 async def run_search(
     task: Task,
     lm: LM,
     budget: SearchBudget,
-    out_dir: Path,
+    run_dir: RunDir | str | Path,
     seed_graphs: Sequence[GraphSpec],
     *,
-    resume: bool = False,
     seed: int = 0,
     on_event: Callable[[str, dict[str, Any]], None] | None = None,
     executor: Executor | None = None,
     max_error_rate: float = 0.02,
     phases: Sequence[Phase] | None = None,
-    store_url: str | None = None,
 ) -> SearchReport:
-    """Runs the search and writes `out_dir/run.sqlite`, `best.graph.json` and `best.program.json`.
+    """Runs the search and writes `run.sqlite`, `best.graph.json` and `best.program.json` in the run directory.
 
     Args:
+        run_dir: a directory for a new run, or a `RunDir` (to resume the run it holds, or to keep
+            the store in a database such as PostgreSQL: see `graphopt.store.shared`).
         executor: runs the graph evaluations (default: in this process, see `default_parallel`).
         max_error_rate: share of model calls that may fail at the provider (after retries) before it stops.
         phases: the pipeline (default: `default_phases(seed_graphs)`); the last must set the winner.
-        store_url: keep the store in this database (e.g. PostgreSQL) instead of `out_dir/run.sqlite`
-            (see `graphopt.store.shared`); the run is named after `out_dir`.
 
     Raises:
-        ConfigError: `out_dir` holds another run (pass resume=True to continue it), or a resumed
+        ConfigError: the directory holds another run (pass `RunDir(path, resume=True)` to continue it), or a resumed
             run was made with other settings.
         RunError: no seed graph could be evaluated, or too many provider errors.
         LLMError: a fatal provider error (bad key, unknown model): the run stays resumable.
@@ -123,8 +104,10 @@ async def run_search(
     for graph in seed_graphs:
         distinct.setdefault(graph_hash(graph), graph)
     seed_graphs = list(distinct.values())
-    check_run_dir(out_dir, resume, store_url)
-    run = Run(open_run_store(out_dir, store_url, lock=True))  # a second writer of this run dir is refused
+    where = RunDir.of(run_dir)
+    where.check()
+    out_dir = where.path
+    run = Run(where.open())
     emit = on_event or (lambda kind, data: None)
     flusher: asyncio.Task | None = None
     try:

@@ -14,9 +14,11 @@ from .run_store import (
     RunStore,
     strip_secrets,
 )
+from .shared import RunDir
 
 __all__ = [
     "RunStore",
+    "RunDir",
     "RunRow",
     "CandidateRow",
     "EvaluationRow",

@@ -9,15 +9,17 @@ give it to each process in the environment (`PGPASSWORD`, or a `~/.pgpass` file)
 
 from __future__ import annotations
 
-__all__ = ["open_run_store", "run_store_exists", "POINTER_FILENAME"]
+__all__ = ["RunDir", "open_run_store", "run_store_exists", "POINTER_FILENAME"]
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
 from ..errors import ConfigError
+from .files import check_store_file
 from .lock import RunDirLock, prepare_run_dir
 from .run_store import STORE_FILENAME, RunStore
 
@@ -94,3 +96,50 @@ def open_run_store(
         (run_dir / POINTER_FILENAME).write_text(json.dumps({"url": target.render_as_string(), "run_id": run_id}, indent=2) + "\n")
     store._dir_lock = dir_lock
     return store
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Where a search keeps its run, and whether the run there is continued.
+
+    Args:
+        path: the run directory (best graph, report, log; and `run.sqlite` unless `store_url`).
+        store_url: keep the store in this database (e.g. PostgreSQL) instead; the run is named
+            after the directory.
+        resume: continue the run the directory holds (False: start a new one there).
+
+    Example:
+        >>> RunDir("runs/a", resume=True).path
+        PosixPath('runs/a')
+    """
+
+    path: Path
+    store_url: str | None = None
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    @classmethod
+    def of(cls, where: RunDir | str | Path) -> RunDir:
+        """`where` as a RunDir: a bare directory is a new run kept in its own `run.sqlite`."""
+        return where if isinstance(where, RunDir) else cls(Path(where))
+
+    def check(self) -> None:
+        """The directory fits the request: no run there for a new search, a run there to resume.
+
+        Raises:
+            ConfigError: a run where a new one was asked for, none where a resume was (a typo in
+                --out must not start, and pay for, a new run), or a file there that is no run store.
+        """
+        if not self.resume and self.store_url is None:  # a file that is no store is named as such, not as "a run"
+            check_store_file(self.path / STORE_FILENAME, writing=True, fix="use another --out")
+        exists = run_store_exists(self.path, self.store_url)
+        if not self.resume and exists:
+            raise ConfigError(f"{self.path} already holds a run: add --resume to continue it, or choose another --out")
+        if self.resume and not exists:
+            raise ConfigError(f"{self.path} holds no run to resume: check --out, or leave out --resume to start a new run")
+
+    def open(self) -> RunStore:
+        """The run's store, opened for writing by this process alone (a second writer is refused)."""
+        return open_run_store(self.path, self.store_url, lock=True)

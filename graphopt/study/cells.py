@@ -105,13 +105,14 @@ async def _search(cell: Cell, task, cfg: LMConfig, transport: Any, work_dir: Pat
     from ..search.budgets import get_budget
     from ..search.executor import LocalExecutor
     from ..search.pipeline import run_search
+    from ..store import STORE_FILENAME, RunDir
 
     budget = get_budget(preset, **{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
     lm = LM(cfg, transport=transport, budget=budget.lm_budget())
     out = cell_dir(work_dir, cell)
     seeds = [load_graph(name) for name in budget.seeds]
     report = await run_search(
-        task, lm, budget, out, seeds, resume=(out / "run.sqlite").exists(), seed=cell.seed,
+        task, lm, budget, RunDir(out, resume=(out / STORE_FILENAME).exists()), seeds, seed=cell.seed,
         executor=LocalExecutor(task, lm, 1),
     )
     best = report.best

@@ -24,7 +24,7 @@ from ..search.budgets import get_budget
 from ..search.executor import LocalExecutor
 from ..search.pipeline import run_search
 from ..status import Status
-from ..store import RunStore
+from ..store import RunDir, RunStore
 from ..tasks import get_task
 from .fake import FakeModel
 from .search_model import scripted_search
@@ -116,8 +116,8 @@ def main(argv: list[str] | None = None) -> None:
             transport=FakeModel(fn=scripted_search, latency=args.latency))
     graphs = [load_graph(name) for name in SEEDS]
     report = asyncio.run(run_search(
-        task, lm, budget, args.run_dir, graphs, resume=args.resume, executor=LocalExecutor(task, lm, args.parallel),
-        store_url=args.store,
+        task, lm, budget, RunDir(args.run_dir, args.store, args.resume), graphs,
+        executor=LocalExecutor(task, lm, args.parallel),
     ))
     print(report.best.candidate_id)
 

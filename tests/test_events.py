@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from graphopt.search.events import GenerationDone, ProposalMade, ProposalRejected, RaceGraph, RaceRun
+from datetime import datetime, timezone
+
+from graphopt.store import EventRow
+from graphopt.store.events import GenerationDone, InferenceCost, ProposalMade, ProposalRejected, RaceGraph, RaceRun, typed
 
 EVENTS = [
     ProposalMade("gen1/child0", "c0004", "llm", {"levels": {"meta": {"calls": 1}}}),
@@ -14,6 +17,7 @@ EVENTS = [
     RaceRun("seeds", 6, "metric", "c0001", (RaceGraph("c0001", 0.5, {"e1": 1.0, "e2": 0.0}, True), RaceGraph("c0002", 0.0, {}, False, "worse"))),
     GenerationDone(0, 0.5, ("c0001", "c0002")),
     GenerationDone(1, 0.75, ("c0001",), ("c0006",), {"program": {"tokens": 10}}),
+    InferenceCost("c0003", 3.0, 412.5),
 ]
 
 
@@ -41,3 +45,19 @@ def test_old_payloads_load():
     race = RaceRun.from_payload({"key": "gen1", "screen": 3, "leader": None, "graphs": [{"candidate": "c0002", "scores": {"a": 1}}]})
     assert race.by == "metric" and race.graphs[0].scores == {"a": 1} and race.graphs[0].why == ""
     assert GenerationDone.from_payload({"generation": 0, "best": 0.2, "population": ["c0001"]}).children is None
+
+
+AT = datetime(2026, 12, 5, tzinfo=timezone.utc)
+
+
+def test_typed_reads_only_the_asked_kinds_and_skips_payloads_that_are_not_one():
+    rows = [
+        EventRow(id=1, at=AT, kind="inference", payload={"candidate": "c0001", "calls": 1, "tokens": 200}),  # as earlier versions wrote it
+        EventRow(id=2, at=AT, kind="winner", payload={"why": "best on val"}),
+        EventRow(id=3, at=AT, kind="inference", payload={"candidate": "c0002"}),  # no cost in it: skipped
+        EventRow(id=4, at=AT, kind="inference", payload="not a mapping"),
+        EventRow(id=5, at=AT, kind="generation", payload={"generation": 0, "best": 0.5, "population": ["c0001"]}),
+    ]
+    assert typed(rows, InferenceCost) == [InferenceCost("c0001", 1.0, 200.0)]
+    assert typed(rows, GenerationDone, InferenceCost) == [InferenceCost("c0001", 1.0, 200.0), GenerationDone(0, 0.5, ("c0001",))]
+    assert list(InferenceCost("c", 1.0, 2.0).to_payload()) == ["candidate", "calls", "tokens"]

@@ -16,7 +16,7 @@ from graphopt.search.archive import graph_hash
 from graphopt.search.budgets import get_budget
 from graphopt.search.crossover import SubgraphCrossover
 from graphopt.search.evaluator import Evaluator
-from graphopt.search.events import ProposalMade, ProposalRejected
+from graphopt.store.events import ProposalMade, ProposalRejected
 from graphopt.search.generation import run_generation
 from graphopt.search.llm_mutation import LLMProposal
 from graphopt.search.mutations import Mutate, default_mutations

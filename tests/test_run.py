@@ -13,7 +13,7 @@ from search_fakes import scripted
 from graphopt.graph.io import load_graph
 from graphopt.lm import LM, LMConfig
 from graphopt.search.budgets import get_budget
-from graphopt.search.events import ProposalMade
+from graphopt.store.events import ProposalMade
 from graphopt.search.executor import LocalExecutor
 from graphopt.search.pipeline import run_search
 from graphopt.search.run import Run

@@ -23,7 +23,7 @@ from ..status import Status
 from .archive import Archive, Scored
 from .crossover import Crossover
 from .evaluator import Evaluator
-from .events import GenerationDone
+from ..store.events import GenerationDone
 from .fitness import Fitness
 from .generation import Generation, run_generation
 from .journal import keyed_rng

@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import BudgetExceeded, RunError
 from ..graph.spec import GraphSpec
 from .evaluator import Evaluator
-from .events import ProposalMade
+from ..store.events import ProposalMade
 from .fitness import EvalRequest, Fitness
 from .proposal import Proposed, Proposer, Slot
 

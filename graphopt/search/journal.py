@@ -15,7 +15,7 @@ __all__ = ["Journal", "keyed_rng"]
 import random
 from typing import Any
 
-from .events import ProposalMade, ProposalRejected
+from ..store.events import ProposalMade, ProposalRejected
 from .run import Run
 
 

@@ -16,7 +16,6 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..errors import BudgetExceeded, RunError
 from ..graph.spec import GraphSpec
@@ -25,12 +24,14 @@ from ..status import Status
 from .crossover import SubgraphCrossover
 from .engine import SearchEngine
 from . import winner
+from ..store.events import InferenceCost
 from .evolution import ProposalMix, StructureSearch
 from .fitness import EvalRequest, Fitness
 from .llm_mutation import LLMProposal
 from .mutations import default_mutations
 from .paired import paired_difference
 from .prompt_opt import MetaPromptOptimizer, llm_nodes
+from .run import Run
 from .frontier import get_selection
 from .stop import BudgetStop, MaxGenerations, NoImprovement, StopCondition, WallTime
 
@@ -190,7 +191,7 @@ class TestPhase(Phase):
         entries[-1:-1], tests[-1:-1] = screened, [None] * len(screened)
         engine.best = best
         spend = await asyncio.to_thread(lambda: [_tokens(engine, f.candidate_id) for _, f in entries])
-        costs = await asyncio.to_thread(inference_costs, engine.run.store)
+        costs = await asyncio.to_thread(inference_costs, engine.run)
         engine.rows = [
             ReportRow(role, f.candidate_id, f.spec.name, f.val_score, test, tokens,
                       per_example=costs.get(f.candidate_id, {}))
@@ -218,17 +219,16 @@ class TestPhase(Phase):
         if getattr(result, "errors", 0):
             return None  # a test score with provider failures in it is not one
         # What the program costs to use, per answered example, beside its accuracy.
-        await asyncio.to_thread(engine.run.note, "inference", {"candidate": fitness.candidate_id, **result.per_example})
+        if result.per_example:
+            cost = InferenceCost(fitness.candidate_id, result.per_example["calls"], result.per_example["tokens"])
+            await asyncio.to_thread(engine.run.add, cost)
         await asyncio.to_thread(engine.run.set_test_score, fitness.candidate_id, result.accuracy, result.stderr)
         return result.accuracy
 
 
-def inference_costs(store: Any) -> dict[str, dict[str, float]]:
-    """Candidate id -> {"calls", "tokens"} per test example of its program, from the `inference` events."""
-    return {
-        e.payload["candidate"]: {"calls": float(e.payload["calls"]), "tokens": float(e.payload["tokens"])}
-        for e in store.events("inference") if isinstance(e.payload, dict) and "candidate" in e.payload
-    }
+def inference_costs(run: Run) -> dict[str, dict[str, float]]:
+    """Candidate id -> {"calls", "tokens"} per test example of its program (the `InferenceCost` events)."""
+    return {cost.candidate: cost.per_example() for cost in run.events(InferenceCost)}
 
 
 def _tokens(engine: SearchEngine, candidate_id: str) -> dict[str, int]:

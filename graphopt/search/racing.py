@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ..program.model import Program
 from ..program.run import scorable_by_likelihood, target_logprobs
 from ..status import Status
-from .events import RaceGraph, RaceRun
+from ..store.events import RaceGraph, RaceRun
 from .fitness import Fitness
 from .journal import keyed_rng
 from .policy import Race, RaceDecision, screen_sizes

@@ -12,16 +12,14 @@ from __future__ import annotations
 __all__ = ["Run"]
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from ..graph.spec import GraphSpec
 from ..status import Status
 from ..store import CandidateRow, RunStore
 from .archive import graph_hash
-from .events import Event
+from ..store.events import E, Event, typed
 from .unit import UnitResult
-
-E = TypeVar("E", bound=Event)
 
 
 class Run:
@@ -114,14 +112,4 @@ class Run:
 
     def events(self, *types: type[E]) -> list[E]:
         """The stored events of these types, oldest first, typed (a payload that is not one is skipped)."""
-        by_kind = {t.event: t for t in types}
-        out = []
-        for row in self.store.events(types[0].event if len(types) == 1 else None):
-            cls = by_kind.get(row.kind)
-            if cls is None or not isinstance(row.payload, dict):
-                continue
-            try:
-                out.append(cls.from_payload(row.payload))
-            except (KeyError, TypeError, ValueError):
-                continue
-        return out
+        return typed(self.store.events(types[0].event if len(types) == 1 else None), *types)

@@ -38,6 +38,7 @@ from ..errors import ConfigError, GraphoptError, did_you_mean
 from ..graph.spec import GraphSpec
 from ..status import Status
 from ..store import SPEND_LEVELS, CandidateRow, EventRow, RunRow, RunStore
+from ..store.events import GenerationDone, typed
 from ..store.shared import open_run_store
 from . import report_assets as assets
 from .report_page import render_page
@@ -235,12 +236,11 @@ def _score_series(rows: list[dict[str, Any]], events: list[EventRow]) -> tuple[l
             best.append((generation, top))
     val = {r["id"]: r["val"] for r in rows}
     population = []
-    for event in events:
-        payload = event.payload if event.kind == "generation" and isinstance(event.payload, Mapping) else {}
-        scores = [val.get(cid) for cid in payload.get("population") or []]
+    for done in typed(events, GenerationDone):
+        scores = [val.get(cid) for cid in done.population]
         scores = [s for s in scores if s is not None]
-        if scores and isinstance(payload.get("generation"), int):
-            population.append((payload["generation"], sum(scores) / len(scores)))
+        if scores:
+            population.append((done.generation, sum(scores) / len(scores)))
     population = sorted(dict(population).items())  # a resumed run repeats generations: keep the last
     return points, best, population
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from ..status import Status
 from ..store import SPEND_LEVELS, CandidateRow
+from ..store.events import InferenceCost, typed
 from .report_assets import ORIGIN_COLORS, ORIGIN_LABELS
 
 if TYPE_CHECKING:
@@ -235,14 +236,13 @@ def _winner(data: _Run, chain: Sequence[CandidateRow], prompts: Sequence[PromptV
     compared = f"its seed ancestor {_e(seed.id)} ({_e(seed.name)})" if seed and seed.id != data.winner.id else None
     why = next((e.payload.get("why", "") for e in reversed(data.events) if e.kind == "winner" and isinstance(e.payload, dict)), "")
     why_html = f'<p class="why">Why it won: {_e(why)}</p>' if why else ""
-    cost = next((e.payload for e in reversed(data.events) if e.kind == "inference" and isinstance(e.payload, dict)
-                 and e.payload.get("candidate") == data.winner.id), None)
+    cost = next((c for c in reversed(typed(data.events, InferenceCost)) if c.candidate == data.winner.id), None)
     if cost:
         test = data.winner.evaluation.test_score if data.winner.evaluation else None
-        calls = float(cost.get("calls", 1))
+        calls = cost.calls
         why_html += (
             f'<p class="cost">{"Test " + format(test, ".3f") + " at " if test is not None else "Using it costs "}'
-            f'{float(cost.get("tokens", 0)):,.0f} program tokens per answer'
+            f'{cost.tokens:,.0f} program tokens per answer'
             + (f" ({calls:.3g} model calls each)" if calls > 1.05 else " (one model call each)") + "</p>"
         )
     winner = (

@@ -1,4 +1,4 @@
-"""The run's events that a resumed search reads back to decide as the first session did.
+"""The typed events of a run's store: what a resumed search reads back to decide as the first session did, and what the report reads.
 
 Each is a small frozen record with `to_payload` (the JSON stored in the event's payload, key for
 key what earlier versions wrote) and `from_payload` (which reads those older payloads too: keys
@@ -15,11 +15,11 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["ProposalMade", "ProposalRejected", "RaceGraph", "RaceRun", "GenerationDone", "Event"]
+__all__ = ["ProposalMade", "ProposalRejected", "RaceGraph", "RaceRun", "GenerationDone", "InferenceCost", "Event", "typed"]
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar, TypeVar, Union
 
 
 @dataclass(frozen=True)
@@ -144,4 +144,44 @@ class GenerationDone:
         )
 
 
-Event = Union[ProposalMade, ProposalRejected, RaceRun, GenerationDone]
+@dataclass(frozen=True)
+class InferenceCost:
+    """What a tested candidate's program costs to use, per answered test example: model calls
+    (a vote of 3 makes 3) and program tokens, cache hits included. Read back by the final table
+    and the report, which show it beside the accuracy."""
+
+    event: ClassVar[str] = "inference"
+    candidate: str
+    calls: float
+    tokens: float
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"candidate": self.candidate, "calls": self.calls, "tokens": self.tokens}
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> InferenceCost:
+        return cls(payload["candidate"], float(payload["calls"]), float(payload["tokens"]))
+
+    def per_example(self) -> dict[str, float]:
+        return {"calls": self.calls, "tokens": self.tokens}
+
+
+Event = Union[ProposalMade, ProposalRejected, RaceRun, GenerationDone, InferenceCost]
+
+E = TypeVar("E", bound=Event)
+
+
+def typed(rows: Iterable[Any], *types: type[E]) -> list[E]:
+    """The events of these types among stored event rows (`kind`, `payload`), in order, typed; a
+    payload that is not one (hand-edited, or from a version that wrote less) is skipped."""
+    by_kind = {t.event: t for t in types}
+    out = []
+    for row in rows:
+        cls = by_kind.get(row.kind)
+        if cls is None or not isinstance(row.payload, Mapping):
+            continue
+        try:
+            out.append(cls.from_payload(row.payload))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out

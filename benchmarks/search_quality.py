@@ -27,7 +27,10 @@ seed graph with the best validation score). An average over tasks follows.
 Usage: python benchmarks/search_quality.py [--tasks word_sorting,dyck_languages,last_word,key_lookup]
        [--seeds 5] [--tokens 30000] [--caps total,program] [--methods a,b,...] [--out benchmarks/results]
 Tasks: built-in names, or a generated custom-file task of benchmarks/tasks/make_tasks.py.
-Writes OUT/search_quality.md and OUT/search_quality.json; exits 2 on a usage error, a missing
+Each finished method run (with its test score) is journaled at once to OUT/search_quality.parts.jsonl;
+the same command run again takes the journaled runs of the same settings instead of running them
+again, so a run of hours that stops continues where it was. Writes OUT/search_quality.md and
+OUT/search_quality.json; exits 2 on a usage error, a missing
 `bench` extra or a server that is not exact, 1 when a method run failed (its row says why; the
 others are kept), never because a method scored low.
 """
@@ -51,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "tasks"))
 from make_tasks import TASKS as CUSTOM_TASKS  # noqa: E402
 from make_tasks import write_task  # noqa: E402
 from peers import missing_extra  # noqa: E402
+from peers.journal import Journal, settings  # noqa: E402
 from peers.report import Result, markdown  # noqa: E402
 
 from graphopt.graph.io import load_graph  # noqa: E402
@@ -139,21 +143,31 @@ def run_peer(method: str, task: Task, r: Result, args: argparse.Namespace, cap: 
     r.program, r.tokens, r.note = run.program, run.tokens, run.note
 
 
-async def score_tests(results: list[Result], tasks: dict, args: argparse.Namespace, root: Path) -> None:
-    """Test accuracy and inference tokens per example of every program (and of the search's best seed)."""
-    lm = LM(LMConfig(cache_dir=root / "test-cache").with_models(program=args.program_model))
+async def score_test(r: Result, task: Task, lm: LM, args: argparse.Namespace) -> None:
+    """Test accuracy and inference tokens per example of a method's program (and of the search's best seed)."""
+    test = task.test[: args.test_limit]
+    with usage_scope() as used:
+        r.test = (await evaluate(r.program, test, task, lm)).accuracy
+    spent = used.level("program")
+    r.test_tokens = (spent.tokens + spent.cached_tokens) / max(1, len(test))
+    if r.best_seed is not None:
+        r.best_seed_test = (await evaluate(r.best_seed[1], test, task, lm)).accuracy
+
+
+async def run_method(method: str, cap: str, task: Task, r: Result, args: argparse.Namespace, root: Path, url: str | None) -> Result:
+    """Runs one method under its cap; a method that raises keeps the seed program, says why, and is marked failed."""
+    work = root / f"{cap}-{r.task}-{r.seed}-{method.replace(' ', '_')}"
+    clock = time.perf_counter()
     try:
-        for r in results:
-            task = tasks[(r.task, r.seed)]
-            test = task.test[: args.test_limit]
-            with usage_scope() as used:
-                r.test = (await evaluate(r.program, test, task, lm)).accuracy
-            spent = used.level("program")
-            r.test_tokens = (spent.tokens + spent.cached_tokens) / max(1, len(test))
-            if r.best_seed is not None:
-                r.best_seed_test = (await evaluate(r.best_seed[1], test, task, lm)).accuracy
-    finally:
-        lm.close()
+        if method in PEERS:
+            run_peer(method, task, r, args, cap, work, url or "")
+        else:
+            await run_own(method, task, r, args, cap, work)
+    except Exception as exc:  # one broken run must not lose hours of others: kept, shown, exit 1
+        r.program, r.failed = task.seed_program, True
+        r.note = f"FAILED ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})"
+    r.seconds = time.perf_counter() - clock
+    return r
 
 
 def load_task(name: str, seed: int, args: argparse.Namespace, data: Path) -> Task:
@@ -200,6 +214,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--optimizer-model", default=None)
     p.add_argument("--meta-model", default=None)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    p.add_argument("--journal", type=Path, default=None,
+                   help="finished runs, one JSON line each (default OUT/search_quality.parts.jsonl): a run with the same "
+                        "settings takes them instead of running them again, so a stopped run continues")
     return p.parse_args(argv)
 
 
@@ -237,24 +254,23 @@ async def run(args: argparse.Namespace) -> int:
             print(f"llama_cpp.server gave other answers than the in-process model on {exact[1] - exact[0]} of {exact[1]} "
                   "prompts: the peers would not run on the same model; check llama-cpp-python's version", file=sys.stderr)
             return 2
-        for cap in caps:
-            for (name, seed), task in tasks.items():
-                for method in methods:
-                    work = root / f"{cap}-{name}-{seed}-{method.replace(' ', '_')}"
-                    r = Result(cap, name, method, seed, task.seed_program)
-                    clock = time.perf_counter()
-                    try:
-                        if method in PEERS:
-                            run_peer(method, task, r, args, cap, work, url)
-                        else:
-                            await run_own(method, task, r, args, cap, work)
-                    except Exception as exc:  # one broken run must not lose hours of others: kept, shown, exit 1
-                        r.program, r.failed = task.seed_program, True
-                        r.note = f"FAILED ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})"
-                    r.seconds = time.perf_counter() - clock
-                    results.append(r)
-                    print(f"{cap} {name} seed {seed} {method}: {r.seconds:.0f}s, tokens {r.tokens} {r.note}", flush=True)
-        await score_tests(results, tasks, args, root)
+        journal = Journal(args.journal or args.out / "search_quality.parts.jsonl", settings(args))
+        done = journal.load()
+        test_lm = LM(LMConfig(cache_dir=root / "test-cache").with_models(program=args.program_model))  # outside every cap
+        try:
+            for cap in caps:
+                for (name, seed), task in tasks.items():
+                    for method in methods:
+                        if (cap, name, seed, method) in done:
+                            results.append(done[(cap, name, seed, method)])
+                            continue
+                        r = await run_method(method, cap, task, Result(cap, name, method, seed, task.seed_program), args, root, url)
+                        await score_test(r, task, test_lm, args)
+                        journal.add(r)
+                        results.append(r)
+                        print(f"{cap} {name} seed {seed} {method}: {r.seconds:.0f}s, tokens {r.tokens}, test {r.test:.3f} {r.note}", flush=True)
+        finally:
+            test_lm.close()
     text = markdown(results, args, time.perf_counter() - started, exact)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "search_quality.md").write_text(text)

@@ -87,6 +87,30 @@ def test_meter_counts_tokens_per_level_and_refuses_calls_past_the_cap():
         program_only.check("program")
 
 
+def test_the_journal_gives_back_finished_runs_of_the_same_settings_only(tmp_path):
+    import argparse
+
+    from peers.journal import Journal, settings
+    from peers.report import Result
+
+    args = argparse.Namespace(tasks="last_word", seeds=5, tokens=20_000, preset="tiny", out=tmp_path, journal=None)
+    seed_program = Program(instruction="Answer.")
+    search = Result("total", "last_word", "search", 1, seed_program.with_demos((Demo(input="a b", output="b"),)),
+                    tokens={"program": 900, "meta": 100}, note="3 graphs", test=0.4, test_tokens=55.5,
+                    winner_is_seed=True, best_seed=("fewshot", seed_program), best_seed_test=0.35)
+    broken = Result("total", "last_word", "dspy GEPA", 1, seed_program, failed=True, note="FAILED (x)")
+    journal = Journal(tmp_path / "parts.jsonl", settings(args))
+    journal.add(search)
+    journal.add(broken)  # a failed run is tried again next time, never journaled
+    (tmp_path / "parts.jsonl").open("a").write("not json\n")
+    args.seeds, args.tasks = 3, "last_word,key_lookup"  # other cells: same settings
+    back = Journal(tmp_path / "parts.jsonl", settings(args)).load()
+    assert list(back) == [("total", "last_word", 1, "search")]
+    assert back[("total", "last_word", 1, "search")].row() == search.row()
+    args.tokens = 10_000  # another cap: nothing carries over
+    assert Journal(tmp_path / "parts.jsonl", settings(args)).load() == {}
+
+
 def _load_harness():
     spec = importlib.util.spec_from_file_location("search_quality_under_test", BENCH / "search_quality.py")
     module = importlib.util.module_from_spec(spec)
@@ -131,3 +155,9 @@ def test_search_quality_smoke_runs_every_peer_beside_the_search(tmp_path):
     report = (tmp_path / "search_quality.md").read_text()
     assert "its answers equal the in-process model's on 4 of 4 prompts" in report
     assert "the winner is a seed graph in" in report
+    journal = (tmp_path / "search_quality.parts.jsonl").read_text().splitlines()
+    assert len(journal) == len(methods)
+    again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]  # every run taken from the journal, none run again
+    assert (tmp_path / "search_quality.parts.jsonl").read_text().splitlines() == journal
+    assert json.loads((tmp_path / "search_quality.json").read_text()) == rows

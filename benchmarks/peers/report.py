@@ -55,6 +55,7 @@ class Result:
             "seconds": round(self.seconds, 1), "note": self.note, "failed": self.failed, "winner_is_seed": self.winner_is_seed,
             "best_seed": self.best_seed[0] if self.best_seed else None, "best_seed_test": self.best_seed_test,
             "program": self.program.model_dump(mode="json"),
+            "best_seed_program": self.best_seed[1].model_dump(mode="json") if self.best_seed else None,
         }  # fmt: skip
 
 

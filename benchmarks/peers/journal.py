@@ -1,0 +1,74 @@
+"""The search-quality run's journal: one JSON line per finished (cap, task, seed, method), so a run
+of many hours continues where it stopped.
+
+A line holds the settings it was run with (every argument that changes a result); a later run
+with the same settings takes the lines it finds instead of running those cells again, and a line
+of other settings is ignored (never mixed into a table). A failed method run is not journaled:
+the next run tries it again.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from graphopt.program import Program
+
+from .report import Result
+
+# What selects cells (not settings): the run may add tasks, seeds, methods or caps later.
+SELECTORS = ("tasks", "seeds", "methods", "caps", "out", "journal")
+
+
+def settings(args: Any) -> dict[str, Any]:
+    """The arguments that change a result, as JSON data."""
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items()) if k not in SELECTORS}
+
+
+def key(result: Result) -> tuple[str, str, int, str]:
+    return result.cap, result.task, result.seed, result.method
+
+
+class Journal:
+    """Appends finished results to `path` and reads back those of the same settings."""
+
+    def __init__(self, path: Path, wanted: dict[str, Any]):
+        self.path, self.settings = path, wanted
+
+    def load(self) -> dict[tuple[str, str, int, str], Result]:
+        """The journaled results of these settings (a line that does not parse is skipped)."""
+        if not self.path.is_file():
+            return {}
+        found = {}
+        for line in self.path.read_text().splitlines():
+            try:
+                data = json.loads(line)
+                if data.get("settings") != self.settings:
+                    continue
+                result = from_row(data["row"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            found[key(result)] = result
+        return found
+
+    def add(self, result: Result) -> None:
+        if result.failed:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as handle:
+            handle.write(json.dumps({"settings": self.settings, "row": result.row()}) + "\n")
+
+
+def from_row(row: dict[str, Any]) -> Result:
+    """The Result a `Result.row()` was made from."""
+    best_seed = None
+    if row.get("best_seed") and row.get("best_seed_program"):
+        best_seed = (row["best_seed"], Program.model_validate(row["best_seed_program"]))
+    return Result(
+        row["cap"], row["task"], row["method"], int(row["seed"]), Program.model_validate(row["program"]),
+        tokens=dict(row.get("tokens") or {}), seconds=float(row.get("seconds") or 0.0), note=row.get("note", ""),
+        test=float(row["test"]), test_tokens=float(row.get("test_tokens_per_example") or 0.0),
+        winner_is_seed=row.get("winner_is_seed"), best_seed=best_seed, best_seed_test=row.get("best_seed_test"),
+        failed=bool(row.get("failed")),
+    )

@@ -8,7 +8,7 @@ from search_fixtures import builtin_graphs, registered_test_operators, seed_grap
 
 from graphopt.graph.validate import canonical_hash, validate
 from graphopt.search.crossover import Crossover, SubgraphCrossover, segments
-from graphopt.search.mutations import EditableGraph
+from graphopt.search.graph_edit import EditableGraph
 
 
 @pytest.fixture(autouse=True, scope="module")

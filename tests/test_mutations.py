@@ -31,11 +31,11 @@ from graphopt.search.mutations import (
     Mutation,
     Rewire,
     SwapOperator,
-    child_name,
     default_mutations,
     mutate,
-    perturb_param,
 )
+from graphopt.search.graph_edit import child_name
+from graphopt.search.params import perturb_param
 
 SEEDS = range(25)
 MUTATION_CLASSES = [InsertOperator, DeleteOperator, SwapOperator, AddParallelBranch, Rewire, ChangeParams]

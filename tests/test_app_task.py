@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from graphopt.app import TaskRequest
-from graphopt.errors import ConfigError
+from graphopt.errors import ConfigError, TaskError
 
 
 def test_a_request_builds_the_task_with_its_split_sizes_and_the_seed_program():
@@ -23,6 +23,21 @@ def test_a_shape_names_the_program_a_run_starts_from():
 def test_answer_rules_apply_to_the_built_task():
     task, _ = TaskRequest("word_sorting", split_sizes="3,3,3", metric="contains", extract="last_line").build()
     assert task.metric_rule == "contains" and task.extract_rule == "last_line"
+
+
+def test_instruction_and_output_format_replace_a_built_in_tasks_seed_text():
+    plain, _ = TaskRequest("word_sorting", split_sizes="3,3,3").build()
+    task, program = TaskRequest("word_sorting", split_sizes="3,3,3", instruction="Sort them.\\nCarefully.").build()
+    assert program == task.seed_program and program.instruction == "Sort them.\nCarefully."
+    assert program.output_format == plain.seed_program.output_format  # not given: the task's own
+    assert program.io == plain.seed_program.io  # still fed and read by the task
+    only_format, _ = TaskRequest("word_sorting", split_sizes="3,3,3", output_format="").build()
+    assert only_format.seed_program.output_format == "" and only_format.seed_program.instruction == plain.seed_program.instruction
+
+
+def test_an_empty_instruction_is_a_one_line_task_error():
+    with pytest.raises(TaskError, match="the instruction is empty"):
+        TaskRequest("word_sorting", split_sizes="3,3,3", instruction=" ").build()
 
 
 def test_pick_takes_the_task_options_from_a_commands_locals_and_ignores_the_rest():

@@ -190,6 +190,16 @@ def test_dry_run_prints_every_cell_and_the_estimate_per_level(tmp_path, capsys):
     assert main(["study", str(tmp_path / "missing.yaml")]) == 2
 
 
+def test_a_study_file_task_takes_its_file_from_source(tmp_path, capsys):
+    data = tmp_path / "qa.jsonl"
+    data.write_text("".join(json.dumps({"input": f"q{i}", "target": f"a{i}"}) + "\n" for i in range(9)))
+    path = tmp_path / "s.yaml"
+    path.write_text(f"tasks: [{{name: file, source: {data}}}]\nmethods: [{{name: a, kind: zero-shot}}]\n")
+    assert load_study(path).tasks[0].options() == {"path": str(data)}
+    assert main(["study", str(path), "--dry-run"]) == 0
+    assert "file|a|" in capsys.readouterr().out
+
+
 def test_progress_is_plain_lines_off_a_terminal_with_spend_and_eta():
     import io
 

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from graphopt.app.task import build_task
 from graphopt.errors import TaskError
 from graphopt.tasks import get_task
-from graphopt.tasks.custom import file_task, hub_task, read_records
+from graphopt.tasks.custom import MULTILINE_OUTPUT_FORMAT, file_task, read_records
+from graphopt.tasks.hub import hub_task
 
 
 def _fake_datasets(monkeypatch, load_dataset) -> None:
@@ -69,12 +71,24 @@ def test_shuffle_false_keeps_file_order_and_small_files_shrink_splits(tmp_path):
     assert [ex.id for ex in shuffled.train + shuffled.val + shuffled.test] != [f"d-{i}" for i in range(10)]
 
 
-def test_instruction_and_source_alias(tmp_path):
+def test_source_fills_path_and_the_seed_text_is_replaced_on_a_file_task(tmp_path):
     path = _jsonl(tmp_path / "e.jsonl", _qa_rows(6))
-    task = file_task(source=path, input_key="question", target_key="answer", instruction="Add one.")
-    assert task.seed_program.instruction == "Add one."
-    assert task.seed_program.output_format  # a default that asks for the answer on the first line
-    assert file_task(source=path, input_key="question", target_key="answer", output_format="").seed_program.output_format == ""
+    task = build_task("file", source=str(path), input_key="question", target_key="answer", instruction="Add one.")
+    assert task.source == str(path) and task.seed_program.instruction == "Add one."
+    assert task.seed_program.output_format == file_task(path=path).seed_program.output_format  # the default, kept
+    assert build_task("file", source=str(path), output_format="").seed_program.output_format == ""
+    with pytest.raises(TaskError, match="has no option 'source'"):
+        get_task("file", source=str(path))  # one name in Python: path=
+
+
+def test_a_multiline_file_task_keeps_its_output_format_unless_one_is_given(tmp_path):
+    path = _jsonl(tmp_path / "m.jsonl", [{"input": f"q{i}", "target": f"a{i}\nb{i}"} for i in range(6)])
+    task = build_task("file", source=str(path), instruction="Write both lines.")
+    assert (task.seed_program.instruction, task.seed_program.output_format) == ("Write both lines.", MULTILINE_OUTPUT_FORMAT)
+    assert task.extract_rule == "whole"
+    given = build_task("file", source=str(path), output_format="Two lines.\\nNo more.")
+    assert given.seed_program.output_format == "Two lines.\nNo more."  # unescaped like on the command line
+    assert given.seed_program.instruction == "Read the input and give the correct answer."  # the default, kept
 
 
 @pytest.mark.parametrize(
@@ -99,7 +113,7 @@ def test_bad_files_give_one_line_task_errors(tmp_path, name, content, message):
 def test_missing_file_and_missing_path(tmp_path):
     with pytest.raises(TaskError, match=r"^file not found: .*nope.jsonl$"):
         file_task(path=tmp_path / "nope.jsonl")
-    with pytest.raises(TaskError, match="needs path="):
+    with pytest.raises(TaskError, match=r"^task 'file' needs a file: --source FILE \(path= in Python\)"):
         file_task()
 
 
@@ -131,7 +145,8 @@ def test_hub_task_reads_one_split_through_datasets(monkeypatch):
     assert calls == [("someone/qa", "main", "test")]
     assert (len(task.train), len(task.val), len(task.test)) == (5, 5, 5)
     assert task.train[0].id.startswith("someone_qa-main-test-")
-    assert hub_task(source="someone/qa", input_key="question", target_key="answer").name == "hub"
+    task = build_task("hub", source="someone/qa", input_key="question", target_key="answer")
+    assert (task.name, task.source, calls[-1]) == ("hub", "someone/qa split 'train'", ("someone/qa", None, "train"))
 
 
 def test_hub_task_errors_are_one_line(monkeypatch):
@@ -143,5 +158,5 @@ def test_hub_task_errors_are_one_line(monkeypatch):
         hub_task(dataset_id="nobody/nothing")
     assert "could not load nobody/nothing split 'train'" in str(info.value)
     assert "\n" not in str(info.value)
-    with pytest.raises(TaskError, match="needs dataset_id="):
+    with pytest.raises(TaskError, match=r"^task 'hub' needs a dataset: --source OWNER/NAME \(dataset_id= in Python\)$"):
         hub_task()

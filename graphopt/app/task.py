@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from ..errors import ConfigError, TaskError
 from ..tasks import Task, get_task
-from ..tasks.registry import _REGISTRY, task_names
+from ..tasks.registry import _REGISTRY, source_option, task_names
 from ..program.files import read_program
 from ..program.model import Program
 
@@ -95,17 +95,32 @@ def unescape(text: str | None) -> str | None:
 
 
 def build_task(
-    name: str, *, extract: str | None = None, metric: str | None = None, answer_tokens: int | None = None, **options
+    name: str,
+    *,
+    instruction: str | None = None,
+    output_format: str | None = None,
+    extract: str | None = None,
+    metric: str | None = None,
+    answer_tokens: int | None = None,
+    **options,
 ) -> Task:
     """get_task with the options the task's builder accepts; an option it does not take is an error.
 
-    `extract`, `metric` and `answer_tokens` apply to any task (`Task.with_answer`); they are
-    checked (names, a user metric's import and signature) before anything runs.
+    `source` fills the option the task registered for it (`path` for "file", `dataset_id` for
+    "hub"). `instruction` and `output_format` (the seed program's text, `Task.with_seed_text`) and
+    `extract`, `metric` and `answer_tokens` (`Task.with_answer`) apply to any task; the rules are
+    checked (names, a user metric's import and signature) before anything runs. "\\n" in the
+    texts and the input template is a line break (`unescape`).
+
+    Example:
+        >>> build_task("word_sorting", instruction="Sort them.", sizes=(3, 3, 3)).seed_program.instruction
+        'Sort them.'
     """
-    for key in ("input_template", "instruction", "output_format"):
-        options[key] = unescape(options.get(key))
+    options["input_template"] = unescape(options.get("input_template"))
     options = {k: v for k, v in options.items() if v is not None}
     task_names()  # loads the built-in tasks
+    if "source" in options:
+        options[source_option(name)] = options.pop("source")
     factory = _REGISTRY.get(name)
     if factory is not None:
         params = inspect.signature(factory.build).parameters
@@ -121,6 +136,7 @@ def build_task(
         task = get_task(name, **options)
     except (TypeError, ValueError, ValidationError) as exc:
         raise TaskError(f"bad option for task {name!r}: {exc}") from exc
+    task = task.with_seed_text(instruction=unescape(instruction), output_format=unescape(output_format))
     if extract is None and metric is None and answer_tokens is None:
         return task
     return task.with_answer(extract=extract, metric=metric, max_tokens=answer_tokens)

@@ -14,7 +14,7 @@ import typer
 TaskName = Annotated[str, typer.Option("--task", "-t", help="Task name (see `graphopt tasks`).")]
 Source = Annotated[
     str | None,
-    typer.Option("--source", help="Where the data comes from: generated, official, or a file path."),
+    typer.Option("--source", help="Where the data comes from: generated, official, a file path, or a Hub dataset id (--task hub)."),
 ]
 Difficulty = Annotated[
     str | None, typer.Option("--difficulty", help="Generator difficulty: easy, medium, hard or official (BBH's own), or a level 1-4.")
@@ -26,8 +26,8 @@ InputTemplate = Annotated[
     str | None,
     typer.Option("--input-template", help='Input of a custom data file over several columns, e.g. "Question: {question}\\nChoices: {choices}" (\\n is a line break).'),
 ]
-Instruction = Annotated[str | None, typer.Option("--instruction", help="Instruction of a custom task's seed program.")]
-OutputFormat = Annotated[str | None, typer.Option("--output-format", help="Output format of a custom task's seed program.")]
+Instruction = Annotated[str | None, typer.Option("--instruction", help="Instruction of the seed program, in place of the task's own (\\n is a line break).")]
+OutputFormat = Annotated[str | None, typer.Option("--output-format", help="Output format of the seed program, in place of the task's own (\\n is a line break; \"\" for none).")]
 Extract = Annotated[
     str | None,
     typer.Option("--extract", help="How the answer is read from the output: whole, first_line, last_line, marker[:TEXT], "

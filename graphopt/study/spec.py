@@ -48,7 +48,13 @@ class TaskEntry(BaseModel):
     source: str | None = None
 
     def options(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model_dump(exclude={"name"}).items() if v is not None}
+        """The builder's options; `source` fills the option the task registered for it (`path` for "file")."""
+        from ..tasks.registry import source_option
+
+        options = {k: v for k, v in self.model_dump(exclude={"name"}).items() if v is not None}
+        if "source" in options:
+            options[source_option(self.name)] = options.pop("source")
+        return options
 
 
 class MethodEntry(BaseModel):

@@ -115,6 +115,24 @@ class Task:
         task = dataclasses.replace(self, **changes)
         return task.with_seed_program(task.seed_program)
 
+    def with_seed_text(self, *, instruction: str | None = None, output_format: str | None = None) -> Task:
+        """A copy whose seed program has `instruction` and/or `output_format` (None keeps the task's).
+
+        Example:
+            >>> from graphopt.tasks import get_task
+            >>> get_task("word_sorting", sizes=(3, 3, 3)).with_seed_text(instruction="Sort them.").seed_program.instruction
+            'Sort them.'
+
+        Raises:
+            TaskError: an empty instruction (an empty output format is allowed: no format line).
+        """
+        if instruction is not None and not instruction.strip():
+            raise TaskError("the instruction is empty: give the text the seed program starts from, or leave it out")
+        changes = {k: v for k, v in (("instruction", instruction), ("output_format", output_format)) if v is not None}
+        if not changes:
+            return self
+        return dataclasses.replace(self, seed_program=self.seed_program.with_step(None, **changes))
+
     def with_seed_program(self, program: Program) -> Task:
         """A copy starting from `program` (e.g. `graphopt search --program FILE`), fed and read by this task."""
         return dataclasses.replace(self, seed_program=program.with_io(self.io() if self.extract_rule else program.io))

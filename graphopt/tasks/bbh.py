@@ -31,7 +31,8 @@ from ..types import Example
 from ..program.model import Program
 from .base import DEFAULT_SIZES, Task, check_sizes, shuffled_split, split_examples
 from .metrics import exact_match
-from .custom import load_hub_rows, read_records
+from .custom import read_records
+from .hub import load_hub_rows
 from .dyck import DYCK_PRESETS, generate_dyck
 from .extract import extract_spaced
 from .generators import Generated, generate_examples, resolve_difficulty

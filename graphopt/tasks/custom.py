@@ -1,7 +1,8 @@
-"""Your own tasks: examples from a JSONL/JSON/CSV file ("file") or any Hub dataset ("hub").
+"""Your own tasks: examples from a JSONL/JSON/CSV file ("file"), and the task any rows make.
 
-Also home of the two readers every loader uses: `read_records` for local files and
-`load_hub_rows` for the Hugging Face Hub (through `datasets`, imported only when called).
+Also home of `read_records`, the reader every loader of a local file uses, and of `custom_task`,
+which the "hub" task (`tasks.hub`) shares. The seed program's text is generic; `--instruction` and
+`--output-format` (`Task.with_seed_text`) replace it.
 
 A task with a rubric (`rubric=`, or a "rubric" next to the "examples" of a .json task file) is
 scored by the LLM judge on the `judge` level (see `tasks.judge`) unless another metric is chosen.
@@ -14,13 +15,14 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["read_records", "read_file_rubric", "load_hub_rows", "records_to_examples", "file_task", "hub_task"]
+__all__ = ["Columns", "Splits", "read_records", "read_file_rubric", "records_to_examples", "custom_task", "file_task"]
 
 import csv
 import io
 import json
 import string
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,43 @@ FILE_TYPES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv")
 DEFAULT_INSTRUCTION = "Read the input and give the correct answer."
 DEFAULT_OUTPUT_FORMAT = "Write only the final answer, on the first line."
 MULTILINE_OUTPUT_FORMAT = "Write only the final answer, nothing before or after it."
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which columns of a row make an example.
+
+    Attributes:
+        input_key: the column holding the input (ignored when `input_template` is given); the
+            default "input" falls back to a usual name the rows have ("question", "prompt", "text").
+        target_key: the column holding the expected answer (kept whole: multi-line targets stay);
+            the default "target" falls back to "answer", "output" or "label".
+        input_template: a `str.format` template over the columns, e.g.
+            "Question: {question}\nChoices: {choices}"; a list or dict value is shown as JSON.
+    """
+
+    input_key: str = "input"
+    target_key: str = "target"
+    input_template: str | None = None
+
+    def named(self, columns: Sequence[str]) -> Columns:
+        """These columns with a default name replaced by the usual name `columns` has ("answer")."""
+        return replace(
+            self, input_key=_default_column(self.input_key, columns, _INPUT_NAMES),
+            target_key=_default_column(self.target_key, columns, _TARGET_NAMES),
+        )
+
+
+@dataclass(frozen=True)
+class Splits:
+    """How examples are cut into train/val/test: the sizes, and the seed of the shuffle before (unless `shuffle` is False)."""
+
+    sizes: Iterable[int] = DEFAULT_SIZES
+    seed: int = 0
+    shuffle: bool = True
+
+    def cut(self, examples: Sequence[Example]) -> tuple[list[Example], list[Example], list[Example]]:
+        return shuffled_split(examples, self.sizes, self.seed, shuffle=self.shuffle)  # type: ignore[arg-type]
 
 
 def _one_line(text: object, limit: int = 160) -> str:
@@ -127,61 +166,24 @@ def _read_json(text: str, path: Path) -> list[dict[str, Any]]:
     return data
 
 
-def load_hub_rows(
-    dataset_id: str, config: str | None = None, split: str = "train", *, fix: str = ""
-) -> list[dict[str, Any]]:
-    """The rows of one split of a Hugging Face Hub dataset, through `datasets.load_dataset`.
-
-    Args:
-        dataset_id: e.g. "lukaemon/bbh".
-        config: the dataset's configuration (subset) name, if it has several.
-        split: e.g. "train", "test".
-        fix: what the user can do instead, appended to the error (default: pass a local file).
-
-    Raises:
-        TaskError: `datasets` is missing, or the dataset could not be loaded (offline, gated, unknown).
-    """
-    fix = fix or "pass a local file with source=PATH"
-    where = _hub_label(dataset_id, config, split)
-    try:
-        from datasets import load_dataset
-    except ImportError as exc:
-        raise TaskError(f"loading {where} needs the `datasets` package (pip install datasets); or {fix}") from exc
-    try:
-        rows = load_dataset(dataset_id, config, split=split)
-        return [dict(row) for row in rows]
-    except Exception as exc:  # noqa: BLE001  (offline, gated, unknown config: all end the same way)
-        reason = _one_line(f"{type(exc).__name__}: {exc}")
-        raise TaskError(f"could not load {where} from the Hugging Face Hub ({reason}); {fix}") from exc
-
-
-def _hub_label(dataset_id: str, config: str | None, split: str) -> str:
-    """How messages and task sources name one split of a Hub dataset."""
-    return dataset_id + (f" ({config})" if config else "") + f" split {split!r}"
-
-
 def records_to_examples(
-    records: Sequence[dict[str, Any]], *, input_key: str, target_key: str, where: str, id_prefix: str,
-    input_template: str | None = None,
+    records: Sequence[dict[str, Any]], keys: Columns, *, where: str, id_prefix: str
 ) -> list[Example]:
-    """Examples from rows: `input_key` (or `input_template`) and `target_key` give the text; other fields go to meta.
+    """Examples from rows: `keys` says which columns give the input and the target; other fields go to meta.
 
     Args:
         records: the rows.
-        input_key: the column holding the input (ignored when `input_template` is given).
-        target_key: the column holding the expected answer (kept whole: multi-line targets stay).
+        keys: the input and target columns, or the input template.
         where: how messages name the data.
         id_prefix: example ids are "{id_prefix}-{row}".
-        input_template: a `str.format` template over the columns, e.g.
-            "Question: {question}\nChoices: {choices}"; a list or dict value is shown as JSON.
 
     Raises:
         TaskError: a column is missing (listing the columns there are), a row has no value, or the
             template is malformed.
     """
     columns = list(records[0]) if records else []
-    input_key = _default_column(input_key, columns, _INPUT_NAMES)
-    target_key = _default_column(target_key, columns, _TARGET_NAMES)
+    keys = keys.named(columns)
+    input_key, target_key, input_template = keys.input_key, keys.target_key, keys.input_template
     fix = "pick the columns with --input-key/--target-key (input_key=/target_key= in Python)"
     needed = [target_key]
     if input_template is None:
@@ -216,7 +218,7 @@ _INPUT_NAMES = ("input", "question", "prompt", "text")
 _TARGET_NAMES = ("target", "answer", "output", "label")
 
 
-def _default_column(key: str, columns: list[str], names: tuple[str, ...]) -> str:
+def _default_column(key: str, columns: Sequence[str], names: tuple[str, ...]) -> str:
     """`key`, or when it is the default name and absent, the first usual name the file has ("answer")."""
     if key != names[0] or key in columns:
         return key
@@ -248,42 +250,27 @@ def _is_plain(value: object) -> bool:
     return isinstance(value, (str, int, float, bool)) or value is None
 
 
-def _custom_task(
-    name: str,
-    records: Sequence[dict[str, Any]],
-    *,
-    where: str,
-    id_prefix: str,
-    input_key: str,
-    target_key: str,
-    sizes: Iterable[int],
-    seed: int,
-    shuffle: bool,
-    instruction: str | None,
-    output_format: str | None,
-    input_template: str | None,
+def custom_task(
+    name: str, records: Sequence[dict[str, Any]], keys: Columns, splits: Splits, *, where: str, id_prefix: str,
     rubric: str | None = None,
 ) -> Task:
     """The task of the rows read from `where`: split, seed program and scoring shared by "file" and "hub".
 
     Answers are read like BBH's (after "So the answer is ", else the first line) unless a target
-    spans several lines: then the whole output is the answer. Scored by exact match, or with a
-    rubric by the LLM judge.
+    spans several lines: then the whole output is the answer, and the seed program asks for
+    nothing before or after it. Scored by exact match, or with a rubric by the LLM judge.
     """
     from .judge import JudgeMetric
 
     if rubric is not None and (not isinstance(rubric, str) or not rubric.strip()):
         raise TaskError(f"the rubric of {where} must be a non-empty text (what a correct answer must do)")
     rubric = (rubric or "").strip()
-    examples = records_to_examples(
-        records, input_key=input_key, target_key=target_key, where=where, id_prefix=id_prefix,
-        input_template=input_template,
-    )
+    examples = records_to_examples(records, keys, where=where, id_prefix=id_prefix)
+    keys = keys.named(list(records[0]))
     multiline = any("\n" in ex.target for ex in examples)
-    train, val, test = shuffled_split(examples, sizes, seed, shuffle=shuffle)  # type: ignore[arg-type]
+    train, val, test = splits.cut(examples)
     program = Program(
-        instruction=instruction or DEFAULT_INSTRUCTION,
-        output_format=(MULTILINE_OUTPUT_FORMAT if multiline else DEFAULT_OUTPUT_FORMAT) if output_format is None else output_format,
+        instruction=DEFAULT_INSTRUCTION, output_format=MULTILINE_OUTPUT_FORMAT if multiline else DEFAULT_OUTPUT_FORMAT
     )
     return Task(
         name=name,
@@ -296,40 +283,41 @@ def _custom_task(
         extract_rule="whole" if multiline else "answer_line",
         metric_rule="judge" if rubric else "exact",
         rubric=rubric,
-        input_template=input_template or "{" + _default_column(input_key, list(records[0]), _INPUT_NAMES) + "}",
+        input_template=keys.input_template or "{" + keys.input_key + "}",
         description=f"examples from {where}",
         source=where,
-        notes=(f"target column {_default_column(target_key, list(records[0]), _TARGET_NAMES)!r}",),
+        notes=(f"target column {keys.target_key!r}",),
     )
 
 
-@register_task("file", "your own examples from a .jsonl, .json or .csv file (path=, input_key=, target_key=)")
+@register_task(
+    "file", "your own examples from a .jsonl, .json or .csv file (--source FILE, --input-key, --target-key)", source="path"
+)
 def file_task(
     *,
     path: str | Path | None = None,
-    source: str | Path | None = None,
     input_key: str = "input",
     target_key: str = "target",
     sizes: Iterable[int] = DEFAULT_SIZES,
     seed: int = 0,
     shuffle: bool = True,
-    instruction: str | None = None,
-    output_format: str | None = None,
     input_template: str | None = None,
     rubric: str | None = None,
 ) -> Task:
     """A task from a local file of input/target rows, scored by exact match on the first line.
 
+    The seed program's instruction and output format are generic; `Task.with_seed_text` (the
+    CLI's --instruction/--output-format) replaces them.
+
     Args:
         path: a .jsonl/.ndjson, .json (list of objects, or BBH-style {"examples": [...]}), .csv or
-            .tsv file. `source` is accepted in its place (the CLI's --source).
-        input_key, target_key: the columns holding the input and the expected answer.
+            .tsv file (the CLI's --source).
+        input_key, target_key, input_template: which columns make an example (see `Columns`):
+            the input, the expected answer, or the input over several columns
+            ("Question: {question}\nChoices: {choices}") in place of `input_key`.
         sizes: (train, val, test) sizes; fewer rows shrink the splits in proportion.
         seed: seed of the shuffle before splitting.
         shuffle: False keeps the file order (train first, then val, then test).
-        instruction, output_format: the seed program's text (defaults are generic).
-        input_template: the input shown to the program, over several columns
-            ("Question: {question}\nChoices: {choices}"), in place of `input_key`.
         rubric: what a correct answer must do; with one, the LLM judge scores answers (the
             `judge` metric on the judge level). A .json task file may hold it as "rubric".
 
@@ -339,57 +327,10 @@ def file_task(
     Example:
         >>> task = file_task(path="qa.csv", input_key="question", target_key="answer")  # doctest: +SKIP
     """
-    path = path if path is not None else source
     if path is None:
-        raise TaskError("task 'file' needs path=FILE (a .jsonl, .json or .csv file)")
+        raise TaskError("task 'file' needs a file: --source FILE (path= in Python), a .jsonl, .json or .csv file")
     records = read_records(path)
-    return _custom_task(
-        "file", records, where=str(path), id_prefix=Path(path).stem,
-        input_key=input_key, target_key=target_key, sizes=sizes, seed=seed, shuffle=shuffle,
-        instruction=instruction, output_format=output_format, input_template=input_template,
-        rubric=rubric if rubric is not None else read_file_rubric(path) or None,
-    )
-
-
-@register_task("hub", "any Hugging Face Hub dataset (dataset_id=, config=, split=, input_key=, target_key=)")
-def hub_task(
-    *,
-    dataset_id: str | None = None,
-    source: str | None = None,
-    config: str | None = None,
-    split: str = "train",
-    input_key: str = "input",
-    target_key: str = "target",
-    sizes: Iterable[int] = DEFAULT_SIZES,
-    seed: int = 0,
-    shuffle: bool = True,
-    instruction: str | None = None,
-    output_format: str | None = None,
-    input_template: str | None = None,
-    rubric: str | None = None,
-) -> Task:
-    """A task from one split of a Hub dataset, scored by exact match on the first line.
-
-    Args:
-        dataset_id: e.g. "openai/gsm8k". `source` is accepted in its place (the CLI's --source).
-        config: the dataset configuration (subset), e.g. "main".
-        split: the split to read; it is then cut into train/val/test.
-        input_key, target_key: the columns holding the input and the expected answer.
-        sizes, seed, shuffle, instruction, output_format, input_template, rubric: as for the "file" task.
-
-    Raises:
-        TaskError: no dataset id, the dataset cannot be loaded (offline, gated), or a missing column.
-    """
-    dataset_id = dataset_id or source
-    if not dataset_id:
-        raise TaskError("task 'hub' needs dataset_id=OWNER/NAME")
-    rows = load_hub_rows(dataset_id, config, split, fix="check the id, config and split, or use the 'file' task")
-    where = _hub_label(dataset_id, config, split)
-    if not rows:
-        raise TaskError(f"{where} has no examples")
-    prefix = dataset_id.replace("/", "_") + (f"-{config}" if config else "") + f"-{split}"
-    return _custom_task(
-        "hub", rows, where=where, id_prefix=prefix,
-        input_key=input_key, target_key=target_key, sizes=sizes, seed=seed, shuffle=shuffle,
-        instruction=instruction, output_format=output_format, input_template=input_template, rubric=rubric,
+    return custom_task(
+        "file", records, Columns(input_key, target_key, input_template), Splits(sizes, seed, shuffle),
+        where=str(path), id_prefix=Path(path).stem, rubric=rubric if rubric is not None else read_file_rubric(path) or None,
     )

@@ -34,7 +34,8 @@ from ..types import Example
 from ..program.model import Program
 from .base import DEFAULT_SIZES, Task, check_sizes, shuffled_split
 from .metrics import exact_match
-from .custom import load_hub_rows, read_records
+from .custom import read_records
+from .hub import load_hub_rows
 from .extract import extract_letter
 from .registry import register_task
 

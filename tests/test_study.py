@@ -147,14 +147,14 @@ def test_an_unknown_graph_or_task_option_stops_the_study_before_any_cell(tmp_pat
 def test_a_cell_that_raises_is_recorded_failed_and_the_study_goes_on(tmp_path, monkeypatch):
     from graphopt.study import runner
 
-    real = runner.run_cell
+    real = runner.CellJob.run
 
-    async def flaky(cell, *args, **kwargs):
-        if cell.method == "few-shot" and cell.seed == 1:
+    async def flaky(job, *args, **kwargs):
+        if job.cell.method == "few-shot" and job.cell.seed == 1:
             raise RuntimeError("the disk is full")
-        return await real(cell, *args, **kwargs)
+        return await real(job, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "run_cell", flaky)
+    monkeypatch.setattr(runner.CellJob, "run", flaky)
     records = _run(tmp_path, scripted_study(transfer=[], methods=scripted_study().methods[:2]))
     status = {r.key: (r.status, r.error) for r in records}
     assert status["word_sorting|few-shot|default|seed 1"] == ("failed", "RuntimeError: the disk is full")
@@ -262,12 +262,12 @@ def test_the_study_store_works_on_any_url_and_resumes_there(backend, tmp_path):
 
 
 def test_the_few_shot_baseline_shows_the_first_train_examples_as_demos(clean):
-    from graphopt.study.cells import _few_shot
+    from graphopt.study.cells import FewShot
     from graphopt.tasks import get_task
     from graphopt.program import Program
 
     task = get_task("word_sorting", difficulty="easy", sizes=(10, 6, 8), seed=0)
-    messages = _few_shot(task, 2).messages(task.test[0].input)
+    messages = FewShot(2).program(task).messages(task.test[0].input)
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant", "user"]
     assert messages[2]["content"] == task.train[0].target and task.train[1].input in messages[3]["content"]
     stored = next(r for r in clean[1] if r.key == "word_sorting|few-shot|default|seed 0")

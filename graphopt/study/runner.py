@@ -27,7 +27,7 @@ from ..lm import LMConfig
 from ..search.executor import InFlight
 from ..search.ray_pool import RayPool, on_worker_loop, settings_key, worker_config
 from ..status import Status
-from .cells import run_cell
+from .cells import CellJob
 from .spec import Cell, StudySpec
 from .store import StudyStore
 
@@ -53,9 +53,9 @@ class LocalCells(InFlight):
         self.config, self.parallel = config, parallel
         self.transport = transport if transport is not None else LiteLLMTransport(local=config.local)
 
-    async def run(self, cell: Cell, study: StudySpec, work_dir: Path, source_graph: dict | None) -> dict[str, Any]:
+    async def run(self, job: CellJob) -> dict[str, Any]:
         async with self.slot():
-            return await run_cell(cell, study, self.config, self.transport, work_dir, source_graph=source_graph)
+            return await job.run(self.config, self.transport)
 
     def close(self) -> None:
         close = getattr(self.transport, "close", None)
@@ -66,7 +66,7 @@ class LocalCells(InFlight):
 _TRANSPORTS: dict[str, Any] = {}
 
 
-def _cell_on_worker(cell, study, config, factory, work_dir, source_graph):
+def _cell_on_worker(job: CellJob, config: LMConfig, factory: Callable[[], Any] | None) -> dict[str, Any]:
     """The Ray job of one cell: a transport per settings per worker process."""
     from ..lm import LiteLLMTransport
 
@@ -74,7 +74,7 @@ def _cell_on_worker(cell, study, config, factory, work_dir, source_graph):
     transport = _TRANSPORTS.get(key)
     if transport is None:
         transport = _TRANSPORTS[key] = factory() if factory is not None else LiteLLMTransport(local=config.local)
-    return on_worker_loop(run_cell(cell, study, config, transport, work_dir, source_graph=source_graph))
+    return on_worker_loop(job.run(config, transport))
 
 
 class RayCells:
@@ -96,8 +96,8 @@ class RayCells:
         self.parallel = self.pool.parallel
         self.config, self.factory = worker_config(config), transport_factory
 
-    async def run(self, cell: Cell, study: StudySpec, work_dir: Path, source_graph: dict | None) -> dict[str, Any]:
-        return await self.pool.call(cell, study, self.config, self.factory, work_dir, source_graph)
+    async def run(self, job: CellJob) -> dict[str, Any]:
+        return await self.pool.call(job, self.config, self.factory)
 
     def close(self) -> None:
         self.pool.close()
@@ -162,7 +162,7 @@ async def run_study(
             source_graph = source.result["graph"]
         started = time.monotonic()
         try:
-            result = await executor.run(cell, study, work_dir, source_graph)
+            result = await executor.run(CellJob(cell, study, work_dir, source_graph))
         except LLMError as exc:
             if getattr(exc, "fatal", False):
                 raise  # a bad key or an unknown model: every cell would fail alike

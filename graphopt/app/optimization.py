@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # the loop pulls in LangGraph: imported when the use case run
     from ..graph.spec import GraphSpec
     from ..loop import OptimizeResult
 
-LEVELS = ("program", "optimizer")
+CALLED_LEVELS = ("program", "optimizer")  # the levels the inner loop calls (and the judge when the metric does)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +66,7 @@ class OptimizeReport:
                   "test_before": self.test_before, "test_after": self.test_after}
         program = {
             "task": self.task.name, "graph": self.graph.name, "program": r.best_program.model_dump(mode="json"),
-            "scores": scores, "models": {level: self.lm.model(level) for level in calling_levels(self.task, *LEVELS)},
+            "scores": scores, "models": {level: self.lm.model(level) for level in calling_levels(self.task, *CALLED_LEVELS)},
             "stopped": r.stopped,
         }
         history = {"task": self.task.name, **r.to_dict(), "usage_total": self.lm.ledger.to_dict()}
@@ -96,7 +96,7 @@ def optimize(request: OptimizeRequest, *, connect: Connect | None = None, on_eve
         raise ConfigError(f"{r.out / 'program.json'} exists: add --force to overwrite it, or choose another --out")
     spec = check(load_graph(r.graph))
     task, start = r.task.build()
-    lm = (connect or ModelRequest.connect)(r.models, budget=Budget(total=r.caps), levels=calling_levels(task, *LEVELS))
+    lm = (connect or ModelRequest.connect)(r.models, budget=Budget(total=r.caps), levels=calling_levels(task, *CALLED_LEVELS))
     on_event("task", task)
     on_event("start", {"task": task, "graph": spec, "lm": lm, "loop": r.loop})
     try:

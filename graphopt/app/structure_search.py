@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 # One judge call per scored answer: the judge's prompt (rubric, input, target, answer) and its reply.
 JUDGE_CALL_TOKENS = 400
-LEVELS = ("program", "optimizer", "meta")
+CALLED_LEVELS = ("program", "optimizer", "meta")  # the levels a search calls (and the judge when the metric does)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,7 +132,7 @@ def search(request: SearchRequest, *, connect: Connect | None = None, on_event: 
     if not r.dry_run:
         check_output(out, "--out", directory=True)
     RunDir(out, r.store_url, r.resume).check()
-    lm = (connect or ModelRequest.connect)(r.models, budget=plan.lm_budget(), levels=calling_levels(task, *LEVELS))
+    lm = (connect or ModelRequest.connect)(r.models, budget=plan.lm_budget(), levels=calling_levels(task, *CALLED_LEVELS))
     on_event("task", task)
     try:
         check_answer_length(lm, task.max_tokens)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
-    "TaskRequest", "build_task", "task_and_program", "load_program", "unescape", "describe_task", "calling_levels",
+    "TaskRequest", "build_task", "task_and_program", "starting_program", "unescape", "describe_task", "calling_levels",
     "parse_split_sizes", "prompt_tokens",
 ]
 
@@ -168,7 +168,7 @@ def task_and_program(
                 notes.append(f"--{key} {options[key]} (the program file says {rule})")
     built = build_task(name, **options)
     task = dataclasses.replace(built, notes=(*built.notes, *notes))
-    return task, load_program(program, task, pipeline)
+    return task, starting_program(program, task, pipeline)
 
 
 def _saved_io(program: str | None, pipeline: str | None):  # noqa: ANN202
@@ -210,7 +210,7 @@ def calling_levels(task: Task, *levels: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*levels, *task.metric_levels)))
 
 
-def load_program(path: Path | str | None, task: Task, pipeline: str | None = None) -> Program:
+def starting_program(path: Path | str | None, task: Task, pipeline: str | None = None) -> Program:
     """The program `path` names: a built-in shape (direct, cot, reason_then_answer) of the task's
     seed program, a JSON file (a Program, or a file with a "program" key), or, for None, the seed.
 

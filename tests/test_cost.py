@@ -17,6 +17,16 @@ def test_a_graph_is_counted_by_what_its_nodes_make() -> None:
     assert step_shape(None) == GENERIC
 
 
+def test_a_greedy_fewshot_counts_every_set_it_tries_on_the_minibatch() -> None:
+    spec = load_graph("fewshot")
+    greedy = {"choose": "greedy", "k": 1, "rounds": 2, "tries": 4, "max_demos": 3}
+    spec = spec.model_copy(update={"nodes": [
+        n.model_copy(update={"params": {**n.params, **greedy}}) if n.op == "fewshot" else n for n in spec.nodes]})
+    # The start set, then 2 rounds of at most 4 additions and 3 drops; the select keeps one.
+    assert step_shape(spec) == StepShape(made=1 + 2 * (4 + 3), scored_on_minibatch=2 + 2 * (4 + 3), returned=1,
+                                         optimizer_calls=0, demos=3)
+
+
 def test_a_seed_of_eight_demo_sets_costs_more_than_one_of_three_in_every_estimate() -> None:
     rs, few = step_shape(load_graph("fewshot_rs")), step_shape(load_graph("fewshot"))
     sizes = {"steps": 1, "minibatch": 4, "dev": 8, "final": 8}

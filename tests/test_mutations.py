@@ -342,6 +342,20 @@ def test_change_params_search_limits_narrow_the_declared_bounds():
     assert ks <= {4, 5}
 
 
+def test_change_params_reaches_fewshots_choice_and_order_and_keeps_greedy_sizes_in_the_search_limits():
+    spec = load_graph("fewshot")
+    greedy = {"choose": "greedy", "rounds": 3, "tries": 8}
+    parent = spec.model_copy(update={"nodes": [
+        n.model_copy(update={"params": {**n.params, **greedy}}) if n.op == "fewshot" else n for n in spec.nodes]})
+    before = next(n.params for n in parent.nodes if n.op == "fewshot")
+    changed = set()
+    for child in _children(ChangeParams(), parent, seeds=range(200)):
+        after = next(n.params for n in child.nodes if n.op == "fewshot")
+        assert 1 <= after["rounds"] <= 3 and 1 <= after["tries"] <= 8  # narrower than the fields' 8 and 16
+        changed |= {k for k in set(after) | set(before) if after.get(k) != before.get(k)}
+    assert {"choose", "order", "by", "rounds", "tries"} <= changed
+
+
 class _P(BaseModel):
     gt: float = Field(0.5, gt=0.0, le=1.0)
     unset: int | None = Field(None, ge=1)

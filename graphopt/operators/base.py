@@ -142,15 +142,19 @@ class StepContext:
     node_outputs: dict[str, Any] = field(default_factory=dict)
     likelihoods: dict[str, float] = field(default_factory=dict)
 
-    async def likelihood(self, programs: list) -> dict[str, float] | None:
+    async def likelihood(self, programs: list, examples: list[Example] | None = None) -> dict[str, float] | None:
         """Mean log-probability of the minibatch targets under each program (the program model's),
-        cached per program id within the step; None when a program's answer is not its one call's
-        whole reply (several steps, a pipeline, a vote, an answer marker), so it cannot be scored so.
+        cached per program id within the step, or its mean on `examples` when given (not cached,
+        as in `score`); None when a program's answer is not its one call's whole reply (several
+        steps, a pipeline, a vote, an answer marker), so it cannot be scored so.
         """
         from ..program.run import scorable_by_likelihood, target_logprobs
 
         if not scorable_by_likelihood(programs, self.lm):
             return None  # one cannot be scored so: rank them all on the metric
+        if examples is not None:
+            found = await asyncio.gather(*(target_logprobs(p, examples, self.lm) for p in programs))
+            return {p.id: sum(values.values()) / max(len(values), 1) for p, values in zip(programs, found)}
         todo = list({p.id: p for p in programs if p.id not in self.likelihoods}.values())
         found = await asyncio.gather(*(target_logprobs(p, self.minibatch, self.lm) for p in todo))
         for program, values in zip(todo, found):

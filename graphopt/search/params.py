@@ -38,6 +38,9 @@ SEARCH_LIMITS: dict[str, tuple[float, float]] = {
     "limit": (1, 16),
     "min_chars": (1, 200),
     "max_history": (1, 20),
+    # fewshot's greedy choice scores k x (1 + rounds x (tries + max_demos)) sets on the minibatch
+    "fewshot.rounds": (1, 3),
+    "fewshot.tries": (1, 8),
 }
 
 

@@ -6,10 +6,16 @@ body echoes the key. The client retries (6 retries, short backoff: a race repeat
 
 - 20% and 50%: the same store contents and winner as the clean run; or, where a call failed for
   good (at 50% a call fails past its 6 retries with probability 0.5^7, so a run of ~200 calls
-  often has one), the run either stopped with a clear error (`--max-error-rate`) or finished with
-  that evaluation recorded `failed`. Either is right only if no failure was recorded as a result
-  (every evaluation marked done has the clean run's score; the others have none) and the run is
-  resumable: resumed with the faults off, it reaches the clean run's store and winner exactly;
+  often has one; the unit is then run once more, and a proposal made again), one of:
+  - the run stopped with a clear error (`--max-error-rate`): resumed with the faults off, it
+    reaches the clean run's store and winner exactly (nothing was decided on a failure);
+  - the run finished with an evaluation recorded `failed` (a failure it may tolerate, below
+    `--max-error-rate`): the search went on without that graph, so its later choices may differ
+    from the clean run's. Then every evaluation marked done of a graph the clean run also
+    evaluated has the clean run's score, the others done are graphs of its own path, and,
+    resumed with the faults off, the failed evaluations are run again, no finished one is, and
+    the same holds.
+  In every case no failure is recorded as a result: an evaluation not marked done has no score;
 - 401: a fatal LLMError within 5 seconds, no evaluation marked done, the key nowhere in the store.
 
 Exits 1 when a verdict fails.
@@ -87,29 +93,49 @@ def contents(run_dir: Path) -> list[tuple]:
         return [(c.id, c.graph_hash, c.evaluation.status, c.evaluation.val_score) for c in store.candidates()]
 
 
-def no_failure_as_result(stored: list[tuple], clean: list[tuple]) -> bool:
-    """Every evaluation marked done is the clean run's (same candidate, hash and score); the rest have no score."""
-    return all(c in clean if c[2] == "done" else c[3] is None for c in stored)
+def by_graph(run_dir: Path) -> dict[str, tuple]:
+    """Graph hash -> (status, validation score) of a run's evaluations."""
+    with RunStore.open(run_dir, read_only=True) as store:
+        return {c.graph_hash: (c.evaluation.status, c.evaluation.val_score) for c in store.candidates()}
 
 
-def faulty_verdict(label: str, server: FaultyServer, run_dir: Path, clean: tuple) -> bool:
+def no_failure_as_result(run_dir: Path, clean_dir: Path) -> bool:
+    """Every evaluation marked done of a graph the clean run evaluated has the clean run's score;
+    every evaluation not marked done has no score."""
+    clean = by_graph(clean_dir)
+    return all(
+        (graph not in clean or clean[graph][1] == score) if status == "done" else score is None
+        for graph, (status, score) in by_graph(run_dir).items()
+    )
+
+
+def faulty_verdict(label: str, server: FaultyServer, run_dir: Path, clean: tuple, clean_dir: Path) -> bool:
     """The 20%/50% verdict (see the module docstring); resumes the run with the faults off when it is not identical."""
     outcome, detail = search(server, run_dir)
     stored = contents(run_dir)
     if stored == clean[1] and detail == clean[0]:
         print(f"{label:>5}: {outcome}, {server.calls} requests, {server.injected} failures injected: identical to clean")
         return True
-    honest = no_failure_as_result(stored, clean[1])
+    honest = no_failure_as_result(run_dir, clean_dir)
+    tolerated = outcome == "finished"  # it went on without a failed graph: its path may differ from clean's
     states = sorted({c[2] for c in stored if c[2] != "done"})
     print(f"{label:>5}: {outcome}, {server.calls} requests, {server.injected} failures injected, "
           f"{sum(c[2] == 'done' for c in stored)} done and {len(stored) - sum(c[2] == 'done' for c in stored)} "
           f"{'/'.join(states) or '-'}; no failure recorded as a result: {honest}")
     if outcome != "finished":
         print(f"       {detail[:200]}")
+    done_before = {c[0]: c for c in stored if c[2] == "done"}
     server.rate, before = 0.0, server.calls
     resumed = search(server, run_dir, resume=True)
-    same = contents(run_dir) == clean[1] and resumed == ("finished", clean[0])
-    print(f"       resumed with the faults off ({server.calls - before} requests): same store and winner as clean: {same}")
+    after = contents(run_dir)
+    if tolerated:
+        kept = all(c in after for c in done_before.values())  # no finished evaluation run again or changed
+        same = resumed[0] == "finished" and all(c[2] == "done" for c in after) and kept and no_failure_as_result(run_dir, clean_dir)
+        what = "failed evaluations run again, finished ones kept, scores as clean's"
+    else:
+        same = after == clean[1] and resumed == ("finished", clean[0])
+        what = "same store and winner as clean"
+    print(f"       resumed with the faults off ({server.calls - before} requests): {what}: {same}")
     return honest and same
 
 
@@ -128,7 +154,7 @@ def main() -> None:
         verdicts = {"clean finished": outcome == "finished"}
         for label, rate in (("20%", 0.2), ("50%", 0.5)):
             with FaultyServer(rate, args.seed) as server:
-                verdicts[f"{label} identical or honest and resumable"] = faulty_verdict(label, server, tmp / label, clean)
+                verdicts[f"{label} identical or honest and resumable"] = faulty_verdict(label, server, tmp / label, clean, tmp / "clean")
         with FaultyServer(0.0, args.seed, 401) as server:
             started = time.perf_counter()
             outcome, detail = search(server, tmp / "401")

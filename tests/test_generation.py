@@ -71,6 +71,36 @@ def test_a_generation_journals_registers_and_evaluates_in_slot_order(tmp_path):
     ]  # the slot a budget cut is not journaled: a resume proposes it again
 
 
+class Flaky:
+    """A proposer whose model calls fail at the provider for its first `bad` proposals of a key."""
+
+    def __init__(self, graphs: dict[str, object], bad: int):
+        self.graphs, self.bad, self.calls = graphs, bad, []
+
+    async def propose(self, slot: Slot) -> Proposed:
+        self.calls.append(slot.key)
+        failed = self.calls.count(slot.key) <= self.bad
+        usage = {"levels": {"meta": {"calls": 1, "failures": 1 if failed else 0}}}
+        graph = load_graph("opro") if failed else self.graphs[slot.key]  # what it made of a failed call
+        return Proposed("llm", graph, (), None, (), usage)
+
+
+def test_a_proposal_with_failed_provider_calls_is_made_again_and_never_journaled_as_made(tmp_path):
+    keys = ["gen1/child0", "gen1/child1"]
+    evaluator = _evaluator(tmp_path / "run")
+    evaluator.max_error_rate = 1.0  # tolerate them here: the rule under test is the retry
+    once = Flaky({keys[0]: load_graph("tgd_select"), keys[1]: load_graph("tgd")}, bad=1)
+    made = _generation(evaluator, once, keys)
+    assert once.calls == [keys[0], keys[1], keys[0], keys[1]]  # each made again once
+    assert [r.name for r in evaluator.run.store.candidates()] == ["tgd_select", "tgd"] and made.unmade == 0
+    always = Flaky({keys[0]: load_graph("tgd_select"), keys[1]: load_graph("tgd")}, bad=9)
+    evaluator = _evaluator(tmp_path / "other")
+    evaluator.max_error_rate = 1.0
+    made = _generation(evaluator, always, keys)
+    assert made.unmade == 2 and made.results == [] and evaluator.run.store.candidates() == []
+    assert evaluator.run.events(ProposalMade, ProposalRejected) == []  # a resume proposes them again
+
+
 def test_a_resumed_generation_replays_the_journal_and_proposes_only_what_a_budget_cut(tmp_path):
     keys = ["gen1/child0", "gen1/child1", "gen1/child2"]
     first = Scripted({keys[0]: load_graph("tgd_select"), keys[1]: None, keys[2]: BudgetExceeded("budget reached")})

@@ -181,7 +181,7 @@ class Evaluator:
                 break
             # Calls that outlived the client's retries: run the unit again (its finished calls
             # come from the cache when there is one) before recording a failure.
-            self._check_error_rate(outcome)
+            self.check_error_rate(outcome.reason)
             outcome = await self.executor.run(unit)
         if earlier is not None:
             outcome.usage = merged_usage(earlier.usage, outcome.usage)
@@ -198,7 +198,7 @@ class Evaluator:
         else:
             self.failed += 1
         self.report(fitness)
-        self._check_error_rate(outcome)
+        self.check_error_rate(outcome.reason)
         return fitness
 
     def _record(self, row: Any, outcome: UnitResult, spec: GraphSpec | None) -> Fitness:
@@ -214,15 +214,16 @@ class Evaluator:
         self.run.record_ledger(self.lm.ledger)
         return self.report(self.fitness_of(row, from_store=False))
 
-    def _check_error_rate(self, outcome: UnitResult) -> None:
-        """Raises RunError when the share of calls that failed for good passes `max_error_rate`."""
+    def check_error_rate(self, last: str) -> None:
+        """Raises RunError when the share of calls that failed for good passes `max_error_rate`
+        (`last`: what failed last, for the message)."""
         usage = self.lm.ledger.total()
         failures, calls = usage.failures, usage.calls + usage.failures
         if not failures or failures <= self.max_error_rate * calls:
             return
         raise RunError(
             f"{failures} of {calls} model calls failed at the provider after retries"
-            f" ({failures / calls:.1%}, above --max-error-rate {self.max_error_rate:g}); last: {outcome.reason[:200]};"
+            f" ({failures / calls:.1%}, above --max-error-rate {self.max_error_rate:g}); last: {last[:200]};"
             " fix the provider (or raise --max-error-rate) and continue with --resume"
         )
 

@@ -5,7 +5,11 @@ know are planned (by the caller, in slot order: which proposer, which parents) a
 together (the meta model's calls overlap). Then, in slot order, each slot's outcome is journaled
 and its graph registered: the journal's outcome for a slot made before a resume, the proposal's
 for the others; a slot a budget cap cut is not journaled (a resume with more budget proposes
-again). The registered graphs are evaluated together, raced when the caller gives a race key.
+again). A proposal some of whose model calls failed at the provider (past the client's retries) is
+made again, `provider_retries` times, from a fresh plan of its slot; one that still has failed calls
+is neither journaled nor registered (a failure is never a decision: a resume proposes again), and
+the run stops once failed calls pass `max_error_rate`. The registered graphs are evaluated
+together, raced when the caller gives a race key.
 """
 
 from __future__ import annotations
@@ -34,12 +38,14 @@ class Generation:
         proposed: the slot's new proposal, by slot index (slots taken from the journal have none).
         rejected: slots that gave no graph (new or journaled).
         stop: the budget message when a cap cut a proposal, else "".
+        unmade: slots whose proposal still had model calls failed at the provider (not journaled).
     """
 
     results: list[tuple[int, Fitness]] = field(default_factory=list)
     proposed: dict[int, Proposed] = field(default_factory=dict)
     rejected: int = 0
     stop: str = ""
+    unmade: int = 0
 
 
 async def run_generation(
@@ -61,15 +67,34 @@ async def run_generation(
     Raises:
         LLMError: a fatal provider error in a proposal or an evaluation.
     """
-    planned = {i: plan(key) for i, key in enumerate(keys) if evaluator.journal.get(key) is None}
-    # Tasks start in the order they are created: the proposals without model calls finish in slot order.
-    made = await asyncio.gather(*(proposer.propose(slot) for proposer, slot in planned.values()), return_exceptions=True)
+    made = await _propose({i: plan(key) for i, key in enumerate(keys) if evaluator.journal.get(key) is None})
+    for _ in range(evaluator.provider_retries):
+        again = [i for i, proposal in made.items() if provider_failures(proposal)]
+        if not again:
+            break
+        evaluator.check_error_rate("a proposal's model calls failed at the provider")
+        made.update(await _propose({i: plan(keys[i]) for i in again}))
     out = Generation()
     # Registering and journaling write the store: in a worker thread, off the event loop.
-    requests, owners = await asyncio.to_thread(_register, evaluator, keys, dict(zip(planned, made)), generation, out)
+    requests, owners = await asyncio.to_thread(_register, evaluator, keys, made, generation, out)
+    if out.unmade:
+        evaluator.check_error_rate(f"{out.unmade} proposal(s) whose model calls failed at the provider")
     fitness = await evaluator.evaluate_many(requests, race=race is not None, key=race or "")
     out.results = list(zip(owners, fitness))
     return out
+
+
+async def _propose(planned: dict[int, tuple[Proposer, Slot]]) -> dict[int, Any]:
+    """Each planned slot's proposal (or the exception it raised), by slot index."""
+    # Tasks start in the order they are created: the proposals without model calls finish in slot order.
+    made = await asyncio.gather(*(proposer.propose(slot) for proposer, slot in planned.values()), return_exceptions=True)
+    return dict(zip(planned, made))
+
+
+def provider_failures(proposal: Any) -> int:
+    """How many of a proposal's model calls failed at the provider past the client's retries."""
+    usage = proposal.usage if isinstance(proposal, Proposed) else None
+    return sum(int(level.get("failures", 0)) for level in (usage or {}).get("levels", {}).values())
 
 
 def _register(
@@ -85,6 +110,9 @@ def _register(
             continue
         if isinstance(proposal, BaseException):
             raise proposal
+        if provider_failures(proposal):
+            out.unmade += 1  # not journaled: a resume proposes again
+            continue
         if proposal is None:  # made before a resume: the journal has its outcome
             entry = journal.get(key)
             if isinstance(entry, ProposalMade):

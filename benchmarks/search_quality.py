@@ -217,6 +217,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--journal", type=Path, default=None,
                    help="finished runs, one JSON line each (default OUT/search_quality.parts.jsonl): a run with the same "
                         "settings takes them instead of running them again, so a stopped run continues")
+    p.add_argument("--table-only", action="store_true",
+                   help="run nothing: write the tables of the journaled runs these arguments select (a run still under way)")
     return p.parse_args(argv)
 
 
@@ -245,6 +247,8 @@ async def run(args: argparse.Namespace) -> int:
     caps = [c.strip() for c in args.caps.split(",") if c.strip()]
     names = [t.strip() for t in args.tasks.split(",") if t.strip()]
     started, results, tasks = time.perf_counter(), [], {}
+    if args.table_only:
+        return write_tables(journaled(args, caps, names, methods), args, None, None)
     with tempfile.TemporaryDirectory() as tmp, contextlib_server(any(m in PEERS for m in methods), Path(tmp)) as url:
         root = Path(tmp)
         os.environ.setdefault("DSPY_CACHEDIR", str(root / "dspy-cache"))
@@ -271,7 +275,20 @@ async def run(args: argparse.Namespace) -> int:
                         print(f"{cap} {name} seed {seed} {method}: {r.seconds:.0f}s, tokens {r.tokens}, test {r.test:.3f} {r.note}", flush=True)
         finally:
             test_lm.close()
-    text = markdown(results, args, time.perf_counter() - started, exact)
+    return write_tables(results, args, time.perf_counter() - started, exact)
+
+
+def journaled(args: argparse.Namespace, caps: list[str], names: list[str], methods: list[str]) -> list[Result]:
+    """The journaled runs these arguments select, in the order a run makes them (missing ones left out)."""
+    done = Journal(args.journal or args.out / "search_quality.parts.jsonl", settings(args)).load()
+    cells = [(cap, name, seed, method) for cap in caps for name in names for seed in range(args.seeds) for method in methods]
+    return [done[cell] for cell in cells if cell in done]
+
+
+def write_tables(results: list[Result], args: argparse.Namespace, seconds: float | None, exact: tuple[int, int] | None) -> int:
+    """Writes OUT/search_quality.md and .json (seconds None: the runs' own time, from the journal); the exit code."""
+    text = markdown(results, args, seconds if seconds is not None else sum(r.seconds for r in results), exact,
+                    partial=seconds is None)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "search_quality.md").write_text(text)
     (args.out / "search_quality.json").write_text(json.dumps([r.row() for r in results], indent=1) + "\n")

@@ -18,7 +18,7 @@ from graphopt.program import Program
 from .report import Result
 
 # What selects cells (not settings): the run may add tasks, seeds, methods or caps later.
-SELECTORS = ("tasks", "seeds", "methods", "caps", "out", "journal")
+SELECTORS = ("tasks", "seeds", "methods", "caps", "out", "journal", "table_only")
 
 
 def settings(args: Any) -> dict[str, Any]:

@@ -306,7 +306,7 @@ class LLMProposal:
             except LLMError as exc:
                 if exc.fatal:
                     raise
-                return Proposed("llm", None, parents, None, (f"meta call failed: {exc}",))
+                return Proposed("llm", None, parents, None, (f"meta call failed: {exc}",), spent.to_dict())
         return Proposed("llm", proposal.spec, parents, "llm_proposal", tuple(proposal.rejected_reasons), spent.to_dict())
 
     async def propose_graph(self, parents: list[GraphSpec | Scored], archive: Archive, rng: random.Random) -> Proposal:

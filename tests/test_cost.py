@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from graphopt.graph.io import load_graph
+from graphopt.graph.spec import GraphSpec
 from graphopt.search.admission import estimate_unit
 from graphopt.search.budgets import estimate, get_budget
 from graphopt.search.cost import GENERIC, StepShape, loop_calls, step_shape
@@ -25,6 +26,24 @@ def test_a_greedy_fewshot_counts_every_set_it_tries_on_the_minibatch() -> None:
     # The start set, then 2 rounds of at most 4 additions and 3 drops; the select keeps one.
     assert step_shape(spec) == StepShape(made=1 + 2 * (4 + 3), scored_on_minibatch=2 + 2 * (4 + 3), returned=1,
                                          optimizer_calls=0, demos=3)
+
+
+def _with_params(spec, op: str, params: dict):
+    return spec.model_copy(update={"nodes": [
+        n.model_copy(update={"params": {**n.params, **params}}) if n.op == op else n for n in spec.nodes]})
+
+
+def test_nodes_that_work_on_several_parents_count_each_parent() -> None:
+    # fewshot gives k demo sets to each of its first `parents` candidates (an upper bound: fewer may come in)
+    assert step_shape(_with_params(load_graph("fewshot_rs"), "fewshot", {"parents": 3})).made == 3 * 8
+    # paraphrase asks for n variants of each of its first `parents` candidates: n x parents calls and programs
+    spec = GraphSpec.model_validate({"name": "reword", "nodes": [
+        {"id": "paraphrase", "op": "paraphrase", "params": {"n": 2, "parents": 3}}, {"id": "select", "op": "select"}],
+        "edges": [{"source": "input.program", "target": "paraphrase.candidates"},
+                  {"source": "input.program", "target": "select.candidates"},
+                  {"source": "paraphrase.candidates", "target": "select.candidates"}]})
+    shape = step_shape(spec)
+    assert shape.made == 6 and shape.optimizer_calls == 6
 
 
 def test_a_seed_of_eight_demo_sets_costs_more_than_one_of_three_in_every_estimate() -> None:

@@ -228,6 +228,10 @@ class Operator(ABC):
         """Demos this node has a program show per input (for the cost model: each makes the prompt longer)."""
         return 0
 
+    def optimizer_calls(self) -> int:
+        """Optimizer-model calls a model-calling node makes per step (for the cost model): its `k`, else 1."""
+        return int(getattr(self.params, "k", 1) or 1)
+
     @abstractmethod
     async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
         """Consumes the values on the input ports, returns {output port: value}."""

@@ -194,9 +194,10 @@ class FewShot(Operator):
         return self.params.max_demos
 
     def made(self) -> int:
+        # per parent (at most `parents` of them: fewer when fewer candidates come in)
         if self.params.choose == "greedy":  # every add or drop it tries is scored on the minibatch
-            return self.params.k * (1 + self.params.rounds * (self.params.tries + self.params.max_demos))
-        return self.params.k
+            return self.params.parents * self.params.k * (1 + self.params.rounds * (self.params.tries + self.params.max_demos))
+        return self.params.parents * self.params.k
 
     async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
         candidates = inputs["candidates"][: self.params.parents]

@@ -46,6 +46,12 @@ class Paraphrase(Operator):
         min_chars: int = Field(10, ge=1, le=10000, description="shorter instructions are dropped")
         step: str = Field("", description='step to reword: "" the answer step, "each", or a name')
 
+    def made(self) -> int:
+        return self.params.n * self.params.parents  # at most: fewer when fewer candidates come in
+
+    def optimizer_calls(self) -> int:
+        return self.params.n * self.params.parents
+
     async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
         parents = inputs["candidates"][: self.params.parents]
         requests = [

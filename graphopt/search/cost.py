@@ -60,7 +60,7 @@ def step_shape(spec: GraphSpec | None) -> StepShape:
             selects.append(op.made())
             continue
         if op.kind == "llm":
-            optimizer += int(getattr(op.params, "k", 1) or 1)
+            optimizer += op.optimizer_calls()
         if "candidates" in op.outputs:
             made += op.made()
     made = max(made, 1)

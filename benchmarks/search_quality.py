@@ -98,7 +98,8 @@ async def tgd(task: Task, lm: LM, seed: int, args: argparse.Namespace) -> tuple[
 async def search(task: Task, lm: LM, r: Result, args: argparse.Namespace, cap: str, work: Path) -> Program:
     """run_search without its own test phase (test is scored outside the cap); records the seeds."""
     settings = {"val_limit": args.val_limit, "minibatch": args.minibatch, "generations": args.generations,
-                "children": args.children, "tokens": args.tokens if cap == "total" else None}
+                "children": args.children, "tokens": args.tokens if cap == "total" else None,
+                "seeds": tuple(args.search_seeds.split(",")) if args.search_seeds else None, "screen": args.screen}
     if r.method == "meta-prompted seed":
         settings["generations"] = 0
     if r.method == "structure only":
@@ -208,6 +209,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--k", type=int, default=3)
     p.add_argument("--minibatch", type=int, default=4)
     p.add_argument("--tgd-steps", type=int, default=12)
+    p.add_argument("--search-seeds", default=None, help="the search's seed graphs, comma-separated (default: the preset's)")
+    p.add_argument("--screen", type=int, default=None, help="the search's race screen (default: the preset's; 0 is no race)")
     p.add_argument("--generations", type=int, default=2)
     p.add_argument("--children", type=int, default=3)
     p.add_argument("--program-model", default=None)

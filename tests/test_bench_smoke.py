@@ -107,7 +107,11 @@ def test_the_journal_gives_back_finished_runs_of_the_same_settings_only(tmp_path
     back = Journal(tmp_path / "parts.jsonl", settings(args)).load()
     assert list(back) == [("total", "last_word", 1, "search")]
     assert back[("total", "last_word", 1, "search")].row() == search.row()
-    args.tokens = 10_000  # another cap: nothing carries over
+    args.search_seeds = None  # an argument added later, at its default: the journaled runs still match
+    assert list(Journal(tmp_path / "parts.jsonl", settings(args)).load()) == [("total", "last_word", 1, "search")]
+    args.search_seeds = "fewshot,knn"  # set: other runs
+    assert Journal(tmp_path / "parts.jsonl", settings(args)).load() == {}
+    args.search_seeds, args.tokens = None, 10_000  # another cap: nothing carries over
     assert Journal(tmp_path / "parts.jsonl", settings(args)).load() == {}
 
 

@@ -21,9 +21,16 @@ from .report import Result
 SELECTORS = ("tasks", "seeds", "methods", "caps", "out", "journal", "table_only")
 
 
+# Arguments added after runs were journaled count only when set, so those runs still match.
+LATER = {"search_seeds": None, "screen": None}
+
+
 def settings(args: Any) -> dict[str, Any]:
     """The arguments that change a result, as JSON data."""
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items()) if k not in SELECTORS}
+    return {
+        k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items())
+        if k not in SELECTORS and not (k in LATER and v == LATER[k])
+    }
 
 
 def key(result: Result) -> tuple[str, str, int, str]:

@@ -272,3 +272,24 @@ def test_the_few_shot_baseline_shows_the_first_train_examples_as_demos(clean):
     assert messages[2]["content"] == task.train[0].target and task.train[1].input in messages[3]["content"]
     stored = next(r for r in clean[1] if r.key == "word_sorting|few-shot|default|seed 0")
     assert len(Program.model_validate(stored.result["program"]).demos) == 2
+
+
+def test_a_cell_whose_test_calls_failed_is_recorded_failed_not_scored(tmp_path, monkeypatch):
+    from graphopt.study import cells
+    from graphopt.types import Trace
+
+    real = cells.evaluate
+
+    async def flaky(program, examples, task, lm):
+        result = await real(program, examples, task, lm)
+        if len(examples) == len(task.test[: len(examples)]) and examples and examples[0] is task.test[0]:
+            first = result.traces[0]
+            broken = Trace(example=first.example, output="", answer="", score=0.0, error="status 503")
+            result.traces[0] = broken
+        return result
+
+    monkeypatch.setattr(cells, "evaluate", flaky)
+    records = _run(tmp_path, scripted_study(transfer=[], methods=scripted_study().methods[:1], seeds=[0]))
+    assert records and all(r.status == "failed" for r in records)
+    assert all("test examples got no answer" in r.error and "503" in r.error for r in records)
+    assert all(r.result is None or "test" not in (r.result or {}) for r in records)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..errors import RunError
 from ..graph.io import load_graph
 from ..graph.spec import GraphSpec
 from ..lm import LM, Budget, LMConfig, usage_scope
@@ -159,11 +160,14 @@ class CellJob:
             found = await self.method().find(CellRun(task, cell.seed, loop, cell_dir(self.work_dir, cell), config, transport))
             test = await evaluate(found.program, task.test[: loop.test_limit], task, found.lm)
             found.lm.cache.close()
+        failed = [t for t in test.traces if t.error]
+        if failed:  # an example with no answer is not a wrong answer: no test score from it
+            raise RunError(f"{len(failed)} of {len(test.traces)} test examples got no answer (model calls failed at the "
+                           f"provider: {failed[0].error[:200]}); --resume runs the cell again")
         scores = {t.example.id: t.score for t in test.traces}
         return {
             "test": sum(scores.values()) / len(scores) if scores else 0.0,
             "scores": scores,
-            "errors": sum(1 for t in test.traces if t.error),
             "val": found.val,
             "usage": spent.to_dict(),
             "program": found.program.model_dump(mode="json"),

@@ -51,6 +51,7 @@ __all__ = [
     "acceptance_split",
 ]
 
+import dataclasses
 import asyncio
 import random
 import time
@@ -316,11 +317,14 @@ async def optimize(
     if not val or not task.train:
         raise TaskError(f"task {task.name!r} needs train and validation examples to optimize")
     pool, accept_set, accept_on = acceptance_split(task, val_limit)
+    # Operators see train without the dev split: a demo drawn from it would be scored on its own
+    # example, and acceptance would favour the programs that show the most dev examples.
+    seen_task = dataclasses.replace(task, train=pool) if accept_on == "dev" else task
     result = OptimizeResult(
         best_program=program, best_val=None, initial_val=None, graph=compiled.spec.name, accept_on=accept_on,
         val_limit=len(val),
     )
-    run = _Run(compiled, task, lm, _Scorer(task, lm), strategy, accept_set, accept_on, result)
+    run = _Run(compiled, seen_task, lm, _Scorer(task, lm), strategy, accept_set, accept_on, result)
     rng = random.Random(seed)
     # Usage scopes, not diffs of the client's ledger: other evaluations may share the client.
     with usage_scope() as spent:
@@ -340,7 +344,7 @@ class _Run:
     """One inner loop's state: what a step reads and the result it fills."""
 
     compiled: CompiledOptimizer
-    task: Task
+    task: Task  # what the operators see: train without the dev split
     lm: LM
     scorer: _Scorer
     strategy: AcceptStrategy

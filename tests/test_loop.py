@@ -109,6 +109,22 @@ def test_acceptance_runs_on_a_dev_split_and_validation_is_read_once_at_the_end()
     assert any(any(d in p for d in dev) for p in seen)
 
 
+def test_operators_never_draw_demos_from_the_dev_split_acceptance_is_scored_on() -> None:
+    """A model that copies a demo's answer when asked a demo's input: a dev example shown as a demo
+    would score on dev by the copy, and acceptance would favour the programs showing the most."""
+    shown: list[str] = []
+
+    def copying(messages, request):
+        demos = {messages[i]["content"]: messages[i + 1]["content"] for i in range(1, len(messages) - 1, 2)}
+        shown.extend(demos)
+        return demos.get(messages[-1]["content"], "nope")
+
+    result = run("fewshot", FakeModel(fn=copying), steps=2, task=toy_task(n_train=12))
+    dev = {f"tr q{i}" for i in range(8, 12)}  # the last third of train
+    assert shown and not dev & set(shown)
+    assert result.accept_on == "dev" and result.best_dev == 0.0 and result.best_program == SEED
+
+
 def test_a_tie_keeps_the_incumbent_by_default() -> None:
     result = run("tgd", steps=2, transport=fake(rewrite_reply=json.dumps({"instruction": "Still wrong."})))
     assert result.best_program == SEED

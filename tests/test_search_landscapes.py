@@ -310,7 +310,7 @@ def _category_task():
     def examples(prefix: str, per: int) -> list:
         return [
             Example(id=f"{prefix}{c}-{i}", input=f"Item {prefix}{i} of kind k{c}: what is its code?", target=f"code{c * 7 % 12}")
-            for c in range(12) for i in range(per)
+            for i in range(per) for c in range(12)  # every kind in the loop's dev split and in the rest of train
         ]
 
     return Task(name="codes", train=examples("t", 3), val=examples("v", 2), test=examples("x", 1),

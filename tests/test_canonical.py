@@ -62,6 +62,7 @@ def random_dag(rng: random.Random, n: int) -> GraphSpec:
 # Resume finds a scored graph by its hash in the run store: a hash that changes makes every stored
 # score unreachable, so the values are pinned as literals (computed once, never by the code under test).
 PINNED_BUILTIN = {
+    "bootstrap": "9d5e5b0f7ab3450e454b125cbe05f958",
     "ensemble": "6a479794ad1b06b758af4a19a5b7bcf8",
     "fewshot": "352b5c322a6c719366dcd7c694e0a1c0",
     "fewshot_format": "84f7232f33e0d827e64fd37425e4f9af",

@@ -62,7 +62,7 @@ def step(compiled: CompiledOptimizer, lm: LM | None = None) -> tuple[Any, StepCo
 
 
 def test_every_builtin_graph_compiles_to_a_langgraph_compiled_state_graph() -> None:
-    assert {"tgd", "tgd_select", "ensemble", "opro", "fewshot", "fewshot_rs", "knn", "vote", "fewshot_format"} <= set(builtin_graph_names())
+    assert {"tgd", "tgd_select", "ensemble", "opro", "fewshot", "fewshot_rs", "knn", "vote", "fewshot_format", "bootstrap"} <= set(builtin_graph_names())
     for name in builtin_graph_names():
         compiled = compile_graph(load_graph(name))
         assert isinstance(compiled.graph, CompiledStateGraph)

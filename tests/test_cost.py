@@ -11,6 +11,7 @@ from graphopt.search.cost import GENERIC, StepShape, loop_calls, step_shape
 
 def test_a_graph_is_counted_by_what_its_nodes_make() -> None:
     assert step_shape(load_graph("fewshot_rs")) == StepShape(made=8, scored_on_minibatch=9, returned=1, optimizer_calls=0, demos=4)
+    assert step_shape(load_graph("bootstrap")) == StepShape(made=1, scored_on_minibatch=1, returned=1, optimizer_calls=0, demos=8)
     assert step_shape(load_graph("tgd")) == StepShape(made=1, scored_on_minibatch=1, returned=1, optimizer_calls=2, demos=0)
     # retrieve and format change the programs they are given: knn makes one, fewshot_format three.
     assert step_shape(load_graph("knn")).made == 1 and step_shape(load_graph("knn")).demos == 3

@@ -26,7 +26,7 @@ from graphopt.loop import LoopSizes, optimize
 from graphopt.search.mutations import default_mutations, mutate
 from graphopt.tasks import get_task
 
-BUILTIN = ("tgd", "tgd_select", "ensemble", "opro", "fewshot", "fewshot_rs", "knn", "vote", "fewshot_format")
+BUILTIN = ("tgd", "tgd_select", "ensemble", "opro", "fewshot", "fewshot_rs", "knn", "vote", "fewshot_format", "bootstrap")
 ODD = ["__start__", "__end__", "a:b", "a|b", "input", "x.y", " a", "a-b", "A1", "n_2", "", "é", "@outputs"]
 node_ids = st.sampled_from(ODD) | st.text(alphabet="ab:_|-. 1@", min_size=0, max_size=6)
 

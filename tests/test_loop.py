@@ -125,6 +125,16 @@ def test_operators_never_draw_demos_from_the_dev_split_acceptance_is_scored_on()
     assert result.accept_on == "dev" and result.best_dev == 0.0 and result.best_program == SEED
 
 
+def test_bootstrap_shows_eight_demos_and_is_kept_where_only_many_demos_help() -> None:
+    def many_demos(messages, request):  # right only with at least 6 demos in the prompt
+        return "a" + messages[-1]["content"].split("q")[-1] if len(messages) >= 2 + 2 * 6 else "nope"
+
+    task = toy_task(n_train=30)
+    kept = run("bootstrap", FakeModel(fn=many_demos), steps=1, task=task)
+    assert len(kept.best_program.demos) == 8 and kept.best_dev == 1.0 and kept.best_val == 1.0
+    assert run("fewshot", FakeModel(fn=many_demos), steps=1, task=task).best_program == SEED  # 3 demos
+
+
 def test_a_tie_keeps_the_incumbent_by_default() -> None:
     result = run("tgd", steps=2, transport=fake(rewrite_reply=json.dumps({"instruction": "Still wrong."})))
     assert result.best_program == SEED

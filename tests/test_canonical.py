@@ -64,14 +64,14 @@ def random_dag(rng: random.Random, n: int) -> GraphSpec:
 PINNED_BUILTIN = {
     "bootstrap": "9d5e5b0f7ab3450e454b125cbe05f958",
     "ensemble": "6a479794ad1b06b758af4a19a5b7bcf8",
-    "fewshot": "352b5c322a6c719366dcd7c694e0a1c0",
-    "fewshot_format": "84f7232f33e0d827e64fd37425e4f9af",
-    "fewshot_rs": "ca12e7104ddedfd7628c9e70d70f9822",
-    "knn": "3439aa954d7f660b3bbf9cb9e949bda8",
+    "fewshot": "163f6291c96b9f843542cd228c46489e",
+    "fewshot_format": "67660c47d58e32ff2362203178f002ba",
+    "fewshot_rs": "d8b54bf88eef548f51b52ec9ffd213a8",
+    "knn": "b164cae5e3f64202f47b976aa0e3765b",
     "opro": "05034cbcdb71e995db0d34f4eded749f",
     "tgd": "333f088d75ff023630259efa108426d1",
     "tgd_select": "7f8b5859bbd4b357c84db00d2b8b863f",
-    "vote": "b144e5b103a9f533acb03fdbf8ffa290",
+    "vote": "947000b3b4319dcd1a615fa86465923b",
 }
 PINNED_CHAIN = {
     1: "d6bf763bb1ad1da41966ee2ce1f41f79",

@@ -135,6 +135,21 @@ def test_bootstrap_shows_eight_demos_and_is_kept_where_only_many_demos_help() ->
     assert run("fewshot", FakeModel(fn=many_demos), steps=1, task=task).best_program == SEED  # 3 demos
 
 
+@pytest.mark.parametrize("graph", ["fewshot", "fewshot_rs", "fewshot_format", "knn", "vote"])
+def test_demo_sets_tied_with_the_current_program_on_the_minibatch_still_reach_acceptance(graph: str) -> None:
+    """Every minibatch example is out of reach, so all programs tie at 0 there: the current program
+    must not win that tie inside the graph, the loop decides on the acceptance examples."""
+    def demos_help_off_the_minibatch(messages, request):
+        asked = messages[-1]["content"]
+        pool = asked.startswith("tr q") and int(asked.split("q")[-1]) < 8
+        return "nope" if pool or len(messages) < 4 else "a" + asked.split("q")[-1]
+
+    result = run(graph, FakeModel(fn=demos_help_off_the_minibatch), steps=1, task=toy_task(n_train=12))
+    assert result.history[0].current_minibatch_score == 0.0
+    assert result.best_program.demos or result.best_program.answer_step.retrieve, "a tie at 0 on the minibatch kept the seed"
+    assert result.best_dev == 1.0 and result.best_val == 1.0
+
+
 def test_a_tie_keeps_the_incumbent_by_default() -> None:
     result = run("tgd", steps=2, transport=fake(rewrite_reply=json.dumps({"instruction": "Still wrong."})))
     assert result.best_program == SEED

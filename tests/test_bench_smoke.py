@@ -165,3 +165,18 @@ def test_search_quality_smoke_runs_every_peer_beside_the_search(tmp_path):
     assert again.returncode == 0, again.stderr[-2000:]  # every run taken from the journal, none run again
     assert (tmp_path / "search_quality.parts.jsonl").read_text().splitlines() == journal
     assert json.loads((tmp_path / "search_quality.json").read_text()) == rows
+
+
+def test_a_partial_table_averages_over_tasks_only_the_methods_run_on_every_task(tmp_path):
+    from peers.report import Result, markdown
+
+    args = _load_harness().parse_args(["--tasks", "last_word,key_lookup", "--seeds", "1", "--out", str(tmp_path)])
+    program = Program(instruction="Answer.")
+    rows = [Result("total", task, method, 0, program, test=score, test_tokens=50.0)
+            for task, method, score in [("last_word", "search", 0.5), ("key_lookup", "search", 0.3),
+                                        ("last_word", "labeled few-shot", 0.4), ("key_lookup", "labeled few-shot", 0.2),
+                                        ("last_word", "dspy GEPA", 0.1)]]  # GEPA has not reached key_lookup yet
+    text = markdown(rows, args, 60.0, None, partial=True)
+    average = text.split("### Average over 2 tasks", 1)[1]
+    assert "| search | 0.400" in average and "| labeled few-shot | 0.300" in average
+    assert "| dspy GEPA | no seed on every task yet |" in average

@@ -171,6 +171,9 @@ def _average(per_task: dict[str, list[Result]], cap_tokens: int) -> list[str]:
     for method in methods:
         by_task = [_by_seed(rows, method) for rows in per_task.values()]
         seeds = set.intersection(*(set(b) for b in by_task))
+        if not seeds:  # a partial run: the method has no seed on every task yet
+            lines.append(f"| {method} | no seed on every task yet | - | - | - | - | - |")
+            continue
         accs = [statistics.fmean(b[s].test for b in by_task) for s in sorted(seeds)]
         every = [b[s] for b in by_task for s in seeds]
         toks = {lv: statistics.fmean(r.tokens.get(lv, 0) for r in every) for lv in LEVELS}

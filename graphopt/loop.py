@@ -51,8 +51,8 @@ __all__ = [
     "acceptance_split",
 ]
 
-import dataclasses
 import asyncio
+import dataclasses
 import random
 import time
 from abc import ABC, abstractmethod

@@ -118,13 +118,13 @@ PRESETS: dict[str, SearchBudget] = {
         test_limit=20, wall_time=900,
     ),
     "small": SearchBudget(
-        name="small", seeds=("tgd", "tgd_select", "opro", "fewshot", "fewshot_rs", "knn", "vote", "fewshot_format", "bootstrap"),
+        name="small", seeds=("tgd", "tgd_select", "opro", "fewshot", "fewshot_rs", "knn", "vote", "fewshot_format"),
         inner_steps=2, minibatch=6, val_limit=20,
         screen=6, prompt_iterations=1, prompt_candidates=2, generations=2, population=4, children=3,
         test_limit=50,
     ),
     "medium": SearchBudget(
-        name="medium", seeds=("tgd", "tgd_select", "opro", "ensemble", "fewshot", "fewshot_rs", "knn", "vote", "fewshot_format", "bootstrap"),
+        name="medium", seeds=("tgd", "tgd_select", "opro", "ensemble", "fewshot", "fewshot_rs", "knn", "vote", "fewshot_format"),
         inner_steps=2, minibatch=8, val_limit=40, screen=10, prompt_iterations=2, prompt_candidates=2, generations=6,
         population=6, children=4, test_limit=100,
     ),

@@ -10,7 +10,7 @@ cell, the mean over seeds per task, and the mean over tasks; with `--val 30` one
 points, so differences under about 10 points on one task are noise.
 
 Run: python benchmarks/levers.py [--tasks dyck_languages,word_sorting,last_word,key_lookup]
-     [--seeds 2] [--val 30] [--demos 0,3,8,16] [--no-format] [--vote 3]
+     [--seeds 2] [--val 30] [--demos 0,3,8,16] [--no-format] [--vote 3] [--knn 3,8]
 Tasks: built-in names (difficulty easy) or a custom-file task of benchmarks/tasks/make_tasks.py.
 A measurement, not a verdict: exits 0 unless a run fails (1) or an argument is wrong (2).
 """
@@ -31,7 +31,7 @@ from make_tasks import TASKS as CUSTOM_TASKS  # noqa: E402
 from make_tasks import write_task  # noqa: E402
 
 from graphopt.lm import LM, LMConfig  # noqa: E402
-from graphopt.program import Demo, evaluate  # noqa: E402
+from graphopt.program import Demo, Program, Retrieval, evaluate  # noqa: E402
 from graphopt.program.answer_format import infer_format  # noqa: E402
 from graphopt.tasks import Task, get_task  # noqa: E402
 
@@ -53,18 +53,23 @@ def labeled(task: Task, seed: int | str, k: int) -> list[Demo]:
 async def cells(task: Task, seed: int, demos: list[int], args: argparse.Namespace, lm: LM) -> dict[str, float]:
     fmt = infer_format([ex.target for ex in task.train], "auto") if not args.no_format else None
     val = args.val
+    knn = [int(k) for k in args.knn.split(",") if k]
     out: dict[str, float] = {}
+    variants: dict[str, Program] = {}
     voted = min((k for k in demos if k > 0), default=0) if args.vote > 1 else 0
     for k in demos:
         program = task.seed_program.with_demos(labeled(task, seed, k))
-        variants = {f"{k}": program}
+        variants[f"{k}"] = program
         if fmt is not None:
             variants[f"{k}+{fmt.kind}"] = program.with_step(None, answer_format=fmt)
         if k == voted:
             voters = tuple(task.seed_program.with_demos(labeled(task, f"{seed}:vote{i}", k)) for i in range(1, args.vote))
             variants[f"{k} vote{args.vote}"] = program.model_copy(update={"vote": voters})
-        for label, p in variants.items():
-            out[label] = (await evaluate(p, task.val[:val], task, lm)).accuracy
+    pool = tuple(Demo(input=ex.input, output=ex.target) for ex in task.train)
+    for k in knn:  # each input shown its k nearest train examples (the `retrieve` operator's program)
+        variants[f"knn{k}"] = task.seed_program.with_step(None, retrieve=Retrieval(pool=pool, k=k))
+    for label, p in variants.items():
+        out[label] = (await evaluate(p, task.val[:val], task, lm)).accuracy
     return out
 
 
@@ -106,12 +111,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--demos", default="0,3,8,16")
     p.add_argument("--no-format", action="store_true", help="no answer-format variants")
     p.add_argument("--vote", type=int, default=3, help="voters of the vote variant (0 or 1: none)")
+    p.add_argument("--knn", default="", help="retrieval variants: comma-separated k (each input shown its k nearest train examples)")
     args = p.parse_args(argv)
     try:
-        if args.seeds < 1 or args.val < 1 or args.vote < 0 or any(int(k) < 0 for k in args.demos.split(",")):
+        if args.seeds < 1 or args.val < 1 or args.vote < 0 or any(int(k) < 0 for k in args.demos.split(",")) \
+                or any(not 1 <= int(k) <= 16 for k in args.knn.split(",") if k):
             raise ValueError
     except ValueError:
-        p.error("--seeds and --val take positive numbers, --demos comma-separated counts >= 0")
+        p.error("--seeds and --val take positive numbers, --demos comma-separated counts >= 0, --knn counts 1-16")
     return args
 
 

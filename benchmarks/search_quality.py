@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "tasks"))
 from make_tasks import TASKS as CUSTOM_TASKS  # noqa: E402
 from make_tasks import write_task  # noqa: E402
 from peers import missing_extra  # noqa: E402
-from peers.journal import Journal, settings  # noqa: E402
+from peers.journal import Journal, same_run, settings  # noqa: E402
 from peers.report import Result, markdown  # noqa: E402
 
 from graphopt.graph.io import load_graph  # noqa: E402
@@ -271,9 +271,15 @@ async def run(args: argparse.Namespace) -> int:
                         if (cap, name, seed, method) in done:
                             results.append(done[(cap, name, seed, method)])
                             continue
+                        same = same_run(done, (cap, name, seed, method))
+                        if same is not None:
+                            journal.add(same)
+                            results.append(same)
+                            continue
                         r = await run_method(method, cap, task, Result(cap, name, method, seed, task.seed_program), args, root, url)
                         await score_test(r, task, test_lm, args)
                         journal.add(r)
+                        done[(cap, name, seed, method)] = r
                         results.append(r)
                         print(f"{cap} {name} seed {seed} {method}: {r.seconds:.0f}s, tokens {r.tokens}, test {r.test:.3f} {r.note}", flush=True)
         finally:
@@ -285,7 +291,8 @@ def journaled(args: argparse.Namespace, caps: list[str], names: list[str], metho
     """The journaled runs these arguments select, in the order a run makes them (missing ones left out)."""
     done = Journal(args.journal or args.out / "search_quality.parts.jsonl", settings(args)).load()
     cells = [(cap, name, seed, method) for cap in caps for name in names for seed in range(args.seeds) for method in methods]
-    return [done[cell] for cell in cells if cell in done]
+    found = [done.get(cell) or same_run(done, cell) for cell in cells]
+    return [r for r in found if r is not None]
 
 
 def write_tables(results: list[Result], args: argparse.Namespace, seconds: float | None, exact: tuple[int, int] | None) -> int:

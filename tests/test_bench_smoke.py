@@ -115,6 +115,23 @@ def test_the_journal_gives_back_finished_runs_of_the_same_settings_only(tmp_path
     assert Journal(tmp_path / "parts.jsonl", settings(args)).load() == {}
 
 
+def test_a_program_cap_cell_takes_the_total_cap_run_only_of_a_method_that_spent_program_tokens_alone():
+    from peers.journal import same_run
+    from peers.report import Result
+
+    seed_program = Program(instruction="Answer.")
+    bfs = Result("total", "dyck", "dspy BootstrapFewShot", 2, seed_program, tokens={"program": 5000, "optimizer": 0, "meta": 0},
+                 note="60s", test=0.4)
+    mipro = Result("total", "dyck", "dspy MIPROv2 light", 2, seed_program, tokens={"program": 9000, "optimizer": 12000}, test=0.1)
+    done = {("total", "dyck", 2, bfs.method): bfs, ("total", "dyck", 2, mipro.method): mipro}
+    same = same_run(done, ("program", "dyck", 2, bfs.method))
+    assert (same.cap, same.test, same.tokens, same.program) == ("program", 0.4, bfs.tokens, seed_program)
+    assert same.note.startswith("the total-cap run") and same.note.endswith("60s")
+    assert same_run(done, ("program", "dyck", 2, mipro.method)) is None  # its optimizer calls are free under a program cap
+    assert same_run(done, ("program", "dyck", 3, bfs.method)) is None  # no total-cap run of that seed
+    assert same_run(done, ("total", "dyck", 2, bfs.method)) is None
+
+
 def _load_harness():
     spec = importlib.util.spec_from_file_location("search_quality_under_test", BENCH / "search_quality.py")
     module = importlib.util.module_from_spec(spec)

@@ -10,6 +10,7 @@ the next run tries it again.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,19 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as handle:
             handle.write(json.dumps({"settings": self.settings, "row": result.row()}) + "\n")
+
+
+def same_run(done: dict[tuple[str, str, int, str], Result], cell: tuple[str, str, int, str]) -> Result | None:
+    """The program-cap `cell` answered by the journaled total-cap run of the same task, seed and
+    method when that run spent program tokens only: a method that calls no other level runs under
+    a total cap of N exactly as under a program cap of N, so its run is not repeated (its row says
+    so). None for any other cell (a total-cap cell, or a method that spent optimizer or meta tokens)."""
+    cap, task, seed, method = cell
+    total = done.get(("total", task, seed, method))
+    if cap != "program" or total is None or total.failed or any(total.tokens.get(level) for level in ("optimizer", "meta")):
+        return None
+    note = "; ".join(x for x in ("the total-cap run (program tokens only: the same limits)", total.note) if x)
+    return replace(total, cap="program", note=note)
 
 
 def from_row(row: dict[str, Any]) -> Result:

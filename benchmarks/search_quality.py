@@ -112,11 +112,13 @@ async def search(task: Task, lm: LM, r: Result, args: argparse.Namespace, cap: s
     with RunStore.open(work / "run", read_only=True) as store:
         winner = store.candidate(report.best.candidate_id)
         seeds = [c for c in store.candidates() if c.origin == "seed" and c.evaluation and c.evaluation.program]
+        why = next((e.payload.get("why", "") for e in reversed(store.events("winner")) if isinstance(e.payload, dict)), "")
     r.winner_is_seed = winner is not None and winner.origin == "seed"
     if seeds:  # the seed graph the search would keep on validation alone
         best = max(seeds, key=lambda c: c.evaluation.val_score if c.evaluation.val_score is not None else -1.0)
         r.best_seed = (best.name, Program.model_validate(best.evaluation.program))
-    r.note = f"{report.candidates} graphs, winner {report.best.spec.name}, stop: {report.stop_reason or 'done'}"
+    r.note = f"{report.candidates} graphs, winner {report.best.spec.name}, stop: {report.stop_reason or 'done'}" + (
+        f"; why: {why}" if why else "")
     return report.best.program or task.seed_program
 
 

@@ -173,6 +173,7 @@ def test_search_quality_smoke_runs_every_peer_beside_the_search(tmp_path):
     for row in rows:
         if row["method"].startswith("dspy "):  # each peer really called the model, and was held near the cap
             assert 0 < row["spent"] < 2000 * 2, row
+    assert "; why: " in rows[-1]["note"], rows[-1]  # the search's row says why its winner won
     report = (tmp_path / "search_quality.md").read_text()
     assert "its answers equal the in-process model's on 4 of 4 prompts" in report
     assert "the winner is a seed graph in" in report

@@ -94,7 +94,7 @@ def _table(rows: list[Result], cap_tokens: int) -> list[str]:
         failed = sum(r.failed for r in rs)
         lines.append(f"| {method} | {fmt([r.test for r in rs])}{f' ({failed} FAILED)' if failed else ''} | {total:,.0f} / {100 * most / cap_tokens:.0f}% | "
                      f"{toks['program']:,.0f} | {toks['optimizer']:,.0f} | {toks['meta']:,.0f} | {split} | "
-                     f"{statistics.fmean(r.test_tokens for r in rs):,.0f} | {rs[0].note} |")
+                     f"{statistics.fmean(r.test_tokens for r in rs):,.0f} | {rs[0].note.split('; why: ')[0]} |")
     return lines
 
 

@@ -63,14 +63,14 @@ def random_dag(rng: random.Random, n: int) -> GraphSpec:
 # score unreachable, so the values are pinned as literals (computed once, never by the code under test).
 PINNED_BUILTIN = {
     "bootstrap": "9d5e5b0f7ab3450e454b125cbe05f958",
-    "ensemble": "6a479794ad1b06b758af4a19a5b7bcf8",
+    "ensemble": "9ada592326d96d60ac16ce43a006c5aa",
     "fewshot": "163f6291c96b9f843542cd228c46489e",
     "fewshot_format": "67660c47d58e32ff2362203178f002ba",
     "fewshot_rs": "d8b54bf88eef548f51b52ec9ffd213a8",
     "knn": "b164cae5e3f64202f47b976aa0e3765b",
-    "opro": "05034cbcdb71e995db0d34f4eded749f",
+    "opro": "bc66b4f8cca920f7dd51e1330c5185a2",
     "tgd": "333f088d75ff023630259efa108426d1",
-    "tgd_select": "7f8b5859bbd4b357c84db00d2b8b863f",
+    "tgd_select": "f0bbd960e5798c3ae00537802b9d1cd0",
     "vote": "947000b3b4319dcd1a615fa86465923b",
 }
 PINNED_CHAIN = {

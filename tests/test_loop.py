@@ -150,6 +150,26 @@ def test_demo_sets_tied_with_the_current_program_on_the_minibatch_still_reach_ac
     assert result.best_dev == 1.0 and result.best_val == 1.0
 
 
+@pytest.mark.parametrize("minibatch_answer", ["nope", "right"])
+@pytest.mark.parametrize("graph", ["tgd_select", "opro", "ensemble"])
+def test_rewrites_tied_with_the_current_program_on_the_minibatch_still_reach_acceptance(graph: str, minibatch_answer: str) -> None:
+    """Every program scores the same on the minibatch (all wrong, as a weak model; or all right, as
+    a capable one on easy examples): the current program must not win that tie inside the graph,
+    the loop decides on the acceptance examples, where only the rewrite is right."""
+    def tie_on_the_minibatch(messages: list[dict[str, str]], request: Any) -> str:
+        if request.model != "fake/program":
+            return "Mention the magic word." if "Do not write the new instruction" in messages[-1]["content"] else json.dumps({"instruction": MAGIC})
+        asked = messages[-1]["content"]
+        if asked.startswith("tr q") and int(asked.split("q")[-1]) < 8:  # the examples a minibatch is drawn from
+            return "nope" if minibatch_answer == "nope" else "a" + asked.split("q")[-1]
+        return program_model(messages)
+
+    result = run(graph, FakeModel(fn=tie_on_the_minibatch), steps=1, task=toy_task(n_train=12))
+    assert result.history[0].current_minibatch_score == (0.0 if minibatch_answer == "nope" else 1.0)
+    assert result.best_program.instruction == MAGIC, "a tie on the minibatch kept the current program"
+    assert result.best_dev == 1.0 and result.best_val == 1.0
+
+
 def test_a_tie_keeps_the_incumbent_by_default() -> None:
     result = run("tgd", steps=2, transport=fake(rewrite_reply=json.dumps({"instruction": "Still wrong."})))
     assert result.best_program == SEED

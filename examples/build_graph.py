@@ -1,7 +1,8 @@
 """Build an optimizer graph in Python, save it, and run it on a task.
 
 Two branches (critique -> rewrite, and paraphrase) run concurrently; their proposals are pooled
-and the best on the minibatch, the current program included, goes on to validation.
+and the best on the minibatch, the current program included, goes on to validation (a tie goes to a
+proposal, `ties="last"`: the loop's acceptance examples then decide it, not the 4-example minibatch).
 
     python examples/build_graph.py            # scripted fake model: instant, shows the plumbing
     python examples/build_graph.py --local    # the embedded SmolLM2 model (slow, small gains)
@@ -25,7 +26,7 @@ critique = g.node("critique", max_failures=3)
 rewrite = g.node("rewrite", k=2)
 paraphrase = g.node("paraphrase", n=2)
 pool = g.node("ensemble", mode="union")
-select = g.node("select", k=1)
+select = g.node("select", k=1, ties="last")
 g.input.program >> critique.candidates
 g.input.traces >> critique.traces
 g.input.program >> rewrite.candidates

@@ -14,6 +14,7 @@ from __future__ import annotations
 __all__ = ["LM", "Completion"]
 
 import asyncio
+import json
 import sys
 import random
 import time
@@ -77,6 +78,8 @@ class LM:
         self._inflight: dict[str, asyncio.Future] = {}
         self._occurrences: dict[tuple[str, str], int] = {}
         self._pending: dict[str, int] = {}
+        self._vectors: dict[str, list[float]] = {}  # kept embeddings (`embed(keep=True)`), by request key
+        self._keep_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
     # -- configuration -------------------------------------------------------------------------
     def model(self, level: str) -> str:
@@ -186,9 +189,46 @@ class LM:
         )
         return float((await self._answer(level, request)).text)
 
+    async def embed(self, level: str, texts: list[str], *, keep: bool = False) -> list[list[float]]:
+        """The vectors of `texts` by the level's `embedding_model` (retrieval by meaning).
+
+        One request per text, cached, accounted and capped like a completion. With `keep` the
+        vectors are also kept in memory for the process, and a text asked again is answered from
+        there without a ledger entry (a retrieval pool: embedded once, like a BM25 index, not
+        once per input); an input's own vector goes through the cache and the ledger every time.
+
+        Raises:
+            ConfigError: the level has no embedding model, or it cannot embed.
+            BudgetExceeded, LLMError: as `complete`.
+        """
+        cfg = self.config.level(level)
+        if not cfg.embedding_model:
+            raise ConfigError(
+                f"retrieval by meaning needs an embedding model at the {level} level: set embedding_model under "
+                f"[{level}] in graphopt.toml or --set {level}.embedding_model=MODEL (e.g. local/smollm2, "
+                "openai/text-embedding-3-small), or retrieve by words (by: bm25)"
+            )
+        extra = cfg.provider_extra()
+        requests = [
+            Request(model=cfg.embedding_model, messages=[{"role": "user", "content": text}], temperature=0.0, max_tokens=1,
+                    seed=None, timeout=cfg.timeout, extra=extra, embed=True)
+            for text in texts
+        ]
+        keys = [request_key(r.cache_fields()) for r in requests]
+        if not keep:
+            return [json.loads(a.text) for a in await asyncio.gather(*(self._answer(level, r) for r in requests))]
+        loop = asyncio.get_running_loop()
+        lock = self._keep_locks.get(loop)
+        if lock is None:
+            lock = self._keep_locks[loop] = asyncio.Lock()
+        async with lock:  # the inputs of one evaluation ask for the same pool at once: embed it once
+            missing = [(k, r) for k, r in dict(zip(keys, requests)).items() if k not in self._vectors]
+            answers = await asyncio.gather(*(self._answer(level, r) for _, r in missing))
+            self._vectors.update({k: json.loads(a.text) for (k, _), a in zip(missing, answers)})
+        return [self._vectors[k] for k in keys]
+
     async def _answer(self, level: str, request: Request) -> Completion:
         """The request answered from the cache, by joining the same call in flight, or by the provider."""
-        cfg = self.config.level(level)
         base_key = request_key(request.cache_fields())
         if request.temperature > 0:
             place = current_place()
@@ -205,7 +245,7 @@ class LM:
         cached = self.cache.get(key)
         if cached is not None:
             tokens = cached.get("prompt_tokens", 0) + cached.get("completion_tokens", 0)
-            self._account(level, cfg.model, Usage(cache_hits=1, cached_tokens=tokens))
+            self._account(level, request.model, Usage(cache_hits=1, cached_tokens=tokens))
             return Completion(cached["text"], True, cached.get("prompt_tokens", 0), cached.get("completion_tokens", 0))
 
         joined = self._inflight.get(key)
@@ -220,7 +260,7 @@ class LM:
                 joined = self._inflight.get(key)
                 continue
             tokens = response.prompt_tokens + response.completion_tokens
-            self._account(level, cfg.model, Usage(cache_hits=1, cached_tokens=tokens))
+            self._account(level, request.model, Usage(cache_hits=1, cached_tokens=tokens))
             return Completion(response.text, True, response.prompt_tokens, response.completion_tokens)
 
         future: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -275,7 +315,7 @@ class LM:
                     break
         finally:
             self._pending[level] -= 1
-        response = self._priced(level, response)
+        response = response if request.embed else self._priced(level, response)  # the level's price is its chat model's
         self._account(
             level,
             request.model,

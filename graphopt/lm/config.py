@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_serializer, field_validator
 
 from ..errors import ConfigError
 from .secrets import strip_secrets
@@ -57,6 +57,12 @@ class LevelConfig(BaseModel):
         input_price_per_million, output_price_per_million: dollars per million prompt and
             completion tokens, for models litellm has no price for (they replace its price).
         transport: "auto" (the lean HTTP path where it applies, else litellm) or "litellm".
+        embedding_model: the model that embeds texts where a program at this level retrieves its
+            demos by meaning (`retrieve` with `by: embedding`): a litellm embedding model
+            ("openai/text-embedding-3-small", "ollama/nomic-embed-text"), an "openai/..." model
+            served at this level's api_base, or "local/smollm2" (the embedded model, mean-pooled:
+            weak, but offline). It takes this level's endpoint and key. None: no retrieval by
+            meaning at this level (retrieval by words needs no model).
         extra: more provider arguments (top_p, extra_headers, ...). Credentials in it (api_key,
             any name with "key", "token", "secret") reach the provider but are left out of
             dumps, reprs and cache keys, so a saved config never holds a secret.
@@ -75,11 +81,14 @@ class LevelConfig(BaseModel):
     input_price_per_million: float | None = Field(None, ge=0)
     output_price_per_million: float | None = Field(None, ge=0)
     transport: Literal["auto", "litellm"] = "auto"
+    embedding_model: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("model", mode="before")
+    @field_validator("model", "embedding_model", mode="before")
     @classmethod
-    def _model_named(cls, model: Any) -> Any:
+    def _model_named(cls, model: Any, info: ValidationInfo) -> Any:
+        if model is None and info.field_name == "embedding_model":
+            return model
         problem = model_problem(model)
         if problem:
             raise ValueError(problem)

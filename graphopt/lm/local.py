@@ -135,6 +135,27 @@ def _load(path: Path, n_ctx: int, threads: int) -> Any:
             llama_module.suppress_stdout_stderr, internals.suppress_stdout_stderr = saved
 
 
+def load_for_embeddings(path: Path, n_ctx: int, threads: int) -> Any:
+    """A llama.cpp instance of `path` that gives embeddings (mean pooling), loaded like the pool's."""
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise ConfigError("llama-cpp-python is not installed: pip install 'graphopt[local]'") from exc
+    import llama_cpp._internals as internals
+    import llama_cpp.llama as llama_module
+
+    with _LOAD_LOCK:
+        saved = llama_module.suppress_stdout_stderr, internals.suppress_stdout_stderr
+        llama_module.suppress_stdout_stderr = internals.suppress_stdout_stderr = _NoRedirect
+        try:
+            return llama_cpp.Llama(
+                model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, embedding=True,
+                pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN, seed=0, verbose=False,
+            )  # fmt: skip
+        finally:
+            llama_module.suppress_stdout_stderr, internals.suppress_stdout_stderr = saved
+
+
 @functools.lru_cache(maxsize=1)
 def _aligned_llama() -> type:
     """A `Llama` whose answers do not depend on what it computed before.

@@ -128,21 +128,24 @@ class OpenAIHTTPTransport:
         model = request.model[len(PREFIX) :] if request.model.startswith(PREFIX) else request.model
         extra = request.extra
         base = extra.get("api_base") or extra.get("base_url") or "https://api.openai.com/v1"
-        body: dict[str, Any] = {
-            "model": model,
-            "messages": request.messages,
-            "temperature": request.temperature,
-            "max_tokens": request.max_tokens,
-        }
-        if request.seed is not None:
-            body["seed"] = request.seed
-        if request.stop:
-            body["stop"] = request.stop
-        if request.response_format is not None:
-            body["response_format"] = request.response_format
+        if request.embed:  # the embeddings endpoint: one text in, its vector out
+            body: dict[str, Any] = {"model": model, "input": request.messages[-1]["content"]}
+        else:
+            body = {
+                "model": model,
+                "messages": request.messages,
+                "temperature": request.temperature,
+                "max_tokens": request.max_tokens,
+            }
+            if request.seed is not None:
+                body["seed"] = request.seed
+            if request.stop:
+                body["stop"] = request.stop
+            if request.response_format is not None:
+                body["response_format"] = request.response_format
         headers = {"Content-Type": "application/json"}
         for name, value in extra.items():
-            if name not in _NOT_IN_BODY:
+            if name not in _NOT_IN_BODY and not request.embed:  # sampling arguments: not for embeddings
                 body[name] = value
         if extra.get("extra_body"):
             body.update(extra["extra_body"])
@@ -158,7 +161,7 @@ class OpenAIHTTPTransport:
         timeout = self._timeouts.get(request.timeout)
         if timeout is None:
             timeout = self._timeouts[request.timeout] = aiohttp.ClientTimeout(total=request.timeout)
-        url = base.rstrip("/") + "/chat/completions"
+        url = base.rstrip("/") + ("/embeddings" if request.embed else "/chat/completions")
         try:
             payload = json.dumps(body).encode()
             async with self._session().post(url, data=payload, headers=headers, timeout=timeout) as reply:
@@ -179,7 +182,10 @@ class OpenAIHTTPTransport:
             raise LLMError(reason[:300], provider=PROVIDER, model=request.model, retryable=True) from None
         try:
             data = json.loads(raw)
-            text = data["choices"][0]["message"].get("content") or ""
+            if request.embed:
+                text = json.dumps([float(x) for x in data["data"][0]["embedding"]])
+            else:
+                text = data["choices"][0]["message"].get("content") or ""
             usage = data.get("usage") or {}
             prompt_tokens = int(usage.get("prompt_tokens") or 0)
             completion_tokens = int(usage.get("completion_tokens") or 0)

@@ -14,6 +14,8 @@ file given with `--config`:
     input_price_per_million = 0.15       # dollars, for models litellm does not price
     output_price_per_million = 0.60
 
+    embedding_model = "openai/text-embedding-3-small"   # for retrieval by meaning (optional)
+
     [program.extra]                      # more provider arguments
     top_p = 0.9
 
@@ -60,7 +62,7 @@ CONFIG_NAME = "graphopt.toml"
 # Settings of one level; "extra" is a table of provider arguments.
 LEVEL_KEYS = (
     "model", "api_base", "api_key_env", "temperature", "max_tokens", "seed", "concurrency", "timeout",
-    "input_price_per_million", "output_price_per_million", "transport", "extra",
+    "input_price_per_million", "output_price_per_million", "transport", "embedding_model", "extra",
 )  # fmt: skip
 TOP_KEYS = ("cache_dir", "max_retries", "backoff_base", "backoff_max")
 LOCAL_KEYS = tuple(LocalConfig.model_fields)

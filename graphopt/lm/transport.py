@@ -19,6 +19,7 @@ from __future__ import annotations
 __all__ = ["LiteLLMTransport", "classify"]
 
 import asyncio
+import json
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,9 @@ from ..errors import ConfigError, LLMError
 from .providers import known_price, litellm_arguments
 from .secrets import scrub_text
 from .wire import Request, Response, import_litellm, retry_after
+
+# What of a level's provider arguments an embedding call takes (sampling arguments it does not).
+_EMBEDDING_ARGUMENTS = ("api_key", "api_base", "base_url", "api_version", "organization", "extra_headers", "dimensions")
 
 if TYPE_CHECKING:
     from .config import LocalConfig
@@ -109,6 +113,8 @@ class LiteLLMTransport:
 
                 self._http = OpenAIHTTPTransport()
             return await self._http.send(request)
+        if request.embed:
+            return await (self._local_embed(request) if request.model.startswith(LOCAL_PREFIX) else self._embed(request))
         if request.score_target is not None:
             if not request.model.startswith(LOCAL_PREFIX):
                 raise ConfigError(
@@ -176,6 +182,34 @@ class LiteLLMTransport:
         raw = await asyncio.to_thread(score_local, name, request.messages, request.score_target or "", self.local)
         return Response(
             text=repr(raw["logprob"]), prompt_tokens=raw["prompt_tokens"] + raw["target_tokens"], provider=PROVIDER
+        )
+
+    async def _local_embed(self, request: Request) -> Response:
+        """The embedded model's embedding of the request's text, as a JSON list."""
+        from .embedding import embed_local
+        from .local import PROVIDER
+
+        raw = await asyncio.to_thread(embed_local, request.model[len(LOCAL_PREFIX) :], request.messages[-1]["content"], self.local)
+        return Response(text=json.dumps(raw["vector"]), prompt_tokens=raw["tokens"], provider=PROVIDER)
+
+    async def _embed(self, request: Request) -> Response:
+        """A provider's embedding through litellm (its key and endpoint as for a completion)."""
+        kwargs = {k: v for k, v in request.extra.items() if k in _EMBEDDING_ARGUMENTS}
+        try:
+            response = await self.litellm.aembedding(
+                model=request.model, input=[request.messages[-1]["content"]], timeout=request.timeout, **kwargs)
+        except Exception as exc:
+            ours = _our_error_in_chain(exc)
+            if ours is not None:
+                raise ours from None
+            raise
+        item = response.data[0]
+        vector = item["embedding"] if isinstance(item, dict) else item.embedding
+        usage = getattr(response, "usage", None)
+        hidden = getattr(response, "_hidden_params", None) or {}
+        return Response(
+            text=json.dumps([float(x) for x in vector]), prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            cost=float(hidden.get("response_cost") or 0.0), provider=hidden.get("custom_llm_provider") or self._provider(request.model),
         )
 
     async def _local(self, request: Request) -> Response:

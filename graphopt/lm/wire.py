@@ -34,6 +34,9 @@ class Request:
     # Score this text as the reply instead of generating one: the response's text is its mean
     # log-probability per token (the embedded model only).
     score_target: str | None = None
+    # Embed the one message's content instead of answering it: the response's text is the
+    # vector as a JSON list (retrieval by meaning, `LM.embed`).
+    embed: bool = False
 
     def cache_fields(self) -> dict[str, Any]:
         """Everything that can change the answer, without secrets.
@@ -58,6 +61,7 @@ class Request:
             "endpoint": resolved_endpoint(self.model, self.extra),
             # Only when set, so the keys of generated answers stay as they were.
             **({"score_target": self.score_target} if self.score_target is not None else {}),
+            **({"embed": True} if self.embed else {}),
         }
 
     def __repr__(self) -> str:

@@ -2,8 +2,9 @@
 
 The pool holds the correct minibatch traces of the first candidate (the program's own outputs,
 as in bootstrapping) and labeled train examples (`source`, as in `fewshot`), at most `pool` of
-them; when the program runs, the `k` pool examples nearest to the input (BM25, see
-`graphopt.program.retrieval`) are shown after its fixed demos, as kNN few-shot prompting does. An
+them; when the program runs, the `k` pool examples nearest to the input (`by`: "bm25", by words;
+or "embedding", by meaning: the cosine of the vectors of the program level's `embedding_model`,
+see `graphopt.program.retrieval`) are shown after its fixed demos, as kNN few-shot prompting does. An
 example is never shown as its own demo, so scoring the program on train examples stays honest.
 With `keep_demos` false (the default) the fixed demos are dropped: the retrieved ones replace them.
 """
@@ -29,7 +30,10 @@ class Retrieve(Operator):
 
     name = "retrieve"
     kind = "data"
-    description = "Gives programs a demo pool; each input is shown its k nearest pool examples (BM25), kNN few-shot."
+    description = (
+        "Gives programs a demo pool; each input is shown its k nearest pool examples (by words, BM25, or by meaning, "
+        "an embedding model's vectors), kNN few-shot."
+    )
     inputs = {
         "candidates": Port("Candidates", doc="programs to give a demo pool; the first `parents` are used"),
         "traces": Port("Traces", required=False, doc="minibatch traces of the first candidate"),
@@ -39,12 +43,15 @@ class Retrieve(Operator):
 
     class Params(OperatorParams):
         model_config = ConfigDict(extra="forbid", frozen=True)
+        added_later = frozenset({"by"})
 
         k: int = Field(3, ge=1, le=16, description="demos retrieved per input")
         pool: int = Field(128, ge=2, le=1024, description="most demos in the pool")
         parents: int = Field(1, ge=1, le=32, description="give retrieval to the first N candidates")
         source: Literal["auto", "traces", "train"] = "auto"
         keep_demos: bool = Field(False, description="keep the program's fixed demos before the retrieved ones")
+        by: Literal["bm25", "embedding"] = Field(
+            "bm25", description="nearest by words (BM25, no model) or by meaning (the program level's embedding_model)")
 
     def _pool(self, ctx: StepContext, candidates: list, traces: list) -> tuple[Demo, ...]:
         bootstrapped, from_train = demo_pools(ctx, candidates, traces, self.params.source, minibatch=True)
@@ -64,11 +71,14 @@ class Retrieve(Operator):
 
     async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
         candidates = inputs["candidates"][: self.params.parents]
+        if self.params.by == "embedding" and not ctx.lm.config.level("program").embedding_model:
+            ctx.dropped.append(Dropped(self.node_id, "retrieval by meaning needs an embedding_model at the program level"))
+            return {"candidates": []}
         pool = self._pool(ctx, candidates, inputs.get("traces") or [])
         if len(pool) < 2:
             ctx.dropped.append(Dropped(self.node_id, f"fewer than 2 demos for a pool (source {self.params.source!r})"))
             return {"candidates": []}
-        retrieval = Retrieval(pool=pool, k=min(self.params.k, len(pool) - 1))
+        retrieval = Retrieval(pool=pool, k=min(self.params.k, len(pool) - 1), by=self.params.by)
         out = []
         for parent in candidates:
             changes: dict[str, Any] = {"retrieve": retrieval}

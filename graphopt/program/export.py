@@ -53,7 +53,7 @@ def export_messages(program: Program) -> dict[str, Any]:
         entry: dict[str, Any] = {"name": step.name, "messages": _fixed_messages(step), "max_tokens": step.max_tokens}
         if step.retrieve:
             entry["retrieve"] = {
-                "k": step.retrieve.k, "how": RETRIEVE_HOW, "pool": [d.model_dump() for d in step.retrieve.pool],
+                "k": step.retrieve.k, "how": RETRIEVE_HOW[step.retrieve.by], "pool": [d.model_dump() for d in step.retrieve.pool],
             }
         if step.answer_format:
             entry["response_format"] = step.answer_format.response_format()
@@ -66,11 +66,18 @@ def export_messages(program: Program) -> dict[str, Any]:
     return data
 
 
-RETRIEVE_HOW = (
-    "per input, the k pool examples nearest to the step's input by BM25 (words and single punctuation marks, "
-    "lowercased; an example equal to the input is skipped) go after the fixed demos as user/assistant turns, "
-    "the nearest last"
-)
+RETRIEVE_HOW = {
+    "bm25": (
+        "per input, the k pool examples nearest to the step's input by BM25 (words and single punctuation marks, "
+        "lowercased; an example equal to the input is skipped) go after the fixed demos as user/assistant turns, "
+        "the nearest last"
+    ),
+    "embedding": (
+        "per input, the k pool examples whose inputs' embedding vectors have the highest cosine with the step "
+        "input's (by the embedding model the program level names in `embedding_model`; an example equal to the input is skipped) go "
+        "after the fixed demos as user/assistant turns, the nearest last"
+    ),
+}
 VOTE_HOW = "run this program and each of the others; the answer is the most common extracted answer (case and spacing aside), ties to the earliest (this program first)"
 
 
@@ -111,7 +118,7 @@ def _text(program: Program, markdown: bool) -> str:
         out.append(f"## Step {i}: {step.name}" + (f" (up to {length} tokens)" if length else ""))
         out.append("")
         if step.retrieve:
-            out += [f"Retrieved demos: {RETRIEVE_HOW}; k = {step.retrieve.k}, pool of {len(step.retrieve.pool)} "
+            out += [f"Retrieved demos: {RETRIEVE_HOW[step.retrieve.by]}; k = {step.retrieve.k}, pool of {len(step.retrieve.pool)} "
                     "(in the messages export).", ""]
         for message in _fixed_messages(step):
             label = {"system": "System", "user": "User", "assistant": "Assistant"}[message["role"]]

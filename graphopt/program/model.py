@@ -15,7 +15,7 @@ import json
 import re
 import string
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
@@ -38,18 +38,36 @@ class Demo(BaseModel):
 
 
 class Retrieval(BaseModel):
-    """Demos chosen per input: the `k` pool examples nearest to the step's input (BM25, see
-    `graphopt.program.retrieval`), shown after the step's fixed demos."""
+    """Demos chosen per input: the `k` pool examples nearest to the step's input, shown after the
+    step's fixed demos (see `graphopt.program.retrieval`).
+
+    `by`: "bm25" (nearest by words: no model) or "embedding" (nearest by meaning: the cosine of
+    the vectors the program level's `embedding_model` gives the inputs; the run embeds them, so a
+    program saved with it runs wherever an embedding model is configured).
+    """
 
     model_config = ConfigDict(frozen=True)
 
     pool: tuple[Demo, ...] = Field(min_length=1)
     k: int = Field(3, ge=1, le=16)
+    by: Literal["bm25", "embedding"] = "bm25"
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        if isinstance(data, dict) and data.get("by") == "bm25":
+            data.pop("by")  # absent at its default: the ids of programs that retrieve by words stay
+        return data
 
     def demos_for(self, step_input: str) -> list[Demo]:
+        """The nearest demos by words (a retrieval by meaning needs vectors: `run.step_messages`)."""
+        if self.by != "bm25":
+            raise ValueError("a retrieval by meaning needs the inputs' vectors: build the messages with "
+                             "graphopt.program.run.step_messages")
         return nearest(self.pool, step_input, self.k)
 
 
+RETRIEVED_BY = {"bm25": "BM25", "embedding": "by meaning: cosine of the embedding model's vectors"}
 ANSWER_STEP = "answer"
 INPUT_FIELD = "input"
 _STEP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -107,10 +125,14 @@ class Step(BaseModel):
         """The user message: `input` filled with the example's input and earlier steps' outputs."""
         return self.input.format(**{INPUT_FIELD: program_input}, steps=SimpleNamespace(**outputs))
 
-    def messages(self, step_input: str) -> list[Message]:
-        """The chat messages: the system prompt, the demos, then `step_input` last (prefix reuse)."""
+    def messages(self, step_input: str, retrieved: list[Demo] | None = None) -> list[Message]:
+        """The chat messages: the system prompt, the demos, then `step_input` last (prefix reuse).
+
+        `retrieved`: the demos the step's retrieval picked for this input, when the caller picked
+        them (a retrieval by meaning); None: picked here (by words), or none."""
         out: list[Message] = [{"role": "system", "content": self.system_prompt()}]
-        retrieved = self.retrieve.demos_for(step_input) if self.retrieve else []
+        if retrieved is None:
+            retrieved = self.retrieve.demos_for(step_input) if self.retrieve else []
         for demo in (*self.demos, *retrieved):
             out.append({"role": "user", "content": demo.input})
             out.append({"role": "assistant", "content": self.reply(demo.output)})
@@ -374,7 +396,7 @@ def _render_step(step: Step) -> str:
         text += f"\n\nDemo {i}:\nInput: {demo.input}\nOutput: {demo.output}"
     if step.retrieve:
         text += (
-            f"\n\nPlus the {step.retrieve.k} examples nearest to each input (BM25), retrieved from a pool of "
+            f"\n\nPlus the {step.retrieve.k} examples nearest to each input ({RETRIEVED_BY[step.retrieve.by]}), retrieved from a pool of "
             f"{len(step.retrieve.pool)} worked examples."
         )
     if step.answer_format:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BudgetExceeded, ConfigError, LLMError
 from ..tasks.metrics import load_user_function
+from .retrieval import step_messages
 from .model import ANSWER_STEP, Program, Step
 from .score import scored_trace
 from ..types import Example, StepTrace, Trace
@@ -94,7 +95,7 @@ class Components(Mapping[str, str]):
         """Runs component `name` on `text` with the program model (its prompt first, `text` last)."""
         step = self._step(name)
         completion = await self.lm.complete(
-            self.level, step.messages(text), max_tokens=None if self.lm.config.level(self.level).max_tokens
+            self.level, await step_messages(step, text, self.lm, self.level), max_tokens=None if self.lm.config.level(self.level).max_tokens
             else (max_tokens or step.max_tokens or self.max_tokens), stop=stop,
         )
         self.report(name, text, completion.text)

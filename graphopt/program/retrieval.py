@@ -1,10 +1,12 @@
-"""Demos retrieved per input: the nearest examples of a step's demo pool, by BM25.
+"""Demos retrieved per input: the nearest examples of a step's demo pool, by BM25 or by vectors.
 
 A step with a `Retrieval` keeps a pool of worked examples and shows each input the `k` whose
 inputs are lexically nearest to it (BM25 over words and single punctuation marks, so bracket
 sequences and formulas have tokens too), as in kNN few-shot prompting. A pool example whose
 input is the query itself is never shown (no leak when the program runs on its own train
-examples). The index is built once per pool and kept for the process.
+examples). The index is built once per pool and kept for the process. `nearest_by_vector` ranks
+the pool by the cosine of embedding vectors instead (retrieval by meaning; the vectors come from
+an embedding model, see `graphopt.program.run.step_messages`), with the same rules.
 
 Example:
     >>> from graphopt.program import Demo
@@ -17,14 +19,16 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["nearest", "TOKEN_PATTERN"]
+__all__ = ["nearest", "nearest_by_vector", "step_messages", "TOKEN_PATTERN"]
 
+import math
 import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .model import Demo
+    from ..lm import LM
+    from .model import Demo, Step
 
 # Words, and every punctuation mark as a token of its own: "( [ ]" has three tokens.
 TOKEN_PATTERN = r"(?u)\w+|[^\w\s]"
@@ -75,3 +79,30 @@ def nearest(pool: tuple[Demo, ...], query: str, k: int) -> list[Demo]:
         skip = set(range(len(pool))) - set(others)
         chosen = [i for _, i in ranked if i not in skip][:k]
     return [pool[i] for i in reversed(chosen)]
+
+
+def nearest_by_vector(pool: tuple[Demo, ...], vectors: list[list[float]], query: str, query_vector: list[float], k: int) -> list[Demo]:
+    """The `k` pool demos whose vectors have the highest cosine with `query_vector`, nearest last.
+
+    The rules of `nearest`: ties keep pool order, a demo whose input equals `query` is skipped.
+    """
+    def norm(v: list[float]) -> float:
+        return math.sqrt(sum(x * x for x in v)) or 1.0
+
+    q = norm(query_vector)
+    others = [i for i, d in enumerate(pool) if d.input.strip() != query.strip()]
+    cosine = {i: sum(a * b for a, b in zip(vectors[i], query_vector)) / (norm(vectors[i]) * q) for i in others}
+    chosen = sorted(others, key=lambda i: (-cosine[i], i))[:k]
+    return [pool[i] for i in reversed(chosen)]
+
+
+async def step_messages(step: Step, step_input: str, lm: LM, level: str) -> list[dict[str, str]]:
+    """`step.messages(step_input)`, the demos of a retrieval by meaning picked by the vectors the
+    level's embedding model gives the pool's inputs (kept for the process) and this input (cached
+    and accounted as a call of the program's: part of each answer's cost)."""
+    retrieval = step.retrieve
+    if retrieval is None or retrieval.by == "bm25":
+        return step.messages(step_input)
+    pool = await lm.embed(level, [d.input for d in retrieval.pool], keep=True)
+    (query,) = await lm.embed(level, [step_input])
+    return step.messages(step_input, nearest_by_vector(retrieval.pool, pool, step_input, query, retrieval.k))

@@ -28,6 +28,7 @@ from ..lm import LM
 from ..lm.ledger import usage_scope
 from ..tasks.base import Task
 from .model import REASON_TOKENS, Program
+from .retrieval import step_messages
 from .pipeline import run_pipeline
 from .score import scored_trace
 from ..types import Example, StepTrace, Trace, mean_and_stderr
@@ -157,7 +158,7 @@ async def _run_one(
                 default += FORMAT_TOKENS
             max_tokens = None if lm.config.level(level).max_tokens else (step.max_tokens or default)
             completion = await lm.complete(
-                level, step.messages(step_input), stop=task.stop if last else None, max_tokens=max_tokens,
+                level, await step_messages(step, step_input, lm, level), stop=task.stop if last else None, max_tokens=max_tokens,
                 temperature=temperature, response_format=constraint.response_format() if constraint else None,
             )
             outputs[step.name] = completion.text
@@ -255,7 +256,9 @@ async def target_logprobs(program: Program, examples: list[Example], lm: LM) -> 
     """Example id -> the mean log-probability of its target as `program`'s reply (the program
     level's model); check `scorable_by_likelihood` first."""
     reply = program.answer_step.reply
-    values = await asyncio.gather(*(lm.logprob("program", program.messages(ex.input), reply(ex.target)) for ex in examples))
+    first = program.steps[0]
+    messages = await asyncio.gather(*(step_messages(first, first.render_input(ex.input, {}), lm, "program") for ex in examples))
+    values = await asyncio.gather(*(lm.logprob("program", m, reply(ex.target)) for m, ex in zip(messages, examples)))
     return {ex.id: value for ex, value in zip(examples, values)}
 
 

@@ -14,6 +14,7 @@ __all__ = ["FakeModel"]
 
 import asyncio
 import inspect
+import json
 import itertools
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -37,6 +38,8 @@ class FakeModel:
         priced: whether its models count as priced (False: like a model litellm has no price for).
         logprob: a function of (messages, target) giving the mean log-probability of `target`
             as the reply (`LM.logprob`); None: the fake cannot score answers (ConfigError).
+        embed: a function of a text giving its vector (`LM.embed`); None: the fake cannot
+            embed (ConfigError).
     """
 
     def __init__(
@@ -51,6 +54,7 @@ class FakeModel:
         cost_per_token: float = 0.0,
         priced: bool = True,
         logprob: Callable[[list, str], float] | None = None,
+        embed: Callable[[str], list[float]] | None = None,
     ):
         self._replies = list(replies) if replies is not None else None
         self._iter = (itertools.cycle(self._replies) if cycle else iter(self._replies)) if self._replies else None
@@ -61,6 +65,7 @@ class FakeModel:
         self.cost_per_token = cost_per_token
         self.priced = priced
         self.logprob = logprob
+        self.embed = embed
         self.requests: list[Request] = []
 
     @property
@@ -94,7 +99,11 @@ class FakeModel:
         self.requests.append(request)
         if self.latency:
             await asyncio.sleep(self.latency)
-        if request.score_target is not None:
+        if request.embed:
+            if self.embed is None:
+                raise ConfigError("this fake model cannot embed texts: give it embed=")
+            text = json.dumps([float(x) for x in self.embed(request.messages[-1]["content"])])
+        elif request.score_target is not None:
             if self.logprob is None:
                 raise ConfigError("this fake model cannot score answers: give it logprob=")
             text = repr(float(self.logprob(request.messages, request.score_target)))

@@ -1,6 +1,7 @@
 """An OpenAI-compatible chat-completions server on 127.0.0.1, for tests and benchmarks.
 
-It answers `POST /v1/chat/completions` after a fixed latency (an asyncio sleep, so hundreds of
+It answers `POST /v1/chat/completions` (and `POST /v1/embeddings`, with a bag-of-words vector:
+texts that share words are near) after a fixed latency (an asyncio sleep, so hundreds of
 requests can be in flight), records every JSON body it receives (so a test can prove that a
 parameter reached the provider), and can be scripted to fail first (429 with Retry-After, 5xx,
 401, 400, or a hang longer than the client's timeout) for retry tests.
@@ -22,6 +23,7 @@ __all__ = ["Failure", "StubServer", "main"]
 
 import argparse
 import asyncio
+import hashlib
 import itertools
 import json
 import threading
@@ -34,6 +36,8 @@ from typing import Any
 from aiohttp import web
 
 Reply = str | Callable[[dict[str, Any]], str]
+
+EMBEDDING_SIZE = 32  # the stub's embedding vectors: one slot per word hash
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -176,6 +180,19 @@ class StubServer:
             },
         }
 
+    def _embedding(self, body: dict[str, Any]) -> dict[str, Any]:
+        text = body.get("input")
+        text = text[0] if isinstance(text, list) else str(text or "")
+        vector = [0.0] * EMBEDDING_SIZE
+        for word in text.lower().split():
+            vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % EMBEDDING_SIZE] += 1.0
+        tokens = max(1, _words(text))
+        return {
+            "object": "list", "model": body.get("model") or "stub-model",
+            "data": [{"object": "embedding", "index": 0, "embedding": vector}],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+
     async def _handle(self, request: web.Request) -> web.Response:
         try:
             body = await request.json()
@@ -198,7 +215,8 @@ class StubServer:
                 await asyncio.sleep(self.latency)
             with self._lock:
                 self.statuses.append(200)
-            return web.json_response(self._answer(body))
+            embeds = request.path.endswith("/embeddings")
+            return web.json_response(self._embedding(body) if embeds else self._answer(body))
         finally:
             with self._lock:
                 self.in_flight -= 1
@@ -220,6 +238,7 @@ class StubServer:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._handle)
         app.router.add_post("/chat/completions", self._handle)
+        app.router.add_post("/v1/embeddings", self._handle)
         app.router.add_get("/v1/models", self._models)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()

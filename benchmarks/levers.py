@@ -10,7 +10,7 @@ cell, the mean over seeds per task, and the mean over tasks; with `--val 30` one
 points, so differences under about 10 points on one task are noise.
 
 Run: python benchmarks/levers.py [--tasks dyck_languages,word_sorting,last_word,key_lookup]
-     [--seeds 2] [--val 30] [--demos 0,3,8,16] [--no-format] [--vote 3] [--knn 3,8]
+     [--seeds 2] [--val 30] [--demos 0,3,8,16] [--no-format] [--vote 3] [--knn 3,8] [--knn-by bm25,embedding]
 Tasks: built-in names (difficulty easy) or a custom-file task of benchmarks/tasks/make_tasks.py.
 A measurement, not a verdict: exits 0 unless a run fails (1) or an argument is wrong (2).
 """
@@ -67,7 +67,9 @@ async def cells(task: Task, seed: int, demos: list[int], args: argparse.Namespac
             variants[f"{k} vote{args.vote}"] = program.model_copy(update={"vote": voters})
     pool = tuple(Demo(input=ex.input, output=ex.target) for ex in task.train)
     for k in knn:  # each input shown its k nearest train examples (the `retrieve` operator's program)
-        variants[f"knn{k}"] = task.seed_program.with_step(None, retrieve=Retrieval(pool=pool, k=k))
+        for by in args.knn_by.split(","):
+            label = f"knn{k}" + ("" if by == "bm25" else "e")
+            variants[label] = task.seed_program.with_step(None, retrieve=Retrieval(pool=pool, k=k, by=by))
     for label, p in variants.items():
         out[label] = (await evaluate(p, task.val[:val], task, lm)).accuracy
     return out
@@ -75,7 +77,8 @@ async def cells(task: Task, seed: int, demos: list[int], args: argparse.Namespac
 
 async def main(args: argparse.Namespace) -> int:
     demos = [int(k) for k in args.demos.split(",")]
-    lm = LM(LMConfig(cache_dir=None))
+    config = LMConfig(cache_dir=None)  # the embedded model; it embeds too (retrieval by meaning, --knn-by embedding)
+    lm = LM(config.model_copy(update={"program": config.program.model_copy(update={"embedding_model": "local/smollm2"})}))
     clock = time.perf_counter()
     means: dict[str, list[float]] = {}
     try:
@@ -112,13 +115,15 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-format", action="store_true", help="no answer-format variants")
     p.add_argument("--vote", type=int, default=3, help="voters of the vote variant (0 or 1: none)")
     p.add_argument("--knn", default="", help="retrieval variants: comma-separated k (each input shown its k nearest train examples)")
+    p.add_argument("--knn-by", default="bm25", help="bm25, embedding (the embedded model's vectors; label knnKe) or both, comma-separated")
     args = p.parse_args(argv)
     try:
         if args.seeds < 1 or args.val < 1 or args.vote < 0 or any(int(k) < 0 for k in args.demos.split(",")) \
-                or any(not 1 <= int(k) <= 16 for k in args.knn.split(",") if k):
+                or any(not 1 <= int(k) <= 16 for k in args.knn.split(",") if k) \
+                or any(by not in ("bm25", "embedding") for by in args.knn_by.split(",")):
             raise ValueError
     except ValueError:
-        p.error("--seeds and --val take positive numbers, --demos comma-separated counts >= 0, --knn counts 1-16")
+        p.error("--seeds and --val take positive numbers, --demos comma-separated counts >= 0, --knn counts 1-16, --knn-by bm25,embedding")
     return args
 
 

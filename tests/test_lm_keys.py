@@ -28,6 +28,17 @@ def test_no_key_is_asked_of_the_embedded_model_or_a_self_hosted_endpoint(monkeyp
     assert transport.missing_key("openai/gpt-4o-mini", {}) == "OPENAI_API_KEY"
 
 
+def test_the_key_of_a_levels_embedding_model_is_checked_too(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    config = LMConfig(cache_dir=None)
+    program = config.program.model_copy(update={"embedding_model": "openai/text-embedding-3-small"})
+    lm = LM(config.model_copy(update={"program": program}))  # the program model itself is the embedded one
+    with pytest.raises(ConfigError, match="no API key for openai/text-embedding-3-small .*set OPENAI_API_KEY"):
+        lm.check_keys()
+    with pytest.raises(ConfigError, match="unknown model 'nosuchprovider/x'"):
+        LM(config.model_copy(update={"program": program.model_copy(update={"embedding_model": "nosuchprovider/x"})})).check_models()
+
+
 class MissingCredentials(Exception):
     """What the OpenAI library raises with no key: no status, so it looked like a server error."""
 

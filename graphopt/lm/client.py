@@ -96,6 +96,8 @@ class LM:
         if check is not None:
             for level in LEVELS:
                 check(self.model(level))
+                if self.config.level(level).embedding_model:
+                    check(self.config.level(level).embedding_model)
         self.check_keys()
 
     def check_keys(self, levels: tuple[str, ...] = LEVELS) -> None:
@@ -108,13 +110,14 @@ class LM:
         if missing is None:
             return
         for level in levels:
-            model = self.model(level)
-            var = missing(model, self.config.level(level).provider_extra())
-            if var:
-                raise ConfigError(
-                    f"no API key for {model} (the {level} level): set {var} in the environment "
-                    f"(export {var}=...), or give the level api_key_env in the settings file"
-                )
+            cfg = self.config.level(level)
+            for model in (cfg.model, cfg.embedding_model):
+                var = missing(model, cfg.provider_extra()) if model else None
+                if var:
+                    raise ConfigError(
+                        f"no API key for {model} (the {level} level): set {var} in the environment "
+                        f"(export {var}=...), or give the level api_key_env in the settings file"
+                    )
 
     def with_budget(self, budget: Budget) -> LM:
         """The same client (ledger, cache) under another budget."""

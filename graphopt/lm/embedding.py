@@ -1,7 +1,8 @@
 """The embedded model's text embeddings, for retrieval by meaning (`LM.embed` with "local/...").
 
-One llama.cpp instance per model file is loaded with embeddings on (mean pooling over the
-text's tokens) beside the completion pool, on first use; calls take turns on it. A 135M chat
+One llama.cpp instance per model file is loaded with embeddings on beside the completion pool,
+on first use; calls take turns on it. A model without pooling of its own (a chat model) gives a
+vector per token: the text's vector is their mean. A 135M chat
 model's mean-pooled states are a weak embedding, but an offline one: a capable setup names a
 real embedding model instead (e.g. "openai/text-embedding-3-small").
 """
@@ -42,4 +43,6 @@ def embed_local(name: str, text: str, config: LocalConfig | None = None) -> dict
     with lock:
         tokens = len(llama.tokenize(text.encode(), add_bos=True))
         vector = llama.embed(text)
+    if vector and isinstance(vector[0], list):  # one vector per token: mean-pool them
+        vector = [sum(column) / len(vector) for column in zip(*vector)]
     return {"vector": [float(x) for x in vector], "tokens": tokens}

@@ -136,7 +136,8 @@ def _load(path: Path, n_ctx: int, threads: int) -> Any:
 
 
 def load_for_embeddings(path: Path, n_ctx: int, threads: int) -> Any:
-    """A llama.cpp instance of `path` that gives embeddings (mean pooling), loaded like the pool's."""
+    """A llama.cpp instance of `path` that gives embeddings, loaded like the pool's (with the model's
+    own pooling: a chat model has none, so its `embed` gives one vector per token)."""
     try:
         import llama_cpp
     except ImportError as exc:
@@ -150,7 +151,7 @@ def load_for_embeddings(path: Path, n_ctx: int, threads: int) -> Any:
         try:
             return llama_cpp.Llama(
                 model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, embedding=True,
-                pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN, seed=0, verbose=False,
+                seed=0, verbose=False,
             )  # fmt: skip
         finally:
             llama_module.suppress_stdout_stderr, internals.suppress_stdout_stderr = saved

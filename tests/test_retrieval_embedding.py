@@ -163,3 +163,18 @@ def test_the_embedded_model_embeds_texts_by_meaning():
     assert len(sort_a) == len(close) > 100
     assert cosine(sort_a, sort_b) > cosine(sort_a, close)
     assert lm.ledger.level("program").prompt_tokens > 20
+
+
+def test_kept_vectors_are_bounded_the_least_recently_asked_embedded_again(monkeypatch):
+    import graphopt.lm.client as client
+
+    monkeypatch.setattr(client, "KEPT_VECTORS", 2)
+    fake = FakeModel(embed=meaning)
+    lm = lm_for(fake)
+    asked = lambda: sum(r.embed for r in fake.requests)  # noqa: E731
+    assert asyncio.run(lm.embed("program", ["a cat", "a truck", "a lorry"], keep=True))[0] == meaning("a cat")
+    assert asked() == 3
+    asyncio.run(lm.embed("program", ["a lorry"], keep=True))
+    assert asked() == 3  # kept
+    assert asyncio.run(lm.embed("program", ["a cat"], keep=True)) == [meaning("a cat")]
+    assert asked() == 4  # it had gone: embedded again

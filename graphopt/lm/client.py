@@ -19,6 +19,7 @@ import sys
 import random
 import time
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ from .transport import LiteLLMTransport, classify
 from .wire import Request, Response, Transport
 
 _UNSET: Any = object()
+# Embeddings kept in memory (`LM.embed(keep=True)`): a few retrieval pools' worth.
+KEPT_VECTORS = 4096
 # The ledger row of calls abandoned by a timeout: "MODEL (timed out, estimated)".
 ESTIMATED = " (timed out, estimated)"
 
@@ -78,7 +81,7 @@ class LM:
         self._inflight: dict[str, asyncio.Future] = {}
         self._occurrences: dict[tuple[str, str], int] = {}
         self._pending: dict[str, int] = {}
-        self._vectors: dict[str, list[float]] = {}  # kept embeddings (`embed(keep=True)`), by request key
+        self._vectors: OrderedDict[str, list[float]] = OrderedDict()  # kept embeddings (`embed(keep=True)`), by request key
         self._keep_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
     # -- configuration -------------------------------------------------------------------------
@@ -227,8 +230,14 @@ class LM:
         async with lock:  # the inputs of one evaluation ask for the same pool at once: embed it once
             missing = [(k, r) for k, r in dict(zip(keys, requests)).items() if k not in self._vectors]
             answers = await asyncio.gather(*(self._answer(level, r) for _, r in missing))
-            self._vectors.update({k: json.loads(a.text) for (k, _), a in zip(missing, answers)})
-        return [self._vectors[k] for k in keys]
+            found = {k: json.loads(a.text) for (k, _), a in zip(missing, answers)}
+            vectors = [found[k] if k in found else self._vectors[k] for k in keys]
+            self._vectors.update(found)
+            for k in keys:
+                self._vectors.move_to_end(k)
+            while len(self._vectors) > KEPT_VECTORS:  # the least recently asked go (a later ask embeds them again)
+                self._vectors.popitem(last=False)
+        return vectors
 
     async def _answer(self, level: str, request: Request) -> Completion:
         """The request answered from the cache, by joining the same call in flight, or by the provider."""

@@ -178,3 +178,18 @@ def test_kept_vectors_are_bounded_the_least_recently_asked_embedded_again(monkey
     assert asked() == 3  # kept
     assert asyncio.run(lm.embed("program", ["a cat"], keep=True)) == [meaning("a cat")]
     assert asked() == 4  # it had gone: embedded again
+
+
+def test_auto_retrieves_by_meaning_where_the_program_level_can_embed_and_by_words_elsewhere():
+    program = Program(instruction="Say the kind.")
+    fake = FakeModel(fn=program_model, embed=meaning)
+
+    def made(lm: LM) -> Retrieval:
+        ctx = StepContext(lm=lm, task=task(), minibatch=task().train[:1])
+        out = asyncio.run(Retrieve("retrieve", {"by": "auto", "source": "train"}).run(ctx, {"candidates": [program]}))
+        return out["candidates"][0].answer_step.retrieve
+
+    assert made(lm_for(fake)).by == "embedding"  # an embedding model is set
+    assert made(lm_for(fake, None)).by == "bm25"  # none, and a program model that cannot embed
+    local = LM(LMConfig(cache_dir=None), transport=fake)  # the embedded model embeds too
+    assert local.embedding_model("program") == "local/smollm2" and made(local).by == "embedding"

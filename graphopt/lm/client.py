@@ -88,6 +88,12 @@ class LM:
     def model(self, level: str) -> str:
         return self.config.level(level).model
 
+    def embedding_model(self, level: str) -> str | None:
+        """The model that embeds texts at `level`: its `embedding_model`, or else its own model when
+        that is a local one (a GGUF model embeds too); None: no retrieval by meaning there."""
+        cfg = self.config.level(level)
+        return cfg.embedding_model or (cfg.model if cfg.model.startswith("local/") else None)
+
     def can_score(self, level: str) -> bool:
         """Whether `logprob` works at `level` (the embedded model; a fake given `logprob=`)."""
         check = getattr(self.transport, "can_score", None)
@@ -208,7 +214,8 @@ class LM:
             BudgetExceeded, LLMError: as `complete`.
         """
         cfg = self.config.level(level)
-        if not cfg.embedding_model:
+        model = self.embedding_model(level)
+        if not model:
             raise ConfigError(
                 f"retrieval by meaning needs an embedding model at the {level} level: set embedding_model under "
                 f"[{level}] in graphopt.toml or --set {level}.embedding_model=MODEL (e.g. local/smollm2, "
@@ -216,7 +223,7 @@ class LM:
             )
         extra = cfg.provider_extra()
         requests = [
-            Request(model=cfg.embedding_model, messages=[{"role": "user", "content": text}], temperature=0.0, max_tokens=1,
+            Request(model=model, messages=[{"role": "user", "content": text}], temperature=0.0, max_tokens=1,
                     seed=None, timeout=cfg.timeout, extra=extra, embed=True)
             for text in texts
         ]

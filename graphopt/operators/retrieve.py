@@ -50,8 +50,9 @@ class Retrieve(Operator):
         parents: int = Field(1, ge=1, le=32, description="give retrieval to the first N candidates")
         source: Literal["auto", "traces", "train"] = "auto"
         keep_demos: bool = Field(False, description="keep the program's fixed demos before the retrieved ones")
-        by: Literal["bm25", "embedding"] = Field(
-            "bm25", description="nearest by words (BM25, no model) or by meaning (the program level's embedding_model)")
+        by: Literal["bm25", "embedding", "auto"] = Field(
+            "bm25", description="nearest by words (BM25, no model), by meaning (the program level's embedding model), "
+            "or auto: by meaning where the program level has an embedding model, else by words")
 
     def _pool(self, ctx: StepContext, candidates: list, traces: list) -> tuple[Demo, ...]:
         bootstrapped, from_train = demo_pools(ctx, candidates, traces, self.params.source, minibatch=True)
@@ -71,14 +72,16 @@ class Retrieve(Operator):
 
     async def run(self, ctx: StepContext, inputs: dict[str, Any]) -> dict[str, Any]:
         candidates = inputs["candidates"][: self.params.parents]
-        if self.params.by == "embedding" and not ctx.lm.config.level("program").embedding_model:
+        can_embed = ctx.lm.embedding_model("program") is not None
+        if self.params.by == "embedding" and not can_embed:
             ctx.dropped.append(Dropped(self.node_id, "retrieval by meaning needs an embedding_model at the program level"))
             return {"candidates": []}
+        by = "embedding" if self.params.by == "embedding" or (self.params.by == "auto" and can_embed) else "bm25"
         pool = self._pool(ctx, candidates, inputs.get("traces") or [])
         if len(pool) < 2:
             ctx.dropped.append(Dropped(self.node_id, f"fewer than 2 demos for a pool (source {self.params.source!r})"))
             return {"candidates": []}
-        retrieval = Retrieval(pool=pool, k=min(self.params.k, len(pool) - 1), by=self.params.by)
+        retrieval = Retrieval(pool=pool, k=min(self.params.k, len(pool) - 1), by=by)
         out = []
         for parent in candidates:
             changes: dict[str, Any] = {"retrieve": retrieval}

@@ -67,7 +67,7 @@ PINNED_BUILTIN = {
     "fewshot": "163f6291c96b9f843542cd228c46489e",
     "fewshot_format": "67660c47d58e32ff2362203178f002ba",
     "fewshot_rs": "d8b54bf88eef548f51b52ec9ffd213a8",
-    "knn": "b164cae5e3f64202f47b976aa0e3765b",
+    "knn": "b0576d8b9492b05f45b82d7c5ae25e48",
     "opro": "bc66b4f8cca920f7dd51e1330c5185a2",
     "tgd": "333f088d75ff023630259efa108426d1",
     "tgd_select": "f0bbd960e5798c3ae00537802b9d1cd0",

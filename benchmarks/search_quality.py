@@ -63,7 +63,7 @@ from graphopt.loop import LoopSizes, optimize  # noqa: E402
 from graphopt.program import evaluate  # noqa: E402
 from graphopt.search.budgets import get_budget  # noqa: E402
 from graphopt.search.executor import LocalExecutor, default_parallel  # noqa: E402
-from graphopt.search.phases import PromptPhase, SeedPhase, StructurePhase  # noqa: E402
+from graphopt.search.phases import ChoosePhase, PromptPhase, SeedPhase, StructurePhase  # noqa: E402
 from graphopt.search.pipeline import run_search  # noqa: E402
 from graphopt.store import RunStore  # noqa: E402
 from graphopt.tasks import Task, get_task  # noqa: E402
@@ -106,7 +106,7 @@ async def search(task: Task, lm: LM, r: Result, args: argparse.Namespace, cap: s
         settings["prompt_iterations"] = 0
     plan = get_budget(args.preset, **settings)
     graphs = [load_graph(name) for name in plan.seeds]
-    phases = [SeedPhase(graphs), PromptPhase(), StructurePhase()]
+    phases = [SeedPhase(graphs), PromptPhase(), StructurePhase(), ChoosePhase()]  # the product's winner rule, no test
     report = await run_search(task, lm, plan, work / "run", graphs, seed=r.seed, phases=phases,
                               executor=LocalExecutor(task, lm, default_parallel(lm)))
     with RunStore.open(work / "run", read_only=True) as store:

@@ -8,7 +8,7 @@ in flight; anything a phase finished is in the store already.
 
 from __future__ import annotations
 
-__all__ = ["Phase", "SeedPhase", "PromptPhase", "StructurePhase", "TestPhase", "ReportRow", "default_phases"]
+__all__ = ["Phase", "SeedPhase", "PromptPhase", "StructurePhase", "ChoosePhase", "TestPhase", "ReportRow", "default_phases"]
 
 import asyncio
 import math
@@ -172,6 +172,17 @@ class ReportRow:
     vs_best_seed: str = ""
     why: str = ""
     per_example: dict[str, float] = field(default_factory=dict)
+
+
+class ChoosePhase(Phase):
+    """Chooses the winner by the winner rule (`winner.choose`: the best seed unless a derived graph
+    beats it by the paired test) and reads no test data: the last phase of a search whose programs
+    are scored on test elsewhere (a benchmark that scores every method alike)."""
+
+    name = "winner"
+
+    async def run(self, engine: SearchEngine) -> None:
+        engine.best, engine.why = await winner.choose(engine.evaluator)
 
 
 class TestPhase(Phase):

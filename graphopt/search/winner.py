@@ -12,7 +12,7 @@ __all__ = ["choose", "best_partial", "entries"]
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from ..errors import RunError
+from ..errors import BudgetExceeded, RunError
 from ..program.model import Program
 from ..program.run import evaluate
 from ..status import Status
@@ -79,7 +79,10 @@ async def _confirm(evaluator: Evaluator, row: Any, examples: list) -> None:
     if (await asyncio.to_thread(run.store.example_scores, "confirm", row.id)).get(row.id):
         return
     program = Program.model_validate(row.evaluation.program) if row.evaluation.program else task.seed_program
-    result = await evaluate(program, examples, task, evaluator.lm)
+    try:
+        result = await evaluate(program, examples, task, evaluator.lm)
+    except BudgetExceeded:  # no spend left to confirm: the choice rests on validation alone
+        return
     if not getattr(result, "errors", 0):
         scores = {t.example.id: t.score for t in result.traces}
         await asyncio.to_thread(run.set_example_scores, row.id, "confirm", scores)

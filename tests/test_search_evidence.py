@@ -191,3 +191,23 @@ def test_meta_investment_gives_first_tries_then_follows_the_gain_per_token():
     assert not policy.allows(Yield(2, 0.0, 9000), Yield(3, 0.0, 9000))[0]  # two tries, nothing gained
     assert policy.allows(Yield(4, 0.5, 20_000), Yield(6, 0.0, 9000))[0]  # it gains, mutations do not
     assert not policy.allows(Yield(4, 0.1, 100_000), Yield(6, 0.5, 10_000))[0]  # mutations gain more per token
+
+
+def test_a_held_out_confirmation_past_the_budget_leaves_the_choice_to_validation_instead_of_failing():
+    from types import SimpleNamespace
+
+    from graphopt.lm import Budget, Caps
+    from graphopt.search import winner
+
+    recorded = []
+    task = get_task("word_sorting", difficulty="easy", seed=0, sizes=(4, 4, 4))
+    spent = LM(LMConfig().with_models(program="fake/program"), transport=FakeModel(default="x"), cache_dir=None,
+               budget=Budget(total=Caps(calls=0)))
+    evaluator = SimpleNamespace(
+        task=task, lm=spent,
+        run=SimpleNamespace(store=SimpleNamespace(example_scores=lambda split, cid: {}),
+                            set_example_scores=lambda *args: recorded.append(args)),
+    )
+    row = SimpleNamespace(id="c0002", evaluation=SimpleNamespace(program=None))
+    asyncio.run(winner._confirm(evaluator, row, task.val))  # raised BudgetExceeded before
+    assert recorded == [] and spent.ledger.level("program").calls == 0

@@ -96,7 +96,7 @@ def test_the_pool_is_embedded_once_per_process_while_each_input_is_accounted_aga
 
 
 def test_without_an_embedding_model_the_run_says_how_to_set_one_and_the_operator_drops_its_proposal():
-    fake = FakeModel(fn=program_model, embed=meaning)
+    fake = FakeModel(fn=program_model)  # a chat model that cannot embed, and no embedding_model
     program = Program(instruction="Say the kind.").with_step(None, retrieve=Retrieval(pool=POOL, k=1, by="embedding"))
     with pytest.raises(ConfigError, match=r"--set program\.embedding_model=MODEL"):
         asyncio.run(lm_for(fake, None).embed("program", ["x"]))
@@ -190,6 +190,9 @@ def test_auto_retrieves_by_meaning_where_the_program_level_can_embed_and_by_word
         return out["candidates"][0].answer_step.retrieve
 
     assert made(lm_for(fake)).by == "embedding"  # an embedding model is set
-    assert made(lm_for(fake, None)).by == "bm25"  # none, and a program model that cannot embed
-    local = LM(LMConfig(cache_dir=None), transport=fake)  # the embedded model embeds too
-    assert local.embedding_model("program") == "local/smollm2" and made(local).by == "embedding"
+    assert made(lm_for(FakeModel(fn=program_model), None)).by == "bm25"  # none, and a program model that cannot embed
+    own = lm_for(fake, None)  # none set, but the level's own model embeds (as the embedded model does)
+    assert own.embedding_model("program") == "fake/program" and made(own).by == "embedding"
+    local = LM(LMConfig(cache_dir=None))  # the real transport: the embedded model embeds, an API chat model does not
+    assert local.embedding_model("program") == "local/smollm2"
+    assert LM(LMConfig(cache_dir=None).with_models(program="gpt-4o-mini")).embedding_model("program") is None

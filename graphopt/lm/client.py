@@ -92,7 +92,10 @@ class LM:
         """The model that embeds texts at `level`: its `embedding_model`, or else its own model when
         that is a local one (a GGUF model embeds too); None: no retrieval by meaning there."""
         cfg = self.config.level(level)
-        return cfg.embedding_model or (cfg.model if cfg.model.startswith("local/") else None)
+        if cfg.embedding_model:
+            return cfg.embedding_model
+        can_embed = getattr(self.transport, "can_embed", None)
+        return cfg.model if can_embed is not None and can_embed(cfg.model) else None
 
     def can_score(self, level: str) -> bool:
         """Whether `logprob` works at `level` (the embedded model; a fake given `logprob=`)."""

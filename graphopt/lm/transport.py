@@ -93,6 +93,10 @@ class LiteLLMTransport:
         missing = [k for k in found.get("missing_keys") or [] if k.endswith(("_KEY", "_TOKEN"))]
         return missing[0] if missing else None
 
+    def can_embed(self, model: str) -> bool:
+        """Whether `model` embeds texts without an embedding model of its own: the embedded model."""
+        return model.startswith(LOCAL_PREFIX)
+
     def can_score(self, model: str) -> bool:
         """Whether `model` can score a given answer (`Request.score_target`): the embedded model."""
         return model.startswith(LOCAL_PREFIX)

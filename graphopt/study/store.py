@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = ["StudyStore", "CellRecord", "STUDY_FILENAME"]
 
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +23,9 @@ from ..errors import ConfigError
 from ..status import Status
 from ..store.engine import open_engine
 from ..store.serialize import jsonable, strip_secrets
+
+# Looks at a new store's tables before giving up on a race with another process creating them.
+TABLE_ATTEMPTS = 5
 
 STUDY_FILENAME = "study.sqlite"
 
@@ -86,15 +90,17 @@ class StudyStore:
 
     def _create_tables(self) -> None:
         # Two processes opening a new store at once (a study and a reader) may both find the
-        # tables missing; the one that loses the race finds them there on its second look.
-        for attempt in (1, 2):
+        # tables missing; the one that loses the race finds them there on a later look (the
+        # other's CREATE may still be uncommitted at the second look: a few, spaced out).
+        for attempt in range(1, TABLE_ATTEMPTS + 1):
             try:
                 with self._engine.begin() as conn:
                     metadata.create_all(conn)
                 return
             except DBAPIError:
-                if attempt == 2:
+                if attempt == TABLE_ATTEMPTS:
                     raise
+                time.sleep(0.05 * attempt)
 
     @classmethod
     def in_dir(cls, out_dir: str | Path, study_id: str) -> StudyStore:

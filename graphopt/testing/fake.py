@@ -119,6 +119,10 @@ class FakeModel:
             provider="fake",
         )
 
+    def can_embed(self, model: str) -> bool:
+        """Whether a level's own model embeds (`LM.embedding_model`): only when the fake was given `embed=`."""
+        return self.embed is not None
+
     def can_score(self, model: str) -> bool:
         """Whether `LM.logprob` works: only when the fake was given `logprob=`."""
         return self.logprob is not None

@@ -77,8 +77,7 @@ async def cells(task: Task, seed: int, demos: list[int], args: argparse.Namespac
 
 async def main(args: argparse.Namespace) -> int:
     demos = [int(k) for k in args.demos.split(",")]
-    config = LMConfig(cache_dir=None)  # the embedded model; it embeds too (retrieval by meaning, --knn-by embedding)
-    lm = LM(config.model_copy(update={"program": config.program.model_copy(update={"embedding_model": "local/smollm2"})}))
+    lm = LM(LMConfig(cache_dir=None))  # the embedded model, which embeds too (--knn-by embedding)
     clock = time.perf_counter()
     means: dict[str, list[float]] = {}
     try:

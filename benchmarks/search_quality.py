@@ -65,6 +65,8 @@ from graphopt.search.budgets import get_budget  # noqa: E402
 from graphopt.search.executor import LocalExecutor, default_parallel  # noqa: E402
 from graphopt.search.phases import ChoosePhase, PromptPhase, SeedPhase, StructurePhase  # noqa: E402
 from graphopt.search.pipeline import run_search  # noqa: E402
+from graphopt.search.policy import tie_key  # noqa: E402
+from graphopt.search.winner import entries  # noqa: E402
 from graphopt.store import RunStore  # noqa: E402
 from graphopt.tasks import Task, get_task  # noqa: E402
 from graphopt.program import Demo, Program  # noqa: E402
@@ -111,11 +113,11 @@ async def search(task: Task, lm: LM, r: Result, args: argparse.Namespace, cap: s
                               executor=LocalExecutor(task, lm, default_parallel(lm)))
     with RunStore.open(work / "run", read_only=True) as store:
         winner = store.candidate(report.best.candidate_id)
-        seeds = [c for c in store.candidates() if c.origin == "seed" and c.evaluation and c.evaluation.program]
+        seeds = [(e, row) for e, row in entries(store, task.seed_program.id) if e.seed and row.evaluation.program]
         why = next((e.payload.get("why", "") for e in reversed(store.events("winner")) if isinstance(e.payload, dict)), "")
     r.winner_is_seed = winner is not None and winner.origin == "seed"
-    if seeds:  # the seed graph the search would keep on validation alone
-        best = max(seeds, key=lambda c: c.evaluation.val_score if c.evaluation.val_score is not None else -1.0)
+    if seeds:  # the seed graph the search would keep on validation alone: the winner rule's order of seeds
+        _, best = min(seeds, key=lambda pair: tie_key(pair[0]))
         r.best_seed = (best.name, Program.model_validate(best.evaluation.program))
     r.note = f"{report.candidates} graphs, winner {report.best.spec.name}, stop: {report.stop_reason or 'done'}" + (
         f"; why: {why}" if why else "")

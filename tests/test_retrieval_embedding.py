@@ -165,19 +165,25 @@ def test_the_embedded_model_embeds_texts_by_meaning():
     assert lm.ledger.level("program").prompt_tokens > 20
 
 
-def test_kept_vectors_are_bounded_the_least_recently_asked_embedded_again(monkeypatch):
-    import graphopt.lm.client as client
+def test_kept_pools_are_bounded_per_client_the_least_recently_used_embedded_again(monkeypatch):
+    import graphopt.program.retrieval as retrieval
 
-    monkeypatch.setattr(client, "KEPT_VECTORS", 2)
-    fake = FakeModel(embed=meaning)
+    monkeypatch.setattr(retrieval, "_CACHE_SIZE", 2)
+    fake = FakeModel(fn=program_model, embed=meaning)
     lm = lm_for(fake)
-    asked = lambda: sum(r.embed for r in fake.requests)  # noqa: E731
-    assert asyncio.run(lm.embed("program", ["a cat", "a truck", "a lorry"], keep=True))[0] == meaning("a cat")
-    assert asked() == 3
-    asyncio.run(lm.embed("program", ["a lorry"], keep=True))
-    assert asked() == 3  # kept
-    assert asyncio.run(lm.embed("program", ["a cat"], keep=True)) == [meaning("a cat")]
-    assert asked() == 4  # it had gone: embedded again
+    pools = [(Demo(input=f"a cat {i}", output="ANIMAL"), Demo(input=f"a truck {i}", output="VEHICLE")) for i in range(3)]
+    programs = [Program(instruction="Say.").with_step(None, retrieve=Retrieval(pool=p, k=1, by="embedding")) for p in pools]
+    pool_texts = lambda: sum(r.embed and r.messages[-1]["content"][-1].isdigit() for r in fake.requests)  # noqa: E731
+    for program in programs:
+        asyncio.run(evaluate(program, task().val[:1], task(), lm))
+    assert pool_texts() == 6
+    asyncio.run(evaluate(programs[2], task().val[:1], task(), lm))
+    assert pool_texts() == 6  # kept
+    asyncio.run(evaluate(programs[0], task().val[:1], task(), lm))
+    assert pool_texts() == 8  # it had gone: embedded again
+    other = lm_for(FakeModel(fn=program_model, embed=meaning))  # another client keeps its own
+    asyncio.run(evaluate(programs[0], task().val[:1], task(), other))
+    assert sum(r.embed for r in other.transport.requests) == 3
 
 
 def test_auto_retrieves_by_meaning_where_the_program_level_can_embed_and_by_words_elsewhere():

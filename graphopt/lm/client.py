@@ -19,7 +19,6 @@ import sys
 import random
 import time
 import weakref
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,8 +33,6 @@ from .transport import LiteLLMTransport, classify
 from .wire import Request, Response, Transport
 
 _UNSET: Any = object()
-# Embeddings kept in memory (`LM.embed(keep=True)`): a few retrieval pools' worth.
-KEPT_VECTORS = 4096
 # The ledger row of calls abandoned by a timeout: "MODEL (timed out, estimated)".
 ESTIMATED = " (timed out, estimated)"
 
@@ -81,16 +78,14 @@ class LM:
         self._inflight: dict[str, asyncio.Future] = {}
         self._occurrences: dict[tuple[str, str], int] = {}
         self._pending: dict[str, int] = {}
-        self._vectors: OrderedDict[str, list[float]] = OrderedDict()  # kept embeddings (`embed(keep=True)`), by request key
-        self._keep_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
     # -- configuration -------------------------------------------------------------------------
     def model(self, level: str) -> str:
         return self.config.level(level).model
 
     def embedding_model(self, level: str) -> str | None:
-        """The model that embeds texts at `level`: its `embedding_model`, or else its own model when
-        that is a local one (a GGUF model embeds too); None: no retrieval by meaning there."""
+        """The model that embeds texts at `level`: its `embedding_model`, or else its own model where
+        the transport says it can embed (a local GGUF model); None: no retrieval by meaning there."""
         cfg = self.config.level(level)
         if cfg.embedding_model:
             return cfg.embedding_model
@@ -204,13 +199,10 @@ class LM:
         )
         return float((await self._answer(level, request)).text)
 
-    async def embed(self, level: str, texts: list[str], *, keep: bool = False) -> list[list[float]]:
-        """The vectors of `texts` by the level's `embedding_model` (retrieval by meaning).
+    async def embed(self, level: str, texts: list[str]) -> list[list[float]]:
+        """The vectors of `texts` by the level's embedding model (`embedding_model`; retrieval by meaning).
 
-        One request per text, cached, accounted and capped like a completion. With `keep` the
-        vectors are also kept in memory for the process, and a text asked again is answered from
-        there without a ledger entry (a retrieval pool: embedded once, like a BM25 index, not
-        once per input); an input's own vector goes through the cache and the ledger every time.
+        One request per text, cached, accounted and capped like a completion.
 
         Raises:
             ConfigError: the level has no embedding model, or it cannot embed.
@@ -225,29 +217,12 @@ class LM:
                 "openai/text-embedding-3-small), or retrieve by words (by: bm25)"
             )
         extra = cfg.provider_extra()
-        requests = [
-            Request(model=model, messages=[{"role": "user", "content": text}], temperature=0.0, max_tokens=1,
-                    seed=None, timeout=cfg.timeout, extra=extra, embed=True)
+        answers = await asyncio.gather(*(
+            self._answer(level, Request(model=model, messages=[{"role": "user", "content": text}], temperature=0.0,
+                                        max_tokens=1, seed=None, timeout=cfg.timeout, extra=extra, embed=True))
             for text in texts
-        ]
-        keys = [request_key(r.cache_fields()) for r in requests]
-        if not keep:
-            return [json.loads(a.text) for a in await asyncio.gather(*(self._answer(level, r) for r in requests))]
-        loop = asyncio.get_running_loop()
-        lock = self._keep_locks.get(loop)
-        if lock is None:
-            lock = self._keep_locks[loop] = asyncio.Lock()
-        async with lock:  # the inputs of one evaluation ask for the same pool at once: embed it once
-            missing = [(k, r) for k, r in dict(zip(keys, requests)).items() if k not in self._vectors]
-            answers = await asyncio.gather(*(self._answer(level, r) for _, r in missing))
-            found = {k: json.loads(a.text) for (k, _), a in zip(missing, answers)}
-            vectors = [found[k] if k in found else self._vectors[k] for k in keys]
-            self._vectors.update(found)
-            for k in keys:
-                self._vectors.move_to_end(k)
-            while len(self._vectors) > KEPT_VECTORS:  # the least recently asked go (a later ask embeds them again)
-                self._vectors.popitem(last=False)
-        return vectors
+        ))
+        return [json.loads(a.text) for a in answers]
 
     async def _answer(self, level: str, request: Request) -> Completion:
         """The request answered from the cache, by joining the same call in flight, or by the provider."""

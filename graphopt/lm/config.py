@@ -62,8 +62,8 @@ class LevelConfig(BaseModel):
             ("openai/text-embedding-3-small", "ollama/nomic-embed-text"), an "openai/..." model
             served at this level's api_base, or "local/smollm2" (the embedded model, mean-pooled:
             weak, but offline). It takes this level's endpoint and key. None: the level's own model
-            when that is a local one (a GGUF model embeds too), else no retrieval by meaning at
-            this level (retrieval by words needs no model).
+            where it can embed (a local GGUF model, see `LM.embedding_model`), else no retrieval
+            by meaning at this level (retrieval by words needs no model).
         extra: more provider arguments (top_p, extra_headers, ...). Credentials in it (api_key,
             any name with "key", "token", "secret") reach the provider but are left out of
             dumps, reprs and cache keys, so a saved config never holds a secret.

@@ -62,29 +62,30 @@ def resolve_model_path(name: str) -> Path:
 class LocalModels:
     """The pools of loaded llama.cpp instances, by model file and instance settings."""
 
-    _pools: dict[tuple[Path, int, int], LocalPool] = {}
+    _pools: dict[tuple[Path, int, int, bool], LocalPool] = {}
     _guard = threading.Lock()
 
     @classmethod
-    def pool(cls, path: Path, config: LocalConfig | None = None) -> LocalPool:
-        """The pool for `path` (created on first use; its instances load on demand)."""
+    def pool(cls, path: Path, config: LocalConfig | None = None, *, embedding: bool = False) -> LocalPool:
+        """The pool for `path` (created on first use; its instances load on demand). With
+        `embedding`, the pool of one instance with embeddings on (a text's vector is one short call)."""
         config = config or local_config_from_env()
         threads = config.threads or 1
-        key = (path, config.n_ctx, threads)
+        key = (path, config.n_ctx, threads, embedding)
         with cls._guard:
             pool = cls._pools.get(key)
             if pool is None:
-                size = config.instances or pool_size(model_bytes(path), threads)
+                size = 1 if embedding else config.instances or pool_size(model_bytes(path), threads)
                 try:
                     import llama_cpp  # noqa: F401
                 except ImportError as exc:
                     raise ConfigError(
                         "llama-cpp-python is not installed: pip install 'graphopt[local]'"
                     ) from exc
-                pool = cls._pools[key] = LocalPool(functools.partial(_load, path, config.n_ctx, threads), size)
+                pool = cls._pools[key] = LocalPool(functools.partial(_load, path, config.n_ctx, threads, embedding), size)
                 if len(cls._pools) == 1:
                     atexit.register(cls.close_all)
-            elif config.instances:
+            elif config.instances and not embedding:
                 pool.resize(config.instances)
             return pool
 
@@ -119,7 +120,10 @@ class _NoRedirect:
         return False
 
 
-def _load(path: Path, n_ctx: int, threads: int) -> Any:
+def _load(path: Path, n_ctx: int, threads: int, embedding: bool = False) -> Any:
+    """One instance: an aligned one for completions, or one with embeddings on (the model's own
+    pooling: a chat model has none, so its `embed` gives a vector per token)."""
+    import llama_cpp
     import llama_cpp._internals as internals
     import llama_cpp.llama as llama_module
 
@@ -127,30 +131,13 @@ def _load(path: Path, n_ctx: int, threads: int) -> Any:
         saved = llama_module.suppress_stdout_stderr, internals.suppress_stdout_stderr
         llama_module.suppress_stdout_stderr = internals.suppress_stdout_stderr = _NoRedirect
         try:
+            if embedding:
+                return llama_cpp.Llama(
+                    model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, embedding=True,
+                    seed=0, verbose=False,
+                )  # fmt: skip
             return _aligned_llama()(
                 model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, n_batch=CHUNK,
-                seed=0, verbose=False,
-            )  # fmt: skip
-        finally:
-            llama_module.suppress_stdout_stderr, internals.suppress_stdout_stderr = saved
-
-
-def load_for_embeddings(path: Path, n_ctx: int, threads: int) -> Any:
-    """A llama.cpp instance of `path` that gives embeddings, loaded like the pool's (with the model's
-    own pooling: a chat model has none, so its `embed` gives one vector per token)."""
-    try:
-        import llama_cpp
-    except ImportError as exc:
-        raise ConfigError("llama-cpp-python is not installed: pip install 'graphopt[local]'") from exc
-    import llama_cpp._internals as internals
-    import llama_cpp.llama as llama_module
-
-    with _LOAD_LOCK:
-        saved = llama_module.suppress_stdout_stderr, internals.suppress_stdout_stderr
-        llama_module.suppress_stdout_stderr = internals.suppress_stdout_stderr = _NoRedirect
-        try:
-            return llama_cpp.Llama(
-                model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, embedding=True,
                 seed=0, verbose=False,
             )  # fmt: skip
         finally:

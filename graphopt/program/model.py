@@ -60,10 +60,10 @@ class Retrieval(BaseModel):
         return data
 
     def demos_for(self, step_input: str) -> list[Demo]:
-        """The nearest demos by words (a retrieval by meaning needs vectors: `run.step_messages`)."""
+        """The nearest demos by words (a retrieval by meaning needs vectors: `retrieval.step_messages`)."""
         if self.by != "bm25":
             raise ValueError("a retrieval by meaning needs the inputs' vectors: build the messages with "
-                             "graphopt.program.run.step_messages")
+                             "graphopt.program.retrieval.step_messages")
         return nearest(self.pool, step_input, self.k)
 
 

@@ -198,3 +198,17 @@ def test_a_partial_table_averages_over_tasks_only_the_methods_run_on_every_task(
     average = text.split("### Average over 2 tasks", 1)[1]
     assert "| search | 0.400" in average and "| labeled few-shot | 0.300" in average
     assert "| dspy GEPA | no seed on every task yet |" in average
+
+
+def test_the_share_of_a_program_cap_counts_program_tokens_and_of_a_total_cap_every_level(tmp_path):
+    from peers.report import Result, markdown
+
+    args = _load_harness().parse_args(["--tasks", "last_word", "--seeds", "1", "--tokens", "1000", "--caps", "total,program",
+                                       "--out", str(tmp_path)])
+    program = Program(instruction="Answer.")
+    tokens = {"program": 1050, "optimizer": 300, "meta": 100}  # free optimizer and meta calls under the program cap
+    rows = [Result(cap, "last_word", "search", 0, program, tokens=tokens, test=0.5) for cap in ("total", "program")]
+    text = markdown(rows, args, 60.0, None)
+    total, program_cap = text.split("## Equal program tokens", 1)
+    assert "| search | 0.500 | 1,450 / 145% |" in total
+    assert "| search | 0.500 | 1,450 / 105% |" in program_cap  # was 145%: the free levels counted against the cap

@@ -47,6 +47,11 @@ class Result:
     def spent(self) -> int:
         return sum(self.tokens.values())
 
+    @property
+    def capped(self) -> int:
+        """The tokens its cap limits: every level's under a total cap, the program level's under a program cap."""
+        return self.tokens.get("program", 0) if self.cap == "program" else self.spent
+
     def row(self) -> dict[str, Any]:
         """The result as JSON-ready data (the program's demos and instruction included)."""
         return {
@@ -90,7 +95,7 @@ def _table(rows: list[Result], cap_tokens: int) -> list[str]:
         toks = {lv: statistics.fmean(r.tokens.get(lv, 0) for r in rs) for lv in LEVELS}
         total = sum(toks.values())
         split = " : ".join(f"{100 * toks[lv] / total:.0f}%" for lv in LEVELS) if total else "-"
-        most = max(r.spent for r in rs)
+        most = max(r.capped for r in rs)
         failed = sum(r.failed for r in rs)
         lines.append(f"| {method} | {fmt([r.test for r in rs])}{f' ({failed} FAILED)' if failed else ''} | {total:,.0f} / {100 * most / cap_tokens:.0f}% | "
                      f"{toks['program']:,.0f} | {toks['optimizer']:,.0f} | {toks['meta']:,.0f} | {split} | "

@@ -140,7 +140,26 @@ def test_token_cap_holds_for_calls_queued_behind_the_concurrency_limit():
         return await asyncio.gather(*(lm.complete("program", _msg(i)) for i in range(20)), return_exceptions=True)
 
     results = asyncio.run(main())
-    # Two in flight at 0 tokens, two more at 8 (< 10), then the cap: 16 tokens, not 80.
-    assert fake.calls == 4
-    assert lm.ledger.level("program").tokens == 16
-    assert sum(isinstance(r, BudgetExceeded) for r in results) == 16
+    # Two in flight at 0 tokens (nothing answered: no estimate yet), a third at 4 spent + 4
+    # expected of the one in flight (< 10), then the cap: 12 tokens, not 16 (in flight uncounted) or 80.
+    assert fake.calls == 3
+    assert lm.ledger.level("program").tokens == 12
+    assert sum(isinstance(r, BudgetExceeded) for r in results) == 17
+
+
+@pytest.mark.parametrize("cap", [Budget(total=Caps(tokens=40)), Budget(levels={"program": Caps(tokens=40)}),
+                                 Budget(total=Caps(dollars=0.04))])
+def test_calls_in_flight_pass_a_token_or_dollar_cap_by_about_one_call_not_a_wave(cap):
+    fake = FakeModel(default="a b", latency=0.01, cost_per_token=0.001)  # 4 tokens and $0.004 per call
+    config = LMConfig(program=LevelConfig(model="fake/m", concurrency=8))
+    lm = LM(config, transport=fake, budget=cap, cache_dir=None)
+
+    async def main():
+        return await asyncio.gather(*(lm.complete("program", _msg(i)) for i in range(50)), return_exceptions=True)
+
+    results = asyncio.run(main())
+    # Counting only what was answered, every call in flight near the cap went on (a wave of 8:
+    # up to 8 calls past it); each in flight now counts at the answered calls' mean.
+    assert lm.ledger.level("program").tokens <= 40 + 4
+    assert fake.calls >= 9  # and the cap is still used, not stopped a wave early
+    assert sum(isinstance(r, BudgetExceeded) for r in results) == 50 - fake.calls

@@ -77,7 +77,8 @@ class LM:
         )
         self._inflight: dict[str, asyncio.Future] = {}
         self._occurrences: dict[tuple[str, str], int] = {}
-        self._pending: dict[str, int] = {}
+        self._pending: dict[str, int] = {}  # admitted, not finished: counted against call caps
+        self._sending: dict[str, int] = {}  # gone out, not answered: expected tokens and dollars
 
     # -- configuration -------------------------------------------------------------------------
     def model(self, level: str) -> str:
@@ -284,11 +285,13 @@ class LM:
         if prepare is not None:
             prepare(request.model)  # e.g. the litellm import: not part of the call's latency or timeout
         self._pending[level] = self._pending.get(level, 0) + 1
+        sent = False
         try:
             async with self._semaphore(request.model):
                 # Again now that the call may go out: calls queued behind the semaphore passed the
                 # first check before the calls ahead of them had spent their tokens or dollars.
-                self.budget.check(self.ledger, level, carried=self.carried)
+                self.budget.check(self.ledger, level, carried=self.carried, sending=self._sending)
+                self._sending[level], sent = self._sending.get(level, 0) + 1, True
                 attempt = 0
                 while True:
                     started = time.perf_counter()
@@ -312,6 +315,8 @@ class LM:
                     break
         finally:
             self._pending[level] -= 1
+            if sent:
+                self._sending[level] -= 1
         response = response if request.embed else self._priced(level, response)  # the level's price is its chat model's
         self._account(
             level,

@@ -140,8 +140,8 @@ def test_token_cap_holds_for_calls_queued_behind_the_concurrency_limit():
         return await asyncio.gather(*(lm.complete("program", _msg(i)) for i in range(20)), return_exceptions=True)
 
     results = asyncio.run(main())
-    # Two in flight at 0 tokens (nothing answered: no estimate yet), a third at 4 spent + 4
-    # expected of the one in flight (< 10), then the cap: 12 tokens, not 16 (in flight uncounted) or 80.
+    # Two go out (their prompts expected at 2 tokens each), a third once 8 are spent, then the
+    # cap (8 + 4 expected of the one in flight): 12 tokens, not 16 (in flight uncounted) or 80.
     assert fake.calls == 3
     assert lm.ledger.level("program").tokens == 12
     assert sum(isinstance(r, BudgetExceeded) for r in results) == 17
@@ -163,3 +163,20 @@ def test_calls_in_flight_pass_a_token_or_dollar_cap_by_about_one_call_not_a_wave
     assert lm.ledger.level("program").tokens <= 40 + 4
     assert fake.calls >= 9  # and the cap is still used, not stopped a wave early
     assert sum(isinstance(r, BudgetExceeded) for r in results) == 50 - fake.calls
+
+
+def test_a_first_wave_counts_its_prompts_before_any_call_is_answered():
+    fake = FakeModel(default="a b", latency=0.01)
+    config = LMConfig(program=LevelConfig(model="fake/m", concurrency=8))
+    lm = LM(config, transport=fake, budget=Budget(levels={"program": Caps(tokens=30)}), cache_dir=None)
+    def long(i: int) -> list[dict[str, str]]:
+        return [{"role": "user", "content": "word " * 19 + f"end{i}"}]  # 99 characters: 24 tokens expected
+
+    async def main():
+        return await asyncio.gather(*(lm.complete("program", long(i)) for i in range(8)), return_exceptions=True)
+
+    results = asyncio.run(main())
+    # Nothing answered yet, so only the prompts tell: 0 + 24 < 30 lets a second call go, not a third
+    # (counting only answered calls, all 8 went out: 176 tokens against a cap of 30).
+    assert fake.calls == 2
+    assert sum(isinstance(r, BudgetExceeded) for r in results) == 6

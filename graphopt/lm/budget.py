@@ -28,22 +28,22 @@ class Caps(BaseModel):
     def limited(self) -> bool:
         return self.calls is not None or self.tokens is not None or self.dollars is not None
 
-    def reached_by(self, usage: Usage, pending_calls: int = 0, sending: int = 0) -> str | None:
+    def reached_by(self, usage: Usage, pending_calls: int = 0, sending: Usage | None = None) -> str | None:
         """The name of the first cap `usage` has reached, or None.
 
-        `pending_calls` count against a call cap; the `sending` calls (gone out, not answered yet)
-        count against a token or dollar cap at the mean of the calls answered so far, so the calls
-        in flight when a cap is reached pass it by about one call, not by a whole wave.
+        `pending_calls` count against a call cap; `sending`, what the calls gone out and not
+        answered yet are expected to spend, counts against a token or dollar cap, so the calls in
+        flight when a cap is reached pass it by about one call, not by a whole wave.
 
-        >>> Caps(tokens=10).reached_by(Usage(calls=2, prompt_tokens=8), sending=1)  # 8 + 4 expected
+        >>> Caps(tokens=10).reached_by(Usage(calls=2, prompt_tokens=8), sending=Usage(prompt_tokens=4))
         '10 tokens'
         """
         if self.calls is not None and usage.calls + pending_calls >= self.calls:
             return f"{self.calls} calls"
-        expected = sending / usage.calls if usage.calls else 0.0
-        if self.tokens is not None and usage.tokens * (1 + expected) >= self.tokens:
+        sending = sending or Usage()
+        if self.tokens is not None and usage.tokens + sending.tokens >= self.tokens:
             return f"{self.tokens} tokens"
-        if self.dollars is not None and usage.cost * (1 + expected) >= self.dollars:
+        if self.dollars is not None and usage.cost + sending.cost >= self.dollars:
             return f"${self.dollars:g}"
         return None
 
@@ -66,7 +66,7 @@ class Budget(BaseModel):
         level: str,
         pending: dict[str, int] | None = None,
         carried: Ledger | None = None,
-        sending: dict[str, int] | None = None,
+        sending: dict[str, Usage] | None = None,
     ) -> None:
         """Raises BudgetExceeded if one more call at `level` would go past a cap.
 
@@ -76,15 +76,18 @@ class Budget(BaseModel):
             pending: calls per level already admitted but not finished (against call caps).
             carried: usage of earlier sessions of the same run (a resumed search): caps are per
                 run, not per invocation.
-            sending: calls per level gone out and not answered yet (against token and dollar
-                caps, at the mean tokens and dollars of the answered calls).
+            sending: per level, what the calls gone out and not answered yet are expected to
+                spend (against token and dollar caps).
         """
         pending, sending = pending or {}, sending or {}
         if self.total.limited:  # summing the ledger on every call costs; skip it when uncapped
             total = ledger.total()
             if carried is not None:
                 total.add(carried.total())
-            hit = self.total.reached_by(total, sum(pending.values()), sum(sending.values()))
+            in_flight = Usage()
+            for expected in sending.values():
+                in_flight.add(expected)
+            hit = self.total.reached_by(total, sum(pending.values()), in_flight)
             if hit:
                 raise BudgetExceeded(f"run cap of {hit}")
         caps = self.levels.get(level)
@@ -92,6 +95,6 @@ class Budget(BaseModel):
             used = ledger.level(level)
             if carried is not None:
                 used.add(carried.level(level))
-            hit = caps.reached_by(used, pending.get(level, 0), sending.get(level, 0))
+            hit = caps.reached_by(used, pending.get(level, 0), sending.get(level))
             if hit:
                 raise BudgetExceeded(f"{level} cap of {hit}")

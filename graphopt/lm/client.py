@@ -78,7 +78,7 @@ class LM:
         self._inflight: dict[str, asyncio.Future] = {}
         self._occurrences: dict[tuple[str, str], int] = {}
         self._pending: dict[str, int] = {}  # admitted, not finished: counted against call caps
-        self._sending: dict[str, int] = {}  # gone out, not answered: expected tokens and dollars
+        self._sending: dict[str, Usage] = {}  # gone out, not answered: their expected tokens and dollars
 
     # -- configuration -------------------------------------------------------------------------
     def model(self, level: str) -> str:
@@ -285,13 +285,14 @@ class LM:
         if prepare is not None:
             prepare(request.model)  # e.g. the litellm import: not part of the call's latency or timeout
         self._pending[level] = self._pending.get(level, 0) + 1
-        sent = False
+        sent: Usage | None = None
         try:
             async with self._semaphore(request.model):
                 # Again now that the call may go out: calls queued behind the semaphore passed the
                 # first check before the calls ahead of them had spent their tokens or dollars.
                 self.budget.check(self.ledger, level, carried=self.carried, sending=self._sending)
-                self._sending[level], sent = self._sending.get(level, 0) + 1, True
+                sent = self._expected(level, request)
+                self._sending.setdefault(level, Usage()).add(sent)
                 attempt = 0
                 while True:
                     started = time.perf_counter()
@@ -315,8 +316,10 @@ class LM:
                     break
         finally:
             self._pending[level] -= 1
-            if sent:
-                self._sending[level] -= 1
+            if sent is not None:
+                left = self._sending[level]
+                left.prompt_tokens, left.completion_tokens = left.prompt_tokens - sent.prompt_tokens, left.completion_tokens - sent.completion_tokens
+                left.cost -= sent.cost
         response = response if request.embed else self._priced(level, response)  # the level's price is its chat model's
         self._account(
             level,
@@ -347,6 +350,18 @@ class LM:
         ) / 1e6
         return Response(**{**response.__dict__, "cost": cost})
 
+    def _expected(self, level: str, request: Request) -> Usage:
+        """What a call about to go out is expected to spend: its prompt (characters / 4) and the
+        mean completion of the level's answered calls, at the level's price (where none is known,
+        the mean cost of the answered calls)."""
+        prompt = _prompt_estimate(request)
+        answered = self.ledger.level(level)
+        completion = answered.completion_tokens // answered.calls if answered.calls else 0
+        cost = self.dollars(level, prompt, completion)
+        if not cost:  # no price here (or a free model): the answered calls' mean, 0 when free
+            cost = answered.cost / answered.calls if answered.calls else 0.0
+        return Usage(prompt_tokens=prompt, completion_tokens=completion, cost=cost)
+
     def _account_abandoned(self, level: str, request: Request) -> None:
         """Charges a call abandoned by its timeout: the provider may still have done (and billed) it.
 
@@ -354,7 +369,7 @@ class LM:
         have produced) and go to a row of their own, "MODEL (timed out, estimated)", which counts
         toward the level's caps like any other.
         """
-        prompt = sum(len(str(m.get("content", ""))) for m in request.messages) // 4
+        prompt = _prompt_estimate(request)
         completion = request.max_tokens
         usage = Usage(prompt_tokens=prompt, completion_tokens=completion, cost=self.dollars(level, prompt, completion) or 0.0)
         self._account(level, request.model + ESTIMATED, usage)
@@ -389,6 +404,11 @@ class LM:
         close = getattr(self.transport, "close", None)
         if close is not None:
             close()
+
+
+def _prompt_estimate(request: Request) -> int:
+    """A request's prompt tokens before the provider counts them: characters / 4."""
+    return sum(len(str(m.get("content", ""))) for m in request.messages) // 4
 
 
 def _timed_out(exc: BaseException) -> bool:

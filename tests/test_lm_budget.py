@@ -147,20 +147,24 @@ def test_token_cap_holds_for_calls_queued_behind_the_concurrency_limit():
     assert sum(isinstance(r, BudgetExceeded) for r in results) == 17
 
 
-@pytest.mark.parametrize("cap", [Budget(total=Caps(tokens=40)), Budget(levels={"program": Caps(tokens=40)}),
-                                 Budget(total=Caps(dollars=0.04))])
+def _long(i: int) -> list[dict[str, str]]:
+    return [{"role": "user", "content": "word " * 19 + f"end{i}"}]  # 20 words, 99 characters: 24 tokens expected
+
+
+@pytest.mark.parametrize("cap", [Budget(total=Caps(tokens=200)), Budget(levels={"program": Caps(tokens=200)}),
+                                 Budget(total=Caps(dollars=0.2))])
 def test_calls_in_flight_pass_a_token_or_dollar_cap_by_about_one_call_not_a_wave(cap):
-    fake = FakeModel(default="a b", latency=0.01, cost_per_token=0.001)  # 4 tokens and $0.004 per call
+    fake = FakeModel(default="a b", latency=0.01, cost_per_token=0.001)  # 22 tokens and $0.022 a call
     config = LMConfig(program=LevelConfig(model="fake/m", concurrency=8))
     lm = LM(config, transport=fake, budget=cap, cache_dir=None)
 
     async def main():
-        return await asyncio.gather(*(lm.complete("program", _msg(i)) for i in range(50)), return_exceptions=True)
+        return await asyncio.gather(*(lm.complete("program", _long(i)) for i in range(50)), return_exceptions=True)
 
     results = asyncio.run(main())
     # Counting only what was answered, every call in flight near the cap went on (a wave of 8:
-    # up to 8 calls past it); each in flight now counts at the answered calls' mean.
-    assert lm.ledger.level("program").tokens <= 40 + 4
+    # up to 8 calls past it); each in flight now counts at what it is expected to spend.
+    assert lm.ledger.level("program").tokens <= 200 + 22
     assert fake.calls >= 9  # and the cap is still used, not stopped a wave early
     assert sum(isinstance(r, BudgetExceeded) for r in results) == 50 - fake.calls
 
@@ -169,11 +173,8 @@ def test_a_first_wave_counts_its_prompts_before_any_call_is_answered():
     fake = FakeModel(default="a b", latency=0.01)
     config = LMConfig(program=LevelConfig(model="fake/m", concurrency=8))
     lm = LM(config, transport=fake, budget=Budget(levels={"program": Caps(tokens=30)}), cache_dir=None)
-    def long(i: int) -> list[dict[str, str]]:
-        return [{"role": "user", "content": "word " * 19 + f"end{i}"}]  # 99 characters: 24 tokens expected
-
     async def main():
-        return await asyncio.gather(*(lm.complete("program", long(i)) for i in range(8)), return_exceptions=True)
+        return await asyncio.gather(*(lm.complete("program", _long(i)) for i in range(8)), return_exceptions=True)
 
     results = asyncio.run(main())
     # Nothing answered yet, so only the prompts tell: 0 + 24 < 30 lets a second call go, not a third

@@ -60,6 +60,11 @@ class Budget(BaseModel):
     total: Caps = Field(default_factory=Caps)
     levels: dict[str, Caps] = Field(default_factory=dict)
 
+    @property
+    def caps_spend(self) -> bool:
+        """Whether a token or dollar cap is set (then the calls in flight are counted against it)."""
+        return any(c.tokens is not None or c.dollars is not None for c in (self.total, *self.levels.values()))
+
     def check(
         self,
         ledger: Ledger,

@@ -78,7 +78,7 @@ class LM:
         self._inflight: dict[str, asyncio.Future] = {}
         self._occurrences: dict[tuple[str, str], int] = {}
         self._pending: dict[str, int] = {}  # admitted, not finished: counted against call caps
-        self._sending: dict[str, Usage] = {}  # gone out, not answered: their expected tokens and dollars
+        self._sending: dict[str, Usage] = {}  # gone out, not answered: their number and prompt tokens
 
     # -- configuration -------------------------------------------------------------------------
     def model(self, level: str) -> str:
@@ -290,9 +290,11 @@ class LM:
             async with self._semaphore(request.model):
                 # Again now that the call may go out: calls queued behind the semaphore passed the
                 # first check before the calls ahead of them had spent their tokens or dollars.
-                self.budget.check(self.ledger, level, carried=self.carried, sending=self._sending)
-                sent = self._expected(level, request)
-                self._sending.setdefault(level, Usage()).add(sent)
+                spend = self.budget.caps_spend  # the estimate costs ledger sums and a price lookup per call
+                self.budget.check(self.ledger, level, carried=self.carried, sending=self._in_flight() if spend else None)
+                if spend:
+                    sent = Usage(calls=1, prompt_tokens=_prompt_estimate(request))
+                    self._sending.setdefault(level, Usage()).add(sent)
                 attempt = 0
                 while True:
                     started = time.perf_counter()
@@ -318,8 +320,7 @@ class LM:
             self._pending[level] -= 1
             if sent is not None:
                 left = self._sending[level]
-                left.prompt_tokens, left.completion_tokens = left.prompt_tokens - sent.prompt_tokens, left.completion_tokens - sent.completion_tokens
-                left.cost -= sent.cost
+                left.calls, left.prompt_tokens = left.calls - 1, left.prompt_tokens - sent.prompt_tokens
         response = response if request.embed else self._priced(level, response)  # the level's price is its chat model's
         self._account(
             level,
@@ -350,17 +351,21 @@ class LM:
         ) / 1e6
         return Response(**{**response.__dict__, "cost": cost})
 
-    def _expected(self, level: str, request: Request) -> Usage:
-        """What a call about to go out is expected to spend: its prompt (characters / 4) and the
-        mean completion of the level's answered calls, at the level's price (where none is known,
-        the mean cost of the answered calls)."""
-        prompt = _prompt_estimate(request)
-        answered = self.ledger.level(level)
-        completion = answered.completion_tokens // answered.calls if answered.calls else 0
-        cost = self.dollars(level, prompt, completion)
-        if not cost:  # no price here (or a free model): the answered calls' mean, 0 when free
-            cost = answered.cost / answered.calls if answered.calls else 0.0
-        return Usage(prompt_tokens=prompt, completion_tokens=completion, cost=cost)
+    def _in_flight(self) -> dict[str, Usage]:
+        """What the calls gone out and not answered yet are expected to spend, per level: their
+        prompts (characters / 4) and, each, the mean completion of the level's answered calls, at
+        the level's price (where none is known, the answered calls' mean cost)."""
+        expected = {}
+        for level, out in self._sending.items():
+            if not out.calls:
+                continue
+            answered = self.ledger.level(level)
+            completion = out.calls * answered.completion_tokens // answered.calls if answered.calls else 0
+            cost = self.dollars(level, out.prompt_tokens, completion)
+            if not cost:  # no price here (or a free model): the answered calls' mean, 0 when free
+                cost = out.calls * answered.cost / answered.calls if answered.calls else 0.0
+            expected[level] = Usage(prompt_tokens=out.prompt_tokens, completion_tokens=completion, cost=cost)
+        return expected
 
     def _account_abandoned(self, level: str, request: Request) -> None:
         """Charges a call abandoned by its timeout: the provider may still have done (and billed) it.

@@ -28,6 +28,19 @@ async def _run_until_stopped(lm: LM, n: int, level: str = "program") -> int:
     return done
 
 
+def _at_once(concurrency: int, budget: Budget, messages: list[list[dict[str, str]]]) -> tuple[FakeModel, LM, list]:
+    """All `messages` sent at once to a fake (4 tokens a call for `_msg`, $0.001 a token) under `budget`:
+    the fake, the client and each call's answer or BudgetExceeded."""
+    fake = FakeModel(default="a b", latency=0.01, cost_per_token=0.001)
+    config = LMConfig(program=LevelConfig(model="fake/m", concurrency=concurrency))
+    lm = LM(config, transport=fake, budget=budget, cache_dir=None)
+
+    async def main():
+        return await asyncio.gather(*(lm.complete("program", m) for m in messages), return_exceptions=True)
+
+    return fake, lm, asyncio.run(main())
+
+
 def test_run_call_cap_stops_before_the_next_call_and_keeps_the_work(tmp_path):
     fake = FakeModel(default="a b")
     lm = LM(transport=fake, budget=Budget(total=Caps(calls=3)), cache_dir=tmp_path)
@@ -45,14 +58,7 @@ def test_run_call_cap_stops_before_the_next_call_and_keeps_the_work(tmp_path):
 
 
 def test_call_cap_holds_under_concurrency():
-    fake = FakeModel(default="x", latency=0.02)
-    config = LMConfig(program=LevelConfig(model="fake/m", concurrency=8))
-    lm = LM(config, transport=fake, budget=Budget(total=Caps(calls=5)), cache_dir=None)
-
-    async def main():
-        return await asyncio.gather(*(lm.complete("program", _msg(i)) for i in range(20)), return_exceptions=True)
-
-    results = asyncio.run(main())
+    fake, _, results = _at_once(8, Budget(total=Caps(calls=5)), [_msg(i) for i in range(20)])
     assert fake.calls == 5
     assert sum(isinstance(r, BudgetExceeded) for r in results) == 15
 
@@ -132,14 +138,7 @@ def test_evaluate_on_a_budget_stops_cleanly_and_a_rerun_pays_only_the_rest(tmp_p
 
 
 def test_token_cap_holds_for_calls_queued_behind_the_concurrency_limit():
-    fake = FakeModel(default="a b", latency=0.01)  # 4 tokens per call
-    config = LMConfig(program=LevelConfig(model="fake/m", concurrency=2))
-    lm = LM(config, transport=fake, budget=Budget(levels={"program": Caps(tokens=10)}), cache_dir=None)
-
-    async def main():
-        return await asyncio.gather(*(lm.complete("program", _msg(i)) for i in range(20)), return_exceptions=True)
-
-    results = asyncio.run(main())
+    fake, lm, results = _at_once(2, Budget(levels={"program": Caps(tokens=10)}), [_msg(i) for i in range(20)])
     # Two go out (their prompts expected at 2 tokens each), a third once 8 are spent, then the
     # cap (8 + 4 expected of the one in flight): 12 tokens, not 16 (in flight uncounted) or 80.
     assert fake.calls == 3
@@ -154,14 +153,7 @@ def _long(i: int) -> list[dict[str, str]]:
 @pytest.mark.parametrize("cap", [Budget(total=Caps(tokens=200)), Budget(levels={"program": Caps(tokens=200)}),
                                  Budget(total=Caps(dollars=0.2))])
 def test_calls_in_flight_pass_a_token_or_dollar_cap_by_about_one_call_not_a_wave(cap):
-    fake = FakeModel(default="a b", latency=0.01, cost_per_token=0.001)  # 22 tokens and $0.022 a call
-    config = LMConfig(program=LevelConfig(model="fake/m", concurrency=8))
-    lm = LM(config, transport=fake, budget=cap, cache_dir=None)
-
-    async def main():
-        return await asyncio.gather(*(lm.complete("program", _long(i)) for i in range(50)), return_exceptions=True)
-
-    results = asyncio.run(main())
+    fake, lm, results = _at_once(8, cap, [_long(i) for i in range(50)])  # 22 tokens and $0.022 a call
     # Counting only what was answered, every call in flight near the cap went on (a wave of 8:
     # up to 8 calls past it); each in flight now counts at what it is expected to spend.
     assert lm.ledger.level("program").tokens <= 200 + 22
@@ -170,13 +162,7 @@ def test_calls_in_flight_pass_a_token_or_dollar_cap_by_about_one_call_not_a_wave
 
 
 def test_a_first_wave_counts_its_prompts_before_any_call_is_answered():
-    fake = FakeModel(default="a b", latency=0.01)
-    config = LMConfig(program=LevelConfig(model="fake/m", concurrency=8))
-    lm = LM(config, transport=fake, budget=Budget(levels={"program": Caps(tokens=30)}), cache_dir=None)
-    async def main():
-        return await asyncio.gather(*(lm.complete("program", _long(i)) for i in range(8)), return_exceptions=True)
-
-    results = asyncio.run(main())
+    fake, lm, results = _at_once(8, Budget(levels={"program": Caps(tokens=30)}), [_long(i) for i in range(8)])
     # Nothing answered yet, so only the prompts tell: 0 + 24 < 30 lets a second call go, not a third
     # (counting only answered calls, all 8 went out: 176 tokens against a cap of 30).
     assert fake.calls == 2

@@ -33,7 +33,7 @@ class Caps(BaseModel):
 
         `pending_calls` count against a call cap; `sending`, what the calls gone out and not
         answered yet are expected to spend, counts against a token or dollar cap, so the calls in
-        flight when a cap is reached pass it by about one call, not by a whole wave.
+        flight when a cap is reached pass it by what the estimate misses, not by a whole wave.
 
         >>> Caps(tokens=10).reached_by(Usage(calls=2, prompt_tokens=8), sending=Usage(prompt_tokens=4))
         '10 tokens'

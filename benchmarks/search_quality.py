@@ -144,7 +144,8 @@ def run_peer(method: str, task: Task, r: Result, args: argparse.Namespace, cap: 
     from peers.dspy_lm import Meter
     from peers.dspy_peers import run_peer as run_dspy
 
-    run = run_dspy(method, task, r.seed, url, Meter(args.tokens, cap), args.val_limit, work / "dspy.log")
+    run = run_dspy(method, task, r.seed, url, Meter(args.tokens, cap), args.val_limit, work / "dspy.log",
+                   args.proposer_tokens)
     r.program, r.tokens, r.note = run.program, run.tokens, run.note
 
 
@@ -217,6 +218,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--screen", type=int, default=None, help="the search's race screen (default: the preset's; 0 is no race)")
     p.add_argument("--generations", type=int, default=2)
     p.add_argument("--children", type=int, default=3)
+    p.add_argument("--proposer-tokens", type=int, default=None,
+                   help="the longest answer of MIPROv2's proposer and GEPA's reflection (default: 384, graphopt's optimizer level)")
     p.add_argument("--program-model", default=None)
     p.add_argument("--optimizer-model", default=None)
     p.add_argument("--meta-model", default=None)

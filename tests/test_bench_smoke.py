@@ -107,10 +107,13 @@ def test_the_journal_gives_back_finished_runs_of_the_same_settings_only(tmp_path
     back = Journal(tmp_path / "parts.jsonl", settings(args)).load()
     assert list(back) == [("total", "last_word", 1, "search")]
     assert back[("total", "last_word", 1, "search")].row() == search.row()
-    args.search_seeds = None  # an argument added later, at its default: the journaled runs still match
+    args.search_seeds = args.proposer_tokens = None  # arguments added later, at their defaults: the runs still match
     assert list(Journal(tmp_path / "parts.jsonl", settings(args)).load()) == [("total", "last_word", 1, "search")]
     args.search_seeds = "fewshot,knn"  # set: other runs
     assert Journal(tmp_path / "parts.jsonl", settings(args)).load() == {}
+    args.search_seeds, args.proposer_tokens = None, 1024
+    assert Journal(tmp_path / "parts.jsonl", settings(args)).load() == {}
+    args.proposer_tokens = None
     args.search_seeds, args.tokens = None, 10_000  # another cap: nothing carries over
     assert Journal(tmp_path / "parts.jsonl", settings(args)).load() == {}
 

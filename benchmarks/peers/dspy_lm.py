@@ -100,9 +100,14 @@ def program_lm(url: str, task: Task, meter: Meter) -> LevelLM:
                    extra_body={"top_k": GREEDY["top_k"], "repeat_penalty": GREEDY["repeat_penalty"]}, **stop)
 
 
-def optimizer_lm(url: str, meter: Meter, level: str = "optimizer") -> LevelLM:
-    """A proposer/reflection level: graphopt's optimizer-level sampling (temperature 0.7, 384 tokens)."""
-    return LevelLM(url, level, meter, temperature=0.7, max_tokens=384, extra_body={"repeat_penalty": 1.0})
+PROPOSER_TOKENS = 384  # graphopt's optimizer level answers in at most as many
+
+
+def optimizer_lm(url: str, meter: Meter, level: str = "optimizer", max_tokens: int | None = None) -> LevelLM:
+    """A proposer/reflection level: graphopt's optimizer-level sampling (temperature 0.7, 384 tokens
+    unless `max_tokens` says otherwise)."""
+    return LevelLM(url, level, meter, temperature=0.7, max_tokens=max_tokens or PROPOSER_TOKENS,
+                   extra_body={"repeat_penalty": 1.0})
 
 
 def is_task_signature(signature: type[dspy.Signature]) -> bool:

@@ -81,10 +81,12 @@ def logged_to(path: Path) -> Iterator[None]:
                 lg.handlers, lg.propagate = handlers, propagate
 
 
-def run_peer(name: str, task: Task, seed: int, url: str, meter: Meter, val_limit: int, log: Path) -> PeerRun:
+def run_peer(name: str, task: Task, seed: int, url: str, meter: Meter, val_limit: int, log: Path,
+             proposer_tokens: int | None = None) -> PeerRun:
     """Runs peer `name` on `task` under `meter`'s cap; the program it returned, as a graphopt Program.
 
-    DSPy's own output goes to `log`.
+    DSPy's own output goes to `log`; `proposer_tokens` bounds the answers of MIPROv2's proposer and
+    GEPA's reflection (default: graphopt's optimizer level's 384).
     """
     train, val = _examples(task.train), _examples(task.val[:val_limit])
     program_model = program_lm(url, task, meter)
@@ -95,7 +97,8 @@ def run_peer(name: str, task: Task, seed: int, url: str, meter: Meter, val_limit
     settings = {"lm": program_model, "adapter": ProgramAdapter(), "usage_tracker": meter, "max_errors": 10**9}
     with logged_to(log), dspy.context(**settings):
         try:
-            compiled = _compile(name, task, seed, url, meter, student, train, val)
+            compiled = _compile(name, task, seed, optimizer_lm(url, meter, max_tokens=proposer_tokens), meter, student,
+                                train, val)
         except CapReached as exc:  # the optimizer could not finish inside the cap and returned nothing
             compiled, note = student, f"cut by the cap before it returned a program ({exc}): zero-shot kept"
         except (AdapterParseError, ContextWindowExceededError) as exc:
@@ -114,7 +117,7 @@ def _first_line(exc: BaseException) -> str:
     return lines[0][:160] if lines else ""
 
 
-def _compile(name, task, seed, url, meter, student, train, val):  # noqa: ANN001, ANN202
+def _compile(name, task, seed, proposer, meter, student, train, val):  # noqa: ANN001, ANN202
     metric = task_metric(task)
     if name == "dspy BootstrapFewShot":
         return dspy.BootstrapFewShot(metric=metric).compile(student, trainset=train)
@@ -122,12 +125,12 @@ def _compile(name, task, seed, url, meter, student, train, val):  # noqa: ANN001
         optimizer = dspy.BootstrapFewShotWithRandomSearch(metric=metric, num_threads=THREADS)
         return optimizer.compile(student, trainset=train, valset=val)
     if name == "dspy MIPROv2 light":
-        optimizer = dspy.MIPROv2(metric=metric, prompt_model=optimizer_lm(url, meter), auto="light",
+        optimizer = dspy.MIPROv2(metric=metric, prompt_model=proposer, auto="light",
                                  num_threads=THREADS, seed=seed, verbose=False)
         return optimizer.compile(student, trainset=train, valset=val)
     if name == "dspy GEPA":
         calls = max(len(val) + 10, (meter.cap or 10**6) // 50)
         optimizer = dspy.GEPA(metric=task_metric(task, feedback=True), max_metric_calls=calls,
-                              reflection_lm=optimizer_lm(url, meter), num_threads=THREADS, seed=seed)
+                              reflection_lm=proposer, num_threads=THREADS, seed=seed)
         return optimizer.compile(student, trainset=train, valset=val)
     raise ValueError(f"unknown peer {name!r}: use {', '.join(PEERS)}")

@@ -23,7 +23,7 @@ SELECTORS = ("tasks", "seeds", "methods", "caps", "out", "journal", "table_only"
 
 
 # Arguments added after runs were journaled count only when set, so those runs still match.
-LATER = {"search_seeds": None, "screen": None}
+LATER = {"search_seeds": None, "screen": None, "proposer_tokens": None}
 
 
 def settings(args: Any) -> dict[str, Any]:

@@ -199,10 +199,24 @@ async def exactness(tasks: dict, url: str, args: argparse.Namespace) -> tuple[in
     return len(prompts) - len(differ), len(prompts)
 
 
+def seed_list(text: str) -> list[int]:
+    """`--seeds`: N is seeds 0 to N-1; a comma-separated list (3,4 or 3,) is those seeds."""
+    try:
+        seeds = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        seeds = []
+    if "," not in text and seeds and seeds[0] >= 1:
+        return list(range(seeds[0]))
+    if "," in text and seeds and seeds[0] >= 0:
+        return seeds
+    raise argparse.ArgumentTypeError(f"{text!r}: give a count of seeds (5: seeds 0-4) or the seeds themselves (3,4)")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tasks", default="word_sorting,dyck_languages,last_word,key_lookup")
-    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--seeds", type=seed_list, default=seed_list("5"),
+                   help="N: seeds 0 to N-1; or the seeds themselves, comma-separated (e.g. 3,4: another process's share of a run)")
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS))
     p.add_argument("--tokens", type=int, default=30_000)
     p.add_argument("--caps", default="total,program", help="total, program, or both (comma-separated)")
@@ -262,7 +276,7 @@ async def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp, contextlib_server(any(m in PEERS for m in methods), Path(tmp)) as url:
         root = Path(tmp)
         os.environ.setdefault("DSPY_CACHEDIR", str(root / "dspy-cache"))
-        tasks = {(name, seed): load_task(name, seed, args, root / "data") for name in names for seed in range(args.seeds)}
+        tasks = {(name, seed): load_task(name, seed, args, root / "data") for name in names for seed in args.seeds}
         exact = await exactness(tasks, url, args) if url else None
         if exact and exact[0] != exact[1]:
             print(f"llama_cpp.server gave other answers than the in-process model on {exact[1] - exact[0]} of {exact[1]} "
@@ -297,7 +311,7 @@ async def run(args: argparse.Namespace) -> int:
 def journaled(args: argparse.Namespace, caps: list[str], names: list[str], methods: list[str]) -> list[Result]:
     """The journaled runs these arguments select, in the order a run makes them (missing ones left out)."""
     done = Journal(args.journal or args.out / "search_quality.parts.jsonl", settings(args)).load()
-    cells = [(cap, name, seed, method) for cap in caps for name in names for seed in range(args.seeds) for method in methods]
+    cells = [(cap, name, seed, method) for cap in caps for name in names for seed in args.seeds for method in methods]
     found = [done.get(cell) or same_run(done, cell) for cell in cells]
     return [r for r in found if r is not None]
 

@@ -215,3 +215,20 @@ def test_the_share_of_a_program_cap_counts_program_tokens_and_of_a_total_cap_eve
     total, program_cap = text.split("## Equal program tokens", 1)
     assert "| search | 0.500 | 1,450 / 145% |" in total
     assert "| search | 0.500 | 1,450 / 105% |" in program_cap  # was 145%: the free levels counted against the cap
+
+
+def test_seeds_are_a_count_or_a_list_so_processes_can_share_a_run(tmp_path):
+    harness = _load_harness()
+    assert harness.parse_args(["--seeds", "5"]).seeds == [0, 1, 2, 3, 4]
+    assert harness.parse_args(["--seeds", "4,3"]).seeds == [3, 4]
+    assert harness.parse_args(["--seeds", "2,"]).seeds == [2]
+    for wrong in ("0", "-1,2", "two"):
+        with pytest.raises(SystemExit) as exit_:
+            harness.parse_args(["--seeds", wrong])
+        assert exit_.value.code == 2
+    from peers.report import markdown
+
+    args = harness.parse_args(["--tasks", "last_word", "--seeds", "3,4", "--out", str(tmp_path)])
+    assert "seeds 3, 4 (data split" in markdown([], args, 1.0, None)
+    args = harness.parse_args(["--tasks", "last_word", "--seeds", "3", "--out", str(tmp_path)])
+    assert "seeds 0-2 (data split" in markdown([], args, 1.0, None)

@@ -146,7 +146,7 @@ def markdown(results: list[Result], args: Any, seconds: float, exact: tuple[int,
         f"{when}, load average {os.getloadavg()[0]:.1f} "
         f"({os.cpu_count()} cores){')' if partial else ''}, with `python benchmarks/search_quality.py {' '.join(sys.argv[1:])}`.",
         f"Cap **{args.tokens:,} tokens** per method; train {args.train}, validation {args.val_limit}, test {args.test_limit} "
-        f"examples; {args.k} labeled demos; seeds 0-{args.seeds - 1} (data split and method seed); search preset {args.preset}. "
+        f"examples; {args.k} labeled demos; seeds {_span(args.seeds)} (data split and method seed); search preset {args.preset}. "
         "Models: every level on the embedded model (SmolLM2-135M-Instruct) unless set. Test accuracy: mean ± 95% CI over seeds. "
         "Spent: tokens of calls that reached the model (cache hits excluded), mean over seeds, and the largest as a share of the cap.",
     ]
@@ -185,3 +185,8 @@ def _average(per_task: dict[str, list[Result]], cap_tokens: int) -> list[str]:
         lines.append(f"| {method} | {fmt(accs)} | {sum(toks.values()):,.0f} | {toks['program']:,.0f} | {toks['optimizer']:,.0f} | "
                      f"{toks['meta']:,.0f} | {statistics.fmean(r.test_tokens for r in every):,.0f} |")
     return lines
+
+
+def _span(seeds: list[int]) -> str:
+    """Seeds as the header says them: 0-4 for a range from 0, else listed."""
+    return f"0-{seeds[-1]}" if seeds == list(range(len(seeds))) else ", ".join(map(str, seeds))

@@ -232,3 +232,33 @@ def test_seeds_are_a_count_or_a_list_so_processes_can_share_a_run(tmp_path):
     assert "seeds 3, 4 (data split" in markdown([], args, 1.0, None)
     args = harness.parse_args(["--tasks", "last_word", "--seeds", "3", "--out", str(tmp_path)])
     assert "seeds 0-2 (data split" in markdown([], args, 1.0, None)
+
+
+def _append_many(path: str, seed: int, start) -> None:  # noqa: ANN001
+    from peers.journal import Journal
+    from peers.report import Result
+
+    journal = Journal(Path(path), {"tokens": 1})
+    big = Program(instruction="x" * 100_000)  # a line far longer than any write buffer
+    start.wait()
+    for i in range(60):
+        journal.add(Result("total", "last_word", f"m{i}", seed, big, test=0.5))
+
+
+def test_two_processes_appending_to_one_journal_never_interleave_lines(tmp_path):
+    import multiprocessing
+
+    from peers.journal import Journal
+
+    _load_harness()  # puts benchmarks/ on the path, for the children too
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(2)
+    workers = [context.Process(target=_append_many, args=(str(tmp_path / "parts.jsonl"), seed, start)) for seed in (3, 4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    lines = (tmp_path / "parts.jsonl").read_text().splitlines()
+    assert len(lines) == 120 and all(json.loads(line)["row"]["program"]["instruction"] == "x" * 100_000 for line in lines)
+    assert len(Journal(tmp_path / "parts.jsonl", {"tokens": 1}).load()) == 120

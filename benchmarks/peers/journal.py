@@ -10,6 +10,7 @@ the next run tries it again.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -64,8 +65,13 @@ class Journal:
         if result.failed:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as handle:
-            handle.write(json.dumps({"settings": self.settings, "row": result.row()}) + "\n")
+        line = (json.dumps({"settings": self.settings, "row": result.row()}) + "\n").encode()
+        # One write in append mode: processes sharing a journal (other seeds each) never interleave lines.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
 
 
 def same_run(done: dict[tuple[str, str, int, str], Result], cell: tuple[str, str, int, str]) -> Result | None:

@@ -272,7 +272,8 @@ async def run(args: argparse.Namespace) -> int:
     names = [t.strip() for t in args.tasks.split(",") if t.strip()]
     started, results, tasks = time.perf_counter(), [], {}
     if args.table_only:
-        return write_tables(journaled(args, caps, names, methods), args, None, None)
+        found = journaled(args, caps, names, methods)
+        return write_tables(found, args, None, None, missing=len(caps) * len(names) * len(args.seeds) * len(methods) - len(found))
     with tempfile.TemporaryDirectory() as tmp, contextlib_server(any(m in PEERS for m in methods), Path(tmp)) as url:
         root = Path(tmp)
         os.environ.setdefault("DSPY_CACHEDIR", str(root / "dspy-cache"))
@@ -316,10 +317,12 @@ def journaled(args: argparse.Namespace, caps: list[str], names: list[str], metho
     return [r for r in found if r is not None]
 
 
-def write_tables(results: list[Result], args: argparse.Namespace, seconds: float | None, exact: tuple[int, int] | None) -> int:
-    """Writes OUT/search_quality.md and .json (seconds None: the runs' own time, from the journal); the exit code."""
+def write_tables(results: list[Result], args: argparse.Namespace, seconds: float | None, exact: tuple[int, int] | None,
+                 missing: int | None = None) -> int:
+    """Writes OUT/search_quality.md and .json (seconds None: the runs' own time, from the journal, where
+    `missing` runs are not yet); the exit code."""
     text = markdown(results, args, seconds if seconds is not None else sum(r.seconds for r in results), exact,
-                    partial=seconds is None)
+                    missing=missing)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "search_quality.md").write_text(text)
     (args.out / "search_quality.json").write_text(json.dumps([r.row() for r in results], indent=1) + "\n")

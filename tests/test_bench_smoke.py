@@ -197,10 +197,13 @@ def test_a_partial_table_averages_over_tasks_only_the_methods_run_on_every_task(
             for task, method, score in [("last_word", "search", 0.5), ("key_lookup", "search", 0.3),
                                         ("last_word", "labeled few-shot", 0.4), ("key_lookup", "labeled few-shot", 0.2),
                                         ("last_word", "dspy GEPA", 0.1)]]  # GEPA has not reached key_lookup yet
-    text = markdown(rows, args, 60.0, None, partial=True)
+    text = markdown(rows, args, 60.0, None, missing=3)
+    assert "**Partial**: 3 of 8 method runs not journaled yet" in text
     average = text.split("### Average over 2 tasks", 1)[1]
     assert "| search | 0.400" in average and "| labeled few-shot | 0.300" in average
     assert "| dspy GEPA | no seed on every task yet |" in average
+    complete = markdown(rows, args, 60.0, None, missing=0)
+    assert "Complete: all 5 method runs" in complete and "Partial" not in complete
 
 
 def test_the_share_of_a_program_cap_counts_program_tokens_and_of_a_total_cap_every_level(tmp_path):

@@ -135,26 +135,31 @@ def _search_lines(per_task: dict[str, list[Result]]) -> list[str]:
     return lines
 
 
-def markdown(results: list[Result], args: Any, seconds: float, exact: tuple[int, int] | None, *, partial: bool = False) -> str:
-    """The report: a header (command, load, models, exactness), then tables per cap. `partial`: built
-    from the journal of a run still under way (`--table-only`): say which seeds each task has."""
+def markdown(results: list[Result], args: Any, seconds: float, exact: tuple[int, int] | None, *,
+             missing: int | None = None) -> str:
+    """The report: a header (command, load, models, exactness), then tables per cap. `missing`: the
+    tables are built from the journal (`--table-only`) and that many selected method runs are not in
+    it yet (then say which seeds each task has)."""
+    journal = missing is not None
     when = (f"Tables of the journaled runs on {time.strftime('%Y-%m-%d %H:%M')} (the runs took {seconds / 60:.1f} minutes"
-            if partial else f"Run on {time.strftime('%Y-%m-%d %H:%M')}, {seconds / 60:.1f} minutes")
+            if journal else f"Run on {time.strftime('%Y-%m-%d %H:%M')}, {seconds / 60:.1f} minutes")
     lines = [
         "# Search quality against DSPy's optimizers, at equal spend",
         "",
         f"{when}, load average {os.getloadavg()[0]:.1f} "
-        f"({os.cpu_count()} cores){')' if partial else ''}, with `python benchmarks/search_quality.py {' '.join(sys.argv[1:])}`.",
+        f"({os.cpu_count()} cores){')' if journal else ''}, with `python benchmarks/search_quality.py {' '.join(sys.argv[1:])}`.",
         f"Cap **{args.tokens:,} tokens** per method; train {args.train}, validation {args.val_limit}, test {args.test_limit} "
         f"examples; {args.k} labeled demos; seeds {_span(args.seeds)} (data split and method seed); search preset {args.preset}. "
         "Models: every level on the embedded model (SmolLM2-135M-Instruct) unless set. Test accuracy: mean ± 95% CI over seeds. "
         "Spent: tokens of calls that reached the model (cache hits excluded), mean over seeds, and the largest as a share of the cap.",
     ]
-    if partial:
+    if missing:
         seeds = {(r.cap, r.task): sorted({x.seed for x in results if (x.cap, x.task) == (r.cap, r.task)}) for r in results}
-        lines.append("**Partial**: a run still under way; seeds journaled so far: "
+        lines.append(f"**Partial**: {missing} of {missing + len(results)} method runs not journaled yet; seeds so far: "
                      + "; ".join(f"{cap} {task} {', '.join(map(str, s))}" for (cap, task), s in seeds.items())
                      + ". A seed missing some method is counted only where that method ran.")
+    elif journal:
+        lines.append(f"Complete: all {len(results)} method runs these arguments select are in the journal.")
     if exact is not None:
         lines.append(f"The DSPy peers ran on `python -m llama_cpp.server`; checked before the run: its answers equal the "
                      f"in-process model's on {exact[0]} of {exact[1]} prompts (greedy, repeat_penalty 1.0).")

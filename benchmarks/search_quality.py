@@ -272,8 +272,7 @@ async def run(args: argparse.Namespace) -> int:
     names = [t.strip() for t in args.tasks.split(",") if t.strip()]
     started, results, tasks = time.perf_counter(), [], {}
     if args.table_only:
-        found = journaled(args, caps, names, methods)
-        return write_tables(found, args, None, None, missing=len(caps) * len(names) * len(args.seeds) * len(methods) - len(found))
+        return write_tables(*journaled(args, caps, names, methods), args, None, None)
     with tempfile.TemporaryDirectory() as tmp, contextlib_server(any(m in PEERS for m in methods), Path(tmp)) as url:
         root = Path(tmp)
         os.environ.setdefault("DSPY_CACHEDIR", str(root / "dspy-cache"))
@@ -306,21 +305,22 @@ async def run(args: argparse.Namespace) -> int:
                         print(f"{cap} {name} seed {seed} {method}: {r.seconds:.0f}s, tokens {r.tokens}, test {r.test:.3f} {r.note}", flush=True)
         finally:
             test_lm.close()
-    return write_tables(results, args, time.perf_counter() - started, exact)
+    return write_tables(results, None, args, time.perf_counter() - started, exact)
 
 
-def journaled(args: argparse.Namespace, caps: list[str], names: list[str], methods: list[str]) -> list[Result]:
-    """The journaled runs these arguments select, in the order a run makes them (missing ones left out)."""
+def journaled(args: argparse.Namespace, caps: list[str], names: list[str], methods: list[str]) -> tuple[list[Result], int]:
+    """The journaled runs these arguments select, in the order a run makes them, and how many of
+    the selected runs are not journaled yet."""
     done = Journal(args.journal or args.out / "search_quality.parts.jsonl", settings(args)).load()
     cells = [(cap, name, seed, method) for cap in caps for name in names for seed in args.seeds for method in methods]
-    found = [done.get(cell) or same_run(done, cell) for cell in cells]
-    return [r for r in found if r is not None]
+    found = [r for r in (done.get(cell) or same_run(done, cell) for cell in cells) if r is not None]
+    return found, len(cells) - len(found)
 
 
-def write_tables(results: list[Result], args: argparse.Namespace, seconds: float | None, exact: tuple[int, int] | None,
-                 missing: int | None = None) -> int:
-    """Writes OUT/search_quality.md and .json (seconds None: the runs' own time, from the journal, where
-    `missing` runs are not yet); the exit code."""
+def write_tables(results: list[Result], missing: int | None, args: argparse.Namespace, seconds: float | None,
+                 exact: tuple[int, int] | None) -> int:
+    """Writes OUT/search_quality.md and .json (`missing` None: from a run, which took `seconds`;
+    a number: from the journal, where that many selected runs are not yet); the exit code."""
     text = markdown(results, args, seconds if seconds is not None else sum(r.seconds for r in results), exact,
                     missing=missing)
     args.out.mkdir(parents=True, exist_ok=True)

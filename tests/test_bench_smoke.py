@@ -265,3 +265,17 @@ def test_two_processes_appending_to_one_journal_never_interleave_lines(tmp_path)
     lines = (tmp_path / "parts.jsonl").read_text().splitlines()
     assert len(lines) == 120 and all(json.loads(line)["row"]["program"]["instruction"] == "x" * 100_000 for line in lines)
     assert len(Journal(tmp_path / "parts.jsonl", {"tokens": 1}).load()) == 120
+
+
+def test_a_peer_that_returned_no_program_is_counted_beside_its_score_not_passed_off_as_a_result(tmp_path):
+    from peers.report import ZERO_SHOT_KEPT, Result, markdown
+
+    args = _load_harness().parse_args(["--tasks", "last_word,key_lookup", "--seeds", "2", "--out", str(tmp_path)])
+    program = Program(instruction="Answer.")
+    raised = f"DSPy raised AdapterParseError (x): no program returned, {ZERO_SHOT_KEPT}"
+    rows = [Result("total", task, "dspy MIPROv2 light", seed, program, test=0.0 if note else 0.4, note=note)
+            for task in ("last_word", "key_lookup") for seed, note in ((0, raised), (1, ""))]
+    text = markdown(rows, args, 60.0, None)
+    per_task, average = text.split("### Average over 2 tasks", 1)
+    assert per_task.count("| dspy MIPROv2 light | 0.200 ± 2.542 (1 of 2 returned no program: zero-shot scored) |") == 2
+    assert "| dspy MIPROv2 light | 0.200 ± 2.542 (2 of 4 returned no program: zero-shot scored) |" in average

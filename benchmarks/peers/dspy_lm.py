@@ -23,6 +23,7 @@ from typing import Any
 import dspy
 from dspy.utils.usage_tracker import UsageTracker
 
+from graphopt.lm import LMConfig
 from graphopt.tasks import Task
 from graphopt.program import Demo, Program
 
@@ -100,13 +101,11 @@ def program_lm(url: str, task: Task, meter: Meter) -> LevelLM:
                    extra_body={"top_k": GREEDY["top_k"], "repeat_penalty": GREEDY["repeat_penalty"]}, **stop)
 
 
-PROPOSER_TOKENS = 384  # graphopt's optimizer level answers in at most as many
-
-
 def optimizer_lm(url: str, meter: Meter, level: str = "optimizer", max_tokens: int | None = None) -> LevelLM:
-    """A proposer/reflection level: graphopt's optimizer-level sampling (temperature 0.7, 384 tokens
-    unless `max_tokens` says otherwise)."""
-    return LevelLM(url, level, meter, temperature=0.7, max_tokens=max_tokens or PROPOSER_TOKENS,
+    """A proposer/reflection level, sampled as graphopt's optimizer level is by default (its
+    temperature and longest answer, 0.7 and 384 tokens; `max_tokens` sets another)."""
+    ours = LMConfig().level("optimizer")
+    return LevelLM(url, level, meter, temperature=ours.temperature, max_tokens=max_tokens or ours.max_tokens,
                    extra_body={"repeat_penalty": 1.0})
 
 

@@ -29,6 +29,7 @@ from graphopt.types import Example
 from graphopt.program import Program
 
 from .dspy_lm import INPUT, OUTPUT, CapReached, Meter, ProgramAdapter, optimizer_lm, program_lm, task_module, to_program
+from .report import ZERO_SHOT_KEPT
 
 PEERS = ("dspy BootstrapFewShot", "dspy BootstrapFewShotWithRandomSearch", "dspy MIPROv2 light", "dspy GEPA")
 THREADS = 2
@@ -100,12 +101,12 @@ def run_peer(name: str, task: Task, seed: int, url: str, meter: Meter, val_limit
             compiled = _compile(name, task, seed, optimizer_lm(url, meter, max_tokens=proposer_tokens), meter, student,
                                 train, val)
         except CapReached as exc:  # the optimizer could not finish inside the cap and returned nothing
-            compiled, note = student, f"cut by the cap before it returned a program ({exc}): zero-shot kept"
+            compiled, note = student, f"cut by the cap before it returned a program ({exc}): {ZERO_SHOT_KEPT}"
         except (AdapterParseError, ContextWindowExceededError) as exc:
             # DSPy itself gave up on this model's output (MIPROv2's proposer, on the 135M model):
             # the user gets no program; the row says so. Any other error is the harness's to report.
             compiled = student
-            note = f"DSPy raised {type(exc).__name__} ({_first_line(exc)}): no program returned, zero-shot kept"
+            note = f"DSPy raised {type(exc).__name__} ({_first_line(exc)}): no program returned, {ZERO_SHOT_KEPT}"
     if meter.refused and not note:
         note = f"{meter.refused} calls refused by the cap"
     note = "; ".join(part for part in (note, f"{time.perf_counter() - clock:.0f}s") if part)

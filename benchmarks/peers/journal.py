@@ -69,9 +69,11 @@ class Journal:
         # One write in append mode: processes sharing a journal (other seeds each) never interleave lines.
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, line)
+            written = os.write(fd, line)
         finally:
             os.close(fd)
+        if written != len(line):  # a disk full: the line is cut, and the run must not go on as if journaled
+            raise OSError(f"{self.path}: wrote {written} of {len(line)} bytes of a journal line; free space and run again")
 
 
 def same_run(done: dict[tuple[str, str, int, str], Result], cell: tuple[str, str, int, str]) -> Result | None:

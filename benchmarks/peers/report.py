@@ -22,6 +22,9 @@ LEVELS = ("program", "optimizer", "meta")
 T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
 SEARCH = "search"
 BOOTSTRAP_PEERS = ("dspy BootstrapFewShot", "dspy BootstrapFewShotWithRandomSearch")
+# Ends the note of a peer that returned no program (DSPy raised, or the cap cut it before it
+# returned): its row scores the zero-shot program a user would be left with, and says so.
+ZERO_SHOT_KEPT = "zero-shot kept"
 
 
 @dataclass
@@ -46,6 +49,11 @@ class Result:
     @property
     def spent(self) -> int:
         return sum(self.tokens.values())
+
+    @property
+    def returned_nothing(self) -> bool:
+        """The method returned no program: its row scores the zero-shot program in its place."""
+        return ZERO_SHOT_KEPT in self.note
 
     @property
     def capped(self) -> int:
@@ -96,8 +104,7 @@ def _table(rows: list[Result], cap_tokens: int) -> list[str]:
         total = sum(toks.values())
         split = " : ".join(f"{100 * toks[lv] / total:.0f}%" for lv in LEVELS) if total else "-"
         most = max(r.capped for r in rs)
-        failed = sum(r.failed for r in rs)
-        lines.append(f"| {method} | {fmt([r.test for r in rs])}{f' ({failed} FAILED)' if failed else ''} | {total:,.0f} / {100 * most / cap_tokens:.0f}% | "
+        lines.append(f"| {method} | {fmt([r.test for r in rs])}{_marks(rs)} | {total:,.0f} / {100 * most / cap_tokens:.0f}% | "
                      f"{toks['program']:,.0f} | {toks['optimizer']:,.0f} | {toks['meta']:,.0f} | {split} | "
                      f"{statistics.fmean(r.test_tokens for r in rs):,.0f} | {rs[0].note.split('; why: ')[0]} |")
     return lines
@@ -187,7 +194,7 @@ def _average(per_task: dict[str, list[Result]], cap_tokens: int) -> list[str]:
         accs = [statistics.fmean(b[s].test for b in by_task) for s in sorted(seeds)]
         every = [b[s] for b in by_task for s in seeds]
         toks = {lv: statistics.fmean(r.tokens.get(lv, 0) for r in every) for lv in LEVELS}
-        lines.append(f"| {method} | {fmt(accs)} | {sum(toks.values()):,.0f} | {toks['program']:,.0f} | {toks['optimizer']:,.0f} | "
+        lines.append(f"| {method} | {fmt(accs)}{_marks(every)} | {sum(toks.values()):,.0f} | {toks['program']:,.0f} | {toks['optimizer']:,.0f} | "
                      f"{toks['meta']:,.0f} | {statistics.fmean(r.test_tokens for r in every):,.0f} |")
     return lines
 
@@ -195,3 +202,10 @@ def _average(per_task: dict[str, list[Result]], cap_tokens: int) -> list[str]:
 def _span(seeds: list[int]) -> str:
     """Seeds as the header says them: 0-4 for a range from 0, else listed."""
     return f"0-{seeds[-1]}" if seeds == list(range(len(seeds))) else ", ".join(map(str, seeds))
+
+
+def _marks(rows: list[Result]) -> str:
+    """After a method's accuracy: how many of its runs failed, or returned no program."""
+    failed, nothing = sum(r.failed for r in rows), sum(r.returned_nothing for r in rows)
+    return (f" ({failed} FAILED)" if failed else "") + (
+        f" ({nothing} of {len(rows)} returned no program: zero-shot scored)" if nothing else "")
